@@ -1,0 +1,159 @@
+//! `/api/v1/associations`: list (super-admin), create (super-admin), get, update, rotate keys.
+
+use super::extract::{IdPath, JsonBody, KeyAuth};
+use super::{ApiError, AppState, Envelope};
+use crate::directory::{AssociationPatch, NewAssociation};
+use crate::domain::Timestamp;
+use crate::store::AssociationRecord;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationView {
+    id: i64,
+    name: String,
+    allowed_domains: Vec<String>,
+    is_active: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<AssociationRecord> for AssociationView {
+    fn from(r: AssociationRecord) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            allowed_domains: r.allowed_domains,
+            is_active: r.is_active,
+            created_at: Timestamp(r.created_at),
+            updated_at: Timestamp(r.updated_at),
+        }
+    }
+}
+
+pub async fn list(State(s): State<AppState>, KeyAuth(caller): KeyAuth) -> Result<Envelope<Vec<AssociationView>>, ApiError> {
+    caller.require_super_admin()?;
+    let all = s.directory.list_associations().await?;
+    Ok(Envelope::ok(all.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    id: i64,
+    name: String,
+    #[serde(default)]
+    allowed_domains: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedView {
+    association: CreatedAssociationView,
+    admin_api_key: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedAssociationView {
+    id: i64,
+    name: String,
+    api_key: String,
+    secret_key: String,
+    allowed_domains: Vec<String>,
+    is_active: bool,
+    created_at: Timestamp,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    KeyAuth(caller): KeyAuth,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Envelope<CreatedView>, ApiError> {
+    caller.require_super_admin()?;
+    let created = s
+        .directory
+        .create_association(NewAssociation { id: body.id, name: body.name, allowed_domains: body.allowed_domains.unwrap_or_default() })
+        .await?;
+    tracing::info!(association = created.record.id, "association created");
+    let r = created.record;
+    Ok(Envelope::created(CreatedView {
+        association: CreatedAssociationView {
+            id: r.id,
+            name: r.name,
+            api_key: created.api_key,
+            secret_key: created.secret_key,
+            allowed_domains: r.allowed_domains,
+            is_active: r.is_active,
+            created_at: Timestamp(r.created_at),
+        },
+        admin_api_key: created.admin_api_key,
+    })
+    .message("Store the secretKey and adminApiKey securely - they will not be shown again!"))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    KeyAuth(caller): KeyAuth,
+    IdPath(id): IdPath<i64>,
+) -> Result<Envelope<AssociationView>, ApiError> {
+    caller.require_association(id)?;
+    Ok(Envelope::ok(s.directory.get_association(id).await?.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateBody {
+    name: Option<String>,
+    allowed_domains: Option<Vec<String>>,
+    is_active: Option<bool>,
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    KeyAuth(caller): KeyAuth,
+    IdPath(id): IdPath<i64>,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<Envelope<AssociationView>, ApiError> {
+    caller.require_association(id)?;
+    let patch = AssociationPatch { name: body.name, allowed_domains: body.allowed_domains, is_active: body.is_active };
+    let rec = s.directory.update_association(id, patch).await?;
+    Ok(Envelope::ok(rec.into()).message("Association updated successfully"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateBody {
+    #[serde(default)]
+    rotate_api_key: bool,
+    #[serde(default)]
+    rotate_secret_key: bool,
+    /// Beyond the document: rotate the `adminApiKey` too.
+    #[serde(default)]
+    rotate_admin_api_key: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_api_key: Option<String>,
+}
+
+pub async fn rotate_keys(
+    State(s): State<AppState>,
+    KeyAuth(caller): KeyAuth,
+    IdPath(id): IdPath<i64>,
+    JsonBody(body): JsonBody<RotateBody>,
+) -> Result<Envelope<RotatedView>, ApiError> {
+    caller.require_association(id)?;
+    let keys = s.directory.rotate_keys(id, body.rotate_api_key, body.rotate_secret_key, body.rotate_admin_api_key).await?;
+    tracing::info!(association = id, api = body.rotate_api_key, secret = body.rotate_secret_key, "keys rotated");
+    Ok(Envelope::ok(RotatedView { api_key: keys.api_key, secret_key: keys.secret_key, admin_api_key: keys.admin_api_key })
+        .message("Keys rotated successfully"))
+}

@@ -1,0 +1,137 @@
+//! The one API error type and its mapping to status codes and the documented envelope
+//! `{"success":false,"error":"…","code":"…"}`. Every layer's error converts here, once.
+//! Internal causes are logged, never returned.
+
+use crate::auth::AuthError;
+use crate::directory::DirectoryError;
+use crate::store::StoreError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// 400: the message says which field and why.
+    BadRequest(String),
+    Unauthorized(String),
+    Forbidden(String),
+    NotFound(String),
+    MethodNotAllowed,
+    Conflict(String),
+    PayloadTooLarge(usize),
+    RateLimited { retry_after_s: u64 },
+    Unavailable { reason: String, retry_after_s: u64 },
+    Internal,
+}
+
+impl ApiError {
+    pub fn invalid(detail: impl std::fmt::Display) -> Self {
+        ApiError::BadRequest(format!("Invalid request: {detail}"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable machine-readable code beside the human-readable `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Internal => "server_error",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest(m)
+            | ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m) => m.clone(),
+            ApiError::MethodNotAllowed => "Method not allowed on this route".into(),
+            ApiError::PayloadTooLarge(limit) => format!("Request body too large: the limit is {limit} bytes"),
+            ApiError::RateLimited { .. } => "Rate limited: too many requests, retry after the Retry-After header".into(),
+            ApiError::Unavailable { reason, .. } => format!("Service unavailable: {reason}; retry later"),
+            ApiError::Internal => "Server error: retry later".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "success": false, "error": self.message(), "code": self.code() });
+        let mut resp = (self.status(), axum::Json(body)).into_response();
+        let retry = match &self {
+            ApiError::RateLimited { retry_after_s } | ApiError::Unavailable { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
+        };
+        if let Some(s) = retry {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
+        }
+        resp
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidApiKey => ApiError::Unauthorized(e.to_string()),
+            AuthError::InactiveAssociation | AuthError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
+            AuthError::Unavailable(cause) => {
+                tracing::error!(%cause, "authentication backend failed");
+                ApiError::Unavailable { reason: "authentication backend unavailable".into(), retry_after_s: 1 }
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            StoreError::Overloaded => ApiError::Unavailable { reason: "engine overloaded".into(), retry_after_s: 1 },
+            StoreError::Unavailable(cause) => {
+                tracing::error!(%cause, "store unavailable");
+                ApiError::Unavailable { reason: "storage unavailable".into(), retry_after_s: 5 }
+            }
+            StoreError::Corrupt { .. } | StoreError::Io(_) => {
+                tracing::error!(error = %e, "store error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::NotFound(m) => ApiError::NotFound(m),
+            DirectoryError::Conflict(m) => ApiError::Conflict(m),
+            DirectoryError::Invalid(m) => ApiError::invalid(m),
+            DirectoryError::Store(s) => s.into(),
+            DirectoryError::Sealed(cause) => {
+                tracing::error!(%cause, "sealed secret could not be opened");
+                ApiError::Internal
+            }
+        }
+    }
+}

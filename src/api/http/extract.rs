@@ -1,0 +1,155 @@
+//! Extractors that turn requests into typed input or an [`ApiError`] naming what is wrong:
+//! JSON bodies (malformed JSON, wrong types, missing fields, oversized bodies), integer
+//! path parameters, and the two API-key schemes producing a [`Caller`].
+
+use super::{ApiError, AppState};
+use crate::auth::Caller;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// A JSON body, parsed with errors that name the offending field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(state.config.server.body_limit_bytes)
+            } else {
+                ApiError::invalid(format!("could not read the request body: {}", rej.body_text()))
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON object body, reporting the field path for type errors and missing fields.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::invalid("request body is empty; expected a JSON object")),
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::invalid("request body must be a JSON object")),
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+                ApiError::invalid(format!("malformed JSON: {inner}"))
+            }
+            serde_json::error::Category::Data => {
+                let msg = strip_position(&inner.to_string());
+                if path == "." || msg.starts_with("missing field") {
+                    let prefix = if path == "." { String::new() } else { format!("{path}: ") };
+                    ApiError::invalid(format!("{prefix}{msg}"))
+                } else {
+                    ApiError::invalid(format!("field `{path}`: {msg}"))
+                }
+            }
+        }
+    })?;
+    de.end().map_err(|e| ApiError::invalid(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// An integer path parameter (or a tuple of them) with a 400 naming the bad one.
+pub struct IdPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for IdPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(IdPath(v)),
+            Err(rej) => Err(ApiError::invalid(format!("path parameter: {}", rej.body_text()))),
+        }
+    }
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `x-api-key` + `x-api-secret` (association management).
+pub struct KeyAuth(pub Caller);
+
+impl FromRequestParts<AppState> for KeyAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = state.auth.key_and_secret(header(parts, "x-api-key"), header(parts, "x-api-secret")).await?;
+        Ok(KeyAuth(caller))
+    }
+}
+
+/// `X-API-Key` alone: an `adminApiKey` or the super-admin key (redirect links, WhatsApp).
+pub struct AdminKeyAuth(pub Caller);
+
+impl FromRequestParts<AppState> for AdminKeyAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(AdminKeyAuth(state.auth.key_only(header(parts, "x-api-key")).await?))
+    }
+}
+
+/// Either scheme: the key pair when a secret is sent, the key alone otherwise.
+pub struct AnyKeyAuth(pub Caller);
+
+impl FromRequestParts<AppState> for AnyKeyAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = header(parts, "x-api-key");
+        let caller = match header(parts, "x-api-secret") {
+            Some(secret) => state.auth.key_and_secret(key, Some(secret)).await?,
+            None => state.auth.key_only(key).await?,
+        };
+        Ok(AnyKeyAuth(caller))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Req {
+        id: i64,
+        name: String,
+        allowed_domains: Option<Vec<String>>,
+    }
+
+    fn err(body: &str) -> String {
+        parse_json::<Req>(body.as_bytes()).unwrap_err().message()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(err(r#"{"name":"x"}"#), "Invalid request: missing field `id`");
+        assert_eq!(err(r#"{"id":"7","name":"x"}"#), "Invalid request: field `id`: invalid type: string \"7\", expected i64");
+        assert_eq!(
+            err(r#"{"id":7,"name":"x","allowedDomains":["a",3]}"#),
+            "Invalid request: field `allowedDomains[1]`: invalid type: integer `3`, expected a string"
+        );
+        assert!(err(r#"{"id":7,"#).starts_with("Invalid request: malformed JSON"));
+        assert!(err("").contains("empty"));
+        assert!(err(r#"{"id":7,"name":"x"} trailing"#).contains("malformed JSON"));
+        assert_eq!(err("[1,2]"), "Invalid request: request body must be a JSON object");
+    }
+}

@@ -1,0 +1,84 @@
+//! HTTP facade (axum): the documented routes, the envelope, and the middleware every route
+//! shares (body limit, timeout, panic catcher, metrics). Handlers translate and delegate.
+
+mod associations;
+mod credentials;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+mod ops;
+mod providers;
+
+pub use envelope::Envelope;
+pub use error::ApiError;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::store::SharedStore;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: SharedStore,
+    pub auth: Arc<Authenticator>,
+    pub directory: Arc<Directory>,
+    pub prometheus: PrometheusHandle,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/associations", get(associations::list).post(associations::create))
+        .route("/associations/{id}", get(associations::get).put(associations::update))
+        .route("/associations/{id}/rotate-keys", post(associations::rotate_keys))
+        .route("/associations/{id}/credentials", get(credentials::list).post(credentials::add))
+        .route(
+            "/associations/{id}/credentials/{credential_id}",
+            put(credentials::update).delete(credentials::delete),
+        )
+        .route("/providers", get(providers::list));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(DefaultBodyLimit::max(state.config.server.body_limit_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_response))
+        .with_state(state)
+}
+
+/// Answers 503 when a request outlives `server.request_timeout_ms`.
+async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_millis(state.config.server.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Unavailable { reason: "request timed out".into(), retry_after_s: 1 }.into_response(),
+    }
+}
+
+/// Requests and latency by route template (never the raw path), method and status.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!(crate::telemetry::HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(crate::telemetry::HTTP_REQUEST_SECONDS, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}

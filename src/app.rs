@@ -1,0 +1,118 @@
+//! The composition root: builds every part from the configuration, binds the listener
+//! (port 0 allowed) and runs until told to stop. `main` and the integration tests both start
+//! the engine through [`App::build`].
+
+use crate::api::http::{router, AppState};
+use crate::auth::{AdminKey, Authenticator, MasterKey};
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::domain::IdGenerator;
+use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use crate::store::SharedStore;
+use anyhow::{bail, Context};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Process secrets, loaded by `main` (from the environment or files) or given by tests.
+pub struct Secrets {
+    pub master: MasterKey,
+    pub admin: Option<AdminKey>,
+}
+
+pub struct App {
+    http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    store: SharedStore,
+    grace: Duration,
+}
+
+const MASTER_CHECK_KEY: &str = "master_key_check";
+const MASTER_CHECK_VALUE: &[u8] = b"jood master key check v1";
+
+impl App {
+    pub async fn build(config: Config, secrets: Secrets) -> anyhow::Result<App> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let prometheus = crate::telemetry::prometheus();
+
+        let store: SharedStore = Arc::new(
+            EmbeddedStore::open(
+                &config.store.data_dir,
+                EmbeddedOptions {
+                    cache_mib: config.store.cache_mib,
+                    max_batch: config.store.group_commit_max_batch,
+                    queue: config.store.group_commit_queue,
+                    fsync: !config.store.unsafe_no_fsync,
+                },
+            )
+            .with_context(|| format!("opening the store in {}", config.store.data_dir.display()))?,
+        );
+        check_master_key(&store, &secrets.master).await?;
+        if secrets.admin.is_none() {
+            tracing::warn!("no super-admin key (JOOD_ADMIN_KEY or auth.admin_key_file): associations cannot be created");
+        }
+
+        let ids = Arc::new(IdGenerator::new(config.ids.node_id));
+        let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
+        let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids));
+        let state = AppState { config: config.clone(), store: store.clone(), auth, directory, prometheus };
+
+        let listener = tokio::net::TcpListener::bind(&config.server.http_addr)
+            .await
+            .with_context(|| format!("binding server.http_addr {}", config.server.http_addr))?;
+        let http_addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        });
+        tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}");
+        Ok(App { http_addr, shutdown, server, store, grace: Duration::from_millis(config.server.shutdown_grace_ms) })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// A token that stops the app when cancelled (signal handlers hold one).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs until the shutdown token is cancelled, then stops in stages: stop accepting and
+    /// let in-flight requests finish (bounded by the grace period), then flush the store.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.shutdown.cancelled().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        let mut server = self.server;
+        match tokio::time::timeout(self.grace, &mut server).await {
+            Ok(res) => res??,
+            Err(_) => {
+                tracing::warn!("grace period over; cutting remaining requests");
+                server.abort();
+            }
+        }
+        self.store.close().await?;
+        tracing::info!("store flushed; bye");
+        Ok(())
+    }
+}
+
+/// Refuses a master key other than the one the data directory was created with, rather
+/// than failing later on every sealed secret.
+async fn check_master_key(store: &SharedStore, master: &MasterKey) -> anyhow::Result<()> {
+    match store.get_meta(MASTER_CHECK_KEY).await? {
+        Some(sealed) => match master.open(&sealed) {
+            Ok(v) if v == MASTER_CHECK_VALUE => Ok(()),
+            _ => bail!(
+                "the master key does not match the one this data directory was created with; \
+                 start with the original JOOD_MASTER_KEY"
+            ),
+        },
+        None => Ok(store.put_meta(MASTER_CHECK_KEY, &master.seal(MASTER_CHECK_VALUE)).await?),
+    }
+}

@@ -1,0 +1,30 @@
+//! Authentication and authorisation, free of HTTP types.
+//!
+//! `secrets` loads the super-admin and master keys and seals data at rest; `keys` makes and
+//! hashes association keys; `caller` decides who a request is from and what it may touch.
+//! The HTTP extractor in `api::http::extract` and (later) the gRPC interceptor both produce a
+//! [`Caller`] through [`Authenticator`].
+
+pub mod caller;
+pub mod keys;
+pub mod secrets;
+
+pub use caller::{Authenticator, Caller};
+pub use secrets::{AdminKey, MasterKey};
+
+/// Why a caller was turned away. Messages are the documented API strings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No or unknown key, or a key/secret pair that does not match.
+    #[error("Invalid API key")]
+    InvalidApiKey,
+    /// The caller's association is deactivated.
+    #[error("Inactive association")]
+    InactiveAssociation,
+    /// A valid caller reaching something it may not (another association, super-admin routes).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The store could not be read.
+    #[error("authentication unavailable: {0}")]
+    Unavailable(String),
+}

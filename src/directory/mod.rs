@@ -1,0 +1,222 @@
+//! The directory: associations and their provider credentials.
+//!
+//! The management rules behind `/api/v1/associations…`: key generation and rotation,
+//! sealing of secrets, the single-default-credential rule, the provider credential schema.
+//! Depends on `auth` (keys, sealing), `store` and `domain`; knows nothing of HTTP.
+
+mod credentials;
+
+pub use credentials::{CredentialInput, CredentialPatch};
+
+use crate::auth::{keys, MasterKey};
+use crate::domain::{now_ms, IdGenerator};
+use crate::store::{AssociationRecord, KeyIndexEntry, KeyKind, SharedStore, StoreError};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("sealed secret unreadable: {0}")]
+    Sealed(String),
+}
+
+impl From<StoreError> for DirectoryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => DirectoryError::Conflict(format!("{what}; ids must be unique")),
+            other => DirectoryError::Store(other),
+        }
+    }
+}
+
+pub type DirResult<T> = Result<T, DirectoryError>;
+
+pub struct NewAssociation {
+    pub id: i64,
+    pub name: String,
+    pub allowed_domains: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct AssociationPatch {
+    pub name: Option<String>,
+    pub allowed_domains: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// An association as created, with its keys in clear: the only time they are shown.
+pub struct CreatedAssociation {
+    pub record: AssociationRecord,
+    pub api_key: String,
+    pub secret_key: String,
+    pub admin_api_key: String,
+}
+
+#[derive(Debug, Default)]
+pub struct RotatedKeys {
+    pub api_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub admin_api_key: Option<String>,
+}
+
+pub struct Directory {
+    store: SharedStore,
+    master: MasterKey,
+    ids: Arc<IdGenerator>,
+}
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_DOMAINS: usize = 100;
+
+impl Directory {
+    pub fn new(store: SharedStore, master: MasterKey, ids: Arc<IdGenerator>) -> Self {
+        Self { store, master, ids }
+    }
+
+    pub async fn create_association(&self, input: NewAssociation) -> DirResult<CreatedAssociation> {
+        if input.id < 1 {
+            return Err(DirectoryError::Invalid("id must be a positive integer".into()));
+        }
+        let name = validate_name(&input.name)?;
+        let domains = validate_domains(input.allowed_domains)?;
+        let api_key = keys::generate(keys::PUBLIC_PREFIX);
+        let secret_key = keys::generate(keys::SECRET_PREFIX);
+        let admin_api_key = keys::generate(keys::ADMIN_PREFIX);
+        let now = now_ms();
+        let record = AssociationRecord {
+            id: input.id,
+            name,
+            allowed_domains: domains,
+            is_active: true,
+            api_key_hash: keys::hash(&api_key),
+            admin_key_hash: keys::hash(&admin_api_key),
+            secret_key_sealed: self.master.seal(secret_key.as_bytes()),
+            ip_allowlist: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let index = [
+            KeyIndexEntry { key_hash: record.api_key_hash.clone(), association_id: record.id, kind: KeyKind::Public },
+            KeyIndexEntry { key_hash: record.admin_key_hash.clone(), association_id: record.id, kind: KeyKind::Admin },
+        ];
+        self.store.create_association(&record, &index).await.map_err(|e| match e {
+            StoreError::Conflict(_) => DirectoryError::Conflict(format!("Association with id {} already exists", input.id)),
+            other => other.into(),
+        })?;
+        Ok(CreatedAssociation { record, api_key, secret_key, admin_api_key })
+    }
+
+    pub async fn get_association(&self, id: i64) -> DirResult<AssociationRecord> {
+        self.store.get_association(id).await?.ok_or_else(|| association_not_found(id))
+    }
+
+    /// Every association, in id order (the table is small: one row per customer).
+    pub async fn list_associations(&self) -> DirResult<Vec<AssociationRecord>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.list_associations(after, 500).await?;
+            let done = page.len() < 500;
+            after = page.last().map(|a| a.id);
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    pub async fn update_association(&self, id: i64, patch: AssociationPatch) -> DirResult<AssociationRecord> {
+        let mut rec = self.get_association(id).await?;
+        if let Some(name) = patch.name {
+            rec.name = validate_name(&name)?;
+        }
+        if let Some(domains) = patch.allowed_domains {
+            rec.allowed_domains = validate_domains(domains)?;
+        }
+        if let Some(active) = patch.is_active {
+            rec.is_active = active;
+        }
+        rec.updated_at = now_ms().max(rec.updated_at);
+        self.store.update_association(&rec, &[], &[]).await?;
+        Ok(rec)
+    }
+
+    /// New keys replace old ones in one commit: the old ones stop working at once.
+    pub async fn rotate_keys(&self, id: i64, api: bool, secret: bool, admin: bool) -> DirResult<RotatedKeys> {
+        if !(api || secret || admin) {
+            return Err(DirectoryError::Invalid(
+                "nothing to rotate: set rotateApiKey and/or rotateSecretKey (or rotateAdminApiKey) to true".into(),
+            ));
+        }
+        let mut rec = self.get_association(id).await?;
+        let mut out = RotatedKeys::default();
+        let (mut add, mut remove) = (Vec::new(), Vec::new());
+        if api {
+            let k = keys::generate(keys::PUBLIC_PREFIX);
+            remove.push(std::mem::replace(&mut rec.api_key_hash, keys::hash(&k)));
+            add.push(KeyIndexEntry { key_hash: rec.api_key_hash.clone(), association_id: id, kind: KeyKind::Public });
+            out.api_key = Some(k);
+        }
+        if admin {
+            let k = keys::generate(keys::ADMIN_PREFIX);
+            remove.push(std::mem::replace(&mut rec.admin_key_hash, keys::hash(&k)));
+            add.push(KeyIndexEntry { key_hash: rec.admin_key_hash.clone(), association_id: id, kind: KeyKind::Admin });
+            out.admin_api_key = Some(k);
+        }
+        if secret {
+            let k = keys::generate(keys::SECRET_PREFIX);
+            rec.secret_key_sealed = self.master.seal(k.as_bytes());
+            out.secret_key = Some(k);
+        }
+        rec.updated_at = now_ms().max(rec.updated_at);
+        self.store.update_association(&rec, &add, &remove).await?;
+        Ok(out)
+    }
+
+    /// The association's HMAC secret key, unsealed (webhook signature verification).
+    pub fn secret_key(&self, rec: &AssociationRecord) -> DirResult<Vec<u8>> {
+        self.master.open(&rec.secret_key_sealed).map_err(|e| DirectoryError::Sealed(e.to_string()))
+    }
+}
+
+fn association_not_found(id: i64) -> DirectoryError {
+    DirectoryError::NotFound(format!("Association {id} not found"))
+}
+
+fn validate_name(name: &str) -> DirResult<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DirectoryError::Invalid("name must not be empty".into()));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(DirectoryError::Invalid(format!("name must be at most {MAX_NAME_CHARS} characters")));
+    }
+    Ok(name.to_string())
+}
+
+fn validate_domains(domains: Vec<String>) -> DirResult<Vec<String>> {
+    if domains.len() > MAX_DOMAINS {
+        return Err(DirectoryError::Invalid(format!("allowedDomains may list at most {MAX_DOMAINS} domains")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(domains.len());
+    for (i, d) in domains.into_iter().enumerate() {
+        let d = d.trim().to_ascii_lowercase();
+        let valid = !d.is_empty()
+            && d.len() <= 253
+            && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*'));
+        if !valid {
+            return Err(DirectoryError::Invalid(format!("allowedDomains[{i}] `{d}` is not a domain name")));
+        }
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}

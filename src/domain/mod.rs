@@ -1,0 +1,12 @@
+//! Domain types: ids, timestamps, associations, credentials, providers, messages.
+//!
+//! Pure data and rules, no I/O. Every other layer depends on this one; it depends on nothing
+//! of the crate.
+
+pub mod ids;
+pub mod provider;
+pub mod time;
+
+pub use ids::IdGenerator;
+pub use provider::{Channel, ProviderKind};
+pub use time::{now_ms, Timestamp};

@@ -1,0 +1,149 @@
+//! The provider catalogue: the seven SMS providers of the documented "Providers List", their
+//! numeric ids (the order of that list, matching the document's examples: 1 = yamamah,
+//! 4 = unifonic), channels and the credential fields each one requires.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Whatsapp,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    Yamamah,
+    Shastra,
+    Qyadat,
+    Unifonic,
+    FourJawaly,
+    Infobip,
+    Twilio,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 7] = [
+        ProviderKind::Yamamah,
+        ProviderKind::Shastra,
+        ProviderKind::Qyadat,
+        ProviderKind::Unifonic,
+        ProviderKind::FourJawaly,
+        ProviderKind::Infobip,
+        ProviderKind::Twilio,
+    ];
+
+    /// The documented `providerId`.
+    pub fn id(self) -> i64 {
+        Self::ALL.iter().position(|p| *p == self).map(|i| i as i64 + 1).unwrap_or(0)
+    }
+
+    pub fn from_id(id: i64) -> Option<Self> {
+        usize::try_from(id - 1).ok().and_then(|i| Self::ALL.get(i).copied())
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.code() == code)
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ProviderKind::Yamamah => "yamamah",
+            ProviderKind::Shastra => "shastra",
+            ProviderKind::Qyadat => "qyadat",
+            ProviderKind::Unifonic => "unifonic",
+            ProviderKind::FourJawaly => "4jawaly",
+            ProviderKind::Infobip => "infobip",
+            ProviderKind::Twilio => "twilio",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Yamamah => "Yamamah",
+            ProviderKind::Shastra => "Shastra",
+            ProviderKind::Qyadat => "Qyadat",
+            ProviderKind::Unifonic => "Unifonic",
+            ProviderKind::FourJawaly => "4Jawaly",
+            ProviderKind::Infobip => "Infobip",
+            ProviderKind::Twilio => "Twilio",
+        }
+    }
+
+    pub fn channels(self) -> &'static [Channel] {
+        match self {
+            ProviderKind::Twilio => &[Channel::Sms, Channel::Whatsapp],
+            _ => &[Channel::Sms],
+        }
+    }
+
+    /// The keys the `credentials` object must carry, as documented.
+    pub fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::Yamamah | ProviderKind::Shastra | ProviderKind::Qyadat => &["username", "password"],
+            ProviderKind::Unifonic => &["appSid"],
+            ProviderKind::FourJawaly => &["appKey", "appSecret"],
+            ProviderKind::Infobip => &["apiKey"],
+            ProviderKind::Twilio => &["accountSid", "authToken"],
+        }
+    }
+
+    /// Checks a credentials object against the schema: every required field present as a
+    /// non-empty string. Returns the problems found, naming each field.
+    pub fn check_credentials(self, creds: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for field in self.required_fields() {
+            match creds.get(*field) {
+                None | Some(serde_json::Value::Null) => problems.push(format!("credentials.{field} is required")),
+                Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
+                    problems.push(format!("credentials.{field} must not be empty"))
+                }
+                Some(serde_json::Value::String(_)) => {}
+                Some(_) => problems.push(format!("credentials.{field} must be a string")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} requires {}: {}", self.code(), self.required_fields().join(", "), problems.join("; ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_match_the_documented_examples() {
+        assert_eq!(ProviderKind::from_id(1), Some(ProviderKind::Yamamah));
+        assert_eq!(ProviderKind::from_id(4), Some(ProviderKind::Unifonic));
+        assert_eq!(ProviderKind::from_id(7), Some(ProviderKind::Twilio));
+        assert_eq!(ProviderKind::from_id(0), None);
+        assert_eq!(ProviderKind::from_id(8), None);
+        for p in ProviderKind::ALL {
+            assert_eq!(ProviderKind::from_id(p.id()), Some(p));
+            assert_eq!(ProviderKind::from_code(p.code()), Some(p));
+        }
+    }
+
+    #[test]
+    fn credential_schema_names_missing_fields() {
+        let creds = serde_json::json!({"accountSid": "AC1", "authToken": ""});
+        let err = ProviderKind::Twilio.check_credentials(creds.as_object().unwrap()).unwrap_err();
+        assert!(err.contains("credentials.authToken must not be empty"), "{err}");
+        let err = ProviderKind::FourJawaly.check_credentials(&serde_json::Map::new()).unwrap_err();
+        assert!(err.contains("credentials.appKey is required") && err.contains("credentials.appSecret is required"), "{err}");
+        let ok = serde_json::json!({"apiKey": "k"});
+        assert!(ProviderKind::Infobip.check_credentials(ok.as_object().unwrap()).is_ok());
+    }
+}

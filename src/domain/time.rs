@@ -1,0 +1,46 @@
+//! Timestamps: stored as Unix milliseconds, shown as ISO 8601 with milliseconds and `Z`
+//! (`2026-01-15T10:30:00.000Z`), the format the documented API uses everywhere.
+
+use serde::{Serialize, Serializer};
+
+/// Current Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Unix milliseconds that serialise as an ISO 8601 string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn to_iso(self) -> String {
+        match chrono::DateTime::from_timestamp_millis(self.0) {
+            Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// Parses an ISO 8601 / RFC 3339 date-time (`2026-03-01T09:00:00Z`, offsets allowed).
+    pub fn parse_iso(s: &str) -> Option<Self> {
+        chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| Self(d.timestamp_millis()))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_iso())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_the_documented_api() {
+        let t = Timestamp::parse_iso("2026-01-15T10:30:00Z").unwrap();
+        assert_eq!(t.to_iso(), "2026-01-15T10:30:00.000Z");
+        assert_eq!(Timestamp::parse_iso("2026-01-15T12:30:00.250+02:00").unwrap().to_iso(), "2026-01-15T10:30:00.250Z");
+        assert!(Timestamp::parse_iso("yesterday").is_none());
+    }
+}

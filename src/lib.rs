@@ -1,0 +1,25 @@
+//! Jood: an actor-based, high-throughput notification dispatch engine.
+//!
+//! A message flows one way through these modules (see `DESIGN.md`):
+//!
+//! ```text
+//! api::http ─► auth ─► ingress ─► dispatch ─► providers ─► provider HTTP APIs
+//!                 │                    │
+//!                 └──────► store ◄─────┘        telemetry beside everything
+//! ```
+//!
+//! * [`api`]: HTTP routes; translate requests, call the layers below, render the envelope.
+//! * [`auth`]: API keys, the super-admin key, sealing of secrets at rest.
+//! * [`directory`]: associations and provider credentials (management rules).
+//! * [`store`]: the storage trait, its embedded backend, the group committer.
+//! * [`domain`]: ids, timestamps, the provider catalogue; no I/O.
+//! * [`config`], [`telemetry`], [`app`] (the composition root).
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod directory;
+pub mod domain;
+pub mod store;
+pub mod telemetry;

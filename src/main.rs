@@ -1,0 +1,125 @@
+//! The `jood` binary: parse the command line, load configuration and secrets, start logging,
+//! build the app and run until SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use jood::app::{App, Secrets};
+use jood::auth::{secrets::MASTER_KEY_HINT, AdminKey, MasterKey};
+use jood::config::Config;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "jood", version, about = "Jood notification dispatch engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine (HTTP API).
+    Serve(ServeArgs),
+    /// Print a fresh random master key (hex) for JOOD_MASTER_KEY.
+    Keygen,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file overlaid on the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address (overrides server.http_addr).
+    #[arg(long, value_name = "HOST:PORT")]
+    http_addr: Option<String>,
+    /// Data directory of the embedded store (overrides store.data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Demo mode: without JOOD_MASTER_KEY / JOOD_ADMIN_KEY, make demo keys and keep them in
+    /// the data directory (insecure: for trying Jood out, never for production).
+    #[arg(long)]
+    demo: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Keygen => {
+            println!("{}", MasterKey::generate_hex());
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("jood: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(a) = args.http_addr {
+        config.server.http_addr = a;
+    }
+    if let Some(d) = args.data_dir {
+        config.store.data_dir = d;
+    }
+    config.validate()?;
+    jood::telemetry::init_logging(&config.log.format, &config.log.level);
+    let secrets = load_secrets(&config, args.demo)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let app = App::build(config, secrets).await?;
+        let token = app.shutdown_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            token.cancel();
+        });
+        app.run_until_stopped().await
+    })
+}
+
+fn load_secrets(config: &Config, demo: bool) -> anyhow::Result<Secrets> {
+    let master = match MasterKey::load(config.auth.master_key_file.as_deref()) {
+        Ok(k) => k,
+        Err(jood::auth::secrets::SecretError::MissingMasterKey) if demo => {
+            let hex = demo_secret(&config.store.data_dir, "demo-master.key", MasterKey::generate_hex)?;
+            tracing::warn!("demo mode: using a master key kept in the data directory; never do this in production");
+            MasterKey::parse(&hex)?
+        }
+        Err(jood::auth::secrets::SecretError::MissingMasterKey) => {
+            anyhow::bail!("no master key: {MASTER_KEY_HINT}; or run `jood serve --demo` to try Jood out")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut admin = AdminKey::load(config.auth.admin_key_file.as_deref())?;
+    if admin.is_none() && demo {
+        let key = demo_secret(&config.store.data_dir, "demo-admin.key", || jood::auth::keys::generate("jn_root_"))?;
+        println!("demo super-admin key (send it as both x-api-key and x-api-secret): {key}");
+        admin = Some(AdminKey::new(key));
+    }
+    Ok(Secrets { master, admin })
+}
+
+/// Reads a demo secret from the data directory, creating it on first use.
+fn demo_secret(dir: &Path, name: &str, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(name);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_string());
+    }
+    let value = make();
+    std::fs::write(&path, &value).with_context(|| format!("writing {}", path.display()))?;
+    Ok(value)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,202 @@
+//! The group committer: one thread that owns every write to the embedded store.
+//!
+//! Writers hand it a batch of mutations and wait on a oneshot. The thread takes everything
+//! queued (up to `max_batch` requests), applies it as one atomic fjall batch, fsyncs the
+//! journal once, and only then answers every writer. While one fsync runs, the next group
+//! gathers in the queue, so the cost of an fsync is shared by as many writers as arrive
+//! during it. Being the only writer also makes insert-if-absent checks serialisable.
+//!
+//! If an fsync fails the committer poisons itself: the failed group and every later write
+//! are refused, since the journal's state on disk is unknown (the lesson of PostgreSQL's
+//! fsyncgate). A restart recovers from the journal.
+
+use crate::store::{StoreError, StoreResult};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use fjall::{Database, Keyspace, PersistMode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub enum Mutation {
+    Put { ks: Keyspace, key: Vec<u8>, value: Vec<u8> },
+    Delete { ks: Keyspace, key: Vec<u8> },
+}
+
+/// One writer's request: applied atomically with its group, after its preconditions hold.
+pub struct WriteRequest {
+    pub mutations: Vec<Mutation>,
+    /// Keys that must be absent; otherwise the request fails with `Conflict(label)` and
+    /// none of its mutations are applied.
+    pub require_absent: Vec<(Keyspace, Vec<u8>, String)>,
+    pub done: oneshot::Sender<StoreResult<()>>,
+}
+
+enum Command {
+    Write(WriteRequest),
+    /// Commit what is queued before it, fsync, answer, and stop the thread.
+    Stop(std::sync::mpsc::Sender<()>),
+}
+
+pub struct CommitterHandle {
+    tx: Sender<Command>,
+    closed: Arc<AtomicBool>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+pub struct CommitterOptions {
+    pub max_batch: usize,
+    pub queue: usize,
+    pub fsync: bool,
+}
+
+impl CommitterHandle {
+    pub fn spawn(db: Database, opts: CommitterOptions) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(opts.queue);
+        let closed = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("jood-store-commit".into())
+            .spawn(move || run(db, rx, opts))
+            .expect("spawn committer thread");
+        Self { tx, closed, thread: parking_lot::Mutex::new(Some(thread)) }
+    }
+
+    /// Queues a write and waits until it is durable (or refused).
+    pub async fn write(&self, mutations: Vec<Mutation>, require_absent: Vec<(Keyspace, Vec<u8>, String)>) -> StoreResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable("store is closed".into()));
+        }
+        let (done, wait) = oneshot::channel();
+        match self.tx.try_send(Command::Write(WriteRequest { mutations, require_absent, done })) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Unavailable("committer stopped".into())),
+        }
+        metrics::gauge!(crate::telemetry::STORE_COMMIT_QUEUE).set(self.tx.len() as f64);
+        wait.await.unwrap_or_else(|_| Err(StoreError::Unavailable("committer stopped".into())))
+    }
+
+    /// Stops taking writes, lets the thread commit what is queued, and joins it. Blocking;
+    /// idempotent.
+    pub fn close_blocking(&self) {
+        self.closed.store(true, Ordering::Release);
+        let Some(thread) = self.thread.lock().take() else { return };
+        let (ack, acked) = std::sync::mpsc::channel();
+        if self.tx.send(Command::Stop(ack)).is_ok() {
+            let _ = acked.recv();
+        }
+        let _ = thread.join();
+    }
+
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+impl Drop for CommitterHandle {
+    fn drop(&mut self) {
+        self.close_blocking();
+    }
+}
+
+fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions) {
+    let mut poisoned: Option<String> = None;
+    let mut group: Vec<WriteRequest> = Vec::with_capacity(opts.max_batch);
+    let mut stop: Option<std::sync::mpsc::Sender<()>> = None;
+    while stop.is_none() {
+        match rx.recv() {
+            Ok(Command::Write(first)) => group.push(first),
+            Ok(Command::Stop(ack)) => {
+                stop = Some(ack);
+                break;
+            }
+            Err(_) => break,
+        }
+        while group.len() < opts.max_batch {
+            match rx.try_recv() {
+                Ok(Command::Write(req)) => group.push(req),
+                Ok(Command::Stop(ack)) => {
+                    stop = Some(ack);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if let Some(reason) = &poisoned {
+            for req in group.drain(..) {
+                let _ = req.done.send(Err(StoreError::Unavailable(reason.clone())));
+            }
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let size = group.len();
+        let outcome = commit_group(&db, &mut group, opts.fsync);
+        metrics::histogram!(crate::telemetry::STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::telemetry::STORE_COMMIT_BATCH_SIZE).record(size as f64);
+        match outcome {
+            Ok(results) => {
+                for (req, res) in group.drain(..).zip(results) {
+                    let _ = req.done.send(res);
+                }
+            }
+            Err(e) => {
+                let reason = format!("commit failed, store refuses writes until restart: {e}");
+                tracing::error!(error = %e, "store commit failed; refusing further writes");
+                for req in group.drain(..) {
+                    let _ = req.done.send(Err(StoreError::Unavailable(reason.clone())));
+                }
+                poisoned = Some(reason);
+            }
+        }
+    }
+    if poisoned.is_none() {
+        let _ = db.persist(PersistMode::SyncAll);
+    }
+    if let Some(ack) = stop {
+        let _ = ack.send(());
+    }
+}
+
+/// Applies a group as few atomic batches as its preconditions allow, then one fsync.
+/// Returns each request's own result (a failed precondition fails only its request).
+fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall::Result<Vec<StoreResult<()>>> {
+    let mut results = Vec::with_capacity(group.len());
+    let mut batch = db.batch();
+    // Keys written by this group but not yet committed, in the keyspaces some precondition
+    // looks at, so two inserts of one key in one group cannot both pass.
+    let checked: std::collections::HashSet<String> =
+        group.iter().flat_map(|r| r.require_absent.iter().map(|(ks, _, _)| ks.name().to_string())).collect();
+    let mut pending_keys: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
+    for req in group.iter_mut() {
+        let mut conflict = None;
+        for (ks, key, label) in &req.require_absent {
+            let taken = pending_keys.contains(&(ks.name().to_string(), key.clone())) || ks.contains_key(key)?;
+            if taken {
+                conflict = Some(label.clone());
+                break;
+            }
+        }
+        if let Some(label) = conflict {
+            results.push(Err(StoreError::Conflict(label)));
+            continue;
+        }
+        for m in req.mutations.drain(..) {
+            match m {
+                Mutation::Put { ks, key, value } => {
+                    if !checked.is_empty() && checked.contains(ks.name().as_ref() as &str) {
+                        pending_keys.insert((ks.name().to_string(), key.clone()));
+                    }
+                    batch.insert(&ks, key, value)
+                }
+                Mutation::Delete { ks, key } => batch.remove(&ks, key),
+            }
+        }
+        results.push(Ok(()));
+    }
+    if !batch.is_empty() {
+        batch.commit()?;
+    }
+    if fsync {
+        db.persist(PersistMode::SyncAll)?;
+    }
+    Ok(results)
+}

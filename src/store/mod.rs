@@ -1,0 +1,86 @@
+//! Storage: one trait, the records it stores, and its backends.
+//!
+//! The trait is shaped by ScyllaDB's data model (see `schema.cql`): every method reads or
+//! writes rows of one query-first table by its partition key, in clustering order, with a
+//! bounded page. The embedded backend (`embedded/`, the default) stores the same tables
+//! with the same key order, so one conformance suite (`tests/store_conformance.rs`) holds
+//! both to one behaviour. Depends on `domain` only.
+
+pub mod embedded;
+mod model;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// What can go wrong in storage, as the layers above need to tell apart.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// An insert-if-absent found the row already there.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The write queue is full: the caller should answer 503 with Retry-After.
+    #[error("store overloaded: write queue full")]
+    Overloaded,
+    /// The store cannot take writes any more (fsync failed, shutting down).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be decoded.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+    #[error("storage I/O error: {0}")]
+    Io(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage contract every backend fulfils. Writes return only once durable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- associations -------------------------------------------------------------
+    /// Inserts an association and its key-index rows; `Conflict` if the id is taken.
+    async fn create_association(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()>;
+    async fn get_association(&self, id: i64) -> StoreResult<Option<AssociationRecord>>;
+    /// Associations in id order, starting after `after`.
+    async fn list_associations(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<AssociationRecord>>;
+    /// Replaces an association row and, atomically with it, adds and removes key-index rows
+    /// (key rotation: the old keys stop working in the same commit the new ones start).
+    async fn update_association(
+        &self,
+        rec: &AssociationRecord,
+        add_keys: &[KeyIndexEntry],
+        remove_key_hashes: &[Vec<u8>],
+    ) -> StoreResult<()>;
+    /// The association a key hash belongs to.
+    async fn lookup_key(&self, key_hash: &[u8]) -> StoreResult<Option<KeyIndexEntry>>;
+
+    // ---- provider credentials ----------------------------------------------------------
+    /// Inserts or replaces credentials (several at once when the default moves).
+    async fn put_credentials(&self, recs: &[CredentialRecord]) -> StoreResult<()>;
+    async fn get_credential(&self, association_id: i64, id: i64) -> StoreResult<Option<CredentialRecord>>;
+    async fn list_credentials(&self, association_id: i64) -> StoreResult<Vec<CredentialRecord>>;
+    /// Returns whether a row was deleted.
+    async fn delete_credential(&self, association_id: i64, id: i64) -> StoreResult<bool>;
+
+    // ---- messages ------------------------------------------------------------------------
+    /// Inserts new messages (and their unfinished-index rows) durably, group-committed.
+    async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()>;
+    async fn get_message(&self, id: i64) -> StoreResult<Option<MessageRecord>>;
+    /// Replaces a message row; keeps the unfinished index in step with its status, and
+    /// appends `attempt` in the same commit when given.
+    async fn update_message(&self, msg: &MessageRecord, attempt: Option<&AttemptRecord>) -> StoreResult<()>;
+    /// A message's delivery attempts in attempt order.
+    async fn list_attempts(&self, message_id: i64) -> StoreResult<Vec<AttemptRecord>>;
+    /// Ids of messages not yet in a terminal state, in id order, after `after` (recovery).
+    async fn list_unfinished(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>>;
+
+    // ---- engine metadata -------------------------------------------------------------------
+    async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn put_meta(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+
+    /// Flushes and stops accepting writes (staged shutdown).
+    async fn close(&self) -> StoreResult<()>;
+}
+
+pub type SharedStore = Arc<dyn Store>;

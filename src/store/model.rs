@@ -1,0 +1,134 @@
+//! The rows the store keeps, one struct per table of `schema.cql`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssociationRecord {
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    pub is_active: bool,
+    /// SHA-256 of the public `apiKey`.
+    pub api_key_hash: Vec<u8>,
+    /// SHA-256 of the `adminApiKey`.
+    pub admin_key_hash: Vec<u8>,
+    /// The `secretKey`, sealed with the master key (the server needs it back for HMAC).
+    pub secret_key_sealed: Vec<u8>,
+    /// Addresses and CIDR ranges allowed to call; empty means any.
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyKind {
+    /// The association's public `apiKey` (only valid together with its `secretKey`).
+    Public,
+    /// The association's `adminApiKey` (valid on its own).
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyIndexEntry {
+    pub key_hash: Vec<u8>,
+    pub association_id: i64,
+    pub kind: KeyKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialRecord {
+    pub association_id: i64,
+    pub id: i64,
+    pub provider_id: i64,
+    pub sender_name: String,
+    /// The provider credentials object (JSON), sealed with the master key.
+    pub credentials_sealed: Vec<u8>,
+    pub api_url: Option<String>,
+    pub is_default: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Queued,
+    Scheduled,
+    Dispatching,
+    Sent,
+    Delivered,
+    Failed,
+    Cancelled,
+    Expired,
+}
+
+impl MessageStatus {
+    /// Terminal states leave the unfinished index; nothing moves a message out of them
+    /// except a delivery report (`sent` is terminal for dispatch, `delivered` may follow).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Sent | Self::Delivered | Self::Failed | Self::Cancelled | Self::Expired)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Scheduled => "scheduled",
+            Self::Dispatching => "dispatching",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub id: i64,
+    pub association_id: i64,
+    #[serde(default)]
+    pub campaign_id: Option<i64>,
+    /// E.164.
+    pub recipient: String,
+    /// ISO 3166-1 alpha-2 of the recipient, for routing.
+    #[serde(default)]
+    pub country: Option<String>,
+    pub body: String,
+    pub channel: String,
+    #[serde(default)]
+    pub priority: i32,
+    pub status: MessageStatus,
+    #[serde(default)]
+    pub scheduled_at: Option<i64>,
+    /// A credential the sender asked for (dashboard sends); routing otherwise.
+    #[serde(default)]
+    pub credential_id: Option<i64>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub provider_message_id: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub message_id: i64,
+    /// 1-based, in order.
+    pub attempt: u32,
+    pub credential_id: i64,
+    pub provider: String,
+    /// `sent`, `retryable`, `permanent`, …
+    pub result: String,
+    pub provider_message_id: Option<String>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub at: i64,
+}

@@ -1,0 +1,45 @@
+//! Telemetry: logging set-up and every metric name, declared once with its description.
+//!
+//! Names follow `jood_<subsystem>_<name>_<unit>[_total]`; labels take values from enums
+//! (route templates, providers, statuses), never raw paths or error strings.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS_TOTAL: &str = "jood_http_requests_total";
+pub const HTTP_REQUEST_SECONDS: &str = "jood_http_request_duration_seconds";
+pub const STORE_COMMIT_SECONDS: &str = "jood_store_commit_duration_seconds";
+pub const STORE_COMMIT_BATCH_SIZE: &str = "jood_store_commit_batch_size";
+pub const STORE_COMMIT_QUEUE: &str = "jood_store_commit_queue_depth";
+
+/// Installs the Prometheus recorder once per process and returns its render handle.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("static buckets are valid")
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests answered, by route template, method and status");
+    describe_histogram!(HTTP_REQUEST_SECONDS, Unit::Seconds, "HTTP request latency, by route template and method");
+    describe_histogram!(STORE_COMMIT_SECONDS, Unit::Seconds, "Time to apply and fsync one group commit");
+    describe_histogram!(STORE_COMMIT_BATCH_SIZE, Unit::Count, "Write requests sharing one group commit (one fsync)");
+    describe_gauge!(STORE_COMMIT_QUEUE, Unit::Count, "Write requests waiting for the group committer");
+}
+
+/// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.
+pub fn init_logging(format: &str, level: &str) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
