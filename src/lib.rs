@@ -21,5 +21,6 @@ pub mod auth;
 pub mod config;
 pub mod directory;
 pub mod domain;
+pub mod providers;
 pub mod store;
 pub mod telemetry;
