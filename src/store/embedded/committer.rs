@@ -37,7 +37,23 @@ enum Command {
     Stop(std::sync::mpsc::Sender<()>),
 }
 
+/// Counters of the committer's work, for tests and benchmarks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommitStats {
+    /// Groups committed, i.e. fsyncs made.
+    pub groups: u64,
+    /// Write requests committed.
+    pub requests: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    groups: std::sync::atomic::AtomicU64,
+    requests: std::sync::atomic::AtomicU64,
+}
+
 pub struct CommitterHandle {
+    counters: Arc<Counters>,
     tx: Sender<Command>,
     closed: Arc<AtomicBool>,
     thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -53,11 +69,20 @@ impl CommitterHandle {
     pub fn spawn(db: Database, opts: CommitterOptions) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(opts.queue);
         let closed = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
         let thread = std::thread::Builder::new()
             .name("jood-store-commit".into())
-            .spawn(move || run(db, rx, opts))
+            .spawn(move || run(db, rx, opts, &c))
             .expect("spawn committer thread");
-        Self { tx, closed, thread: parking_lot::Mutex::new(Some(thread)) }
+        Self { counters, tx, closed, thread: parking_lot::Mutex::new(Some(thread)) }
+    }
+
+    pub fn stats(&self) -> CommitStats {
+        CommitStats {
+            groups: self.counters.groups.load(Ordering::Relaxed),
+            requests: self.counters.requests.load(Ordering::Relaxed),
+        }
     }
 
     /// Queues a write and waits until it is durable (or refused).
@@ -98,7 +123,7 @@ impl Drop for CommitterHandle {
     }
 }
 
-fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions) {
+fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions, counters: &Counters) {
     let mut poisoned: Option<String> = None;
     let mut group: Vec<WriteRequest> = Vec::with_capacity(opts.max_batch);
     let mut stop: Option<std::sync::mpsc::Sender<()>> = None;
@@ -134,6 +159,8 @@ fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions) {
         metrics::histogram!(crate::telemetry::STORE_COMMIT_BATCH_SIZE).record(size as f64);
         match outcome {
             Ok(results) => {
+                counters.groups.fetch_add(1, Ordering::Relaxed);
+                counters.requests.fetch_add(size as u64, Ordering::Relaxed);
                 for (req, res) in group.drain(..).zip(results) {
                     let _ = req.done.send(res);
                 }

@@ -9,6 +9,7 @@ mod committer;
 
 use super::*;
 use codec::{decode, encode, i64_from_key, i64_key, pair_key};
+pub use committer::CommitStats;
 use committer::{CommitterHandle, CommitterOptions, Mutation};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use std::path::Path;
@@ -73,6 +74,11 @@ impl EmbeddedStore {
             CommitterOptions { max_batch: opts.max_batch, queue: opts.queue, fsync: opts.fsync },
         );
         Ok(Self { t, committer })
+    }
+
+    /// How many fsync groups and write requests the committer has done.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.committer.stats()
     }
 
     /// Writes queued and not yet committed.

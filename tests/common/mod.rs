@@ -1,0 +1,148 @@
+//! Test harness: starts the real engine on 127.0.0.1:0 with a fresh data directory, either
+//! in-process (`TestServer::start`) or as the `jood` binary (`EngineProcess`), and talks to
+//! it over real HTTP.
+#![allow(dead_code)]
+
+use jood::app::{App, Secrets};
+use jood::auth::{AdminKey, MasterKey};
+use jood::config::Config;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const ADMIN_KEY: &str = "test-super-admin-key-0123456789";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    token: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.server.http_addr = "127.0.0.1:0".into();
+    c.store.data_dir = dir.to_path_buf();
+    c
+}
+
+pub fn master_hex() -> String {
+    "11".repeat(32)
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let secrets = Secrets { master: MasterKey::parse(&master_hex()).unwrap(), admin: Some(AdminKey::new(ADMIN_KEY)) };
+        let app = App::build(config, secrets).await.expect("app starts");
+        let base = format!("http://{}", app.http_addr());
+        let token = app.shutdown_token();
+        let task = tokio::spawn(app.run_until_stopped());
+        Self { base, client: reqwest::Client::new(), dir, token, task: Some(task) }
+    }
+
+    /// Stops the engine gracefully; returns the data directory (deleted when dropped).
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.token.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+        self.dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with `x-api-key` / `x-api-secret`.
+    pub fn req(&self, method: reqwest::Method, path: &str, key: &str, secret: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).header("x-api-key", key).header("x-api-secret", secret)
+    }
+
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.req(method, path, ADMIN_KEY, ADMIN_KEY)
+    }
+
+    /// Creates an association as the super-admin; returns (apiKey, secretKey, adminApiKey).
+    pub async fn create_association(&self, id: i64, name: &str) -> Keys {
+        let (status, body) = send(self.admin(reqwest::Method::POST, "/api/v1/associations").json(&json!({"id": id, "name": name}))).await;
+        assert_eq!(status, 201, "{body}");
+        Keys {
+            api_key: body["data"]["association"]["apiKey"].as_str().unwrap().to_string(),
+            secret_key: body["data"]["association"]["secretKey"].as_str().unwrap().to_string(),
+            admin_api_key: body["data"]["adminApiKey"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub api_key: String,
+    pub secret_key: String,
+    pub admin_api_key: String,
+}
+
+/// Sends and returns (status, JSON body); a non-JSON body is a test failure.
+pub async fn send(rb: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = rb.send().await.expect("request sent");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"));
+    (status, body)
+}
+
+/// Asserts the documented error envelope with `status` and an error containing `needle`.
+pub fn assert_error(got: &(u16, Value), status: u16, needle: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["success"], false, "{}", got.1);
+    let err = got.1["error"].as_str().unwrap_or_else(|| panic!("no error string: {}", got.1));
+    assert!(err.contains(needle), "error `{err}` lacks `{needle}`");
+}
+
+/// The `jood` binary running as a child process (for kill -9 and signal tests).
+pub struct EngineProcess {
+    pub child: Child,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl EngineProcess {
+    pub fn spawn(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let log = data_dir.with_extension(format!("log{}", std::process::id()));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_jood"))
+            .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .env("JOOD_MASTER_KEY", master_hex())
+            .env("JOOD_ADMIN_KEY", ADMIN_KEY)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn jood");
+        let started = std::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(i) = text.find("listening on http://") {
+                let rest = &text[i + "listening on http://".len()..];
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                return Self { child, base: format!("http://{addr}"), log };
+            }
+            assert!(started.elapsed().as_secs() < 30, "engine did not become ready:\n{text}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}

@@ -1,0 +1,221 @@
+//! The store conformance suite: one set of behaviours every backend must show, written
+//! against `SharedStore` only. It runs on the embedded backend here; the ScyllaDB backend
+//! will run the same functions when `SCYLLA_URI` is set.
+
+use jood::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use jood::store::*;
+use std::sync::Arc;
+
+fn embedded(dir: &std::path::Path) -> SharedStore {
+    Arc::new(EmbeddedStore::open(dir, EmbeddedOptions::default()).unwrap())
+}
+
+fn assoc(id: i64) -> AssociationRecord {
+    AssociationRecord {
+        id,
+        name: format!("A{id}"),
+        allowed_domains: vec!["a.com".into()],
+        is_active: true,
+        api_key_hash: format!("pub{id}").into_bytes(),
+        admin_key_hash: format!("adm{id}").into_bytes(),
+        secret_key_sealed: vec![1, 2, 3],
+        ip_allowlist: vec![],
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn key(hash: &str, id: i64, kind: KeyKind) -> KeyIndexEntry {
+    KeyIndexEntry { key_hash: hash.as_bytes().to_vec(), association_id: id, kind }
+}
+
+fn msg(id: i64, association_id: i64) -> MessageRecord {
+    MessageRecord {
+        id,
+        association_id,
+        campaign_id: None,
+        recipient: "+966500000001".into(),
+        country: Some("SA".into()),
+        body: "hello".into(),
+        channel: "sms".into(),
+        priority: 0,
+        status: MessageStatus::Queued,
+        scheduled_at: None,
+        credential_id: None,
+        provider: None,
+        provider_message_id: None,
+        error: None,
+        attempts: 0,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn associations_and_keys(s: SharedStore) {
+    s.create_association(&assoc(5), &[key("pub5", 5, KeyKind::Public), key("adm5", 5, KeyKind::Admin)]).await.unwrap();
+    s.create_association(&assoc(2), &[]).await.unwrap();
+    let dup = s.create_association(&assoc(5), &[]).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(s.get_association(5).await.unwrap().unwrap(), assoc(5));
+    assert!(s.get_association(6).await.unwrap().is_none());
+    let all: Vec<i64> = s.list_associations(None, 10).await.unwrap().iter().map(|a| a.id).collect();
+    assert_eq!(all, vec![2, 5]);
+    let after: Vec<i64> = s.list_associations(Some(2), 10).await.unwrap().iter().map(|a| a.id).collect();
+    assert_eq!(after, vec![5]);
+    assert_eq!(s.list_associations(None, 1).await.unwrap().len(), 1);
+    assert_eq!(s.lookup_key(b"pub5").await.unwrap().unwrap().kind, KeyKind::Public);
+
+    // Rotation swaps index rows atomically with the record.
+    let mut a = assoc(5);
+    a.name = "renamed".into();
+    s.update_association(&a, &[key("pub5b", 5, KeyKind::Public)], &[b"pub5".to_vec()]).await.unwrap();
+    assert!(s.lookup_key(b"pub5").await.unwrap().is_none());
+    assert_eq!(s.lookup_key(b"pub5b").await.unwrap().unwrap().association_id, 5);
+    assert_eq!(s.get_association(5).await.unwrap().unwrap().name, "renamed");
+}
+
+async fn concurrent_creates_of_one_id_admit_one(s: SharedStore) {
+    let handles: Vec<_> = (0..32)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.create_association(&assoc(42), &[]).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn credentials(s: SharedStore) {
+    let c = |assoc: i64, id: i64, default: bool| CredentialRecord {
+        association_id: assoc,
+        id,
+        provider_id: 1,
+        sender_name: "S".into(),
+        credentials_sealed: vec![9],
+        api_url: None,
+        is_default: default,
+        created_at: 1,
+        updated_at: 1,
+    };
+    s.put_credentials(&[c(1, 20, true), c(1, 10, false), c(2, 5, true)]).await.unwrap();
+    let ids: Vec<i64> = s.list_credentials(1).await.unwrap().iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![10, 20], "clustering order by id");
+    assert_eq!(s.get_credential(2, 5).await.unwrap().unwrap(), c(2, 5, true));
+    assert!(s.get_credential(1, 5).await.unwrap().is_none(), "partitioned by association");
+    s.put_credentials(&[c(1, 20, false)]).await.unwrap();
+    assert!(!s.get_credential(1, 20).await.unwrap().unwrap().is_default);
+    assert!(s.delete_credential(1, 20).await.unwrap());
+    assert!(!s.delete_credential(1, 20).await.unwrap());
+    assert_eq!(s.list_credentials(1).await.unwrap().len(), 1);
+}
+
+async fn messages_attempts_and_unfinished(s: SharedStore) {
+    let msgs: Vec<_> = (1..=40).map(|i| msg(i * 1000 + 7, 1)).collect();
+    s.insert_messages(&msgs).await.unwrap();
+    assert_eq!(s.get_message(5007).await.unwrap().unwrap(), msgs[4]);
+    assert!(s.get_message(5008).await.unwrap().is_none());
+    let unfinished = s.list_unfinished(None, 100).await.unwrap();
+    assert_eq!(unfinished, msgs.iter().map(|m| m.id).collect::<Vec<_>>(), "sorted across shards");
+    assert_eq!(s.list_unfinished(Some(10007), 3).await.unwrap(), vec![11007, 12007, 13007]);
+
+    let mut m = msgs[0].clone();
+    m.status = MessageStatus::Dispatching;
+    s.update_message(&m, None).await.unwrap();
+    assert!(s.list_unfinished(None, 100).await.unwrap().contains(&m.id));
+    m.status = MessageStatus::Sent;
+    m.attempts = 2;
+    let attempt = |n: u32, result: &str| AttemptRecord {
+        message_id: m.id,
+        attempt: n,
+        credential_id: 3,
+        provider: "twilio".into(),
+        result: result.into(),
+        provider_message_id: None,
+        error: None,
+        latency_ms: 12,
+        at: 5,
+    };
+    s.update_message(&m, Some(&attempt(2, "sent"))).await.unwrap();
+    s.update_message(&m, Some(&attempt(1, "retryable"))).await.unwrap();
+    let got: Vec<(u32, String)> = s.list_attempts(m.id).await.unwrap().into_iter().map(|a| (a.attempt, a.result)).collect();
+    assert_eq!(got, vec![(1, "retryable".into()), (2, "sent".into())]);
+    assert!(s.list_attempts(msgs[1].id).await.unwrap().is_empty());
+    assert!(!s.list_unfinished(None, 100).await.unwrap().contains(&m.id), "terminal leaves the index");
+    assert_eq!(s.get_message(m.id).await.unwrap().unwrap().status, MessageStatus::Sent);
+}
+
+async fn meta(s: SharedStore) {
+    assert!(s.get_meta("k").await.unwrap().is_none());
+    s.put_meta("k", b"v1").await.unwrap();
+    s.put_meta("k", b"v2").await.unwrap();
+    assert_eq!(s.get_meta("k").await.unwrap().unwrap(), b"v2");
+}
+
+async fn many_concurrent_writers(s: SharedStore) {
+    let handles: Vec<_> = (0..2000i64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.insert_messages(&[msg(1_000_000 + i, 9)]).await })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    for i in (0..2000i64).step_by(97) {
+        assert!(s.get_message(1_000_000 + i).await.unwrap().is_some());
+    }
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let dir = tempfile::tempdir().unwrap();
+            super::$name(super::embedded(dir.path())).await;
+        }
+    )*};
+}
+
+mod embedded_backend {
+    suite!(associations_and_keys, concurrent_creates_of_one_id_admit_one, credentials, messages_attempts_and_unfinished, meta, many_concurrent_writers);
+}
+
+/// Embedded-specific: acknowledged writes survive reopening, and concurrent writers share
+/// fsyncs (fewer commits than writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_group_commit_shares_fsyncs_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap());
+        let before = store.commit_stats();
+        let shared: SharedStore = store.clone();
+        let handles: Vec<_> = (0..1000i64)
+            .map(|i| {
+                let s = shared.clone();
+                tokio::spawn(async move { s.insert_messages(&[msg(i + 1, 1)]).await })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        let after = store.commit_stats();
+        let requests = after.requests - before.requests;
+        let groups = after.groups - before.groups;
+        assert_eq!(requests, 1000);
+        assert!(groups < requests / 2, "{groups} fsync groups for {requests} writes: writers did not share fsyncs");
+        shared.close().await.unwrap();
+    }
+    let reopened = embedded(dir.path());
+    assert_eq!(reopened.list_unfinished(None, 5000).await.unwrap().len(), 1000);
+    assert!(reopened.get_message(500).await.unwrap().is_some());
+    // Closed stores refuse writes instead of losing them.
+    reopened.close().await.unwrap();
+    assert!(matches!(reopened.put_meta("x", b"y").await, Err(StoreError::Unavailable(_))));
+}
