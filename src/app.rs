@@ -6,7 +6,9 @@ use crate::api::http::{router, AppState};
 use crate::auth::{AdminKey, Authenticator, MasterKey};
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::dispatch::Dispatcher;
 use crate::domain::IdGenerator;
+use crate::ingress::{Ingress, SignedIngress};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::SharedStore;
 use anyhow::{bail, Context};
@@ -26,6 +28,7 @@ pub struct App {
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     store: SharedStore,
+    dispatcher: Dispatcher,
     grace: Duration,
 }
 
@@ -57,8 +60,18 @@ impl App {
 
         let ids = Arc::new(IdGenerator::new(config.ids.node_id));
         let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
-        let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids));
-        let state = AppState { config: config.clone(), store: store.clone(), auth, directory, prometheus };
+        let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids.clone()));
+        let dispatcher = Dispatcher::start(config.dispatch.clone(), store.clone(), directory.clone()).await?;
+        let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids, config.webhook.max_message_chars));
+        let webhook = Arc::new(SignedIngress::new(
+            ingress,
+            directory.clone(),
+            config.webhook.reject_replays,
+            config.webhook.max_skew_ms,
+        ));
+        let state = AppState { config: config.clone(), store: store.clone(), auth, directory, webhook, prometheus };
+        // Messages left unfinished by the previous run go back to dispatch.
+        dispatcher.recover();
 
         let listener = tokio::net::TcpListener::bind(&config.server.http_addr)
             .await
@@ -71,7 +84,16 @@ impl App {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
         tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}");
-        Ok(App { http_addr, shutdown, server, store, grace: Duration::from_millis(config.server.shutdown_grace_ms) })
+        Ok(App { http_addr, shutdown, server, store, dispatcher, grace: Duration::from_millis(config.server.shutdown_grace_ms) })
+    }
+
+    /// The store (tests and the demo provision through it).
+    pub fn store(&self) -> SharedStore {
+        self.store.clone()
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -84,7 +106,9 @@ impl App {
     }
 
     /// Runs until the shutdown token is cancelled, then stops in stages: stop accepting and
-    /// let in-flight requests finish (bounded by the grace period), then flush the store.
+    /// let in-flight requests finish (bounded by the grace period), stop the actors and write
+    /// their pending status changes, then flush the store. Messages still unfinished stay in
+    /// the store and are dispatched on the next start.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
         tracing::info!("shutting down: draining in-flight requests");
@@ -96,6 +120,7 @@ impl App {
                 server.abort();
             }
         }
+        self.dispatcher.stop().await;
         self.store.close().await?;
         tracing::info!("store flushed; bye");
         Ok(())

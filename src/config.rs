@@ -19,7 +19,80 @@ pub struct Config {
     pub store: StoreConfig,
     pub auth: AuthConfig,
     pub ids: IdsConfig,
+    pub dispatch: DispatchConfig,
+    pub webhook: WebhookConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// Messages held in memory across all associations; beyond it ingress answers 503.
+    pub max_in_memory: usize,
+    /// Messages of one association handed to its credentials at once (the rest wait, by priority).
+    pub association_window: usize,
+    /// An association actor with nothing to do stops after this long (milliseconds).
+    pub association_idle_ms: u64,
+    /// How often an association re-reads its credentials and allocations (milliseconds).
+    pub route_refresh_ms: u64,
+    /// Concurrent provider calls per credential.
+    pub credential_in_flight: usize,
+    /// Calls of one message on one credential before failing over (first try included).
+    pub max_attempts_per_credential: u32,
+    /// First retry delay; doubles per retry, with jitter (milliseconds).
+    pub backoff_base_ms: u64,
+    /// Longest retry delay (milliseconds).
+    pub backoff_max_ms: u64,
+    /// Consecutive failures that open a credential's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open circuit rejects calls before one probe (milliseconds).
+    pub breaker_open_ms: u64,
+    /// Timeout of one provider HTTP call (milliseconds); a timeout is an ambiguous failure.
+    pub provider_timeout_ms: u64,
+    /// Restarts of failed actors allowed per `restart_window_ms` before restarts are delayed.
+    pub restart_max: u32,
+    pub restart_window_ms: u64,
+    /// Messages per second per credential, by provider (token bucket; one second of burst).
+    pub rate_per_second: ProviderRates,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderRates {
+    pub yamamah: f64,
+    pub shastra: f64,
+    pub qyadat: f64,
+    pub unifonic: f64,
+    #[serde(rename = "4jawaly")]
+    pub fourjawaly: f64,
+    pub infobip: f64,
+    pub twilio: f64,
+}
+
+impl ProviderRates {
+    pub fn of(&self, p: crate::domain::ProviderKind) -> f64 {
+        use crate::domain::ProviderKind::*;
+        match p {
+            Yamamah => self.yamamah,
+            Shastra => self.shastra,
+            Qyadat => self.qyadat,
+            Unifonic => self.unifonic,
+            FourJawaly => self.fourjawaly,
+            Infobip => self.infobip,
+            Twilio => self.twilio,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Largest accepted distance between X-Webhook-Timestamp and server time (documented: 5 minutes).
+    pub max_skew_ms: i64,
+    /// Accept each signature once within its window (replay protection).
+    pub reject_replays: bool,
+    /// Longest message body, in characters.
+    pub max_message_chars: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,6 +159,8 @@ impl Default for Config {
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
             ids: IdsConfig::default(),
+            dispatch: DispatchConfig::default(),
+            webhook: WebhookConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -125,6 +200,39 @@ impl Default for AuthConfig {
 impl Default for IdsConfig {
     fn default() -> Self {
         Self { node_id: 0 }
+    }
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            max_in_memory: 200_000,
+            association_window: 20_000,
+            association_idle_ms: 60_000,
+            route_refresh_ms: 2_000,
+            credential_in_flight: 256,
+            max_attempts_per_credential: 3,
+            backoff_base_ms: 200,
+            backoff_max_ms: 30_000,
+            breaker_failures: 5,
+            breaker_open_ms: 10_000,
+            provider_timeout_ms: 10_000,
+            restart_max: 10,
+            restart_window_ms: 60_000,
+            rate_per_second: ProviderRates::default(),
+        }
+    }
+}
+
+impl Default for ProviderRates {
+    fn default() -> Self {
+        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0 }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self { max_skew_ms: 300_000, reject_replays: true, max_message_chars: 2_000 }
     }
 }
 
@@ -196,6 +304,44 @@ impl Config {
         if self.ids.node_id > crate::domain::ids::MAX_NODE_ID {
             problems.push(format!("ids.node_id: {} is out of range 0..={}", self.ids.node_id, crate::domain::ids::MAX_NODE_ID));
         }
+        let d = &self.dispatch;
+        for (key, v) in [
+            ("dispatch.max_in_memory", d.max_in_memory),
+            ("dispatch.association_window", d.association_window),
+            ("dispatch.credential_in_flight", d.credential_in_flight),
+        ] {
+            if v == 0 {
+                problems.push(format!("{key}: must be greater than 0"));
+            }
+        }
+        for (key, v) in [
+            ("dispatch.route_refresh_ms", d.route_refresh_ms),
+            ("dispatch.provider_timeout_ms", d.provider_timeout_ms),
+            ("dispatch.backoff_base_ms", d.backoff_base_ms),
+            ("dispatch.association_idle_ms", d.association_idle_ms),
+        ] {
+            if v == 0 {
+                problems.push(format!("{key}: must be greater than 0"));
+            }
+        }
+        if d.max_attempts_per_credential == 0 {
+            problems.push("dispatch.max_attempts_per_credential: must be at least 1".into());
+        }
+        if d.backoff_max_ms < d.backoff_base_ms {
+            problems.push("dispatch.backoff_max_ms: must be at least dispatch.backoff_base_ms".into());
+        }
+        for p in crate::domain::ProviderKind::ALL {
+            let r = d.rate_per_second.of(p);
+            if !(r.is_finite() && r > 0.0) {
+                problems.push(format!("dispatch.rate_per_second.{}: must be a positive number", p.code()));
+            }
+        }
+        if self.webhook.max_skew_ms <= 0 {
+            problems.push("webhook.max_skew_ms: must be greater than 0".into());
+        }
+        if self.webhook.max_message_chars == 0 {
+            problems.push("webhook.max_message_chars: must be greater than 0".into());
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             problems.push(format!("log.format: `{}` is not one of text, json", self.log.format));
         }
@@ -240,15 +386,16 @@ mod tests {
         // And every key of the defaults is written in the file (the file is the documentation).
         let file_value: toml::Value = toml::from_str(&text).unwrap();
         let default_value = toml::Value::try_from(Config::default()).unwrap();
-        for (section, table) in default_value.as_table().unwrap() {
-            for key in table.as_table().unwrap().keys() {
-                assert!(
-                    file_value.get(section).and_then(|s| s.get(key)).is_some()
-                        || matches!(key.as_str(), "admin_key_file" | "master_key_file"),
-                    "config/default.toml lacks {section}.{key}"
-                );
+        fn walk(path: &str, defaults: &toml::Value, file: Option<&toml::Value>) {
+            if let Some(table) = defaults.as_table() {
+                for (k, v) in table {
+                    walk(&format!("{path}.{k}"), v, file.and_then(|f| f.get(k)));
+                }
+            } else {
+                assert!(file.is_some(), "config/default.toml lacks {}", &path[1..]);
             }
         }
+        walk("", &default_value, Some(&file_value));
         Config::default().validate().unwrap();
     }
 

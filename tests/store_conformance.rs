@@ -151,6 +151,48 @@ async fn messages_attempts_and_unfinished(s: SharedStore) {
     assert_eq!(s.get_message(m.id).await.unwrap().unwrap().status, MessageStatus::Sent);
 }
 
+async fn allocations(s: SharedStore) {
+    let a = |assoc: i64, id: i64, t: RoutingType| AllocationRecord {
+        association_id: assoc,
+        id,
+        credential_id: 10,
+        routing_type: t,
+        country_code: (t == RoutingType::Include).then(|| "SA".to_string()),
+        country_name: None,
+        excluded_countries: if t == RoutingType::Exclude { vec!["SA".into(), "AE".into()] } else { vec![] },
+        priority: id as i32,
+        created_at: 1,
+        updated_at: 1,
+    };
+    s.put_allocation(&a(1, 3, RoutingType::Exclude)).await.unwrap();
+    s.put_allocation(&a(1, 2, RoutingType::Include)).await.unwrap();
+    s.put_allocation(&a(2, 1, RoutingType::Include)).await.unwrap();
+    let got = s.list_allocations(1).await.unwrap();
+    assert_eq!(got, vec![a(1, 2, RoutingType::Include), a(1, 3, RoutingType::Exclude)]);
+    assert!(s.delete_allocation(1, 2).await.unwrap());
+    assert!(!s.delete_allocation(1, 2).await.unwrap());
+    assert_eq!(s.list_allocations(1).await.unwrap().len(), 1);
+    assert_eq!(s.list_allocations(2).await.unwrap().len(), 1);
+}
+
+async fn batched_updates_apply_in_order(s: SharedStore) {
+    let m = msg(777, 1);
+    s.insert_messages(&[m.clone()]).await.unwrap();
+    let mut dispatching = m.clone();
+    dispatching.status = MessageStatus::Dispatching;
+    let mut failed = m.clone();
+    failed.status = MessageStatus::Failed;
+    failed.error = Some("invalid number".into());
+    s.update_messages(&[
+        MessageUpdate { message: dispatching, attempt: None },
+        MessageUpdate { message: failed.clone(), attempt: None },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.get_message(777).await.unwrap().unwrap(), failed, "the later update wins");
+    assert!(!s.list_unfinished(None, 10).await.unwrap().contains(&777));
+}
+
 async fn meta(s: SharedStore) {
     assert!(s.get_meta("k").await.unwrap().is_none());
     s.put_meta("k", b"v1").await.unwrap();
@@ -184,7 +226,16 @@ macro_rules! suite {
 }
 
 mod embedded_backend {
-    suite!(associations_and_keys, concurrent_creates_of_one_id_admit_one, credentials, messages_attempts_and_unfinished, meta, many_concurrent_writers);
+    suite!(
+        associations_and_keys,
+        concurrent_creates_of_one_id_admit_one,
+        credentials,
+        allocations,
+        messages_attempts_and_unfinished,
+        batched_updates_apply_in_order,
+        meta,
+        many_concurrent_writers
+    );
 }
 
 /// Embedded-specific: acknowledged writes survive reopening, and concurrent writers share

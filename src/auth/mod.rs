@@ -7,7 +7,9 @@
 
 pub mod caller;
 pub mod keys;
+pub mod replay;
 pub mod secrets;
+pub mod webhook;
 
 pub use caller::{Authenticator, Caller};
 pub use secrets::{AdminKey, MasterKey};

@@ -4,6 +4,7 @@
 //! of the crate.
 
 pub mod ids;
+pub mod phone;
 pub mod provider;
 pub mod time;
 

@@ -63,13 +63,24 @@ pub trait Store: Send + Sync + 'static {
     /// Returns whether a row was deleted.
     async fn delete_credential(&self, association_id: i64, id: i64) -> StoreResult<bool>;
 
+    // ---- country routing allocations ---------------------------------------------------------
+    async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()>;
+    /// An association's allocations in id order.
+    async fn list_allocations(&self, association_id: i64) -> StoreResult<Vec<AllocationRecord>>;
+    /// Returns whether a row was deleted.
+    async fn delete_allocation(&self, association_id: i64, id: i64) -> StoreResult<bool>;
+
     // ---- messages ------------------------------------------------------------------------
     /// Inserts new messages (and their unfinished-index rows) durably, group-committed.
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()>;
     async fn get_message(&self, id: i64) -> StoreResult<Option<MessageRecord>>;
     /// Replaces a message row; keeps the unfinished index in step with its status, and
     /// appends `attempt` in the same commit when given.
-    async fn update_message(&self, msg: &MessageRecord, attempt: Option<&AttemptRecord>) -> StoreResult<()>;
+    async fn update_message(&self, msg: &MessageRecord, attempt: Option<&AttemptRecord>) -> StoreResult<()> {
+        self.update_messages(&[MessageUpdate { message: msg.clone(), attempt: attempt.cloned() }]).await
+    }
+    /// Many `update_message`s in one durable commit, applied in order.
+    async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()>;
     /// A message's delivery attempts in attempt order.
     async fn list_attempts(&self, message_id: i64) -> StoreResult<Vec<AttemptRecord>>;
     /// Ids of messages not yet in a terminal state, in id order, after `after` (recovery).

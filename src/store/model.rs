@@ -132,3 +132,38 @@ pub struct AttemptRecord {
     pub latency_ms: u64,
     pub at: i64,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutingType {
+    /// Route one country to the credential.
+    Include,
+    /// Route every country except the listed ones to the credential.
+    Exclude,
+}
+
+/// A country routing allocation (documented under "Create Allocation").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocationRecord {
+    pub association_id: i64,
+    pub id: i64,
+    pub credential_id: i64,
+    pub routing_type: RoutingType,
+    #[serde(default)]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub country_name: Option<String>,
+    #[serde(default)]
+    pub excluded_countries: Vec<String>,
+    #[serde(default)]
+    pub priority: i32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One message row change, with the attempt that caused it (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageUpdate {
+    pub message: MessageRecord,
+    pub attempt: Option<AttemptRecord>,
+}

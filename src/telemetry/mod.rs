@@ -11,6 +11,15 @@ pub const HTTP_REQUEST_SECONDS: &str = "jood_http_request_duration_seconds";
 pub const STORE_COMMIT_SECONDS: &str = "jood_store_commit_duration_seconds";
 pub const STORE_COMMIT_BATCH_SIZE: &str = "jood_store_commit_batch_size";
 pub const STORE_COMMIT_QUEUE: &str = "jood_store_commit_queue_depth";
+pub const INGRESS_ACCEPTED_TOTAL: &str = "jood_ingress_messages_accepted_total";
+pub const INGRESS_REJECTED_TOTAL: &str = "jood_ingress_requests_rejected_total";
+pub const DISPATCH_MESSAGES_TOTAL: &str = "jood_dispatch_messages_total";
+pub const DISPATCH_RETRIES_TOTAL: &str = "jood_dispatch_retries_total";
+pub const DISPATCH_FAILOVERS_TOTAL: &str = "jood_dispatch_failovers_total";
+pub const DISPATCH_ACTOR_RESTARTS_TOTAL: &str = "jood_dispatch_actor_restarts_total";
+pub const DISPATCH_IN_MEMORY: &str = "jood_dispatch_messages_in_memory";
+pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
+pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -34,6 +43,15 @@ fn describe() {
     describe_histogram!(STORE_COMMIT_SECONDS, Unit::Seconds, "Time to apply and fsync one group commit");
     describe_histogram!(STORE_COMMIT_BATCH_SIZE, Unit::Count, "Write requests sharing one group commit (one fsync)");
     describe_gauge!(STORE_COMMIT_QUEUE, Unit::Count, "Write requests waiting for the group committer");
+    describe_counter!(INGRESS_ACCEPTED_TOTAL, "Messages accepted durably, by channel");
+    describe_counter!(INGRESS_REJECTED_TOTAL, "Send requests refused, by reason");
+    describe_counter!(DISPATCH_MESSAGES_TOTAL, "Messages that reached a final dispatch status, by status");
+    describe_counter!(DISPATCH_RETRIES_TOTAL, "Provider calls scheduled for retry, by provider");
+    describe_counter!(DISPATCH_FAILOVERS_TOTAL, "Messages moved to the next credential of their route");
+    describe_counter!(DISPATCH_ACTOR_RESTARTS_TOTAL, "Failed actors restarted by their supervisor, by actor kind");
+    describe_gauge!(DISPATCH_IN_MEMORY, Unit::Count, "Messages held by dispatch actors");
+    describe_histogram!(PROVIDER_CALL_SECONDS, Unit::Seconds, "Provider HTTP call latency, by provider and outcome");
+    describe_gauge!(CREDENTIAL_BREAKER_OPEN, "1 while the last credential of that provider to report has an open circuit");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.

@@ -14,6 +14,8 @@ pub const ADMIN_KEY: &str = "test-super-admin-key-0123456789";
 
 pub struct TestServer {
     pub base: String,
+    pub store: jood::store::SharedStore,
+    pub dispatcher: jood::dispatch::Dispatcher,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     token: tokio_util::sync::CancellationToken,
@@ -44,8 +46,9 @@ impl TestServer {
         let app = App::build(config, secrets).await.expect("app starts");
         let base = format!("http://{}", app.http_addr());
         let token = app.shutdown_token();
+        let (store, dispatcher) = (app.store(), app.dispatcher().clone());
         let task = tokio::spawn(app.run_until_stopped());
-        Self { base, client: reqwest::Client::new(), dir, token, task: Some(task) }
+        Self { base, store, dispatcher, client: reqwest::Client::new(), dir, token, task: Some(task) }
     }
 
     /// Stops the engine gracefully; returns the data directory (deleted when dropped).
@@ -144,5 +147,61 @@ impl EngineProcess {
     pub fn kill9(mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
+    }
+}
+
+/// Signs like the documented clients: hex HMAC-SHA256 of `timestamp.body`.
+pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
+    jood::auth::webhook::sign(secret.as_bytes(), timestamp, body.as_bytes())
+}
+
+pub fn now_ms() -> i64 {
+    jood::domain::now_ms()
+}
+
+impl TestServer {
+    /// A signed webhook request for `body` at the current time.
+    pub fn signed(&self, path: &str, secret: &str, body: &str) -> reqwest::RequestBuilder {
+        let ts = now_ms().to_string();
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header("x-webhook-timestamp", &ts)
+            .header("x-webhook-signature", sign(secret, &ts, body))
+            .body(body.to_string())
+    }
+
+    /// Sends one SMS through the signed webhook; returns its queueId.
+    pub async fn send_sms(&self, association_id: i64, secret: &str, recipient: &str, message: &str) -> i64 {
+        let body = json!({"associationId": association_id, "recipient": recipient, "message": message}).to_string();
+        let (status, resp) = send(self.signed("/api/v1/webhook/notification", secret, &body)).await;
+        assert_eq!(status, 200, "{resp}");
+        resp["data"]["queueId"].as_i64().unwrap()
+    }
+
+    /// Polls a notification until it reaches a terminal status (or `secs` pass).
+    pub async fn wait_terminal(&self, keys: &Keys, id: i64, secs: u64) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, body) = send(self.req(reqwest::Method::GET, &format!("/api/v1/notifications/{id}"), &keys.api_key, &keys.secret_key)).await;
+            assert_eq!(status, 200, "{body}");
+            let st = body["data"]["status"].as_str().unwrap().to_string();
+            if ["sent", "delivered", "failed", "cancelled", "expired"].contains(&st.as_str()) {
+                return body["data"].clone();
+            }
+            assert!(started.elapsed().as_secs() < secs, "notification {id} still {st} after {secs}s: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Adds a provider credential; returns its id.
+    pub async fn add_credential(&self, association_id: i64, keys: &Keys, body: Value) -> i64 {
+        let (status, resp) = send(
+            self.req(reqwest::Method::POST, &format!("/api/v1/associations/{association_id}/credentials"), &keys.api_key, &keys.secret_key)
+                .json(&body),
+        )
+        .await;
+        assert_eq!(status, 201, "{resp}");
+        resp["data"]["id"].as_i64().unwrap()
     }
 }

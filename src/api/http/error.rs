@@ -121,6 +121,30 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::ingress::IngressError> for ApiError {
+    fn from(e: crate::ingress::IngressError) -> Self {
+        use crate::ingress::IngressError as E;
+        match e {
+            E::Invalid(m) => {
+                metrics::counter!(crate::telemetry::INGRESS_REJECTED_TOTAL, "reason" => "invalid").increment(1);
+                if m.starts_with("Invalid request") { ApiError::BadRequest(m) } else { ApiError::invalid(m) }
+            }
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Signature(s) => {
+                metrics::counter!(crate::telemetry::INGRESS_REJECTED_TOTAL, "reason" => "signature").increment(1);
+                ApiError::Unauthorized(s.to_string())
+            }
+            E::Inactive => ApiError::Forbidden("Inactive association".into()),
+            E::Saturated(why) => {
+                metrics::counter!(crate::telemetry::INGRESS_REJECTED_TOTAL, "reason" => "saturated").increment(1);
+                tracing::warn!(%why, "refusing a send: engine saturated");
+                ApiError::Unavailable { reason: "engine saturated".into(), retry_after_s: 1 }
+            }
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<DirectoryError> for ApiError {
     fn from(e: DirectoryError) -> Self {
         match e {

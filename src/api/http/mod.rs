@@ -6,8 +6,10 @@ mod credentials;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+mod notifications;
 mod ops;
 mod providers;
+mod webhook;
 
 pub use envelope::Envelope;
 pub use error::ApiError;
@@ -15,6 +17,7 @@ pub use error::ApiError;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::ingress::SignedIngress;
 use crate::store::SharedStore;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -32,6 +35,7 @@ pub struct AppState {
     pub store: SharedStore,
     pub auth: Arc<Authenticator>,
     pub directory: Arc<Directory>,
+    pub webhook: Arc<SignedIngress>,
     pub prometheus: PrometheusHandle,
 }
 
@@ -45,7 +49,9 @@ pub fn router(state: AppState) -> Router {
             "/associations/{id}/credentials/{credential_id}",
             put(credentials::update).delete(credentials::delete),
         )
-        .route("/providers", get(providers::list));
+        .route("/providers", get(providers::list))
+        .route("/webhook/notification", post(webhook::notification))
+        .route("/notifications/{id}", get(notifications::get));
 
     Router::new()
         .nest("/api/v1", api)

@@ -19,6 +19,7 @@ struct Tables {
     associations: Keyspace,
     association_keys: Keyspace,
     credentials: Keyspace,
+    allocations: Keyspace,
     messages: Keyspace,
     attempts: Keyspace,
     unfinished_messages: Keyspace,
@@ -64,6 +65,7 @@ impl EmbeddedStore {
             associations: ks("associations")?,
             association_keys: ks("association_keys")?,
             credentials: ks("credentials")?,
+            allocations: ks("allocations")?,
             messages: ks("messages")?,
             attempts: ks("attempts")?,
             unfinished_messages: ks("unfinished_messages")?,
@@ -198,6 +200,25 @@ impl Store for EmbeddedStore {
         Ok(true)
     }
 
+    async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()> {
+        let m = Self::put(&self.t.allocations, pair_key(rec.association_id, rec.id).to_vec(), rec);
+        self.committer.write(vec![m], vec![]).await
+    }
+
+    async fn list_allocations(&self, association_id: i64) -> StoreResult<Vec<AllocationRecord>> {
+        let prefix = i64_key(association_id);
+        Self::scan(&self.t.allocations, "allocations", prefix.to_vec(), &prefix, usize::MAX)
+    }
+
+    async fn delete_allocation(&self, association_id: i64, id: i64) -> StoreResult<bool> {
+        let key = pair_key(association_id, id);
+        if !self.t.allocations.contains_key(key).map_err(io)? {
+            return Ok(false);
+        }
+        self.committer.write(vec![Mutation::Delete { ks: self.t.allocations.clone(), key: key.to_vec() }], vec![]).await?;
+        Ok(true)
+    }
+
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
         let mut muts = Vec::with_capacity(msgs.len() * 2);
         for m in msgs {
@@ -217,16 +238,19 @@ impl Store for EmbeddedStore {
         Self::get_row(&self.t.messages, "messages", &i64_key(id))
     }
 
-    async fn update_message(&self, msg: &MessageRecord, attempt: Option<&AttemptRecord>) -> StoreResult<()> {
-        let mut muts = vec![Self::put(&self.t.messages, i64_key(msg.id).to_vec(), msg)];
-        let idx_key = Self::unfinished_key(msg.id).to_vec();
-        muts.push(if msg.status.is_terminal() {
-            Mutation::Delete { ks: self.t.unfinished_messages.clone(), key: idx_key }
-        } else {
-            Mutation::Put { ks: self.t.unfinished_messages.clone(), key: idx_key, value: Vec::new() }
-        });
-        if let Some(a) = attempt {
-            muts.push(Self::put(&self.t.attempts, pair_key(a.message_id, i64::from(a.attempt)).to_vec(), a));
+    async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()> {
+        let mut muts = Vec::with_capacity(updates.len() * 3);
+        for MessageUpdate { message: msg, attempt } in updates {
+            muts.push(Self::put(&self.t.messages, i64_key(msg.id).to_vec(), msg));
+            let idx_key = Self::unfinished_key(msg.id).to_vec();
+            muts.push(if msg.status.is_terminal() {
+                Mutation::Delete { ks: self.t.unfinished_messages.clone(), key: idx_key }
+            } else {
+                Mutation::Put { ks: self.t.unfinished_messages.clone(), key: idx_key, value: Vec::new() }
+            });
+            if let Some(a) = attempt {
+                muts.push(Self::put(&self.t.attempts, pair_key(a.message_id, i64::from(a.attempt)).to_vec(), a));
+            }
         }
         self.committer.write(muts, vec![]).await
     }

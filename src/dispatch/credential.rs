@@ -1,0 +1,285 @@
+//! CredentialActor: one per provider credential. Owns the credential's delivery policy:
+//! a token bucket (messages/s), a bounded number of concurrent calls, retries with
+//! exponential backoff and jitter that honour `Retry-After`, and a circuit breaker. Calls run
+//! as tasks and report back as messages, so the mailbox never waits on the network.
+//! Every call ends in a report to the association actor, which owns the message.
+
+use super::association::{AssocMsg, AttemptReport, Verdict};
+use super::policy::{Admission, Backoff, CircuitBreaker, Jitter, TokenBucket};
+use super::DispatchContext;
+use crate::domain::{now_ms, ProviderKind};
+use crate::providers::{self, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use crate::store::{AttemptRecord, CredentialRecord, MessageRecord};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct CredentialArgs {
+    pub ctx: Arc<DispatchContext>,
+    pub record: CredentialRecord,
+    pub provider: ProviderKind,
+    pub fields: Map<String, Value>,
+}
+
+/// One message handed to this credential.
+pub struct Job {
+    pub record: MessageRecord,
+    /// Attempts the message had before it came here (attempt numbers continue from it).
+    pub attempts_before: u32,
+    pub reply: ActorRef<AssocMsg>,
+}
+
+struct Pending {
+    job: Box<Job>,
+    /// Calls made on this credential so far.
+    tries: u32,
+}
+
+pub enum CredMsg {
+    Send(Box<Job>),
+    /// Settings or secrets of the credential changed.
+    Update(Box<CredentialArgs>),
+    Done(Box<CallDone>),
+    Retry(Box<Job>, u32),
+    Wake,
+}
+
+pub struct CallDone {
+    job: Box<Job>,
+    tries: u32,
+    outcome: SendOutcome,
+    latency: Duration,
+}
+
+pub struct CredentialActor;
+
+pub struct CredState {
+    ctx: Arc<DispatchContext>,
+    credential_id: i64,
+    provider: ProviderKind,
+    adapter: &'static dyn ProviderAdapter,
+    cred: Arc<ProviderCredential>,
+    sender: Arc<str>,
+    bucket: TokenBucket,
+    breaker: CircuitBreaker,
+    backoff: Backoff,
+    jitter: Jitter,
+    queue: VecDeque<Pending>,
+    in_flight: usize,
+    /// Set by an authentication/configuration error: everything fails over until the
+    /// credential is updated.
+    broken: Option<String>,
+    wake_pending: bool,
+}
+
+impl Actor for CredentialActor {
+    type Msg = CredMsg;
+    type State = CredState;
+    type Arguments = CredentialArgs;
+
+    async fn pre_start(&self, _me: ActorRef<Self::Msg>, a: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        let c = &a.ctx.config;
+        let now = Instant::now();
+        Ok(CredState {
+            credential_id: a.record.id,
+            provider: a.provider,
+            adapter: providers::adapter(a.provider),
+            cred: Arc::new(provider_credential(&a)),
+            sender: a.record.sender_name.as_str().into(),
+            bucket: TokenBucket::new(c.rate_per_second.of(a.provider), now),
+            breaker: CircuitBreaker::new(c.breaker_failures, Duration::from_millis(c.breaker_open_ms)),
+            backoff: Backoff { base: Duration::from_millis(c.backoff_base_ms), max: Duration::from_millis(c.backoff_max_ms) },
+            jitter: Jitter::new(),
+            queue: VecDeque::new(),
+            in_flight: 0,
+            broken: None,
+            wake_pending: false,
+            ctx: a.ctx,
+        })
+    }
+
+    async fn handle(&self, me: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CredMsg::Send(job) => st.queue.push_back(Pending { job, tries: 0 }),
+            CredMsg::Retry(job, tries) => st.queue.push_front(Pending { job, tries }),
+            CredMsg::Wake => st.wake_pending = false,
+            CredMsg::Update(a) => {
+                st.cred = Arc::new(provider_credential(&a));
+                st.sender = a.record.sender_name.as_str().into();
+                st.bucket = TokenBucket::new(st.ctx.config.rate_per_second.of(a.provider), Instant::now());
+                st.broken = None;
+            }
+            CredMsg::Done(done) => st.on_done(&me, *done),
+        }
+        st.pump(&me);
+        Ok(())
+    }
+}
+
+fn provider_credential(a: &CredentialArgs) -> ProviderCredential {
+    let adapter = providers::adapter(a.provider);
+    let base = a.record.api_url.as_deref().unwrap_or(adapter.default_base_url()).trim_end_matches('/').to_string();
+    ProviderCredential { credential_id: a.record.id, fields: a.fields.clone(), base_url: base }
+}
+
+impl CredState {
+    /// Starts calls while the window, the token bucket and the breaker allow.
+    fn pump(&mut self, me: &ActorRef<CredMsg>) {
+        while !self.queue.is_empty() {
+            if let Some(reason) = self.broken.clone() {
+                self.fail_over_all(&format!("credential {} is broken: {reason}", self.credential_id));
+                return;
+            }
+            if self.in_flight >= self.ctx.config.credential_in_flight {
+                return;
+            }
+            let now = Instant::now();
+            let wait = self.bucket.wait_time(now);
+            if !wait.is_zero() {
+                if !self.wake_pending {
+                    self.wake_pending = true;
+                    me.send_after(wait, || CredMsg::Wake);
+                }
+                return;
+            }
+            match self.breaker.admit(now) {
+                Admission::Reject => {
+                    self.fail_over_all(&format!("circuit open for credential {}", self.credential_id));
+                    return;
+                }
+                Admission::Wait => return,
+                Admission::Allow => {}
+            }
+            self.bucket.try_take(now);
+            let p = self.queue.pop_front().expect("non-empty");
+            self.call(me, p);
+        }
+    }
+
+    fn call(&mut self, me: &ActorRef<CredMsg>, p: Pending) {
+        self.in_flight += 1;
+        let sms = OutboundSms {
+            message_id: p.job.record.id,
+            recipient: p.job.record.recipient.clone(),
+            body: p.job.record.body.clone(),
+            sender: self.sender.to_string(),
+        };
+        let (adapter, client, cred, me) = (self.adapter, self.ctx.http.clone(), self.cred.clone(), me.clone());
+        let timeout = Duration::from_millis(self.ctx.config.provider_timeout_ms);
+        tokio::spawn(async move {
+            let (outcome, latency) = providers::send(adapter, &client, &cred, &sms, timeout).await;
+            let _ = me.cast(CredMsg::Done(Box::new(CallDone { job: p.job, tries: p.tries + 1, outcome, latency })));
+        });
+    }
+
+    fn on_done(&mut self, me: &ActorRef<CredMsg>, d: CallDone) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let now = Instant::now();
+        let label = outcome_label(&d.outcome);
+        metrics::histogram!(crate::telemetry::PROVIDER_CALL_SECONDS, "provider" => self.provider.code(), "outcome" => label)
+            .record(d.latency.as_secs_f64());
+        let (pmid, error) = match &d.outcome {
+            SendOutcome::Accepted { provider_message_id } => (Some(provider_message_id.clone()), None),
+            SendOutcome::Throttled { retry_after } => {
+                (None, Some(format!("throttled by provider{}", retry_after.map(|r| format!(" (Retry-After {}s)", r.as_secs())).unwrap_or_default())))
+            }
+            SendOutcome::Transient { reason }
+            | SendOutcome::Ambiguous { reason }
+            | SendOutcome::PermanentRecipient { reason }
+            | SendOutcome::PermanentContent { reason }
+            | SendOutcome::PermanentConfig { reason } => (None, Some(reason.clone())),
+        };
+        let attempt = AttemptRecord {
+            message_id: d.job.record.id,
+            attempt: d.job.attempts_before + d.tries,
+            credential_id: self.credential_id,
+            provider: self.provider.code().to_string(),
+            result: label.to_string(),
+            provider_message_id: pmid,
+            error: error.clone(),
+            latency_ms: d.latency.as_millis() as u64,
+            at: now_ms(),
+        };
+        let max = self.ctx.config.max_attempts_per_credential;
+        let verdict = match d.outcome {
+            SendOutcome::Accepted { provider_message_id } => {
+                self.breaker.record_success();
+                Verdict::Sent { provider: self.provider.code().to_string(), provider_message_id }
+            }
+            SendOutcome::Throttled { retry_after } => {
+                // A 429 proves the provider is up; it only asks us to slow down.
+                self.breaker.record_success();
+                self.bucket.drain();
+                if d.tries < max {
+                    let delay = retry_after.unwrap_or_else(|| self.backoff.delay(d.tries - 1, self.jitter.unit()));
+                    self.retry_later(me, &d.job, d.tries, delay);
+                    Verdict::Retrying
+                } else {
+                    Verdict::Failover { reason: error.unwrap_or_default() }
+                }
+            }
+            SendOutcome::Transient { reason } | SendOutcome::Ambiguous { reason } => {
+                if self.breaker.record_failure(now) {
+                    tracing::warn!(credential = self.credential_id, provider = self.provider.code(), "circuit opened");
+                }
+                metrics::gauge!(crate::telemetry::CREDENTIAL_BREAKER_OPEN, "provider" => self.provider.code())
+                    .set(if self.breaker.state(now) == super::policy::BreakerState::Closed { 0.0 } else { 1.0 });
+                if d.tries < max && self.breaker.state(now) == super::policy::BreakerState::Closed {
+                    let delay = self.backoff.delay(d.tries - 1, self.jitter.unit());
+                    self.retry_later(me, &d.job, d.tries, delay);
+                    Verdict::Retrying
+                } else {
+                    Verdict::Failover { reason }
+                }
+            }
+            SendOutcome::PermanentRecipient { reason } | SendOutcome::PermanentContent { reason } => {
+                self.breaker.record_success();
+                Verdict::Permanent { reason }
+            }
+            SendOutcome::PermanentConfig { reason } => {
+                tracing::warn!(credential = self.credential_id, provider = self.provider.code(), %reason, "credential marked broken");
+                self.broken = Some(reason.clone());
+                Verdict::Failover { reason }
+            }
+        };
+        if matches!(verdict, Verdict::Retrying) {
+            metrics::counter!(crate::telemetry::DISPATCH_RETRIES_TOTAL, "provider" => self.provider.code()).increment(1);
+        }
+        let _ = d.job.reply.cast(AssocMsg::Report(AttemptReport {
+            message_id: d.job.record.id,
+            credential_id: self.credential_id,
+            attempt: Some(attempt),
+            verdict,
+        }));
+    }
+
+    fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {
+        let job = Job { record: job.record.clone(), attempts_before: job.attempts_before, reply: job.reply.clone() };
+        me.send_after(delay, move || CredMsg::Retry(Box::new(job), tries));
+    }
+
+    fn fail_over_all(&mut self, reason: &str) {
+        for p in self.queue.drain(..) {
+            let _ = p.job.reply.cast(AssocMsg::Report(AttemptReport {
+                message_id: p.job.record.id,
+                credential_id: self.credential_id,
+                attempt: None,
+                verdict: Verdict::Failover { reason: reason.to_string() },
+            }));
+        }
+    }
+}
+
+fn outcome_label(o: &SendOutcome) -> &'static str {
+    match o {
+        SendOutcome::Accepted { .. } => "sent",
+        SendOutcome::Throttled { .. } => "throttled",
+        SendOutcome::Transient { .. } => "transient",
+        SendOutcome::Ambiguous { .. } => "ambiguous",
+        SendOutcome::PermanentRecipient { .. } => "invalid_recipient",
+        SendOutcome::PermanentContent { .. } => "rejected_content",
+        SendOutcome::PermanentConfig { .. } => "credential_error",
+    }
+}

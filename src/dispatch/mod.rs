@@ -1,0 +1,123 @@
+//! Dispatch: the supervised actor tree (ractor) that delivers stored messages.
+//!
+//! ```text
+//! DispatchSupervisor (root)
+//!   └─ AssociationActor (one per association, spawned on demand, stopped when idle)
+//!        routing, priorities, the association's window, failover, status writes
+//!        └─ CredentialActor (one per provider credential of that association)
+//!             token bucket, in-flight window, retries with backoff, circuit breaker
+//!             └─ providers::send (one adapter per provider, over reqwest)
+//! ```
+//!
+//! The store is the source of truth: an actor that fails is restarted by its supervisor and
+//! its association's unfinished messages are read back from the store, so nothing is lost;
+//! a crash can at most repeat provider calls that were in flight. Status changes and attempts
+//! go to the store through one ordered, batching [`writer::StatusWriter`].
+
+mod association;
+mod credential;
+pub mod policy;
+pub mod routing;
+mod supervisor;
+mod writer;
+
+use crate::config::DispatchConfig;
+use crate::directory::Directory;
+use crate::store::{MessageRecord, SharedStore};
+use ractor::{Actor, ActorRef};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use supervisor::{DispatchSupervisor, SupervisorMsg};
+pub use writer::StatusWriter;
+
+/// What every dispatch actor shares.
+pub struct DispatchContext {
+    pub config: DispatchConfig,
+    pub store: SharedStore,
+    pub directory: Arc<Directory>,
+    pub writer: StatusWriter,
+    pub http: reqwest::Client,
+    /// Messages submitted and not yet terminal (the admission bound of ingress).
+    pub in_memory: AtomicUsize,
+}
+
+/// The front door of dispatch: cheap to clone, used by ingress and recovery.
+#[derive(Clone)]
+pub struct Dispatcher {
+    root: ActorRef<SupervisorMsg>,
+    ctx: Arc<DispatchContext>,
+    handle: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Why dispatch would not take a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    #[error("dispatch is saturated ({0} messages in memory)")]
+    Saturated(usize),
+    #[error("dispatch is stopped")]
+    Stopped,
+}
+
+impl Dispatcher {
+    pub async fn start(config: DispatchConfig, store: SharedStore, directory: Arc<Directory>) -> anyhow::Result<Self> {
+        let http = crate::providers::http_client(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)))?;
+        let writer = StatusWriter::spawn(store.clone());
+        let ctx = Arc::new(DispatchContext { config, store, directory, writer, http, in_memory: AtomicUsize::new(0) });
+        let (root, handle) = Actor::spawn(Some("jood-dispatch".into()), DispatchSupervisor, ctx.clone()).await?;
+        Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })
+    }
+
+    /// Whether another message fits in memory now (ingress asks before persisting).
+    pub fn admit(&self) -> Result<(), DispatchError> {
+        let n = self.ctx.in_memory.load(Ordering::Relaxed);
+        if n >= self.ctx.config.max_in_memory {
+            Err(DispatchError::Saturated(n))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Hands a durable message to its association's actor.
+    pub fn submit(&self, msg: MessageRecord) -> Result<(), DispatchError> {
+        self.ctx.in_memory.fetch_add(1, Ordering::Relaxed);
+        self.root.cast(SupervisorMsg::Submit(msg)).map_err(|_| {
+            self.ctx.in_memory.fetch_sub(1, Ordering::Relaxed);
+            DispatchError::Stopped
+        })
+    }
+
+    pub fn in_memory(&self) -> usize {
+        self.ctx.in_memory.load(Ordering::Relaxed)
+    }
+
+    /// Re-enqueues every message the store holds as not yet terminal (start-up recovery).
+    /// Runs in the background, pacing itself by the in-memory bound.
+    pub fn recover(&self) -> tokio::task::JoinHandle<anyhow::Result<usize>> {
+        let this = self.clone();
+        tokio::spawn(async move { supervisor::recover_unfinished(&this, None).await })
+    }
+
+    /// Test hook: makes the actor of `association_id` panic while handling a message.
+    pub fn inject_panic(&self, association_id: i64) {
+        let _ = self.root.cast(SupervisorMsg::InjectPanic(association_id));
+    }
+
+    /// Actor restarts so far (supervision).
+    pub async fn restarts(&self) -> u64 {
+        ractor::call!(self.root, SupervisorMsg::Restarts).unwrap_or(0)
+    }
+
+    /// Stops the actor tree, then flushes pending status writes.
+    pub async fn stop(&self) {
+        self.root.stop(Some("shutdown".into()));
+        let handle = self.handle.lock().take();
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+        self.ctx.writer.flush().await;
+    }
+
+    pub(crate) fn context(&self) -> &Arc<DispatchContext> {
+        &self.ctx
+    }
+}
