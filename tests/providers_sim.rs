@@ -6,7 +6,7 @@
 use base64::Engine;
 use jood::domain::ProviderKind;
 use jood::providers::{self, OutboundSms, ProviderCredential, SendOutcome};
-use jood::sim::{FaultMode, FaultSpec, SimConfig, SimHandle, Simulator};
+use jood::sim::{FaultMode, SimConfig, SimHandle, Simulator};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

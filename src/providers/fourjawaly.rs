@@ -32,8 +32,11 @@ impl ProviderAdapter for FourJawaly {
         let body = json!({
             "messages": [{ "text": sms.body, "numbers": [intl_digits(&sms.recipient)], "sender": sms.sender }]
         });
+        // The docs give `…/api/v1` as the base URL; accept an override written that way too.
+        let base = base_url(self, cred);
+        let base = base.strip_suffix("/api/v1").unwrap_or(&base);
         Ok(client
-            .post(format!("{}/api/v1/account/area/sms/send", base_url(self, cred)))
+            .post(format!("{base}/api/v1/account/area/sms/send"))
             .basic_auth(key, Some(secret))
             .header(ACCEPT, "application/json")
             // The samples blame 403s on a firewall that dislikes requests without a User-Agent.

@@ -202,6 +202,37 @@ mod send_tests {
         }
     }
 
+    /// With no `apiUrl` override, each adapter targets the production endpoint of its doc.
+    #[test]
+    fn default_endpoints_are_the_documented_ones() {
+        let fields = serde_json::json!({
+            "username": "u", "password": "p", "appSid": "A", "appKey": "k", "appSecret": "s",
+            "apiKey": "K", "accountSid": "AC1", "authToken": "t",
+        });
+        let cred = ProviderCredential { credential_id: 1, fields: fields.as_object().unwrap().clone(), base_url: String::new() };
+        let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
+        let client = reqwest::Client::new();
+        let expect = [
+            (ProviderKind::Yamamah, "POST", "http://api.yamamah.com/SendSMS"),
+            (ProviderKind::Shastra, "POST", "https://mshastra.com/sendsms_api_json.aspx"),
+            (ProviderKind::Qyadat, "GET", "https://www.qyadat.com/sms/api/sendsms.php"),
+            (ProviderKind::Unifonic, "POST", "https://el.cloud.unifonic.com/rest/SMS/messages"),
+            (ProviderKind::FourJawaly, "POST", "https://api-sms.4jawaly.com/api/v1/account/area/sms/send"),
+            (ProviderKind::Infobip, "POST", "https://api.infobip.com/sms/3/messages"),
+            (ProviderKind::Twilio, "POST", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"),
+        ];
+        for (kind, method, url) in expect {
+            let req = adapter(kind).build_request(&client, &cred, &sms).unwrap().build().unwrap();
+            let mut got = req.url().clone();
+            got.set_query(None);
+            assert_eq!((req.method().as_str(), got.as_str()), (method, url), "{kind:?}");
+        }
+        // 4jawaly's docs write the base URL with `/api/v1`; that override works too.
+        let cred = ProviderCredential { base_url: "https://api-sms.4jawaly.com/api/v1/".into(), ..cred };
+        let req = adapter(ProviderKind::FourJawaly).build_request(&client, &cred, &sms).unwrap().build().unwrap();
+        assert_eq!(req.url().as_str(), "https://api-sms.4jawaly.com/api/v1/account/area/sms/send");
+    }
+
     #[tokio::test]
     async fn connection_refused_is_transient() {
         // Bind then drop: the port is closed for the duration of the test (loopback only).
