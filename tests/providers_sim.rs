@@ -422,3 +422,30 @@ async fn alternate_endpoints_speak_their_formats() {
     assert_eq!(r["messages"][0]["has_more_iso_code"], json!(["966500000000"]));
     assert!(r["job_id"].as_str().is_some_and(|j| j.len() == 36));
 }
+
+/// Many concurrent sends through one shared client: every one is answered and counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_are_all_counted() {
+    let sim = start(SimConfig { record_requests: 0, ..SimConfig::default() }).await;
+    let client = client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..700i64 {
+        let kind = ProviderKind::ALL[(i % 7) as usize];
+        let (cred, _) = credential(kind, &sim.base_url());
+        let client = client.clone();
+        tasks.spawn(async move {
+            let msg = sms(10_000 + i, GOOD);
+            providers::send(providers::adapter(kind), &client, &cred, &msg, Duration::from_secs(10)).await.0
+        });
+    }
+    let mut accepted = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        assert!(matches!(outcome.unwrap(), SendOutcome::Accepted { .. }));
+        accepted += 1;
+    }
+    assert_eq!(accepted, 700);
+    let stats = sim.stats();
+    assert_eq!((stats["total"]["received"].as_u64(), stats["total"]["accepted"].as_u64()), (Some(700), Some(700)));
+    assert_eq!(stats["providers"]["twilio"]["accepted"], 100);
+    assert!(sim.requests(ProviderKind::Twilio).is_empty(), "record_requests = 0 keeps nothing");
+}
