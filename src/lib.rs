@@ -13,6 +13,8 @@
 //! * [`directory`]: associations and provider credentials (management rules).
 //! * [`store`]: the storage trait, its embedded backend, the group committer.
 //! * [`domain`]: ids, timestamps, the provider catalogue; no I/O.
+//! * [`providers`]: one adapter per SMS provider (build the request, classify the answer).
+//! * [`sim`]: the provider simulator (every provider's wire format on one loopback port).
 //! * [`config`], [`telemetry`], [`app`] (the composition root).
 
 pub mod api;
@@ -24,5 +26,6 @@ pub mod dispatch;
 pub mod domain;
 pub mod ingress;
 pub mod providers;
+pub mod sim;
 pub mod store;
 pub mod telemetry;

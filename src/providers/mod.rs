@@ -40,7 +40,8 @@ impl ProviderCredential {
 /// How a provider answered, normalised (see `shared/providers/README.md`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
-    /// The provider took the message.
+    /// The provider took the message. `provider_message_id` is empty when the provider's answer
+    /// carries no id (Qyadat's format has none; a Unifonic 409 duplicate says only "already sent").
     Accepted { provider_message_id: String },
     /// Rate limited; `retry_after` when the provider said how long.
     Throttled { retry_after: Option<Duration> },
@@ -79,4 +80,180 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// Classifies a complete HTTP answer (status, headers, body). Must parse the body:
     /// several providers answer 200 with an error inside.
     fn classify(&self, status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> SendOutcome;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The adapters, the catalogue lookup and the one function that performs a call.
+
+mod fourjawaly;
+mod infobip;
+mod qyadat;
+mod shastra;
+mod twilio;
+mod unifonic;
+mod wire;
+mod yamamah;
+
+pub use fourjawaly::FourJawaly;
+pub use infobip::Infobip;
+pub use qyadat::Qyadat;
+pub use shastra::Shastra;
+pub use twilio::Twilio;
+pub use unifonic::Unifonic;
+pub use yamamah::Yamamah;
+
+use std::time::Instant;
+
+/// The adapter for a provider. Adapters are stateless, so one static instance each suffices.
+pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
+    match kind {
+        ProviderKind::Yamamah => &Yamamah,
+        ProviderKind::Shastra => &Shastra,
+        ProviderKind::Qyadat => &Qyadat,
+        ProviderKind::Unifonic => &Unifonic,
+        ProviderKind::FourJawaly => &FourJawaly,
+        ProviderKind::Infobip => &Infobip,
+        ProviderKind::Twilio => &Twilio,
+    }
+}
+
+/// A client suited to provider calls: a connect timeout shorter than any request timeout, so
+/// a peer that never accepts the connection surfaces as a connect error (Transient: nothing was
+/// sent) rather than as the request timeout (Ambiguous).
+pub fn http_client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("jood/", env!("CARGO_PKG_VERSION")))
+        // Provider send endpoints never redirect; following one could resend credentials elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// Performs one provider call and classifies it. Returns the outcome and the latency (from
+/// just before sending to the end of the body, or to the failure).
+///
+/// Transport failures are classified here, not by the adapter: a failure to connect (refused,
+/// DNS, TLS handshake) means the provider never saw the request (Transient); a timeout or a
+/// dropped connection once the request may have been written means it may exist (Ambiguous).
+pub async fn send(
+    adapter: &dyn ProviderAdapter,
+    client: &reqwest::Client,
+    cred: &ProviderCredential,
+    sms: &OutboundSms,
+    timeout: Duration,
+) -> (SendOutcome, Duration) {
+    let started = Instant::now();
+    let request = match adapter.build_request(client, cred, sms) {
+        Ok(r) => r.timeout(timeout),
+        Err(e) => return (SendOutcome::PermanentConfig { reason: e.0 }, started.elapsed()),
+    };
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return (transport_outcome(&e), started.elapsed()),
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    // The request timeout covers the body too (reqwest applies it until the body is read).
+    match response.bytes().await {
+        Ok(body) => (adapter.classify(status, &headers, &body), started.elapsed()),
+        Err(e) => (
+            SendOutcome::Ambiguous { reason: format!("HTTP {status}, reading the body failed: {}", error_chain(&e)) },
+            started.elapsed(),
+        ),
+    }
+}
+
+fn transport_outcome(e: &reqwest::Error) -> SendOutcome {
+    let reason = error_chain(e);
+    if e.is_builder() {
+        SendOutcome::PermanentConfig { reason: format!("invalid request: {reason}") }
+    } else if e.is_connect() {
+        SendOutcome::Transient { reason: format!("connect failed: {reason}") }
+    } else if e.is_timeout() {
+        SendOutcome::Ambiguous { reason: format!("timed out after sending: {reason}") }
+    } else {
+        SendOutcome::Ambiguous { reason: format!("connection failed after sending: {reason}") }
+    }
+}
+
+/// reqwest's Display hides the cause ("error sending request"); the chain says what happened.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_adapter() {
+        for kind in ProviderKind::ALL {
+            let a = adapter(kind);
+            assert_eq!(a.kind(), kind);
+            assert!(a.default_base_url().starts_with("http"), "{kind:?}");
+            assert!(!a.default_base_url().ends_with('/'), "{kind:?}");
+        }
+    }
+
+    /// With no `apiUrl` override, each adapter targets the production endpoint of its doc.
+    #[test]
+    fn default_endpoints_are_the_documented_ones() {
+        let fields = serde_json::json!({
+            "username": "u", "password": "p", "appSid": "A", "appKey": "k", "appSecret": "s",
+            "apiKey": "K", "accountSid": "AC1", "authToken": "t",
+        });
+        let cred = ProviderCredential { credential_id: 1, fields: fields.as_object().unwrap().clone(), base_url: String::new() };
+        let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
+        let client = reqwest::Client::new();
+        let expect = [
+            (ProviderKind::Yamamah, "POST", "http://api.yamamah.com/SendSMS"),
+            (ProviderKind::Shastra, "POST", "https://mshastra.com/sendsms_api_json.aspx"),
+            (ProviderKind::Qyadat, "GET", "https://www.qyadat.com/sms/api/sendsms.php"),
+            (ProviderKind::Unifonic, "POST", "https://el.cloud.unifonic.com/rest/SMS/messages"),
+            (ProviderKind::FourJawaly, "POST", "https://api-sms.4jawaly.com/api/v1/account/area/sms/send"),
+            (ProviderKind::Infobip, "POST", "https://api.infobip.com/sms/3/messages"),
+            (ProviderKind::Twilio, "POST", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"),
+        ];
+        for (kind, method, url) in expect {
+            let req = adapter(kind).build_request(&client, &cred, &sms).unwrap().build().unwrap();
+            let mut got = req.url().clone();
+            got.set_query(None);
+            assert_eq!((req.method().as_str(), got.as_str()), (method, url), "{kind:?}");
+        }
+        // 4jawaly's docs write the base URL with `/api/v1`; that override works too.
+        let cred = ProviderCredential { base_url: "https://api-sms.4jawaly.com/api/v1/".into(), ..cred };
+        let req = adapter(ProviderKind::FourJawaly).build_request(&client, &cred, &sms).unwrap().build().unwrap();
+        assert_eq!(req.url().as_str(), "https://api-sms.4jawaly.com/api/v1/account/area/sms/send");
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_transient() {
+        // Bind then drop: the port is closed for the duration of the test (loopback only).
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cred = ProviderCredential {
+            credential_id: 1,
+            fields: serde_json::json!({"apiKey": "k"}).as_object().unwrap().clone(),
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
+        let client = http_client(Duration::from_secs(1)).unwrap();
+        let (outcome, _) = send(adapter(ProviderKind::Infobip), &client, &cred, &sms, Duration::from_secs(2)).await;
+        assert!(matches!(outcome, SendOutcome::Transient { .. }), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn missing_credential_field_is_a_config_error() {
+        let cred = ProviderCredential { credential_id: 1, fields: Map::new(), base_url: String::new() };
+        let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
+        let client = reqwest::Client::new();
+        let (outcome, _) = send(adapter(ProviderKind::Twilio), &client, &cred, &sms, Duration::from_secs(1)).await;
+        assert!(matches!(&outcome, SendOutcome::PermanentConfig { reason } if reason.contains("accountSid")), "{outcome:?}");
+    }
 }

@@ -1,0 +1,128 @@
+//! "Shastra", taken to be mShastra / MobiShastra (`shared/providers/shastra.md`; the
+//! identification is unconfirmed): the JSON API `POST /sendsms_api_json.aspx`, a JSON array with
+//! one element carrying `user` / `pwd` (the credential), `number` (international digits), `msg`,
+//! `sender` and `language` (`English` or `Unicode`). The answer is an array of
+//! `{msg_id, number, str_response}`; errors come as HTTP 200 with a text (or a 3-digit code from
+//! the `ShowError=C` table), so the body decides.
+
+use super::wire::{base_url, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, unrecognised};
+use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use crate::domain::ProviderKind;
+use reqwest::header::{HeaderMap, ACCEPT};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub struct Shastra;
+
+impl ProviderAdapter for Shastra {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Shastra
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        "https://mshastra.com"
+    }
+
+    fn build_request(
+        &self,
+        client: &reqwest::Client,
+        cred: &ProviderCredential,
+        sms: &OutboundSms,
+    ) -> Result<reqwest::RequestBuilder, BuildError> {
+        let user = required(cred, "username")?;
+        let pwd = required(cred, "password")?;
+        let language = if is_ascii_text(&sms.body) { "English" } else { "Unicode" };
+        let body = json!([{
+            "user": user,
+            "pwd": pwd,
+            "number": intl_digits(&sms.recipient),
+            "msg": sms.body,
+            "sender": sms.sender,
+            "language": language,
+        }]);
+        Ok(client
+            .post(format!("{}/sendsms_api_json.aspx", base_url(self, cred)))
+            .header(ACCEPT, "application/json")
+            .json(&body))
+    }
+
+    fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
+        if let Some(o) = http_level(status, headers) {
+            return o;
+        }
+        // The JSON answer's first element; a plain-text body (what the URL API and, it seems,
+        // some JSON-API failures return) is classified as text.
+        let (text, msg_id) = match json(body) {
+            Some(Value::Array(items)) if !items.is_empty() => {
+                let first = &items[0];
+                let text = first.get("str_response").or_else(|| first.get("response")).and_then(Value::as_str);
+                (text.unwrap_or("").to_owned(), id_string(first.get("msg_id")))
+            }
+            Some(Value::Object(o)) => {
+                let text = o.get("str_response").or_else(|| o.get("response")).and_then(Value::as_str);
+                (text.unwrap_or("").to_owned(), id_string(o.get("msg_id")))
+            }
+            Some(_) => return unrecognised(status, body),
+            None => (String::from_utf8_lossy(body).trim().to_owned(), None),
+        };
+        let code = text.get(..3).filter(|c| c.bytes().all(|b| b.is_ascii_digit()));
+        let lower = text.to_lowercase();
+        let success = code == Some("000") || lower.starts_with("send successful") || lower == "message sent";
+        if success && status.is_success() {
+            return SendOutcome::Accepted { provider_message_id: msg_id.unwrap_or_default() };
+        }
+        let reason = format!("mshastra: {text}");
+        match code {
+            Some("001" | "006" | "007" | "008") => SendOutcome::PermanentRecipient { reason },
+            Some("003") => SendOutcome::PermanentContent { reason },
+            Some("005" | "009" | "010" | "011" | "012") => SendOutcome::PermanentConfig { reason },
+            Some("013") => SendOutcome::Transient { reason },
+            _ => classify_text("mshastra", &text).unwrap_or_else(|| unrecognised(status, body)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(body: &str) -> SendOutcome {
+        Shastra.classify(StatusCode::OK, &HeaderMap::new(), body.as_bytes())
+    }
+
+    #[test]
+    fn json_answer_with_msg_id() {
+        assert_eq!(
+            classify(r#"[{"msg_id":"3398265173","number":"966500000000","str_response":"Send Successful"}]"#),
+            SendOutcome::Accepted { provider_message_id: "3398265173".into() }
+        );
+        assert_eq!(
+            classify(r#"[{"msg_id":3398265173,"number":"966500000000","response":"Send Successful"}]"#),
+            SendOutcome::Accepted { provider_message_id: "3398265173".into() }
+        );
+    }
+
+    #[test]
+    fn documented_codes_and_texts() {
+        assert!(matches!(classify("001 - Invalid Receiver"), SendOutcome::PermanentRecipient { .. }));
+        assert!(matches!(classify("006"), SendOutcome::PermanentRecipient { .. }));
+        assert!(matches!(classify("005 - Authorization failed"), SendOutcome::PermanentConfig { .. }));
+        assert!(matches!(classify("010"), SendOutcome::PermanentConfig { .. }));
+        assert!(matches!(classify("003"), SendOutcome::PermanentContent { .. }));
+        assert!(matches!(classify("013 - Server Error"), SendOutcome::Transient { .. }));
+        assert!(matches!(classify("Invalid Password"), SendOutcome::PermanentConfig { .. }));
+        assert!(matches!(classify("No more credits"), SendOutcome::PermanentConfig { .. }));
+        assert!(matches!(
+            classify(r#"[{"msg_id":"","number":"966500000000","str_response":"Invalid Receiver"}]"#),
+            SendOutcome::PermanentRecipient { .. }
+        ));
+        assert!(matches!(
+            classify(r#"[{"number":"1","str_response":"Authorization failed"}]"#),
+            SendOutcome::PermanentConfig { .. }
+        ));
+        assert!(matches!(classify("000 - Send Successful"), SendOutcome::Accepted { .. }));
+        assert!(matches!(classify("%%%"), SendOutcome::Ambiguous { .. }));
+        assert!(!matches!(classify("Send Unsuccessful"), SendOutcome::Accepted { .. }));
+        assert!(matches!(Shastra.classify(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b""), SendOutcome::Transient { .. }));
+    }
+}

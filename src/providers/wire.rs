@@ -1,0 +1,175 @@
+//! Helpers the adapters share: base URLs, credential fields, recipient formats, `Retry-After`,
+//! and the HTTP-level classification every provider agrees on (429, 5xx).
+//! Depends only on `providers` types; no I/O.
+
+use super::{BuildError, ProviderAdapter, ProviderCredential, SendOutcome};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use std::time::Duration;
+
+/// The credential's base URL override, else the provider's production URL; no trailing slash.
+pub(super) fn base_url(adapter: &dyn ProviderAdapter, cred: &ProviderCredential) -> String {
+    let base = cred.base_url.trim();
+    let base = if base.is_empty() { adapter.default_base_url() } else { base };
+    base.trim_end_matches('/').to_owned()
+}
+
+/// A credential field that must be present and non-empty.
+pub(super) fn required<'a>(cred: &'a ProviderCredential, field: &str) -> Result<&'a str, BuildError> {
+    let v = cred.field(field);
+    if v.trim().is_empty() {
+        Err(BuildError(format!("credential {} has no {field}", cred.credential_id)))
+    } else {
+        Ok(v)
+    }
+}
+
+/// International digits without `+` or `00` (`+966500000000` → `966500000000`), the format
+/// every provider here except Twilio documents.
+pub(super) fn intl_digits(recipient: &str) -> String {
+    let r = recipient.trim();
+    let r = r.strip_prefix('+').or_else(|| r.strip_prefix("00")).unwrap_or(r);
+    r.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// E.164 with the leading `+` (Twilio).
+pub(super) fn e164_plus(recipient: &str) -> String {
+    format!("+{}", intl_digits(recipient))
+}
+
+/// Whether a body is plain ASCII: providers with an explicit language/encoding switch
+/// (mShastra `language`, Qyadat `unicode`) need the Unicode mode for anything else (Arabic).
+pub(super) fn is_ascii_text(body: &str) -> bool {
+    body.is_ascii()
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 allows both).
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+    Some(Duration::from_millis(wait.max(0) as u64))
+}
+
+/// What every provider's HTTP layer means regardless of body: 429 is a throttle, 5xx a
+/// server-side failure. `None` means "look at the body".
+pub(super) fn http_level(status: StatusCode, headers: &HeaderMap) -> Option<SendOutcome> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Some(SendOutcome::Throttled { retry_after: retry_after(headers) });
+    }
+    if status.is_server_error() {
+        return Some(SendOutcome::Transient { reason: format!("HTTP {status}") });
+    }
+    None
+}
+
+/// The start of a body, for reasons and logs (never a whole body: some echo the message text).
+pub(super) fn snippet(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(body);
+    let s = s.trim();
+    match s.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+pub(super) fn json(body: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(body).ok()
+}
+
+/// A JSON value as a string id: providers send ids as strings or numbers.
+pub(super) fn id_string(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The unrecognised-answer outcome: an answer we cannot read may or may not have queued the
+/// message, so it is neither a success nor safe to resend blindly.
+pub(super) fn unrecognised(status: StatusCode, body: &[u8]) -> SendOutcome {
+    SendOutcome::Ambiguous { reason: format!("unrecognised answer (HTTP {status}): {}", snippet(body)) }
+}
+
+/// Classifies a provider's free-text error (Yamamah `StatusDescription`, mShastra texts, Qyadat
+/// messages), English or Arabic, for the providers whose code lists are unconfirmed. Server
+/// errors first, then account problems (their texts may also mention numbers), then numbers,
+/// then content. `None`: the text says nothing we recognise.
+pub(super) fn classify_text(provider: &str, text: &str) -> Option<SendOutcome> {
+    let lower = text.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let reason = format!("{provider}: {}", text.trim());
+    if has(&["server error", "internal error", "try again", "خطأ في الخادم"]) {
+        Some(SendOutcome::Transient { reason })
+    } else if has(&[
+        "password", "username", "user name", "login", "auth", "profile", "credit", "balance", "sender", "tagname",
+        "blocked", "expired", "not active", "inactive", "كلمة المرور", "اسم المستخدم", "رصيد", "مرسل", "الحساب",
+    ]) {
+        Some(SendOutcome::PermanentConfig { reason })
+    } else if has(&["number", "receiver", "recipient", "mobile", "dnd", "country code", "destination", "رقم", "جوال", "الارقام"]) {
+        Some(SendOutcome::PermanentRecipient { reason })
+    } else if has(&["message", "text", "رسالة", "نص"]) {
+        Some(SendOutcome::PermanentContent { reason })
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn recipient_formats() {
+        assert_eq!(intl_digits("+966500000001"), "966500000001");
+        assert_eq!(intl_digits("00966500000001"), "966500000001");
+        assert_eq!(intl_digits("966 500 000 001"), "966500000001");
+        assert_eq!(e164_plus("00966500000001"), "+966500000001");
+        assert_eq!(e164_plus("+966500000001"), "+966500000001");
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a past date means retry now");
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn free_text_errors() {
+        let k = |t: &str| classify_text("p", t).map(|o| std::mem::discriminant(&o));
+        let d = std::mem::discriminant;
+        let recipient = Some(d(&SendOutcome::PermanentRecipient { reason: String::new() }));
+        let config = Some(d(&SendOutcome::PermanentConfig { reason: String::new() }));
+        assert_eq!(k("Invalid Receiver"), recipient);
+        assert_eq!(k("Invalid Mobile No"), recipient);
+        assert_eq!(k("DND Number"), recipient);
+        assert_eq!(k("Invalid username or password"), config);
+        assert_eq!(k("No more credits"), config);
+        assert_eq!(k("Sender Id more than 13 Chars"), config);
+        assert_eq!(k("رصيدك غير كافي"), config);
+        assert!(matches!(classify_text("p", "Server Error"), Some(SendOutcome::Transient { .. })));
+        assert!(matches!(classify_text("p", "Invalid Message"), Some(SendOutcome::PermanentContent { .. })));
+        assert_eq!(k("???"), None);
+    }
+
+    #[test]
+    fn snippets_are_bounded() {
+        let long = "x".repeat(1000);
+        assert!(snippet(long.as_bytes()).chars().count() <= 161);
+        assert_eq!(snippet("  رمز  ".as_bytes()), "رمز");
+    }
+}

@@ -1,0 +1,130 @@
+//! The provider simulator: one loopback HTTP server speaking all seven SMS providers' wire
+//! formats on their real paths (`shared/providers/*.md`), so adapters talk to it exactly as to
+//! production by pointing their base URL at `http://HOST:PORT`. Latency, 5xx, 429 and hang
+//! rates come from [`SimConfig`]; faults can be scripted per provider and/or credential; counts
+//! and recent raw requests are exposed for tests and load tests.
+//!
+//! Control plane (JSON):
+//! * `GET|POST /_sim/config`: read, or merge fields into the settings (`?replace=true`: from defaults).
+//! * `GET|POST|DELETE /_sim/faults`: list, arm (a [`FaultSpec`] or an array), clear.
+//! * `GET /_sim/stats`: received / accepted / hung / rejected-by-reason, total, per provider,
+//!   per credential identity.
+//! * `GET /_sim/requests?provider=CODE[&limit=N]`: the last raw requests (method, path, query,
+//!   headers, parsed body).
+//! * `POST /_sim/reset`: clear counters, requests, faults and duplicate ids; reseed the RNG.
+//!
+//! Depends on `domain` (provider codes) only; nothing in the engine depends on it.
+
+mod config;
+mod server;
+mod state;
+mod wire;
+
+pub use config::{FaultMode, FaultSpec, SimConfig};
+pub use state::RecordedRequest;
+
+use crate::domain::ProviderKind;
+use anyhow::Context;
+use server::Shared;
+use state::SimState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `addr` (port 0 allowed) and serves until the handle is stopped or dropped.
+    pub async fn start(addr: &str, config: SimConfig) -> anyhow::Result<SimHandle> {
+        config.validate().map_err(|e| anyhow::anyhow!("invalid simulator settings: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the simulator to {addr}"))?;
+        let local = listener.local_addr()?;
+        let state = Arc::new(SimState::new(config));
+        let shutdown = CancellationToken::new();
+        let app = server::router(Shared { state: state.clone(), shutdown: shutdown.clone() });
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        });
+        Ok(SimHandle { addr: local, state, shutdown, task: Some(task) })
+    }
+}
+
+/// A running simulator. Dropping it stops the server (without waiting); [`SimHandle::stop`]
+/// waits for it to finish.
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`: the base URL to give every adapter.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> SimConfig {
+        (*self.state.config()).clone()
+    }
+
+    pub fn set_config(&self, config: SimConfig) -> anyhow::Result<()> {
+        config.validate().map_err(|e| anyhow::anyhow!("invalid simulator settings: {e}"))?;
+        self.state.set_config(config);
+        Ok(())
+    }
+
+    pub fn add_fault(&self, fault: FaultSpec) -> anyhow::Result<()> {
+        self.state.add_fault(fault).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
+    /// The same JSON as `GET /_sim/stats`.
+    pub fn stats(&self) -> serde_json::Value {
+        self.state.stats_json()
+    }
+
+    pub fn requests(&self, kind: ProviderKind) -> Vec<RecordedRequest> {
+        self.state.requests(kind)
+    }
+
+    pub fn reset(&self) {
+        self.state.reset();
+    }
+
+    /// Stops accepting, ends hanging requests, and waits (at most 5 s) for connections to close.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        if let Some(mut task) = self.task.take() {
+            match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
+                Ok(joined) => joined.context("simulator task failed")?.context("simulator server failed")?,
+                Err(_) => task.abort(),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Runs a simulator on `addr` until Ctrl-C (for `jood sim`).
+pub async fn run(addr: &str, config: SimConfig) -> anyhow::Result<()> {
+    let handle = Simulator::start(addr, config).await?;
+    tracing::info!(addr = %handle.addr(), "provider simulator listening");
+    println!("jood provider simulator listening on {}", handle.base_url());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    handle.stop().await
+}
