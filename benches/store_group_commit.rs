@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use jood::store::embedded::{EmbeddedOptions, EmbeddedStore};
-use jood::store::{MessageRecord, MessageStatus, SharedStore, Store};
+use jood::store::{MessageRecord, MessageStatus, SharedStore};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -63,7 +63,7 @@ impl Dispatcher {
         let http = crate::providers::http_client(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)))?;
         let writer = StatusWriter::spawn(store.clone());
         let ctx = Arc::new(DispatchContext { config, store, directory, writer, http, in_memory: AtomicUsize::new(0) });
-        let (root, handle) = Actor::spawn(Some("jood-dispatch".into()), DispatchSupervisor, ctx.clone()).await?;
+        let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })
     }
 

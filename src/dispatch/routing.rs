@@ -17,7 +17,7 @@ pub fn route(country: Option<&str>, channel: Channel, credentials: &[CredentialR
         })
     };
     let mut out: Vec<i64> = Vec::with_capacity(credentials.len());
-    let mut push = |id: i64, out: &mut Vec<i64>| {
+    let push = |id: i64, out: &mut Vec<i64>| {
         if usable(id) && !out.contains(&id) {
             out.push(id);
         }
