@@ -29,6 +29,7 @@ pub struct App {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     store: SharedStore,
     dispatcher: Dispatcher,
+    directory: Arc<Directory>,
     grace: Duration,
 }
 
@@ -69,7 +70,7 @@ impl App {
             config.webhook.reject_replays,
             config.webhook.max_skew_ms,
         ));
-        let state = AppState { config: config.clone(), store: store.clone(), auth, directory, webhook, prometheus };
+        let state = AppState { config: config.clone(), store: store.clone(), auth, directory: directory.clone(), webhook, prometheus };
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
 
@@ -84,7 +85,7 @@ impl App {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
         tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}");
-        Ok(App { http_addr, shutdown, server, store, dispatcher, grace: Duration::from_millis(config.server.shutdown_grace_ms) })
+        Ok(App { http_addr, shutdown, server, store, dispatcher, directory, grace: Duration::from_millis(config.server.shutdown_grace_ms) })
     }
 
     /// The store (tests and the demo provision through it).
@@ -94,6 +95,10 @@ impl App {
 
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
+    }
+
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
     }
 
     pub fn http_addr(&self) -> SocketAddr {

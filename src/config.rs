@@ -238,7 +238,7 @@ impl Default for WebhookConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: "text".into(), level: "info".into() }
+        Self { format: "text".into(), level: "info,fjall=warn,lsm_tree=warn".into() }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod dispatch;
 pub mod domain;

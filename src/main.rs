@@ -19,8 +19,20 @@ struct Cli {
 enum Command {
     /// Run the engine (HTTP API).
     Serve(ServeArgs),
+    /// Run the provider simulator: every provider's send endpoints on one loopback port.
+    Sim(SimArgs),
     /// Print a fresh random master key (hex) for JOOD_MASTER_KEY.
     Keygen,
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// Listen address.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9090")]
+    addr: String,
+    /// Settings as JSON (any SimConfig fields), e.g. '{"latency_ms":50,"error_rate":0.01}'.
+    #[arg(long, value_name = "JSON")]
+    settings: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -34,8 +46,9 @@ struct ServeArgs {
     /// Data directory of the embedded store (overrides store.data_dir).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Demo mode: without JOOD_MASTER_KEY / JOOD_ADMIN_KEY, make demo keys and keep them in
-    /// the data directory (insecure: for trying Jood out, never for production).
+    /// Demo mode: the provider simulator in-process, a demo association with credentials
+    /// pointing at it, its keys and a signed curl printed; without JOOD_MASTER_KEY /
+    /// JOOD_ADMIN_KEY, demo keys kept in the data directory (insecure: never for production).
     #[arg(long)]
     demo: bool,
 }
@@ -47,6 +60,13 @@ fn main() -> std::process::ExitCode {
             println!("{}", MasterKey::generate_hex());
             std::process::ExitCode::SUCCESS
         }
+        Command::Sim(args) => match sim(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("jood sim: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Command::Serve(args) => match serve(args) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
@@ -69,9 +89,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     jood::telemetry::init_logging(&config.log.format, &config.log.level);
     let secrets = load_secrets(&config, args.demo)?;
 
+    let demo = args.demo;
+    let data_dir = config.store.data_dir.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let sim = if demo { Some(jood::demo::start_simulator().await?) } else { None };
         let app = App::build(config, secrets).await?;
+        if let Some(sim) = &sim {
+            jood::demo::provision(app.directory(), &data_dir, sim, app.http_addr()).await?;
+        }
         let token = app.shutdown_token();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -79,6 +105,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         });
         app.run_until_stopped().await
     })
+}
+
+fn sim(args: SimArgs) -> anyhow::Result<()> {
+    jood::telemetry::init_logging("text", "info");
+    let mut config = jood::sim::SimConfig::default();
+    if let Some(json) = args.settings {
+        let patch: serde_json::Value = serde_json::from_str(&json).context("--settings is not JSON")?;
+        config = config.merged(&patch).map_err(|e| anyhow::anyhow!("--settings: {e}"))?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(jood::sim::run(&args.addr, config))
 }
 
 fn load_secrets(config: &Config, demo: bool) -> anyhow::Result<Secrets> {

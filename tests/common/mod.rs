@@ -118,6 +118,10 @@ pub struct EngineProcess {
 
 impl EngineProcess {
     pub fn spawn(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::spawn_with_env(data_dir, extra_args, &[])
+    }
+
+    pub fn spawn_with_env(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
         let log = data_dir.with_extension(format!("log{}", std::process::id()));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_jood"))
@@ -127,6 +131,7 @@ impl EngineProcess {
             .env("JOOD_MASTER_KEY", master_hex())
             .env("JOOD_ADMIN_KEY", ADMIN_KEY)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
