@@ -26,6 +26,7 @@ pub mod directory;
 pub mod dispatch;
 pub mod domain;
 pub mod ingress;
+pub mod loadgen;
 pub mod providers;
 pub mod sim;
 pub mod store;

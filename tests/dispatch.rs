@@ -210,3 +210,48 @@ async fn a_panicking_actor_is_restarted_and_its_messages_delivered() {
     assert!(s.dispatcher.restarts().await >= 1);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saturation_is_answered_503_with_retry_after() {
+    let sim = sim().await;
+    // A provider that hangs: nothing leaves memory while we send.
+    sim.set_config(SimConfig { latency_ms: 3_000, ..SimConfig::default() }).unwrap();
+    let s = TestServer::start_with(|c| c.dispatch.max_in_memory = 5).await;
+    let k = s.create_association(1, "A").await;
+    s.add_credential(1, &k, twilio(&sim, "AC_slow", true)).await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let body = json!({"associationId": 1, "recipient": format!("+9665012345{i:02}"), "message": "x"}).to_string();
+        let resp = s.signed("/api/v1/webhook/notification", &k.secret_key, &body).send().await.unwrap();
+        let retry_after = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        if status == 503 {
+            assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
+            assert!(body["error"].as_str().unwrap().contains("saturated"), "{body}");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 200, 200, 503, 503, 503]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_association_actors_stop_and_come_back() {
+    let sim = sim().await;
+    let s = TestServer::start_with(|c| c.dispatch.association_idle_ms = 300).await;
+    let k = s.create_association(1, "A").await;
+    s.add_credential(1, &k, twilio(&sim, "AC_idle", true)).await;
+    let id = s.send_sms(1, &k.secret_key, "+966501234567", "first").await;
+    assert_eq!(s.wait_terminal(&k, id, 10).await["status"], "sent");
+    assert_eq!(s.dispatcher.active_associations().await, 1);
+    let started = std::time::Instant::now();
+    while s.dispatcher.active_associations().await != 0 {
+        assert!(started.elapsed().as_secs() < 10, "idle actor never stopped");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A later message spawns a new actor and is delivered.
+    let id = s.send_sms(1, &k.secret_key, "+966501234568", "second").await;
+    assert_eq!(s.wait_terminal(&k, id, 10).await["status"], "sent");
+    s.stop().await;
+}

@@ -107,6 +107,11 @@ impl Dispatcher {
         ractor::call!(self.root, SupervisorMsg::Restarts).unwrap_or(0)
     }
 
+    /// Association actors alive now (they stop when idle).
+    pub async fn active_associations(&self) -> usize {
+        ractor::call!(self.root, SupervisorMsg::Active).unwrap_or(0)
+    }
+
     /// Stops the actor tree, then flushes pending status writes.
     pub async fn stop(&self) {
         self.root.stop(Some("shutdown".into()));

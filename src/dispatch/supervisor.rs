@@ -29,6 +29,8 @@ pub enum SupervisorMsg {
     Restart(i64),
     InjectPanic(i64),
     Restarts(RpcReplyPort<u64>),
+    /// Association actors alive now.
+    Active(RpcReplyPort<usize>),
 }
 
 pub struct DispatchSupervisor;
@@ -122,6 +124,9 @@ impl Actor for DispatchSupervisor {
             }
             SupervisorMsg::Restarts(reply) => {
                 let _ = reply.send(st.restarts_total);
+            }
+            SupervisorMsg::Active(reply) => {
+                let _ = reply.send(st.children.len());
             }
         }
         Ok(())
