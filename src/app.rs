@@ -4,6 +4,7 @@
 
 use crate::api::http::{router, AppState};
 use crate::auth::{AdminKey, Authenticator, MasterKey};
+use crate::campaigns::CampaignService;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
@@ -30,6 +31,7 @@ pub struct App {
     store: SharedStore,
     dispatcher: Dispatcher,
     directory: Arc<Directory>,
+    campaigns: Arc<CampaignService>,
     grace: Duration,
 }
 
@@ -63,14 +65,33 @@ impl App {
         let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
         let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids.clone()));
         let dispatcher = Dispatcher::start(config.dispatch.clone(), store.clone(), directory.clone()).await?;
-        let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids, config.webhook.max_message_chars));
+        let schedule_changed = Arc::new(tokio::sync::Notify::new());
+        let campaigns = CampaignService::start(
+            store.clone(),
+            dispatcher.clone(),
+            ids.clone(),
+            config.campaigns.clone(),
+            config.webhook.max_message_chars,
+            schedule_changed.clone(),
+        )
+        .await?;
+        let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids, config.webhook.max_message_chars, schedule_changed));
         let webhook = Arc::new(SignedIngress::new(
             ingress,
             directory.clone(),
+            campaigns.clone(),
             config.webhook.reject_replays,
             config.webhook.max_skew_ms,
         ));
-        let state = AppState { config: config.clone(), store: store.clone(), auth, directory: directory.clone(), webhook, prometheus };
+        let state = AppState {
+            config: config.clone(),
+            store: store.clone(),
+            auth,
+            directory: directory.clone(),
+            webhook,
+            campaigns: campaigns.clone(),
+            prometheus,
+        };
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
 
@@ -85,7 +106,16 @@ impl App {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
         tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}");
-        Ok(App { http_addr, shutdown, server, store, dispatcher, directory, grace: Duration::from_millis(config.server.shutdown_grace_ms) })
+        Ok(App {
+            http_addr,
+            shutdown,
+            server,
+            store,
+            dispatcher,
+            directory,
+            campaigns,
+            grace: Duration::from_millis(config.server.shutdown_grace_ms),
+        })
     }
 
     /// The store (tests and the demo provision through it).
@@ -99,6 +129,10 @@ impl App {
 
     pub fn directory(&self) -> &Arc<Directory> {
         &self.directory
+    }
+
+    pub fn campaigns(&self) -> &Arc<CampaignService> {
+        &self.campaigns
     }
 
     pub fn http_addr(&self) -> SocketAddr {

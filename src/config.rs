@@ -20,6 +20,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub ids: IdsConfig,
     pub dispatch: DispatchConfig,
+    pub campaigns: CampaignsConfig,
     pub webhook: WebhookConfig,
     pub log: LogConfig,
 }
@@ -82,6 +83,21 @@ impl ProviderRates {
             Twilio => self.twilio,
         }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignsConfig {
+    /// Most recipients one bulk request may list.
+    pub max_recipients_per_request: usize,
+    /// Messages of one campaign held by dispatch at once (the rest wait in the store).
+    pub window: usize,
+    /// Messages per durable write while a bulk request is stored.
+    pub write_chunk: usize,
+    /// Invalid recipients listed (with reasons) in a bulk answer; all are counted.
+    pub invalid_report_limit: usize,
+    /// How often a running campaign's counters are written to its row (milliseconds).
+    pub progress_flush_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -160,6 +176,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ids: IdsConfig::default(),
             dispatch: DispatchConfig::default(),
+            campaigns: CampaignsConfig::default(),
             webhook: WebhookConfig::default(),
             log: LogConfig::default(),
         }
@@ -227,6 +244,12 @@ impl Default for DispatchConfig {
 impl Default for ProviderRates {
     fn default() -> Self {
         Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0 }
+    }
+}
+
+impl Default for CampaignsConfig {
+    fn default() -> Self {
+        Self { max_recipients_per_request: 1_000_000, window: 10_000, write_chunk: 10_000, invalid_report_limit: 100, progress_flush_ms: 500 }
     }
 }
 
@@ -334,6 +357,15 @@ impl Config {
             let r = d.rate_per_second.of(p);
             if !(r.is_finite() && r > 0.0) {
                 problems.push(format!("dispatch.rate_per_second.{}: must be a positive number", p.code()));
+            }
+        }
+        for (key, v) in [
+            ("campaigns.max_recipients_per_request", self.campaigns.max_recipients_per_request),
+            ("campaigns.window", self.campaigns.window),
+            ("campaigns.write_chunk", self.campaigns.write_chunk),
+        ] {
+            if v == 0 {
+                problems.push(format!("{key}: must be greater than 0"));
             }
         }
         if self.webhook.max_skew_ms <= 0 {

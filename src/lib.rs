@@ -20,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod campaigns;
 pub mod config;
 pub mod demo;
 pub mod directory;

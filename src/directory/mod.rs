@@ -5,8 +5,10 @@
 //! Depends on `auth` (keys, sealing), `store` and `domain`; knows nothing of HTTP.
 
 mod credentials;
+mod templates;
 
 pub use credentials::{CredentialInput, CredentialPatch};
+pub use templates::{TemplateInput, TemplatePatch};
 
 use crate::auth::{keys, MasterKey};
 use crate::domain::{now_ms, IdGenerator};

@@ -41,6 +41,16 @@ pub enum Verdict {
     Permanent { reason: String },
     /// This credential gave up (retries exhausted, circuit open, broken credential).
     Failover { reason: String },
+    /// Its campaign was cancelled before the call: not sent.
+    Cancelled,
+}
+
+/// Queue order: single sends (the documented high-priority queue) before campaign messages,
+/// then higher `priority`, then older first.
+pub type QueueKey = (bool, i32, Reverse<i64>);
+
+pub fn queue_key(m: &MessageRecord) -> QueueKey {
+    (m.campaign_id.is_none(), m.priority, Reverse(m.id))
 }
 
 pub struct AssociationArgs {
@@ -73,7 +83,7 @@ pub struct AssocState {
     ctx: Arc<DispatchContext>,
     supervisor: ActorRef<SupervisorMsg>,
     settled: Arc<AtomicU64>,
-    queue: BinaryHeap<(i32, Reverse<i64>)>,
+    queue: BinaryHeap<QueueKey>,
     work: HashMap<i64, Work>,
     in_flight: usize,
     received: u64,
@@ -118,7 +128,7 @@ impl Actor for AssociationActor {
                 if m.status.is_terminal() || st.work.contains_key(&m.id) {
                     st.settle_without_write();
                 } else {
-                    st.queue.push((m.priority, Reverse(m.id)));
+                    st.queue.push(queue_key(&m));
                     st.work.insert(m.id, Work { record: m, route: Vec::new(), pos: 0, at: None, last_error: None });
                 }
                 st.pump(&me).await;
@@ -177,7 +187,7 @@ impl AssocState {
         }
         self.refresh_routes_if_stale().await;
         while self.in_flight < self.ctx.config.association_window {
-            let Some((_, Reverse(id))) = self.queue.pop() else { break };
+            let Some((_, _, Reverse(id))) = self.queue.pop() else { break };
             let Some(w) = self.work.get_mut(&id) else { continue };
             w.route = match w.record.credential_id {
                 Some(c) => self.credentials.iter().filter(|x| x.id == c).map(|x| x.id).collect(),
@@ -299,6 +309,7 @@ impl AssocState {
                 self.ctx.writer.push(MessageUpdate { message: w.record.clone(), attempt: r.attempt });
             }
             Verdict::Permanent { reason } => self.finish(r.message_id, MessageStatus::Failed, Some(reason), r.attempt),
+            Verdict::Cancelled => self.finish(r.message_id, MessageStatus::Cancelled, Some("campaign cancelled".into()), None),
             Verdict::Failover { reason } => {
                 metrics::counter!(crate::telemetry::DISPATCH_FAILOVERS_TOTAL).increment(1);
                 w.last_error = Some(reason);
@@ -323,6 +334,9 @@ impl AssocState {
         w.record.error = error;
         w.record.updated_at = now_ms();
         metrics::counter!(crate::telemetry::DISPATCH_MESSAGES_TOTAL, "status" => status.as_str()).increment(1);
+        if let Some(p) = w.record.campaign_id.and_then(|c| self.ctx.campaigns.get(c)) {
+            p.finish(id, status);
+        }
         self.ctx.writer.push(MessageUpdate { message: w.record, attempt });
         self.settle_without_write();
     }

@@ -12,7 +12,8 @@ use crate::providers::{self, OutboundSms, ProviderAdapter, ProviderCredential, S
 use crate::store::{AttemptRecord, CredentialRecord, MessageRecord};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{Map, Value};
-use std::collections::VecDeque;
+use super::association::{queue_key, QueueKey};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,32 @@ struct Pending {
     job: Box<Job>,
     /// Calls made on this credential so far.
     tries: u32,
+    key: QueueKey,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    /// Retries first (they waited already), then the association's queue order.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.tries > 0, self.key).cmp(&(o.tries > 0, o.key))
+    }
+}
+
+impl Pending {
+    fn new(job: Box<Job>, tries: u32) -> Self {
+        let key = queue_key(&job.record);
+        Self { job, tries, key }
+    }
 }
 
 pub enum CredMsg {
@@ -66,7 +93,9 @@ pub struct CredState {
     breaker: CircuitBreaker,
     backoff: Backoff,
     jitter: Jitter,
-    queue: VecDeque<Pending>,
+    /// Waiting calls, single sends before campaign messages: an OTP never queues behind a
+    /// campaign here.
+    queue: BinaryHeap<Pending>,
     in_flight: usize,
     /// Set by an authentication/configuration error: everything fails over until the
     /// credential is updated.
@@ -92,7 +121,7 @@ impl Actor for CredentialActor {
             breaker: CircuitBreaker::new(c.breaker_failures, Duration::from_millis(c.breaker_open_ms)),
             backoff: Backoff { base: Duration::from_millis(c.backoff_base_ms), max: Duration::from_millis(c.backoff_max_ms) },
             jitter: Jitter::new(),
-            queue: VecDeque::new(),
+            queue: BinaryHeap::new(),
             in_flight: 0,
             broken: None,
             wake_pending: false,
@@ -102,8 +131,8 @@ impl Actor for CredentialActor {
 
     async fn handle(&self, me: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
         match msg {
-            CredMsg::Send(job) => st.queue.push_back(Pending { job, tries: 0 }),
-            CredMsg::Retry(job, tries) => st.queue.push_front(Pending { job, tries }),
+            CredMsg::Send(job) => st.queue.push(Pending::new(job, 0)),
+            CredMsg::Retry(job, tries) => st.queue.push(Pending::new(job, tries)),
             CredMsg::Wake => st.wake_pending = false,
             CredMsg::Update(a) => {
                 st.cred = Arc::new(provider_credential(&a));
@@ -152,8 +181,13 @@ impl CredState {
                 Admission::Wait => return,
                 Admission::Allow => {}
             }
+            let p = self.queue.pop().expect("non-empty");
+            let cancelled = p.job.record.campaign_id.and_then(|c| self.ctx.campaigns.get(c)).is_some_and(|c| c.is_cancelled());
+            if cancelled {
+                self.report(&p.job, None, Verdict::Cancelled);
+                continue;
+            }
             self.bucket.try_take(now);
-            let p = self.queue.pop_front().expect("non-empty");
             self.call(me, p);
         }
     }
@@ -247,12 +281,11 @@ impl CredState {
         if matches!(verdict, Verdict::Retrying) {
             metrics::counter!(crate::telemetry::DISPATCH_RETRIES_TOTAL, "provider" => self.provider.code()).increment(1);
         }
-        let _ = d.job.reply.cast(AssocMsg::Report(AttemptReport {
-            message_id: d.job.record.id,
-            credential_id: self.credential_id,
-            attempt: Some(attempt),
-            verdict,
-        }));
+        self.report(&d.job, Some(attempt), verdict);
+    }
+
+    fn report(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict) {
+        let _ = job.reply.cast(AssocMsg::Report(AttemptReport { message_id: job.record.id, credential_id: self.credential_id, attempt, verdict }));
     }
 
     fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {
@@ -261,13 +294,8 @@ impl CredState {
     }
 
     fn fail_over_all(&mut self, reason: &str) {
-        for p in self.queue.drain(..) {
-            let _ = p.job.reply.cast(AssocMsg::Report(AttemptReport {
-                message_id: p.job.record.id,
-                credential_id: self.credential_id,
-                attempt: None,
-                verdict: Verdict::Failover { reason: reason.to_string() },
-            }));
+        for p in std::mem::take(&mut self.queue).into_vec() {
+            self.report(&p.job, None, Verdict::Failover { reason: reason.to_string() });
         }
     }
 }

@@ -17,6 +17,7 @@
 mod association;
 mod credential;
 pub mod policy;
+pub mod progress;
 pub mod routing;
 mod supervisor;
 mod writer;
@@ -39,6 +40,8 @@ pub struct DispatchContext {
     pub http: reqwest::Client,
     /// Messages submitted and not yet terminal (the admission bound of ingress).
     pub in_memory: AtomicUsize,
+    /// Running campaigns' live progress.
+    pub campaigns: progress::ProgressRegistry,
 }
 
 /// The front door of dispatch: cheap to clone, used by ingress and recovery.
@@ -62,7 +65,15 @@ impl Dispatcher {
     pub async fn start(config: DispatchConfig, store: SharedStore, directory: Arc<Directory>) -> anyhow::Result<Self> {
         let http = crate::providers::http_client(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)))?;
         let writer = StatusWriter::spawn(store.clone());
-        let ctx = Arc::new(DispatchContext { config, store, directory, writer, http, in_memory: AtomicUsize::new(0) });
+        let ctx = Arc::new(DispatchContext {
+            config,
+            store,
+            directory,
+            writer,
+            http,
+            in_memory: AtomicUsize::new(0),
+            campaigns: Default::default(),
+        });
         let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })
     }
@@ -120,6 +131,29 @@ impl Dispatcher {
             let _ = h.await;
         }
         self.ctx.writer.flush().await;
+    }
+
+    /// Live progress of running campaigns.
+    pub fn campaigns(&self) -> &progress::ProgressRegistry {
+        &self.ctx.campaigns
+    }
+
+    pub fn store(&self) -> &crate::store::SharedStore {
+        &self.ctx.store
+    }
+
+    /// Queues a status update through the ordered status writer.
+    pub fn write_status(&self, update: crate::store::MessageUpdate) {
+        self.ctx.writer.push(update);
+    }
+
+    /// Waits until every status change queued so far is durable.
+    pub async fn flush_status(&self) {
+        self.ctx.writer.flush().await;
+    }
+
+    pub fn max_in_memory(&self) -> usize {
+        self.ctx.config.max_in_memory
     }
 
     pub(crate) fn context(&self) -> &Arc<DispatchContext> {

@@ -113,6 +113,16 @@ impl Actor for DispatchSupervisor {
                     if let Err(e) = recover_unfinished(&dispatcher, Some(id)).await {
                         tracing::error!(association = id, error = %e, "recovery after restart failed");
                     }
+                    // Campaign messages live outside the unfinished index: the campaigns'
+                    // windows say which ones the failed actor held.
+                    let ctx = dispatcher.context().clone();
+                    for mid in ctx.campaigns.outstanding_of(id) {
+                        if let Ok(Some(m)) = ctx.store.get_message(mid).await {
+                            if !m.status.is_terminal() {
+                                let _ = dispatcher.submit(m);
+                            }
+                        }
+                    }
                 });
             }
             SupervisorMsg::InjectPanic(id) => {
@@ -207,7 +217,13 @@ pub async fn recover_unfinished(d: &Dispatcher, association: Option<i64>) -> any
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let Some(m) = ctx.store.get_message(id).await? else { continue };
-            if m.status.is_terminal() || association.is_some_and(|a| a != m.association_id) {
+            // Campaign messages are resumed by their campaign's pump, scheduled ones by the
+            // scheduler.
+            if m.status.is_terminal()
+                || m.status == crate::store::MessageStatus::Scheduled
+                || m.campaign_id.is_some()
+                || association.is_some_and(|a| a != m.association_id)
+            {
                 continue;
             }
             if d.submit(m).is_err() {

@@ -5,6 +5,7 @@
 
 pub mod ids;
 pub mod phone;
+pub mod template;
 pub mod provider;
 pub mod time;
 

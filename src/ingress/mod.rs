@@ -44,6 +44,8 @@ pub struct NewMessage {
     pub channel: String,
     pub priority: i32,
     pub credential_id: Option<i64>,
+    /// Deliver at this time (Unix ms) instead of now.
+    pub scheduled_at: Option<i64>,
 }
 
 /// The acknowledgement of a durable message.
@@ -58,13 +60,25 @@ pub struct Ingress {
     dispatcher: Dispatcher,
     ids: Arc<IdGenerator>,
     max_message_chars: usize,
+    /// Wakes the scheduler when a scheduled message is stored.
+    schedule_changed: Arc<tokio::sync::Notify>,
 }
 
 pub const CHANNELS: [&str; 2] = ["sms", "whatsapp"];
 
 impl Ingress {
-    pub fn new(store: SharedStore, dispatcher: Dispatcher, ids: Arc<IdGenerator>, max_message_chars: usize) -> Self {
-        Self { store, dispatcher, ids, max_message_chars }
+    pub fn new(
+        store: SharedStore,
+        dispatcher: Dispatcher,
+        ids: Arc<IdGenerator>,
+        max_message_chars: usize,
+        schedule_changed: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        Self { store, dispatcher, ids, max_message_chars, schedule_changed }
+    }
+
+    pub fn max_message_chars(&self) -> usize {
+        self.max_message_chars
     }
 
     /// Validates, persists durably, hands to dispatch. Returns once the message is durable.
@@ -81,8 +95,11 @@ impl Ingress {
         if !CHANNELS.contains(&m.channel.as_str()) {
             return Err(IngressError::Invalid(format!("channel `{}` is not one of sms, whatsapp", m.channel)));
         }
-        self.dispatcher.admit().map_err(|e| IngressError::Saturated(e.to_string()))?;
         let now = now_ms();
+        let scheduled = m.scheduled_at.filter(|at| *at > now);
+        if scheduled.is_none() {
+            self.dispatcher.admit().map_err(|e| IngressError::Saturated(e.to_string()))?;
+        }
         let record = MessageRecord {
             id: self.ids.next_id(),
             association_id: m.association_id,
@@ -92,8 +109,8 @@ impl Ingress {
             body: m.body,
             channel: m.channel.clone(),
             priority: m.priority,
-            status: MessageStatus::Queued,
-            scheduled_at: None,
+            status: if scheduled.is_some() { MessageStatus::Scheduled } else { MessageStatus::Queued },
+            scheduled_at: scheduled,
             credential_id: m.credential_id,
             provider: None,
             provider_message_id: None,
@@ -106,6 +123,10 @@ impl Ingress {
         metrics::counter!(crate::telemetry::INGRESS_ACCEPTED_TOTAL, "channel" => if m.channel == "whatsapp" { "whatsapp" } else { "sms" })
             .increment(1);
         let id = record.id;
+        if scheduled.is_some() {
+            self.schedule_changed.notify_one();
+            return Ok(Accepted { id, status: MessageStatus::Scheduled });
+        }
         match self.dispatcher.submit(record) {
             Ok(()) | Err(DispatchError::Saturated(_)) => {}
             // Durable already: recovery dispatches it on the next start.

@@ -2,18 +2,24 @@
 //! against the raw body and its compatible re-serialisations, replay protection, then the
 //! typed request. Order matters: cheap header checks first, the association's secret only
 //! for a fresh signature, and no detail about an association before its signature holds.
+//! A bulk body can be tens of megabytes: only `associationId` is read before the signature
+//! is checked, and the parsed tree is built only if the raw bytes did not verify.
 
 use super::{Accepted, Ingress, IngressError, NewMessage};
+use crate::api::http::extract::parse_json;
 use crate::auth::replay::ReplayGuard;
 use crate::auth::webhook::{self, SignatureError, SignedRequest};
-use crate::directory::Directory;
-use crate::domain::now_ms;
+use crate::campaigns::{BulkAccepted, BulkRequest, CampaignError, CampaignService, RecipientInput};
+use crate::directory::{Directory, DirectoryError};
+use crate::domain::{now_ms, template, Timestamp};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 pub struct SignedIngress {
     pub ingress: Arc<Ingress>,
     directory: Arc<Directory>,
+    campaigns: Arc<CampaignService>,
     replay: Option<ReplayGuard>,
     max_skew_ms: i64,
 }
@@ -31,39 +37,79 @@ pub struct NotificationRequest {
     #[serde(default)]
     pub template_code: Option<String>,
     #[serde(default)]
-    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+    pub data: Option<Map<String, Value>>,
     #[serde(default)]
     pub scheduled_at: Option<String>,
     #[serde(default)]
     pub priority: Option<i32>,
 }
 
+/// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkBody {
+    pub association_id: i64,
+    pub recipients: Vec<RecipientInput>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub template_code: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub campaign_name: Option<String>,
+    #[serde(default)]
+    pub scheduled_at: Option<String>,
+    #[serde(default)]
+    pub data: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub send_rate: Option<f64>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "associationId")]
+    association_id: Option<Value>,
+}
+
 impl SignedIngress {
-    pub fn new(ingress: Arc<Ingress>, directory: Arc<Directory>, reject_replays: bool, max_skew_ms: i64) -> Self {
+    pub fn new(
+        ingress: Arc<Ingress>,
+        directory: Arc<Directory>,
+        campaigns: Arc<CampaignService>,
+        reject_replays: bool,
+        max_skew_ms: i64,
+    ) -> Self {
         let replay = reject_replays.then(|| ReplayGuard::new(max_skew_ms));
-        Self { ingress, directory, replay, max_skew_ms }
+        Self { ingress, directory, campaigns, replay, max_skew_ms }
     }
 
-    /// Authenticates a signed body and returns it parsed (shared by single and bulk sends).
-    pub async fn authenticate(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<serde_json::Value, IngressError> {
+    /// Authenticates a signed body; returns the association id it is for.
+    pub async fn authenticate(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<i64, IngressError> {
         let now = now_ms();
         let req = SignedRequest { signature, timestamp, body };
         let (ts_ms, sig) = webhook::check_headers(&req, now, self.max_skew_ms)?;
-        let value: serde_json::Value = crate::api::http::extract::parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
-        let association_id = match value.get("associationId") {
+        let head: Head = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
+        let association_id = match head.association_id {
             Some(v) => v.as_i64().ok_or_else(|| IngressError::Invalid("Invalid request: field `associationId`: expected an integer".into()))?,
             None => return Err(IngressError::Invalid("Invalid request: missing field `associationId`".into())),
         };
         // An unknown association cannot have signed this: same answer as a bad signature.
         let assoc = match self.directory.get_association(association_id).await {
             Ok(a) => a,
-            Err(crate::directory::DirectoryError::NotFound(_)) => return Err(SignatureError::Invalid.into()),
-            Err(crate::directory::DirectoryError::Store(e)) => return Err(e.into()),
+            Err(DirectoryError::NotFound(_)) => return Err(SignatureError::Invalid.into()),
+            Err(DirectoryError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(IngressError::Invalid(e.to_string())),
         };
         let secret = self.directory.secret_key(&assoc).map_err(|_| SignatureError::Invalid)?;
         let ts_text = timestamp.unwrap_or_default().trim();
-        if !webhook::verify(&secret, ts_text, body, Some(&value), &sig) {
+        let verified = webhook::verify(&secret, ts_text, body, None, &sig) || {
+            let parsed: Option<Value> = serde_json::from_slice(body).ok();
+            webhook::verify(&secret, ts_text, body, parsed.as_ref(), &sig)
+        };
+        if !verified {
             return Err(SignatureError::Invalid.into());
         }
         if !assoc.is_active {
@@ -74,42 +120,94 @@ impl SignedIngress {
                 return Err(SignatureError::Replayed.into());
             }
         }
-        Ok(value)
+        Ok(association_id)
     }
 
     pub async fn notification(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<Accepted, IngressError> {
-        let value = self.authenticate(signature, timestamp, body).await?;
-        let req: NotificationRequest = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if inner.starts_with("missing field") {
-                IngressError::Invalid(format!("Invalid request: {inner}"))
-            } else {
-                IngressError::Invalid(format!("Invalid request: field `{path}`: {inner}"))
+        self.authenticate(signature, timestamp, body).await?;
+        let req: NotificationRequest = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
+        let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
+        let data = req.data.unwrap_or_default();
+        let (body, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
+            // As documented: with a template, `message` is ignored.
+            Some(code) => {
+                let t = self.directory.get_template(req.association_id, code).await.map_err(|e| match e {
+                    DirectoryError::NotFound(m) => IngressError::NotFound(m),
+                    other => IngressError::Invalid(other.to_string()),
+                })?;
+                (template::render(&t.content, &[&data]), req.channel.unwrap_or(t.channel))
             }
-        })?;
-        if let Some(code) = req.template_code.as_deref().filter(|c| !c.is_empty()) {
-            // Templates are managed per association; none can exist before the templates API.
-            return Err(IngressError::NotFound(format!("Template `{code}` not found for association {}", req.association_id)));
-        }
-        if req.scheduled_at.is_some() {
-            return Err(IngressError::Invalid("Invalid request: scheduledAt: scheduled delivery is not available yet".into()));
-        }
-        let _ = req.data;
-        let body = req.message.ok_or_else(|| IngressError::Invalid("Invalid request: missing field `message`".into()))?;
+            None => (
+                req.message.ok_or_else(|| IngressError::Invalid("Invalid request: missing field `message` (or `templateCode`)".into()))?,
+                req.channel.unwrap_or_else(|| "sms".into()),
+            ),
+        };
         self.ingress
             .accept(NewMessage {
                 association_id: req.association_id,
                 recipient: req.recipient,
                 body,
-                channel: req.channel.unwrap_or_else(|| "sms".into()),
+                channel,
+                priority: req.priority.unwrap_or(0),
+                credential_id: None,
+                scheduled_at,
+            })
+            .await
+            .map_err(prefix_invalid)
+    }
+
+    pub async fn bulk(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<BulkAccepted, IngressError> {
+        self.authenticate(signature, timestamp, body).await?;
+        let req: BulkBody = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
+        let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
+        let (message, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
+            Some(code) => {
+                let t = self.directory.get_template(req.association_id, code).await.map_err(|e| match e {
+                    DirectoryError::NotFound(m) => IngressError::NotFound(m),
+                    other => IngressError::Invalid(other.to_string()),
+                })?;
+                (t.content, req.channel.unwrap_or(t.channel))
+            }
+            None => (
+                req.message.ok_or_else(|| IngressError::Invalid("Invalid request: missing field `message` (or `templateCode`)".into()))?,
+                req.channel.unwrap_or_else(|| "sms".into()),
+            ),
+        };
+        self.campaigns
+            .create_bulk(BulkRequest {
+                association_id: req.association_id,
+                recipients: req.recipients,
+                message,
+                channel,
+                name: req.campaign_name,
+                scheduled_at,
+                data: req.data.unwrap_or_default(),
+                send_rate: req.send_rate,
                 priority: req.priority.unwrap_or(0),
                 credential_id: None,
             })
             .await
             .map_err(|e| match e {
-                IngressError::Invalid(m) if !m.starts_with("Invalid request") => IngressError::Invalid(format!("Invalid request: {m}")),
-                other => other,
+                CampaignError::Invalid(m) => IngressError::Invalid(format!("Invalid request: {m}")),
+                CampaignError::NotFound(m) => IngressError::NotFound(m),
+                CampaignError::Conflict(m) => IngressError::Invalid(m),
+                CampaignError::Store(s) => IngressError::Store(s),
             })
+    }
+}
+
+fn parse_scheduled(s: Option<&str>) -> Result<Option<i64>, IngressError> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => Timestamp::parse_iso(s).map(|t| Some(t.0)).ok_or_else(|| {
+            IngressError::Invalid(format!("Invalid request: scheduledAt `{s}` is not an ISO 8601 date-time (e.g. 2026-03-01T09:00:00Z)"))
+        }),
+    }
+}
+
+fn prefix_invalid(e: IngressError) -> IngressError {
+    match e {
+        IngressError::Invalid(m) if !m.starts_with("Invalid request") => IngressError::Invalid(format!("Invalid request: {m}")),
+        other => other,
     }
 }

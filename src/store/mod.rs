@@ -70,12 +70,41 @@ pub trait Store: Send + Sync + 'static {
     /// Returns whether a row was deleted.
     async fn delete_allocation(&self, association_id: i64, id: i64) -> StoreResult<bool>;
 
+    // ---- templates ------------------------------------------------------------------------
+    /// Inserts or replaces; with `must_be_new`, `Conflict` when the code is taken.
+    async fn put_template(&self, rec: &TemplateRecord, must_be_new: bool) -> StoreResult<()>;
+    async fn get_template(&self, association_id: i64, code: &str) -> StoreResult<Option<TemplateRecord>>;
+    /// An association's templates in code order.
+    async fn list_templates(&self, association_id: i64) -> StoreResult<Vec<TemplateRecord>>;
+    async fn delete_template(&self, association_id: i64, code: &str) -> StoreResult<bool>;
+
+    // ---- campaigns --------------------------------------------------------------------------
+    /// Inserts or replaces a campaign (and its by-association row; its schedule row while
+    /// it is scheduled).
+    async fn put_campaign(&self, rec: &CampaignRecord) -> StoreResult<()>;
+    async fn get_campaign(&self, id: i64) -> StoreResult<Option<CampaignRecord>>;
+    /// An association's campaigns, newest first, starting after `before` (an id), at most `limit`.
+    async fn list_campaigns(&self, association_id: i64, before: Option<i64>, limit: usize) -> StoreResult<Vec<CampaignRecord>>;
+    /// Campaigns not yet completed or cancelled (restart resumes them).
+    async fn list_active_campaigns(&self) -> StoreResult<Vec<CampaignRecord>>;
+    /// Ids of a campaign's messages in id order, after `after`.
+    async fn list_campaign_messages(&self, campaign_id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>>;
+
+    // ---- schedule ------------------------------------------------------------------------------
+    /// Entries due at or before `until` (Unix ms), earliest first.
+    async fn due_schedule(&self, until: i64, limit: usize) -> StoreResult<Vec<ScheduleEntry>>;
+    /// The earliest entry's time, if any.
+    async fn next_scheduled(&self) -> StoreResult<Option<i64>>;
+    async fn remove_schedule(&self, entry: ScheduleEntry) -> StoreResult<()>;
+
     // ---- messages ------------------------------------------------------------------------
-    /// Inserts new messages (and their unfinished-index rows) durably, group-committed.
+    /// Inserts new messages durably, group-committed, with their index rows: campaign
+    /// messages in `campaign_messages`, scheduled ones in the schedule, the others in the
+    /// unfinished index.
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()>;
     async fn get_message(&self, id: i64) -> StoreResult<Option<MessageRecord>>;
-    /// Replaces a message row; keeps the unfinished index in step with its status, and
-    /// appends `attempt` in the same commit when given.
+    /// Replaces a message row; keeps the unfinished index (messages outside campaigns) and
+    /// the schedule in step with its status, and appends `attempt` in the same commit.
     async fn update_message(&self, msg: &MessageRecord, attempt: Option<&AttemptRecord>) -> StoreResult<()> {
         self.update_messages(&[MessageUpdate { message: msg.clone(), attempt: attempt.cloned() }]).await
     }

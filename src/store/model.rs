@@ -167,3 +167,88 @@ pub struct MessageUpdate {
     pub message: MessageRecord,
     pub attempt: Option<AttemptRecord>,
 }
+
+/// A message template of an association, addressed by its code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateRecord {
+    pub association_id: i64,
+    pub code: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub content: String,
+    pub channel: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignStatus {
+    Scheduled,
+    Processing,
+    Completed,
+    Cancelled,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
+}
+
+/// A bulk campaign. Its recipients are ordinary messages carrying its id, indexed by
+/// `campaign_messages`; the counters are kept by the campaign service as messages finish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub id: i64,
+    pub association_id: i64,
+    pub name: String,
+    pub channel: String,
+    pub status: CampaignStatus,
+    pub total_recipients: u64,
+    #[serde(default)]
+    pub sent: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub cancelled: u64,
+    #[serde(default)]
+    pub invalid_recipients: u64,
+    #[serde(default)]
+    pub duplicates_removed: u64,
+    #[serde(default)]
+    pub scheduled_at: Option<i64>,
+    /// Pacing beyond the document: messages per second handed to dispatch.
+    #[serde(default)]
+    pub send_rate: Option<f64>,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub credential_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a schedule entry fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScheduledKind {
+    Message,
+    Campaign,
+}
+
+/// One row of the schedule index: fire `id` (a message or a campaign) at `at` (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleEntry {
+    pub at: i64,
+    pub kind: ScheduledKind,
+    pub id: i64,
+}

@@ -39,7 +39,11 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), tweak).await
+    }
+
+    /// Starts on an existing data directory (a restart).
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config(dir.path());
         tweak(&mut config);
         let secrets = Secrets { master: MasterKey::parse(&master_hex()).unwrap(), admin: Some(AdminKey::new(ADMIN_KEY)) };

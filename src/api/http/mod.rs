@@ -2,6 +2,7 @@
 //! shares (body limit, timeout, panic catcher, metrics). Handlers translate and delegate.
 
 mod associations;
+mod campaigns;
 mod credentials;
 pub mod envelope;
 pub mod error;
@@ -9,12 +10,14 @@ pub mod extract;
 mod notifications;
 mod ops;
 mod providers;
+mod templates;
 mod webhook;
 
 pub use envelope::Envelope;
 pub use error::ApiError;
 
 use crate::auth::Authenticator;
+use crate::campaigns::CampaignService;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::ingress::SignedIngress;
@@ -36,6 +39,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub directory: Arc<Directory>,
     pub webhook: Arc<SignedIngress>,
+    pub campaigns: Arc<CampaignService>,
     pub prometheus: PrometheusHandle,
 }
 
@@ -51,7 +55,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/providers", get(providers::list))
         .route("/webhook/notification", post(webhook::notification))
-        .route("/notifications/{id}", get(notifications::get));
+        .route(
+            "/webhook/bulk",
+            post(webhook::bulk).layer(DefaultBodyLimit::max(state.config.server.bulk_body_limit_bytes)),
+        )
+        .route("/notifications/{id}", get(notifications::get).delete(campaigns::cancel_notification))
+        .route("/campaigns/{id}", get(campaigns::get).delete(campaigns::cancel))
+        .route("/templates", get(templates::list).post(templates::create))
+        .route("/templates/{code}", get(templates::get).put(templates::update).delete(templates::delete));
 
     Router::new()
         .nest("/api/v1", api)

@@ -41,5 +41,58 @@ pub async fn notification(
         .notification(header(&headers, "x-webhook-signature"), header(&headers, "x-webhook-timestamp"), &body)
         .await?;
     Ok(Envelope::ok(QueuedView { queue_id: accepted.id, job_id: format!("job_{}", accepted.id), status: accepted.status.as_str() })
-        .message("Notification queued for sending"))
+        .message(if accepted.status == crate::store::MessageStatus::Scheduled {
+            "Notification scheduled for sending"
+        } else {
+            "Notification queued for sending"
+        }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidView {
+    index: usize,
+    recipient: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidSummary {
+    count: usize,
+    /// The first ones, with the reason each was refused.
+    items: Vec<InvalidView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkView {
+    campaign_id: i64,
+    total_recipients: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduled_at: Option<crate::domain::Timestamp>,
+    invalid_recipients: InvalidSummary,
+    duplicates_removed: usize,
+}
+
+pub async fn bulk(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Envelope<BulkView>, ApiError> {
+    let body = raw_body(body, s.config.server.bulk_body_limit_bytes)?;
+    let a = s.webhook.bulk(header(&headers, "x-webhook-signature"), header(&headers, "x-webhook-timestamp"), &body).await?;
+    Ok(Envelope::ok(BulkView {
+        campaign_id: a.campaign.id,
+        total_recipients: a.campaign.total_recipients,
+        status: a.campaign.status.as_str(),
+        scheduled_at: a.campaign.scheduled_at.map(crate::domain::Timestamp),
+        invalid_recipients: InvalidSummary {
+            count: a.invalid_count,
+            items: a.invalid.into_iter().map(|i| InvalidView { index: i.index, recipient: i.recipient, reason: i.reason }).collect(),
+        },
+        duplicates_removed: a.duplicates_removed,
+    })
+    .message("Bulk notification campaign created"))
 }

@@ -13,6 +13,7 @@ pub use committer::CommitStats;
 use committer::{CommitterHandle, CommitterOptions, Mutation};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Tables, named as in `schema.cql`.
 struct Tables {
@@ -20,6 +21,12 @@ struct Tables {
     association_keys: Keyspace,
     credentials: Keyspace,
     allocations: Keyspace,
+    templates: Keyspace,
+    campaigns: Keyspace,
+    campaigns_by_association: Keyspace,
+    active_campaigns: Keyspace,
+    campaign_messages: Keyspace,
+    schedule: Keyspace,
     messages: Keyspace,
     attempts: Keyspace,
     unfinished_messages: Keyspace,
@@ -40,7 +47,9 @@ impl Default for EmbeddedOptions {
 }
 
 pub struct EmbeddedStore {
-    t: Tables,
+    /// `None` once closed: dropping the tables (and the committer's handle) releases the
+    /// database and its directory lock even while other parts still hold the store.
+    tables: parking_lot::RwLock<Option<Arc<Tables>>>,
     committer: CommitterHandle,
 }
 
@@ -66,6 +75,12 @@ impl EmbeddedStore {
             association_keys: ks("association_keys")?,
             credentials: ks("credentials")?,
             allocations: ks("allocations")?,
+            templates: ks("templates")?,
+            campaigns: ks("campaigns")?,
+            campaigns_by_association: ks("campaigns_by_association")?,
+            active_campaigns: ks("active_campaigns")?,
+            campaign_messages: ks("campaign_messages")?,
+            schedule: ks("schedule")?,
             messages: ks("messages")?,
             attempts: ks("attempts")?,
             unfinished_messages: ks("unfinished_messages")?,
@@ -75,7 +90,11 @@ impl EmbeddedStore {
             db,
             CommitterOptions { max_batch: opts.max_batch, queue: opts.queue, fsync: opts.fsync },
         );
-        Ok(Self { t, committer })
+        Ok(Self { tables: parking_lot::RwLock::new(Some(Arc::new(t))), committer })
+    }
+
+    fn t(&self) -> StoreResult<Arc<Tables>> {
+        self.tables.read().clone().ok_or_else(|| StoreError::Unavailable("store is closed".into()))
     }
 
     /// How many fsync groups and write requests the committer has done.
@@ -90,6 +109,62 @@ impl EmbeddedStore {
 
     fn put<T: serde::Serialize>(ks: &Keyspace, key: impl Into<Vec<u8>>, v: &T) -> Mutation {
         Mutation::Put { ks: ks.clone(), key: key.into(), value: encode(v) }
+    }
+
+    fn template_key(association_id: i64, code: &str) -> Vec<u8> {
+        let mut k = i64_key(association_id).to_vec();
+        k.extend_from_slice(code.as_bytes());
+        k
+    }
+
+    /// Newest first: the id is stored inverted.
+    fn campaign_by_association_key(association_id: i64, id: i64) -> [u8; 16] {
+        pair_key(association_id, i64::MAX - id)
+    }
+
+    fn schedule_key(e: ScheduleEntry) -> Vec<u8> {
+        let mut k = Vec::with_capacity(17);
+        k.extend_from_slice(&i64_key(e.at));
+        k.push(match e.kind {
+            ScheduledKind::Message => 0,
+            ScheduledKind::Campaign => 1,
+        });
+        k.extend_from_slice(&i64_key(e.id));
+        k
+    }
+
+    fn schedule_entry(key: &[u8]) -> Option<ScheduleEntry> {
+        let kind = match key.get(8)? {
+            0 => ScheduledKind::Message,
+            _ => ScheduledKind::Campaign,
+        };
+        Some(ScheduleEntry { at: i64_from_key(&key[..8])?, kind, id: i64_from_key(key.get(9..)?)? })
+    }
+
+    fn empty(ks: &Keyspace, key: impl Into<Vec<u8>>) -> Mutation {
+        Mutation::Put { ks: ks.clone(), key: key.into(), value: Vec::new() }
+    }
+
+    /// Index rows of a message: which index it belongs in follows from its state.
+    fn message_index_mutations(t: &Tables, m: &MessageRecord, muts: &mut Vec<Mutation>) {
+        if let Some(c) = m.campaign_id {
+            muts.push(Self::empty(&t.campaign_messages, pair_key(c, m.id)));
+            return;
+        }
+        let idx_key = Self::unfinished_key(m.id).to_vec();
+        if m.status.is_terminal() || m.status == MessageStatus::Scheduled {
+            muts.push(Mutation::Delete { ks: t.unfinished_messages.clone(), key: idx_key });
+        } else {
+            muts.push(Self::empty(&t.unfinished_messages, idx_key));
+        }
+        if let Some(at) = m.scheduled_at {
+            let key = Self::schedule_key(ScheduleEntry { at, kind: ScheduledKind::Message, id: m.id });
+            if m.status == MessageStatus::Scheduled {
+                muts.push(Self::empty(&t.schedule, key));
+            } else {
+                muts.push(Mutation::Delete { ks: t.schedule.clone(), key });
+            }
+        }
     }
 
     fn unfinished_key(id: i64) -> [u8; 16] {
@@ -139,20 +214,23 @@ fn after(key: &[u8]) -> Vec<u8> {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn create_association(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()> {
+        let t = self.t()?;
         let key = i64_key(rec.id).to_vec();
-        let mut muts = vec![Self::put(&self.t.associations, key.clone(), rec)];
-        muts.extend(keys.iter().map(|k| Self::put(&self.t.association_keys, k.key_hash.clone(), k)));
-        let absent = vec![(self.t.associations.clone(), key, format!("association {}", rec.id))];
+        let mut muts = vec![Self::put(&t.associations, key.clone(), rec)];
+        muts.extend(keys.iter().map(|k| Self::put(&t.association_keys, k.key_hash.clone(), k)));
+        let absent = vec![(t.associations.clone(), key, format!("association {}", rec.id))];
         self.committer.write(muts, absent).await
     }
 
     async fn get_association(&self, id: i64) -> StoreResult<Option<AssociationRecord>> {
-        Self::get_row(&self.t.associations, "associations", &i64_key(id))
+        let t = self.t()?;
+        Self::get_row(&t.associations, "associations", &i64_key(id))
     }
 
     async fn list_associations(&self, after_id: Option<i64>, limit: usize) -> StoreResult<Vec<AssociationRecord>> {
+        let t = self.t()?;
         let from = after_id.map(|a| after(&i64_key(a))).unwrap_or_default();
-        Self::scan(&self.t.associations, "associations", from, &[], limit)
+        Self::scan(&t.associations, "associations", from, &[], limit)
     }
 
     async fn update_association(
@@ -161,106 +239,250 @@ impl Store for EmbeddedStore {
         add_keys: &[KeyIndexEntry],
         remove_key_hashes: &[Vec<u8>],
     ) -> StoreResult<()> {
+        let t = self.t()?;
         let mut muts: Vec<Mutation> = remove_key_hashes
             .iter()
-            .map(|h| Mutation::Delete { ks: self.t.association_keys.clone(), key: h.clone() })
+            .map(|h| Mutation::Delete { ks: t.association_keys.clone(), key: h.clone() })
             .collect();
-        muts.extend(add_keys.iter().map(|k| Self::put(&self.t.association_keys, k.key_hash.clone(), k)));
-        muts.push(Self::put(&self.t.associations, i64_key(rec.id).to_vec(), rec));
+        muts.extend(add_keys.iter().map(|k| Self::put(&t.association_keys, k.key_hash.clone(), k)));
+        muts.push(Self::put(&t.associations, i64_key(rec.id).to_vec(), rec));
         self.committer.write(muts, vec![]).await
     }
 
     async fn lookup_key(&self, key_hash: &[u8]) -> StoreResult<Option<KeyIndexEntry>> {
-        Self::get_row(&self.t.association_keys, "association_keys", key_hash)
+        let t = self.t()?;
+        Self::get_row(&t.association_keys, "association_keys", key_hash)
     }
 
     async fn put_credentials(&self, recs: &[CredentialRecord]) -> StoreResult<()> {
+        let t = self.t()?;
         let muts = recs
             .iter()
-            .map(|c| Self::put(&self.t.credentials, pair_key(c.association_id, c.id).to_vec(), c))
+            .map(|c| Self::put(&t.credentials, pair_key(c.association_id, c.id).to_vec(), c))
             .collect();
         self.committer.write(muts, vec![]).await
     }
 
     async fn get_credential(&self, association_id: i64, id: i64) -> StoreResult<Option<CredentialRecord>> {
-        Self::get_row(&self.t.credentials, "credentials", &pair_key(association_id, id))
+        let t = self.t()?;
+        Self::get_row(&t.credentials, "credentials", &pair_key(association_id, id))
     }
 
     async fn list_credentials(&self, association_id: i64) -> StoreResult<Vec<CredentialRecord>> {
+        let t = self.t()?;
         let prefix = i64_key(association_id);
-        Self::scan(&self.t.credentials, "credentials", prefix.to_vec(), &prefix, usize::MAX)
+        Self::scan(&t.credentials, "credentials", prefix.to_vec(), &prefix, usize::MAX)
     }
 
     async fn delete_credential(&self, association_id: i64, id: i64) -> StoreResult<bool> {
+        let t = self.t()?;
         let key = pair_key(association_id, id);
-        if !self.t.credentials.contains_key(key).map_err(io)? {
+        if !t.credentials.contains_key(key).map_err(io)? {
             return Ok(false);
         }
-        self.committer.write(vec![Mutation::Delete { ks: self.t.credentials.clone(), key: key.to_vec() }], vec![]).await?;
+        self.committer.write(vec![Mutation::Delete { ks: t.credentials.clone(), key: key.to_vec() }], vec![]).await?;
         Ok(true)
     }
 
     async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()> {
-        let m = Self::put(&self.t.allocations, pair_key(rec.association_id, rec.id).to_vec(), rec);
+        let t = self.t()?;
+        let m = Self::put(&t.allocations, pair_key(rec.association_id, rec.id).to_vec(), rec);
         self.committer.write(vec![m], vec![]).await
     }
 
     async fn list_allocations(&self, association_id: i64) -> StoreResult<Vec<AllocationRecord>> {
+        let t = self.t()?;
         let prefix = i64_key(association_id);
-        Self::scan(&self.t.allocations, "allocations", prefix.to_vec(), &prefix, usize::MAX)
+        Self::scan(&t.allocations, "allocations", prefix.to_vec(), &prefix, usize::MAX)
     }
 
     async fn delete_allocation(&self, association_id: i64, id: i64) -> StoreResult<bool> {
+        let t = self.t()?;
         let key = pair_key(association_id, id);
-        if !self.t.allocations.contains_key(key).map_err(io)? {
+        if !t.allocations.contains_key(key).map_err(io)? {
             return Ok(false);
         }
-        self.committer.write(vec![Mutation::Delete { ks: self.t.allocations.clone(), key: key.to_vec() }], vec![]).await?;
+        self.committer.write(vec![Mutation::Delete { ks: t.allocations.clone(), key: key.to_vec() }], vec![]).await?;
         Ok(true)
     }
 
+    async fn put_template(&self, rec: &TemplateRecord, must_be_new: bool) -> StoreResult<()> {
+        let t = self.t()?;
+        let key = Self::template_key(rec.association_id, &rec.code);
+        let absent = if must_be_new {
+            vec![(t.templates.clone(), key.clone(), format!("template `{}`", rec.code))]
+        } else {
+            vec![]
+        };
+        self.committer.write(vec![Self::put(&t.templates, key, rec)], absent).await
+    }
+
+    async fn get_template(&self, association_id: i64, code: &str) -> StoreResult<Option<TemplateRecord>> {
+        let t = self.t()?;
+        Self::get_row(&t.templates, "templates", &Self::template_key(association_id, code))
+    }
+
+    async fn list_templates(&self, association_id: i64) -> StoreResult<Vec<TemplateRecord>> {
+        let t = self.t()?;
+        let prefix = i64_key(association_id);
+        Self::scan(&t.templates, "templates", prefix.to_vec(), &prefix, usize::MAX)
+    }
+
+    async fn delete_template(&self, association_id: i64, code: &str) -> StoreResult<bool> {
+        let t = self.t()?;
+        let key = Self::template_key(association_id, code);
+        if !t.templates.contains_key(&key).map_err(io)? {
+            return Ok(false);
+        }
+        self.committer.write(vec![Mutation::Delete { ks: t.templates.clone(), key }], vec![]).await?;
+        Ok(true)
+    }
+
+    async fn put_campaign(&self, rec: &CampaignRecord) -> StoreResult<()> {
+        let t = self.t()?;
+        let id_key = i64_key(rec.id).to_vec();
+        let mut muts = vec![
+            Self::put(&t.campaigns, id_key.clone(), rec),
+            Self::empty(&t.campaigns_by_association, Self::campaign_by_association_key(rec.association_id, rec.id)),
+        ];
+        muts.push(if rec.status.is_final() {
+            Mutation::Delete { ks: t.active_campaigns.clone(), key: id_key }
+        } else {
+            Self::empty(&t.active_campaigns, id_key)
+        });
+        if let Some(at) = rec.scheduled_at {
+            let key = Self::schedule_key(ScheduleEntry { at, kind: ScheduledKind::Campaign, id: rec.id });
+            muts.push(if rec.status == CampaignStatus::Scheduled {
+                Self::empty(&t.schedule, key)
+            } else {
+                Mutation::Delete { ks: t.schedule.clone(), key }
+            });
+        }
+        self.committer.write(muts, vec![]).await
+    }
+
+    async fn get_campaign(&self, id: i64) -> StoreResult<Option<CampaignRecord>> {
+        let t = self.t()?;
+        Self::get_row(&t.campaigns, "campaigns", &i64_key(id))
+    }
+
+    async fn list_campaigns(&self, association_id: i64, before: Option<i64>, limit: usize) -> StoreResult<Vec<CampaignRecord>> {
+        let t = self.t()?;
+        let prefix = i64_key(association_id);
+        let from = match before {
+            Some(b) => after(&Self::campaign_by_association_key(association_id, b)),
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::new();
+        for guard in t.campaigns_by_association.range(from..) {
+            if out.len() >= limit {
+                break;
+            }
+            let k = guard.key().map_err(io)?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let id = i64::MAX - i64_from_key(&k[8..]).unwrap_or_default();
+            if let Some(c) = self.get_campaign(id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_active_campaigns(&self) -> StoreResult<Vec<CampaignRecord>> {
+        let t = self.t()?;
+        let mut out = Vec::new();
+        for guard in t.active_campaigns.iter() {
+            let k = guard.key().map_err(io)?;
+            if let Some(c) = self.get_campaign(i64_from_key(&k).unwrap_or_default()).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_campaign_messages(&self, campaign_id: i64, after_id: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
+        let t = self.t()?;
+        let prefix = i64_key(campaign_id);
+        let from = match after_id {
+            Some(a) => after(&pair_key(campaign_id, a)),
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for guard in t.campaign_messages.range(from..).take(limit) {
+            let k = guard.key().map_err(io)?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.extend(i64_from_key(&k[8..]));
+        }
+        Ok(out)
+    }
+
+    async fn due_schedule(&self, until: i64, limit: usize) -> StoreResult<Vec<ScheduleEntry>> {
+        let t = self.t()?;
+        let end = i64_key(until.saturating_add(1));
+        let mut out = Vec::new();
+        for guard in t.schedule.range(..end.to_vec()).take(limit) {
+            let k = guard.key().map_err(io)?;
+            out.extend(Self::schedule_entry(&k));
+        }
+        Ok(out)
+    }
+
+    async fn next_scheduled(&self) -> StoreResult<Option<i64>> {
+        let t = self.t()?;
+        match t.schedule.first_key_value() {
+            Some(g) => Ok(Self::schedule_entry(&g.key().map_err(io)?).map(|e| e.at)),
+            None => Ok(None),
+        }
+    }
+
+    async fn remove_schedule(&self, entry: ScheduleEntry) -> StoreResult<()> {
+        let t = self.t()?;
+        let m = Mutation::Delete { ks: t.schedule.clone(), key: Self::schedule_key(entry) };
+        self.committer.write(vec![m], vec![]).await
+    }
+
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
+        let t = self.t()?;
         let mut muts = Vec::with_capacity(msgs.len() * 2);
         for m in msgs {
-            muts.push(Self::put(&self.t.messages, i64_key(m.id).to_vec(), m));
-            if !m.status.is_terminal() {
-                muts.push(Mutation::Put {
-                    ks: self.t.unfinished_messages.clone(),
-                    key: Self::unfinished_key(m.id).to_vec(),
-                    value: Vec::new(),
-                });
-            }
+            muts.push(Self::put(&t.messages, i64_key(m.id).to_vec(), m));
+            Self::message_index_mutations(&t, m, &mut muts);
         }
         self.committer.write(muts, vec![]).await
     }
 
     async fn get_message(&self, id: i64) -> StoreResult<Option<MessageRecord>> {
-        Self::get_row(&self.t.messages, "messages", &i64_key(id))
+        let t = self.t()?;
+        Self::get_row(&t.messages, "messages", &i64_key(id))
     }
 
     async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()> {
+        let t = self.t()?;
         let mut muts = Vec::with_capacity(updates.len() * 3);
         for MessageUpdate { message: msg, attempt } in updates {
-            muts.push(Self::put(&self.t.messages, i64_key(msg.id).to_vec(), msg));
-            let idx_key = Self::unfinished_key(msg.id).to_vec();
-            muts.push(if msg.status.is_terminal() {
-                Mutation::Delete { ks: self.t.unfinished_messages.clone(), key: idx_key }
-            } else {
-                Mutation::Put { ks: self.t.unfinished_messages.clone(), key: idx_key, value: Vec::new() }
-            });
+            muts.push(Self::put(&t.messages, i64_key(msg.id).to_vec(), msg));
+            if msg.campaign_id.is_none() {
+                Self::message_index_mutations(&t, msg, &mut muts);
+            }
             if let Some(a) = attempt {
-                muts.push(Self::put(&self.t.attempts, pair_key(a.message_id, i64::from(a.attempt)).to_vec(), a));
+                muts.push(Self::put(&t.attempts, pair_key(a.message_id, i64::from(a.attempt)).to_vec(), a));
             }
         }
         self.committer.write(muts, vec![]).await
     }
 
     async fn list_attempts(&self, message_id: i64) -> StoreResult<Vec<AttemptRecord>> {
+        let t = self.t()?;
         let prefix = i64_key(message_id);
-        Self::scan(&self.t.attempts, "attempts", prefix.to_vec(), &prefix, 10_000)
+        Self::scan(&t.attempts, "attempts", prefix.to_vec(), &prefix, 10_000)
     }
 
     async fn list_unfinished(&self, after_id: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
+        let t = self.t()?;
         // Merge the shards' partitions in id order (each is already sorted).
         let mut ids = Vec::new();
         for shard in 0..UNFINISHED_SHARDS {
@@ -269,7 +491,7 @@ impl Store for EmbeddedStore {
                 Some(a) => after(&pair_key(shard, a)),
                 None => prefix.to_vec(),
             };
-            for guard in self.t.unfinished_messages.range(from..).take(limit) {
+            for guard in t.unfinished_messages.range(from..).take(limit) {
                 let k = guard.key().map_err(io)?;
                 if !k.starts_with(&prefix) {
                     break;
@@ -285,17 +507,20 @@ impl Store for EmbeddedStore {
     }
 
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.t.meta.get(key.as_bytes()).map_err(io)?.map(|v| v.to_vec()))
+        let t = self.t()?;
+        Ok(t.meta.get(key.as_bytes()).map_err(io)?.map(|v| v.to_vec()))
     }
 
     async fn put_meta(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-        let m = Mutation::Put { ks: self.t.meta.clone(), key: key.as_bytes().to_vec(), value: value.to_vec() };
+        let t = self.t()?;
+        let m = Mutation::Put { ks: t.meta.clone(), key: key.as_bytes().to_vec(), value: value.to_vec() };
         self.committer.write(vec![m], vec![]).await
     }
 
     async fn close(&self) -> StoreResult<()> {
         // Waits only for the queued writes to commit; called once, at shutdown.
         self.committer.close_blocking();
+        self.tables.write().take();
         Ok(())
     }
 }
