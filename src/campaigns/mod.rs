@@ -12,7 +12,7 @@ mod bulk;
 mod pump;
 pub mod scheduler;
 
-pub use bulk::{BulkAccepted, BulkRequest, InvalidRecipient, RecipientInput};
+pub use bulk::{BulkAccepted, BulkRequest, InvalidRecipient};
 
 use crate::config::CampaignsConfig;
 use crate::dispatch::Dispatcher;

@@ -6,10 +6,11 @@
 //! is checked, and the parsed tree is built only if the raw bytes did not verify.
 
 use super::{Accepted, Ingress, IngressError, NewMessage};
-use crate::api::http::extract::parse_json;
+use crate::api::http::extract::{parse_json, parse_json_borrowed};
 use crate::auth::replay::ReplayGuard;
 use crate::auth::webhook::{self, SignatureError, SignedRequest};
-use crate::campaigns::{BulkAccepted, BulkRequest, CampaignError, CampaignService, RecipientInput};
+use crate::campaigns::{BulkAccepted, BulkRequest, CampaignError, CampaignService};
+use serde_json::value::RawValue;
 use crate::directory::{Directory, DirectoryError};
 use crate::domain::{now_ms, template, Timestamp};
 use serde::Deserialize;
@@ -45,11 +46,13 @@ pub struct NotificationRequest {
 }
 
 /// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
+/// Recipients stay raw slices of the body: a million of them are not materialised at once.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BulkBody {
+pub struct BulkBody<'a> {
     pub association_id: i64,
-    pub recipients: Vec<RecipientInput>,
+    #[serde(borrow)]
+    pub recipients: Vec<&'a RawValue>,
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
@@ -158,7 +161,7 @@ impl SignedIngress {
 
     pub async fn bulk(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<BulkAccepted, IngressError> {
         self.authenticate(signature, timestamp, body).await?;
-        let req: BulkBody = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
+        let req: BulkBody = parse_json_borrowed(body).map_err(|e| IngressError::Invalid(e.message()))?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let (message, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
             Some(code) => {
@@ -176,7 +179,7 @@ impl SignedIngress {
         self.campaigns
             .create_bulk(BulkRequest {
                 association_id: req.association_id,
-                recipients: req.recipients,
+                recipients: &req.recipients,
                 message,
                 channel,
                 name: req.campaign_name,

@@ -30,6 +30,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
 /// Parses a JSON object body, reporting the field path for type errors and missing fields.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_json_borrowed(bytes)
+}
+
+/// [`parse_json`] for types that borrow from the body (raw slices of a large request).
+pub fn parse_json_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         None => return Err(ApiError::invalid("request body is empty; expected a JSON object")),
         Some(b'{') => {}
