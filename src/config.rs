@@ -21,7 +21,66 @@ pub struct Config {
     pub ids: IdsConfig,
     pub dispatch: DispatchConfig,
     pub webhook: WebhookConfig,
+    pub rate_limit: RateLimitConfig,
+    pub redis: RedisConfig,
+    pub idempotency: IdempotencyConfig,
     pub log: LogConfig,
+}
+
+/// Per-IP limits on the send endpoints (documented: 100/min single, 10/min bulk). A request
+/// is refused when the client already made `*_per_minute` accepted requests within the last
+/// 60 seconds (a sliding window: no double bursts at minute edges).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// `POST /api/v1/webhook/notification`, requests per minute per client address.
+    pub notification_per_minute: u32,
+    /// `POST /api/v1/webhook/bulk`, requests per minute per client address.
+    pub bulk_per_minute: u32,
+    /// IPv6 clients are counted per network of this prefix length (a host usually owns a /64).
+    pub ipv6_prefix_len: u8,
+}
+
+/// Redis coordination (cluster-wide limits, idempotency keys, replay protection). An empty
+/// `url` means not configured: everything runs in-process.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port[/db]`; prefer `JOOD__REDIS__URL` when it holds a password.
+    pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Longest wait for one Redis call (and for connecting) before falling back to local limits.
+    pub timeout_ms: u64,
+    /// While Redis is unreachable, how often to check whether it is back.
+    pub probe_interval_ms: u64,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: show only the part after the credentials.
+        let url = match self.url.rsplit_once('@') {
+            Some((scheme_and_auth, host)) => format!("{}://***@{host}", scheme_and_auth.split("://").next().unwrap_or("redis")),
+            None => self.url.clone(),
+        };
+        f.debug_struct("RedisConfig")
+            .field("url", &url)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("probe_interval_ms", &self.probe_interval_ms)
+            .finish()
+    }
+}
+
+/// Idempotency keys on the signed sends (`Idempotency-Key` header or `idempotencyKey` field).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// How long a key's first answer is kept and replayed (seconds).
+    pub ttl_seconds: u64,
+    /// Keys remembered in-process (no Redis, or Redis down); the oldest go first beyond it.
+    pub local_max_entries: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -108,6 +167,11 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Time given to in-flight requests on shutdown before they are cut.
     pub shutdown_grace_ms: u64,
+    /// Which address a request comes from: `peer` (the TCP peer) or `x-forwarded-for` (the
+    /// client named by X-Forwarded-For, believed only from `trusted_proxies`).
+    pub client_ip: String,
+    /// Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -161,6 +225,9 @@ impl Default for Config {
             ids: IdsConfig::default(),
             dispatch: DispatchConfig::default(),
             webhook: WebhookConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            redis: RedisConfig::default(),
+            idempotency: IdempotencyConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -174,6 +241,8 @@ impl Default for ServerConfig {
             bulk_body_limit_bytes: 64 * 1024 * 1024,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
+            client_ip: "peer".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -233,6 +302,24 @@ impl Default for ProviderRates {
 impl Default for WebhookConfig {
     fn default() -> Self {
         Self { max_skew_ms: 300_000, reject_replays: true, max_message_chars: 2_000 }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { enabled: true, notification_per_minute: 100, bulk_per_minute: 10, ipv6_prefix_len: 64 }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { url: String::new(), key_prefix: "jood:".into(), timeout_ms: 250, probe_interval_ms: 1_000 }
+    }
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self { ttl_seconds: 86_400, local_max_entries: 100_000 }
     }
 }
 
@@ -342,6 +429,38 @@ impl Config {
         if self.webhook.max_message_chars == 0 {
             problems.push("webhook.max_message_chars: must be greater than 0".into());
         }
+        if let Err(e) = crate::auth::ip::ClientIpSource::from_config(&self.server.client_ip, &self.server.trusted_proxies) {
+            problems.push(e);
+        }
+        let r = &self.rate_limit;
+        for (key, v) in [("rate_limit.notification_per_minute", r.notification_per_minute), ("rate_limit.bulk_per_minute", r.bulk_per_minute)] {
+            // The sliding window keeps one timestamp per accepted request: bound it.
+            if v == 0 || v > 100_000 {
+                problems.push(format!("{key}: must be between 1 and 100000"));
+            }
+        }
+        if r.ipv6_prefix_len == 0 || r.ipv6_prefix_len > 128 {
+            problems.push("rate_limit.ipv6_prefix_len: must be between 1 and 128".into());
+        }
+        let redis = &self.redis;
+        if !redis.url.trim().is_empty() {
+            // The parser's message may quote the URL and its password: say what is expected instead.
+            if redis::Client::open(redis.url.trim()).is_err() {
+                problems.push("redis.url: not a Redis URL (redis://[:password@]host:port[/db])".into());
+            }
+        }
+        if redis.timeout_ms == 0 {
+            problems.push("redis.timeout_ms: must be greater than 0".into());
+        }
+        if redis.probe_interval_ms == 0 {
+            problems.push("redis.probe_interval_ms: must be greater than 0".into());
+        }
+        if self.idempotency.ttl_seconds == 0 {
+            problems.push("idempotency.ttl_seconds: must be greater than 0".into());
+        }
+        if self.idempotency.local_max_entries == 0 {
+            problems.push("idempotency.local_max_entries: must be greater than 0".into());
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             problems.push(format!("log.format: `{}` is not one of text, json", self.log.format));
         }
@@ -405,8 +524,20 @@ mod tests {
         c.server.http_addr = "nowhere".into();
         c.log.format = "xml".into();
         c.ids.node_id = 9;
+        c.server.trusted_proxies = vec!["10.0.0.0/40".into()];
+        c.rate_limit.bulk_per_minute = 0;
+        c.redis.url = "http://nope".into();
+        c.redis.timeout_ms = 0;
         let msg = c.validate().unwrap_err().to_string();
-        for key in ["server.http_addr", "log.format", "ids.node_id"] {
+        for key in [
+            "server.http_addr",
+            "log.format",
+            "ids.node_id",
+            "server.trusted_proxies[0]",
+            "rate_limit.bulk_per_minute",
+            "redis.url",
+            "redis.timeout_ms",
+        ] {
             assert!(msg.contains(key), "{msg} lacks {key}");
         }
     }

@@ -1,21 +1,38 @@
 //! The HMAC-signed webhook path: signature headers, association lookup, verification
-//! against the raw body and its compatible re-serialisations, replay protection, then the
-//! typed request. Order matters: cheap header checks first, the association's secret only
-//! for a fresh signature, and no detail about an association before its signature holds.
+//! against the raw body and its compatible re-serialisations, the association's IP
+//! allow-list and activity, replay protection, then the typed request. Order matters: cheap
+//! header checks first, the association's secret only for a fresh signature, and no detail
+//! about an association before its signature holds.
+//!
+//! Verification and the replay check are separate steps so the HTTP layer can answer a
+//! retried request carrying an idempotency key (possibly the very same signed bytes) with
+//! its first answer between the two.
 
 use super::{Accepted, Ingress, IngressError, NewMessage};
-use crate::auth::replay::ReplayGuard;
 use crate::auth::webhook::{self, SignatureError, SignedRequest};
+use crate::coord::Coordinator;
 use crate::directory::Directory;
 use crate::domain::now_ms;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub struct SignedIngress {
     pub ingress: Arc<Ingress>,
     directory: Arc<Directory>,
-    replay: Option<ReplayGuard>,
+    /// Replay protection (in Redis when configured) when `webhook.reject_replays`.
+    replay: Option<Arc<Coordinator>>,
     max_skew_ms: i64,
+}
+
+/// A request whose signature, association, client address and activity were checked.
+#[derive(Debug)]
+pub struct Verified {
+    pub association_id: i64,
+    /// The parsed body.
+    pub value: serde_json::Value,
+    signature: [u8; 32],
+    timestamp_ms: i64,
 }
 
 /// `POST /api/v1/webhook/notification`, as documented.
@@ -36,16 +53,24 @@ pub struct NotificationRequest {
     pub scheduled_at: Option<String>,
     #[serde(default)]
     pub priority: Option<i32>,
+    /// Read by the HTTP layer (idempotency); named here so it is a known field.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 impl SignedIngress {
-    pub fn new(ingress: Arc<Ingress>, directory: Arc<Directory>, reject_replays: bool, max_skew_ms: i64) -> Self {
-        let replay = reject_replays.then(|| ReplayGuard::new(max_skew_ms));
-        Self { ingress, directory, replay, max_skew_ms }
+    pub fn new(ingress: Arc<Ingress>, directory: Arc<Directory>, coord: Arc<Coordinator>, reject_replays: bool, max_skew_ms: i64) -> Self {
+        Self { ingress, directory, replay: reject_replays.then_some(coord), max_skew_ms }
     }
 
-    /// Authenticates a signed body and returns it parsed (shared by single and bulk sends).
-    pub async fn authenticate(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<serde_json::Value, IngressError> {
+    /// Checks headers, signature, the IP allow-list and activity; returns the parsed body.
+    pub async fn verify(
+        &self,
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+        client_ip: Option<IpAddr>,
+    ) -> Result<Verified, IngressError> {
         let now = now_ms();
         let req = SignedRequest { signature, timestamp, body };
         let (ts_ms, sig) = webhook::check_headers(&req, now, self.max_skew_ms)?;
@@ -66,19 +91,29 @@ impl SignedIngress {
         if !webhook::verify(&secret, ts_text, body, Some(&value), &sig) {
             return Err(SignatureError::Invalid.into());
         }
+        if !crate::auth::ip::stored_list_allows(&assoc.ip_allowlist, client_ip) {
+            metrics::counter!(crate::telemetry::AUTH_IP_DENIED_TOTAL, "scheme" => "webhook").increment(1);
+            return Err(IngressError::IpNotAllowed);
+        }
         if !assoc.is_active {
             return Err(IngressError::Inactive);
         }
-        if let Some(guard) = &self.replay {
-            if !guard.first_use(&sig, ts_ms, now) {
+        Ok(Verified { association_id, value, signature: sig, timestamp_ms: ts_ms })
+    }
+
+    /// Accepts each signature once within its window.
+    pub async fn check_replay(&self, v: &Verified) -> Result<(), IngressError> {
+        if let Some(coord) = &self.replay {
+            if !coord.first_use_signature(&v.signature, v.timestamp_ms, now_ms()).await {
                 return Err(SignatureError::Replayed.into());
             }
         }
-        Ok(value)
+        Ok(())
     }
 
-    pub async fn notification(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<Accepted, IngressError> {
-        let value = self.authenticate(signature, timestamp, body).await?;
+    /// `POST /api/v1/webhook/notification` after [`Self::verify`] and [`Self::check_replay`].
+    pub async fn notification(&self, verified: Verified) -> Result<Accepted, IngressError> {
+        let value = verified.value;
         let req: NotificationRequest = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
