@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod protection;
+pub use protection::{IdempotencyConfig, RateLimitConfig, RedisConfig};
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -25,62 +28,6 @@ pub struct Config {
     pub redis: RedisConfig,
     pub idempotency: IdempotencyConfig,
     pub log: LogConfig,
-}
-
-/// Per-IP limits on the send endpoints (documented: 100/min single, 10/min bulk). A request
-/// is refused when the client already made `*_per_minute` accepted requests within the last
-/// 60 seconds (a sliding window: no double bursts at minute edges).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitConfig {
-    pub enabled: bool,
-    /// `POST /api/v1/webhook/notification`, requests per minute per client address.
-    pub notification_per_minute: u32,
-    /// `POST /api/v1/webhook/bulk`, requests per minute per client address.
-    pub bulk_per_minute: u32,
-    /// IPv6 clients are counted per network of this prefix length (a host usually owns a /64).
-    pub ipv6_prefix_len: u8,
-}
-
-/// Redis coordination (cluster-wide limits, idempotency keys, replay protection). An empty
-/// `url` means not configured: everything runs in-process.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RedisConfig {
-    /// `redis://[:password@]host:port[/db]`; prefer `JOOD__REDIS__URL` when it holds a password.
-    pub url: String,
-    /// Prefix of every key, so several deployments can share one Redis.
-    pub key_prefix: String,
-    /// Longest wait for one Redis call (and for connecting) before falling back to local limits.
-    pub timeout_ms: u64,
-    /// While Redis is unreachable, how often to check whether it is back.
-    pub probe_interval_ms: u64,
-}
-
-impl std::fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password: show only the part after the credentials.
-        let url = match self.url.rsplit_once('@') {
-            Some((scheme_and_auth, host)) => format!("{}://***@{host}", scheme_and_auth.split("://").next().unwrap_or("redis")),
-            None => self.url.clone(),
-        };
-        f.debug_struct("RedisConfig")
-            .field("url", &url)
-            .field("key_prefix", &self.key_prefix)
-            .field("timeout_ms", &self.timeout_ms)
-            .field("probe_interval_ms", &self.probe_interval_ms)
-            .finish()
-    }
-}
-
-/// Idempotency keys on the signed sends (`Idempotency-Key` header or `idempotencyKey` field).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct IdempotencyConfig {
-    /// How long a key's first answer is kept and replayed (seconds).
-    pub ttl_seconds: u64,
-    /// Keys remembered in-process (no Redis, or Redis down); the oldest go first beyond it.
-    pub local_max_entries: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -305,24 +252,6 @@ impl Default for WebhookConfig {
     }
 }
 
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self { enabled: true, notification_per_minute: 100, bulk_per_minute: 10, ipv6_prefix_len: 64 }
-    }
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self { url: String::new(), key_prefix: "jood:".into(), timeout_ms: 250, probe_interval_ms: 1_000 }
-    }
-}
-
-impl Default for IdempotencyConfig {
-    fn default() -> Self {
-        Self { ttl_seconds: 86_400, local_max_entries: 100_000 }
-    }
-}
-
 impl Default for LogConfig {
     fn default() -> Self {
         Self { format: "text".into(), level: "info,fjall=warn,lsm_tree=warn".into() }
@@ -429,38 +358,7 @@ impl Config {
         if self.webhook.max_message_chars == 0 {
             problems.push("webhook.max_message_chars: must be greater than 0".into());
         }
-        if let Err(e) = crate::auth::ip::ClientIpSource::from_config(&self.server.client_ip, &self.server.trusted_proxies) {
-            problems.push(e);
-        }
-        let r = &self.rate_limit;
-        for (key, v) in [("rate_limit.notification_per_minute", r.notification_per_minute), ("rate_limit.bulk_per_minute", r.bulk_per_minute)] {
-            // The sliding window keeps one timestamp per accepted request: bound it.
-            if v == 0 || v > 100_000 {
-                problems.push(format!("{key}: must be between 1 and 100000"));
-            }
-        }
-        if r.ipv6_prefix_len == 0 || r.ipv6_prefix_len > 128 {
-            problems.push("rate_limit.ipv6_prefix_len: must be between 1 and 128".into());
-        }
-        let redis = &self.redis;
-        if !redis.url.trim().is_empty() {
-            // The parser's message may quote the URL and its password: say what is expected instead.
-            if redis::Client::open(redis.url.trim()).is_err() {
-                problems.push("redis.url: not a Redis URL (redis://[:password@]host:port[/db])".into());
-            }
-        }
-        if redis.timeout_ms == 0 {
-            problems.push("redis.timeout_ms: must be greater than 0".into());
-        }
-        if redis.probe_interval_ms == 0 {
-            problems.push("redis.probe_interval_ms: must be greater than 0".into());
-        }
-        if self.idempotency.ttl_seconds == 0 {
-            problems.push("idempotency.ttl_seconds: must be greater than 0".into());
-        }
-        if self.idempotency.local_max_entries == 0 {
-            problems.push("idempotency.local_max_entries: must be greater than 0".into());
-        }
+        protection::validate(self, &mut problems);
         if !matches!(self.log.format.as_str(), "text" | "json") {
             problems.push(format!("log.format: `{}` is not one of text, json", self.log.format));
         }
@@ -540,6 +438,15 @@ mod tests {
         ] {
             assert!(msg.contains(key), "{msg} lacks {key}");
         }
+    }
+
+    #[test]
+    fn redis_password_stays_out_of_debug_output() {
+        let mut c = Config::default();
+        c.redis.url = "redis://:s3cret@cache:6379/0".into();
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cret") && d.contains("redis://***@cache:6379/0"), "{d}");
+        c.validate().unwrap();
     }
 
     #[test]
