@@ -63,11 +63,9 @@ impl SlidingWindow {
 }
 
 fn shard_of(key: &str) -> usize {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static STATE: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
-    let mut h = STATE.get_or_init(Default::default).build_hasher();
-    key.hash(&mut h);
-    (h.finish() as usize) % SHARDS
+    (STATE.get_or_init(Default::default).hash_one(key) as usize) % SHARDS
 }
 
 enum Entry {

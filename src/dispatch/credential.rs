@@ -180,8 +180,12 @@ impl CredState {
             return true;
         }
         if self.ctx.coord.shares_credential_limits() {
-            if !self.asking && self.ask_after.is_none_or(|t| now >= t) {
-                self.ask_permits(me);
+            if !self.asking {
+                match self.ask_after {
+                    // Told to wait: make sure something wakes the actor then.
+                    Some(t) if now < t => self.wake_in(me, t - now),
+                    _ => self.ask_permits(me),
+                }
             }
             return false;
         }
