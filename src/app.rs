@@ -5,7 +5,9 @@
 use crate::api::http::{router, AppState};
 use crate::auth::{AdminKey, Authenticator, MasterKey};
 use crate::campaigns::CampaignService;
+use crate::auth::ip::ClientIpSource;
 use crate::config::Config;
+use crate::coord::Coordinator;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
 use crate::domain::IdGenerator;
@@ -61,10 +63,15 @@ impl App {
             tracing::warn!("no super-admin key (JOOD_ADMIN_KEY or auth.admin_key_file): associations cannot be created");
         }
 
+        let shutdown = CancellationToken::new();
+        // Background tasks started below stop if building fails part-way.
+        let stop_on_failure = shutdown.clone().drop_guard();
+        let client_ip = Arc::new(ClientIpSource::from_config(&config.server.client_ip, &config.server.trusted_proxies).map_err(anyhow::Error::msg)?);
+        let coord = Arc::new(Coordinator::start(&config.redis, &config.idempotency, config.webhook.max_skew_ms, shutdown.child_token()).await?);
         let ids = Arc::new(IdGenerator::new(config.ids.node_id));
         let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
         let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids.clone()));
-        let dispatcher = Dispatcher::start(config.dispatch.clone(), store.clone(), directory.clone()).await?;
+        let dispatcher = Dispatcher::start(config.dispatch.clone(), store.clone(), directory.clone(), coord.clone()).await?;
         let schedule_changed = Arc::new(tokio::sync::Notify::new());
         let campaigns = CampaignService::start(
             store.clone(),
@@ -80,6 +87,7 @@ impl App {
             ingress,
             directory.clone(),
             campaigns.clone(),
+            coord.clone(),
             config.webhook.reject_replays,
             config.webhook.max_skew_ms,
         ));
@@ -91,6 +99,8 @@ impl App {
             webhook,
             campaigns: campaigns.clone(),
             prometheus,
+            coord,
+            client_ip,
         };
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
@@ -99,12 +109,12 @@ impl App {
             .await
             .with_context(|| format!("binding server.http_addr {}", config.server.http_addr))?;
         let http_addr = listener.local_addr()?;
-        let shutdown = CancellationToken::new();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
+        stop_on_failure.disarm();
         tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}");
         Ok(App {
             http_addr,

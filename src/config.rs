@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod protection;
+pub use protection::{IdempotencyConfig, RateLimitConfig, RedisConfig};
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -22,6 +25,9 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     pub campaigns: CampaignsConfig,
     pub webhook: WebhookConfig,
+    pub rate_limit: RateLimitConfig,
+    pub redis: RedisConfig,
+    pub idempotency: IdempotencyConfig,
     pub log: LogConfig,
 }
 
@@ -124,6 +130,11 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Time given to in-flight requests on shutdown before they are cut.
     pub shutdown_grace_ms: u64,
+    /// Which address a request comes from: `peer` (the TCP peer) or `x-forwarded-for` (the
+    /// client named by X-Forwarded-For, believed only from `trusted_proxies`).
+    pub client_ip: String,
+    /// Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -178,6 +189,9 @@ impl Default for Config {
             dispatch: DispatchConfig::default(),
             campaigns: CampaignsConfig::default(),
             webhook: WebhookConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            redis: RedisConfig::default(),
+            idempotency: IdempotencyConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -191,6 +205,8 @@ impl Default for ServerConfig {
             bulk_body_limit_bytes: 64 * 1024 * 1024,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
+            client_ip: "peer".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -374,6 +390,7 @@ impl Config {
         if self.webhook.max_message_chars == 0 {
             problems.push("webhook.max_message_chars: must be greater than 0".into());
         }
+        protection::validate(self, &mut problems);
         if !matches!(self.log.format.as_str(), "text" | "json") {
             problems.push(format!("log.format: `{}` is not one of text, json", self.log.format));
         }
@@ -437,10 +454,31 @@ mod tests {
         c.server.http_addr = "nowhere".into();
         c.log.format = "xml".into();
         c.ids.node_id = 9;
+        c.server.trusted_proxies = vec!["10.0.0.0/40".into()];
+        c.rate_limit.bulk_per_minute = 0;
+        c.redis.url = "http://nope".into();
+        c.redis.timeout_ms = 0;
         let msg = c.validate().unwrap_err().to_string();
-        for key in ["server.http_addr", "log.format", "ids.node_id"] {
+        for key in [
+            "server.http_addr",
+            "log.format",
+            "ids.node_id",
+            "server.trusted_proxies[0]",
+            "rate_limit.bulk_per_minute",
+            "redis.url",
+            "redis.timeout_ms",
+        ] {
             assert!(msg.contains(key), "{msg} lacks {key}");
         }
+    }
+
+    #[test]
+    fn redis_password_stays_out_of_debug_output() {
+        let mut c = Config::default();
+        c.redis.url = "redis://:s3cret@cache:6379/0".into();
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cret") && d.contains("redis://***@cache:6379/0"), "{d}");
+        c.validate().unwrap();
     }
 
     #[test]

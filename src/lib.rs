@@ -10,6 +10,7 @@
 //!
 //! * [`api`]: HTTP routes; translate requests, call the layers below, render the envelope.
 //! * [`auth`]: API keys, the super-admin key, sealing of secrets at rest.
+//! * [`coord`]: rate limits, idempotency keys, replay protection; in Redis when configured.
 //! * [`directory`]: associations and provider credentials (management rules).
 //! * [`store`]: the storage trait, its embedded backend, the group committer.
 //! * [`domain`]: ids, timestamps, the provider catalogue; no I/O.
@@ -22,6 +23,7 @@ pub mod app;
 pub mod auth;
 pub mod campaigns;
 pub mod config;
+pub mod coord;
 pub mod demo;
 pub mod directory;
 pub mod dispatch;

@@ -6,11 +6,15 @@
 //! * `X-API-Key` alone: only keys that are secret on their own: an `adminApiKey` or the
 //!   super-admin key. A public `apiKey` alone never authorises anything.
 //!
-//! Unknown keys and mismatched pairs are `Invalid API key` (401); a valid key of a
-//! deactivated association is `Inactive association` (403).
+//! Unknown keys and mismatched pairs are `Invalid API key` (401); a valid key of an
+//! association whose `allowedIps` do not include the client address is `IP not allowed`
+//! (403), checked before activity so a refused address learns nothing more; a valid key of a
+//! deactivated association is `Inactive association` (403). The super-admin key is bound by
+//! no association's allow-list.
 
 use super::{keys, AdminKey, AuthError, MasterKey};
-use crate::store::{KeyKind, SharedStore};
+use crate::store::{AssociationRecord, KeyKind, SharedStore};
+use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
 /// The authenticated party of a request.
@@ -58,7 +62,8 @@ impl Authenticator {
     }
 
     /// `x-api-key` + `x-api-secret`.
-    pub async fn key_and_secret(&self, key: Option<&str>, secret: Option<&str>) -> Result<Caller, AuthError> {
+    /// `client_ip`: the request's client address (`None` when unknown), for allow-lists.
+    pub async fn key_and_secret(&self, key: Option<&str>, secret: Option<&str>, client_ip: Option<IpAddr>) -> Result<Caller, AuthError> {
         let (Some(key), Some(secret)) = (non_empty(key), non_empty(secret)) else {
             return Err(AuthError::InvalidApiKey);
         };
@@ -83,14 +88,11 @@ impl Authenticator {
         if !pair_ok {
             return Err(AuthError::InvalidApiKey);
         }
-        if !assoc.is_active {
-            return Err(AuthError::InactiveAssociation);
-        }
-        Ok(Caller::Association { id: assoc.id })
+        admit(&assoc, client_ip)
     }
 
     /// `X-API-Key` alone: the super-admin key or an association's `adminApiKey`.
-    pub async fn key_only(&self, key: Option<&str>) -> Result<Caller, AuthError> {
+    pub async fn key_only(&self, key: Option<&str>, client_ip: Option<IpAddr>) -> Result<Caller, AuthError> {
         let Some(key) = non_empty(key) else { return Err(AuthError::InvalidApiKey) };
         if self.is_admin_key(key) {
             return Ok(Caller::SuperAdmin);
@@ -103,11 +105,20 @@ impl Authenticator {
             .await
             .map_err(|e| AuthError::Unavailable(e.to_string()))?
             .ok_or(AuthError::InvalidApiKey)?;
-        if !assoc.is_active {
-            return Err(AuthError::InactiveAssociation);
-        }
-        Ok(Caller::Association { id: assoc.id })
+        admit(&assoc, client_ip)
     }
+}
+
+/// The checks after a valid key: the association's IP allow-list, then its activity.
+fn admit(assoc: &AssociationRecord, client_ip: Option<IpAddr>) -> Result<Caller, AuthError> {
+    if !super::ip::stored_list_allows(&assoc.ip_allowlist, client_ip) {
+        metrics::counter!(crate::telemetry::AUTH_IP_DENIED_TOTAL, "scheme" => "api_key").increment(1);
+        return Err(AuthError::IpNotAllowed);
+    }
+    if !assoc.is_active {
+        return Err(AuthError::InactiveAssociation);
+    }
+    Ok(Caller::Association { id: assoc.id })
 }
 
 fn non_empty(v: Option<&str>) -> Option<&str> {

@@ -1,11 +1,13 @@
 //! Authentication and authorisation, free of HTTP types.
 //!
 //! `secrets` loads the super-admin and master keys and seals data at rest; `keys` makes and
-//! hashes association keys; `caller` decides who a request is from and what it may touch.
+//! hashes association keys; `caller` decides who a request is from and what it may touch;
+//! `ip` resolves client addresses and checks association IP allow-lists.
 //! The HTTP extractor in `api::http::extract` and (later) the gRPC interceptor both produce a
 //! [`Caller`] through [`Authenticator`].
 
 pub mod caller;
+pub mod ip;
 pub mod keys;
 pub mod replay;
 pub mod secrets;
@@ -26,6 +28,9 @@ pub enum AuthError {
     /// A valid caller reaching something it may not (another association, super-admin routes).
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's association only accepts requests from its `allowedIps`.
+    #[error("IP not allowed")]
+    IpNotAllowed,
     /// The store could not be read.
     #[error("authentication unavailable: {0}")]
     Unavailable(String),

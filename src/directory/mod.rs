@@ -51,6 +51,9 @@ pub struct AssociationPatch {
     pub name: Option<String>,
     pub allowed_domains: Option<Vec<String>>,
     pub is_active: Option<bool>,
+    /// Replaces the IP allow-list (addresses and CIDR ranges; empty allows any address).
+    /// Who may set it is the caller's business (the API allows the super-admin only).
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// An association as created, with its keys in clear: the only time they are shown.
@@ -144,6 +147,9 @@ impl Directory {
         }
         if let Some(active) = patch.is_active {
             rec.is_active = active;
+        }
+        if let Some(ips) = patch.allowed_ips {
+            rec.ip_allowlist = crate::auth::ip::IpAllowList::parse(&ips).map_err(DirectoryError::Invalid)?.to_strings();
         }
         rec.updated_at = now_ms().max(rec.updated_at);
         self.store.update_association(&rec, &[], &[]).await?;

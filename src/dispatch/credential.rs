@@ -3,10 +3,15 @@
 //! exponential backoff and jitter that honour `Retry-After`, and a circuit breaker. Calls run
 //! as tasks and report back as messages, so the mailbox never waits on the network.
 //! Every call ends in a report to the association actor, which owns the message.
+//!
+//! With Redis configured the rate is shared by every engine sending through the credential:
+//! permits come from the coordinator (asked for in batches by a task, answered as a
+//! message); while Redis is unreachable, and without it, the in-process bucket decides.
 
 use super::association::{AssocMsg, AttemptReport, Verdict};
 use super::policy::{Admission, Backoff, CircuitBreaker, Jitter, TokenBucket};
 use super::DispatchContext;
+use crate::coord::Permits;
 use crate::domain::{now_ms, ProviderKind};
 use crate::providers::{self, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::store::{AttemptRecord, CredentialRecord, MessageRecord};
@@ -71,6 +76,8 @@ pub enum CredMsg {
     Done(Box<CallDone>),
     Retry(Box<Job>, u32),
     Wake,
+    /// The shared limiter's answer to a request for permits.
+    Permits(Permits),
 }
 
 pub struct CallDone {
@@ -101,6 +108,12 @@ pub struct CredState {
     /// credential is updated.
     broken: Option<String>,
     wake_pending: bool,
+    /// Calls the shared (Redis) limiter has allowed and that have not started yet.
+    permits: u32,
+    /// A request for shared permits is out.
+    asking: bool,
+    /// The shared limiter said to wait until then before asking again.
+    ask_after: Option<Instant>,
 }
 
 impl Actor for CredentialActor {
@@ -125,6 +138,9 @@ impl Actor for CredentialActor {
             in_flight: 0,
             broken: None,
             wake_pending: false,
+            permits: 0,
+            asking: false,
+            ask_after: None,
             ctx: a.ctx,
         })
     }
@@ -141,6 +157,7 @@ impl Actor for CredentialActor {
                 st.broken = None;
             }
             CredMsg::Done(done) => st.on_done(&me, *done),
+            CredMsg::Permits(p) => st.on_permits(&me, p),
         }
         st.pump(&me);
         Ok(())
@@ -165,12 +182,7 @@ impl CredState {
                 return;
             }
             let now = Instant::now();
-            let wait = self.bucket.wait_time(now);
-            if !wait.is_zero() {
-                if !self.wake_pending {
-                    self.wake_pending = true;
-                    me.send_after(wait, || CredMsg::Wake);
-                }
+            if !self.rate_allows(me, now) {
                 return;
             }
             match self.breaker.admit(now) {
@@ -187,8 +199,72 @@ impl CredState {
                 self.report(&p.job, None, Verdict::Cancelled);
                 continue;
             }
-            self.bucket.try_take(now);
+            if self.permits > 0 {
+                self.permits -= 1;
+            } else {
+                self.bucket.try_take(now);
+            }
             self.call(me, p);
+        }
+    }
+
+    /// Whether the rate limit lets one more call start now (without taking the permit).
+    fn rate_allows(&mut self, me: &ActorRef<CredMsg>, now: Instant) -> bool {
+        if self.permits > 0 {
+            return true;
+        }
+        if self.ctx.coord.shares_credential_limits() {
+            if !self.asking {
+                match self.ask_after {
+                    // Told to wait: make sure something wakes the actor then.
+                    Some(t) if now < t => self.wake_in(me, t - now),
+                    _ => self.ask_permits(me),
+                }
+            }
+            return false;
+        }
+        let wait = self.bucket.wait_time(now);
+        if wait.is_zero() {
+            return true;
+        }
+        self.wake_in(me, wait);
+        false
+    }
+
+    fn wake_in(&mut self, me: &ActorRef<CredMsg>, wait: Duration) {
+        if !self.wake_pending {
+            self.wake_pending = true;
+            me.send_after(wait, || CredMsg::Wake);
+        }
+    }
+
+    /// Asks the shared limiter for as many permits as calls could start now.
+    fn ask_permits(&mut self, me: &ActorRef<CredMsg>) {
+        self.asking = true;
+        let room = self.ctx.config.credential_in_flight.saturating_sub(self.in_flight);
+        let want = room.min(self.queue.len()).clamp(1, u32::MAX as usize) as u32;
+        let (coord, id, me) = (self.ctx.coord.clone(), self.credential_id, me.clone());
+        let rate = self.ctx.config.rate_per_second.of(self.provider);
+        tokio::spawn(async move {
+            let permits = coord.acquire_credential(id, rate, want).await;
+            let _ = me.cast(CredMsg::Permits(permits));
+        });
+    }
+
+    fn on_permits(&mut self, me: &ActorRef<CredMsg>, p: Permits) {
+        self.asking = false;
+        match p {
+            Permits::Granted(n) => {
+                self.permits += n;
+                self.ask_after = None;
+            }
+            Permits::Wait(d) => {
+                self.ask_after = Some(Instant::now() + d);
+                self.wake_in(me, d);
+            }
+            // Redis is unreachable: the coordinator now says so, and the next pump uses
+            // the in-process bucket.
+            Permits::Local => self.ask_after = None,
         }
     }
 
@@ -246,6 +322,7 @@ impl CredState {
                 // A 429 proves the provider is up; it only asks us to slow down.
                 self.breaker.record_success();
                 self.bucket.drain();
+                self.permits = 0;
                 if d.tries < max {
                     let delay = retry_after.unwrap_or_else(|| self.backoff.delay(d.tries - 1, self.jitter.unit()));
                     self.retry_later(me, &d.job, d.tries, delay);

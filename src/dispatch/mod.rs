@@ -23,6 +23,7 @@ mod supervisor;
 mod writer;
 
 use crate::config::DispatchConfig;
+use crate::coord::Coordinator;
 use crate::directory::Directory;
 use crate::store::{MessageRecord, SharedStore};
 use ractor::{Actor, ActorRef};
@@ -42,6 +43,8 @@ pub struct DispatchContext {
     pub in_memory: AtomicUsize,
     /// Running campaigns' live progress.
     pub campaigns: progress::ProgressRegistry,
+    /// Shares per-credential rate limits between engines when Redis is configured.
+    pub coord: Arc<Coordinator>,
 }
 
 /// The front door of dispatch: cheap to clone, used by ingress and recovery.
@@ -62,7 +65,7 @@ pub enum DispatchError {
 }
 
 impl Dispatcher {
-    pub async fn start(config: DispatchConfig, store: SharedStore, directory: Arc<Directory>) -> anyhow::Result<Self> {
+    pub async fn start(config: DispatchConfig, store: SharedStore, directory: Arc<Directory>, coord: Arc<Coordinator>) -> anyhow::Result<Self> {
         let http = crate::providers::http_client(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)))?;
         let writer = StatusWriter::spawn(store.clone());
         let ctx = Arc::new(DispatchContext {
@@ -73,6 +76,7 @@ impl Dispatcher {
             http,
             in_memory: AtomicUsize::new(0),
             campaigns: Default::default(),
+            coord,
         });
         let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })

@@ -9,7 +9,7 @@
 //! Concurrency comes from the HTTP server's tasks rather than a separate actor pool: a pool
 //! would add a hop without adding batching, which the group committer already does.
 
-mod signed;
+pub mod signed;
 
 pub use signed::SignedIngress;
 
@@ -29,6 +29,9 @@ pub enum IngressError {
     Signature(#[from] crate::auth::webhook::SignatureError),
     #[error("Inactive association")]
     Inactive,
+    /// The association's `allowedIps` do not include the client address.
+    #[error("IP not allowed")]
+    IpNotAllowed,
     #[error("engine saturated: {0}")]
     Saturated(String),
     #[error(transparent)]

@@ -1,28 +1,44 @@
 //! The HMAC-signed webhook path: signature headers, association lookup, verification
-//! against the raw body and its compatible re-serialisations, replay protection, then the
-//! typed request. Order matters: cheap header checks first, the association's secret only
-//! for a fresh signature, and no detail about an association before its signature holds.
-//! A bulk body can be tens of megabytes: only `associationId` is read before the signature
-//! is checked, and the parsed tree is built only if the raw bytes did not verify.
+//! against the raw body and its compatible re-serialisations, the association's IP
+//! allow-list and activity, replay protection, then the typed request. Order matters: cheap
+//! header checks first, the association's secret only for a fresh signature, and no detail
+//! about an association before its signature holds.
+//!
+//! A bulk body can be tens of megabytes: only `associationId` (and `idempotencyKey`) are read
+//! before the signature is checked, and a parsed tree is built only if the raw bytes did not
+//! verify. Verification and the replay check are separate steps so the HTTP layer can answer
+//! a retried request carrying an idempotency key (possibly the very same signed bytes) with
+//! its first answer between the two.
 
 use super::{Accepted, Ingress, IngressError, NewMessage};
 use crate::api::http::extract::{parse_json, parse_json_borrowed};
-use crate::auth::replay::ReplayGuard;
 use crate::auth::webhook::{self, SignatureError, SignedRequest};
 use crate::campaigns::{BulkAccepted, BulkRequest, CampaignError, CampaignService};
-use serde_json::value::RawValue;
+use crate::coord::Coordinator;
 use crate::directory::{Directory, DirectoryError};
 use crate::domain::{now_ms, template, Timestamp};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub struct SignedIngress {
     pub ingress: Arc<Ingress>,
     directory: Arc<Directory>,
     campaigns: Arc<CampaignService>,
-    replay: Option<ReplayGuard>,
+    /// Replay protection (in Redis when configured) when `webhook.reject_replays`.
+    replay: Option<Arc<Coordinator>>,
     max_skew_ms: i64,
+}
+
+/// A request whose signature, association, allow-list and activity checked out.
+pub struct Verified {
+    pub association_id: i64,
+    /// The body's `idempotencyKey` field, as sent.
+    pub idempotency_field: Option<Value>,
+    signature: [u8; 32],
+    timestamp_ms: i64,
 }
 
 /// `POST /api/v1/webhook/notification`, as documented.
@@ -71,10 +87,13 @@ pub struct BulkBody<'a> {
     pub priority: Option<i32>,
 }
 
+/// The fields read before the signature is checked (the rest is skipped, not built).
 #[derive(Deserialize)]
 struct Head {
     #[serde(rename = "associationId")]
     association_id: Option<Value>,
+    #[serde(rename = "idempotencyKey")]
+    idempotency_key: Option<Value>,
 }
 
 impl SignedIngress {
@@ -82,15 +101,21 @@ impl SignedIngress {
         ingress: Arc<Ingress>,
         directory: Arc<Directory>,
         campaigns: Arc<CampaignService>,
+        coord: Arc<Coordinator>,
         reject_replays: bool,
         max_skew_ms: i64,
     ) -> Self {
-        let replay = reject_replays.then(|| ReplayGuard::new(max_skew_ms));
-        Self { ingress, directory, campaigns, replay, max_skew_ms }
+        Self { ingress, directory, campaigns, replay: reject_replays.then_some(coord), max_skew_ms }
     }
 
-    /// Authenticates a signed body; returns the association id it is for.
-    pub async fn authenticate(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<i64, IngressError> {
+    /// Checks headers, signature, the IP allow-list and activity.
+    pub async fn verify(
+        &self,
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+        client_ip: Option<IpAddr>,
+    ) -> Result<Verified, IngressError> {
         let now = now_ms();
         let req = SignedRequest { signature, timestamp, body };
         let (ts_ms, sig) = webhook::check_headers(&req, now, self.max_skew_ms)?;
@@ -115,29 +140,35 @@ impl SignedIngress {
         if !verified {
             return Err(SignatureError::Invalid.into());
         }
+        if !crate::auth::ip::stored_list_allows(&assoc.ip_allowlist, client_ip) {
+            metrics::counter!(crate::telemetry::AUTH_IP_DENIED_TOTAL, "scheme" => "webhook").increment(1);
+            return Err(IngressError::IpNotAllowed);
+        }
         if !assoc.is_active {
             return Err(IngressError::Inactive);
         }
-        if let Some(guard) = &self.replay {
-            if !guard.first_use(&sig, ts_ms, now) {
+        Ok(Verified { association_id, idempotency_field: head.idempotency_key, signature: sig, timestamp_ms: ts_ms })
+    }
+
+    /// Accepts each signature once within its window.
+    pub async fn check_replay(&self, v: &Verified) -> Result<(), IngressError> {
+        if let Some(coord) = &self.replay {
+            if !coord.first_use_signature(&v.signature, v.timestamp_ms, now_ms()).await {
                 return Err(SignatureError::Replayed.into());
             }
         }
-        Ok(association_id)
+        Ok(())
     }
 
-    pub async fn notification(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<Accepted, IngressError> {
-        self.authenticate(signature, timestamp, body).await?;
+    /// `POST /api/v1/webhook/notification` after [`Self::verify`] and [`Self::check_replay`].
+    pub async fn notification(&self, _verified: &Verified, body: &[u8]) -> Result<Accepted, IngressError> {
         let req: NotificationRequest = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let data = req.data.unwrap_or_default();
         let (body, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
             // As documented: with a template, `message` is ignored.
             Some(code) => {
-                let t = self.directory.get_template(req.association_id, code).await.map_err(|e| match e {
-                    DirectoryError::NotFound(m) => IngressError::NotFound(m),
-                    other => IngressError::Invalid(other.to_string()),
-                })?;
+                let t = self.template(req.association_id, code).await?;
                 (template::render(&t.content, &[&data]), req.channel.unwrap_or(t.channel))
             }
             None => (
@@ -159,16 +190,13 @@ impl SignedIngress {
             .map_err(prefix_invalid)
     }
 
-    pub async fn bulk(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<BulkAccepted, IngressError> {
-        self.authenticate(signature, timestamp, body).await?;
+    /// `POST /api/v1/webhook/bulk` after [`Self::verify`] and [`Self::check_replay`].
+    pub async fn bulk(&self, _verified: &Verified, body: &[u8]) -> Result<BulkAccepted, IngressError> {
         let req: BulkBody = parse_json_borrowed(body).map_err(|e| IngressError::Invalid(e.message()))?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let (message, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
             Some(code) => {
-                let t = self.directory.get_template(req.association_id, code).await.map_err(|e| match e {
-                    DirectoryError::NotFound(m) => IngressError::NotFound(m),
-                    other => IngressError::Invalid(other.to_string()),
-                })?;
+                let t = self.template(req.association_id, code).await?;
                 (t.content, req.channel.unwrap_or(t.channel))
             }
             None => (
@@ -196,6 +224,14 @@ impl SignedIngress {
                 CampaignError::Conflict(m) => IngressError::Invalid(m),
                 CampaignError::Store(s) => IngressError::Store(s),
             })
+    }
+
+    async fn template(&self, association_id: i64, code: &str) -> Result<crate::store::TemplateRecord, IngressError> {
+        self.directory.get_template(association_id, code).await.map_err(|e| match e {
+            DirectoryError::NotFound(m) => IngressError::NotFound(m),
+            DirectoryError::Store(s) => IngressError::Store(s),
+            other => IngressError::Invalid(other.to_string()),
+        })
     }
 }
 

@@ -20,6 +20,11 @@ pub const DISPATCH_ACTOR_RESTARTS_TOTAL: &str = "jood_dispatch_actor_restarts_to
 pub const DISPATCH_IN_MEMORY: &str = "jood_dispatch_messages_in_memory";
 pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
 pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
+pub const HTTP_RATE_LIMITED_TOTAL: &str = "jood_http_rate_limited_total";
+pub const AUTH_IP_DENIED_TOTAL: &str = "jood_auth_ip_denied_total";
+pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "jood_idempotency_replays_total";
+pub const REDIS_UP: &str = "jood_redis_up";
+pub const REDIS_FALLBACKS_TOTAL: &str = "jood_redis_fallbacks_total";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -52,6 +57,11 @@ fn describe() {
     describe_gauge!(DISPATCH_IN_MEMORY, Unit::Count, "Messages held by dispatch actors");
     describe_histogram!(PROVIDER_CALL_SECONDS, Unit::Seconds, "Provider HTTP call latency, by provider and outcome");
     describe_gauge!(CREDENTIAL_BREAKER_OPEN, "1 while the last credential of that provider to report has an open circuit");
+    describe_counter!(HTTP_RATE_LIMITED_TOTAL, "Requests refused by the per-IP rate limits, by route class");
+    describe_counter!(AUTH_IP_DENIED_TOTAL, "Requests refused by an association's IP allow-list, by scheme (webhook, api_key)");
+    describe_counter!(IDEMPOTENT_REPLAYS_TOTAL, "Sends answered from an earlier request with the same idempotency key");
+    describe_gauge!(REDIS_UP, "1 while Redis answers, 0 while the engine runs on in-process limits (absent without redis.url)");
+    describe_counter!(REDIS_FALLBACKS_TOTAL, "Operations served in-process because Redis was unreachable, by operation");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.

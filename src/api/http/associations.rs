@@ -1,4 +1,5 @@
-//! `/api/v1/associations`: list (super-admin), create (super-admin), get, update, rotate keys.
+//! `/api/v1/associations`: list (super-admin), create (super-admin), get, update (its
+//! `allowedIps` by the super-admin only), rotate keys.
 
 use super::extract::{IdPath, JsonBody, KeyAuth};
 use super::{ApiError, AppState, Envelope};
@@ -14,6 +15,8 @@ pub struct AssociationView {
     id: i64,
     name: String,
     allowed_domains: Vec<String>,
+    /// Addresses and CIDR ranges the association's requests must come from; empty: any.
+    allowed_ips: Vec<String>,
     is_active: bool,
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -25,6 +28,7 @@ impl From<AssociationRecord> for AssociationView {
             id: r.id,
             name: r.name,
             allowed_domains: r.allowed_domains,
+            allowed_ips: r.ip_allowlist,
             is_active: r.is_active,
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
@@ -108,6 +112,8 @@ pub struct UpdateBody {
     name: Option<String>,
     allowed_domains: Option<Vec<String>>,
     is_active: Option<bool>,
+    /// Beyond the document's update schema ("IP Whitelisting": set by the administrator).
+    allowed_ips: Option<Vec<String>>,
 }
 
 pub async fn update(
@@ -117,7 +123,17 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<Envelope<AssociationView>, ApiError> {
     caller.require_association(id)?;
-    let patch = AssociationPatch { name: body.name, allowed_domains: body.allowed_domains, is_active: body.is_active };
+    if body.allowed_ips.is_some() && !caller.is_super_admin() {
+        // An association must not widen its own allow-list: the document has the
+        // administrator configure it.
+        return Err(ApiError::Forbidden("Super admin access required to set allowedIps".into()));
+    }
+    let patch = AssociationPatch {
+        name: body.name,
+        allowed_domains: body.allowed_domains,
+        is_active: body.is_active,
+        allowed_ips: body.allowed_ips,
+    };
     let rec = s.directory.update_association(id, patch).await?;
     Ok(Envelope::ok(rec.into()).message("Association updated successfully"))
 }

@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(String),
     MethodNotAllowed,
     Conflict(String),
+    /// 422: well-formed but cannot be processed (an idempotency key reused for another request).
+    Unprocessable(String),
     PayloadTooLarge(usize),
     RateLimited { retry_after_s: u64 },
     Unavailable { reason: String, retry_after_s: u64 },
@@ -37,6 +39,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Unprocessable(_) => "unprocessable",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable { .. } => "unavailable",
@@ -66,7 +70,8 @@ impl ApiError {
             | ApiError::Unauthorized(m)
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
-            | ApiError::Conflict(m) => m.clone(),
+            | ApiError::Conflict(m)
+            | ApiError::Unprocessable(m) => m.clone(),
             ApiError::MethodNotAllowed => "Method not allowed on this route".into(),
             ApiError::PayloadTooLarge(limit) => format!("Request body too large: the limit is {limit} bytes"),
             ApiError::RateLimited { .. } => "Rate limited: too many requests, retry after the Retry-After header".into(),
@@ -95,7 +100,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::InvalidApiKey => ApiError::Unauthorized(e.to_string()),
-            AuthError::InactiveAssociation | AuthError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
+            AuthError::InactiveAssociation | AuthError::Forbidden(_) | AuthError::IpNotAllowed => ApiError::Forbidden(e.to_string()),
             AuthError::Unavailable(cause) => {
                 tracing::error!(%cause, "authentication backend failed");
                 ApiError::Unavailable { reason: "authentication backend unavailable".into(), retry_after_s: 1 }
@@ -135,6 +140,10 @@ impl From<crate::ingress::IngressError> for ApiError {
                 ApiError::Unauthorized(s.to_string())
             }
             E::Inactive => ApiError::Forbidden("Inactive association".into()),
+            E::IpNotAllowed => {
+                metrics::counter!(crate::telemetry::INGRESS_REJECTED_TOTAL, "reason" => "ip_not_allowed").increment(1);
+                ApiError::Forbidden("IP not allowed".into())
+            }
             E::Saturated(why) => {
                 metrics::counter!(crate::telemetry::INGRESS_REJECTED_TOTAL, "reason" => "saturated").increment(1);
                 tracing::warn!(%why, "refusing a send: engine saturated");

@@ -1,6 +1,7 @@
 //! Extractors that turn requests into typed input or an [`ApiError`] naming what is wrong:
 //! JSON bodies (malformed JSON, wrong types, missing fields, oversized bodies), integer
-//! path parameters, and the two API-key schemes producing a [`Caller`].
+//! path parameters, and the two API-key schemes producing a [`Caller`] (checked against the
+//! association's IP allow-list with the request's client address).
 
 use super::{ApiError, AppState};
 use crate::auth::Caller;
@@ -102,6 +103,11 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The client address (for association allow-lists), resolved by `protect::resolve_client_ip`.
+fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<super::protect::ClientIp>().and_then(|c| c.0)
+}
+
 /// `x-api-key` + `x-api-secret` (association management).
 pub struct KeyAuth(pub Caller);
 
@@ -109,7 +115,7 @@ impl FromRequestParts<AppState> for KeyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = state.auth.key_and_secret(header(parts, "x-api-key"), header(parts, "x-api-secret")).await?;
+        let caller = state.auth.key_and_secret(header(parts, "x-api-key"), header(parts, "x-api-secret"), client_ip(parts)).await?;
         Ok(KeyAuth(caller))
     }
 }
@@ -121,7 +127,7 @@ impl FromRequestParts<AppState> for AdminKeyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(AdminKeyAuth(state.auth.key_only(header(parts, "x-api-key")).await?))
+        Ok(AdminKeyAuth(state.auth.key_only(header(parts, "x-api-key"), client_ip(parts)).await?))
     }
 }
 
@@ -134,8 +140,8 @@ impl FromRequestParts<AppState> for AnyKeyAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = header(parts, "x-api-key");
         let caller = match header(parts, "x-api-secret") {
-            Some(secret) => state.auth.key_and_secret(key, Some(secret)).await?,
-            None => state.auth.key_only(key).await?,
+            Some(secret) => state.auth.key_and_secret(key, Some(secret), client_ip(parts)).await?,
+            None => state.auth.key_only(key, client_ip(parts)).await?,
         };
         Ok(AnyKeyAuth(caller))
     }

@@ -1,5 +1,6 @@
 //! HTTP facade (axum): the documented routes, the envelope, and the middleware every route
-//! shares (body limit, timeout, panic catcher, metrics). Handlers translate and delegate.
+//! shares (body limit, timeout, panic catcher, metrics, client address), plus the per-IP
+//! rate limits of the send routes. Handlers translate and delegate.
 
 mod associations;
 mod campaigns;
@@ -7,8 +8,10 @@ mod credentials;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+mod idempotency;
 mod notifications;
 mod ops;
+pub mod protect;
 mod providers;
 mod templates;
 mod webhook;
@@ -18,7 +21,9 @@ pub use error::ApiError;
 
 use crate::auth::Authenticator;
 use crate::campaigns::CampaignService;
+use crate::auth::ip::ClientIpSource;
 use crate::config::Config;
+use crate::coord::Coordinator;
 use crate::directory::Directory;
 use crate::ingress::SignedIngress;
 use crate::store::SharedStore;
@@ -28,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use protect::RouteClass;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +47,10 @@ pub struct AppState {
     pub webhook: Arc<SignedIngress>,
     pub campaigns: Arc<CampaignService>,
     pub prometheus: PrometheusHandle,
+    /// Rate limits, idempotency keys, replay protection (cluster-wide with Redis).
+    pub coord: Arc<Coordinator>,
+    /// How the client address of a request is found.
+    pub client_ip: Arc<ClientIpSource>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -54,10 +64,11 @@ pub fn router(state: AppState) -> Router {
             put(credentials::update).delete(credentials::delete),
         )
         .route("/providers", get(providers::list))
-        .route("/webhook/notification", post(webhook::notification))
+        .route("/webhook/notification", protect::limited(&state, RouteClass::Notification, post(webhook::notification)))
         .route(
             "/webhook/bulk",
-            post(webhook::bulk).layer(DefaultBodyLimit::max(state.config.server.bulk_body_limit_bytes)),
+            protect::limited(&state, RouteClass::Bulk, post(webhook::bulk))
+                .layer(DefaultBodyLimit::max(state.config.server.bulk_body_limit_bytes)),
         )
         .route("/notifications/{id}", get(notifications::get).delete(campaigns::cancel_notification))
         .route("/campaigns/{id}", get(campaigns::get).delete(campaigns::cancel))
@@ -71,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(middleware::from_fn_with_state(state.clone(), protect::resolve_client_ip))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(state.config.server.body_limit_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_response))

@@ -6,8 +6,10 @@ use axum::http::{header, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({ "success": true, "data": { "status": "ok" } }))
+/// Liveness, and whether Redis answers (`up`, `down` while running on in-process limits,
+/// or `not_configured`).
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    axum::Json(json!({ "success": true, "data": { "status": "ok", "redis": state.coord.redis_status().as_str() } }))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,11 +1,15 @@
 //! `/api/v1/webhook/*`: HMAC-signed sends. The handler reads the raw body (the signature
-//! covers its bytes) and the two signature headers, and delegates to the signed ingress.
+//! covers its bytes), the two signature headers and the client address, and delegates to
+//! the signed ingress; an idempotency key wraps the send (see `idempotency`).
 
-use super::{ApiError, AppState, Envelope};
+use super::protect::ClientIp;
+use super::{idempotency, ApiError, AppState, Envelope};
+use crate::ingress::signed::Verified;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -32,14 +36,38 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 pub async fn notification(
     State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Envelope<QueuedView>, ApiError> {
-    let body = raw_body(body, s.config.server.body_limit_bytes)?;
-    let accepted = s
-        .webhook
-        .notification(header(&headers, "x-webhook-signature"), header(&headers, "x-webhook-timestamp"), &body)
-        .await?;
+) -> Response {
+    let limit = s.config.server.body_limit_bytes;
+    let (verified, body, key) = match verify(&s, ip, &headers, body, limit).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let association_id = verified.association_id;
+    idempotency::run(&s, association_id, key, &body, async { send_notification(&s, verified, &body).await.into_response() }).await
+}
+
+/// Body, signature and idempotency key of a signed request.
+async fn verify(
+    s: &AppState,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<(Verified, Bytes, Option<String>), ApiError> {
+    let body = raw_body(body, limit)?;
+    let verified = s.webhook.verify(header(headers, "x-webhook-signature"), header(headers, "x-webhook-timestamp"), &body, ip).await?;
+    let key = idempotency::key_of(headers, verified.idempotency_field.as_ref())?;
+    Ok((verified, body, key))
+}
+
+/// The replay check comes after the idempotency claim: a retry of the very same signed
+/// request is answered from its key rather than refused as a replay.
+async fn send_notification(s: &AppState, verified: Verified, body: &[u8]) -> Result<Envelope<QueuedView>, ApiError> {
+    s.webhook.check_replay(&verified).await?;
+    let accepted = s.webhook.notification(&verified, body).await?;
     Ok(Envelope::ok(QueuedView { queue_id: accepted.id, job_id: format!("job_{}", accepted.id), status: accepted.status.as_str() })
         .message(if accepted.status == crate::store::MessageStatus::Scheduled {
             "Notification scheduled for sending"
@@ -78,11 +106,22 @@ pub struct BulkView {
 
 pub async fn bulk(
     State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Envelope<BulkView>, ApiError> {
-    let body = raw_body(body, s.config.server.bulk_body_limit_bytes)?;
-    let a = s.webhook.bulk(header(&headers, "x-webhook-signature"), header(&headers, "x-webhook-timestamp"), &body).await?;
+) -> Response {
+    let limit = s.config.server.bulk_body_limit_bytes;
+    let (verified, body, key) = match verify(&s, ip, &headers, body, limit).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let association_id = verified.association_id;
+    idempotency::run(&s, association_id, key, &body, async { send_bulk(&s, verified, &body).await.into_response() }).await
+}
+
+async fn send_bulk(s: &AppState, verified: Verified, body: &[u8]) -> Result<Envelope<BulkView>, ApiError> {
+    s.webhook.check_replay(&verified).await?;
+    let a = s.webhook.bulk(&verified, body).await?;
     Ok(Envelope::ok(BulkView {
         campaign_id: a.campaign.id,
         total_recipients: a.campaign.total_recipients,
