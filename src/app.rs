@@ -51,6 +51,7 @@ impl App {
                 &config.store.data_dir,
                 EmbeddedOptions {
                     cache_mib: config.store.cache_mib,
+                    memtable_mib: config.store.memtable_mib,
                     max_batch: config.store.group_commit_max_batch,
                     queue: config.store.group_commit_queue,
                     fsync: !config.store.unsafe_no_fsync,

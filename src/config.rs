@@ -150,6 +150,9 @@ pub struct StoreConfig {
     pub group_commit_queue: usize,
     /// Block cache of the embedded store, in MiB.
     pub cache_mib: u64,
+    /// Largest in-memory write buffer (memtable) of one table, in MiB; bounds the store's
+    /// memory under heavy writes.
+    pub memtable_mib: u64,
     /// Do not fsync (tests and benchmarks of everything but durability only). Never in production.
     pub unsafe_no_fsync: bool,
 }
@@ -218,7 +221,8 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("./data"),
             group_commit_max_batch: 8192,
             group_commit_queue: 65_536,
-            cache_mib: 64,
+            cache_mib: 32,
+            memtable_mib: 8,
             unsafe_no_fsync: false,
         }
     }
@@ -336,6 +340,9 @@ impl Config {
         }
         if self.store.group_commit_max_batch == 0 {
             problems.push("store.group_commit_max_batch: must be greater than 0".into());
+        }
+        if self.store.memtable_mib == 0 {
+            problems.push("store.memtable_mib: must be greater than 0".into());
         }
         if self.store.group_commit_queue == 0 {
             problems.push("store.group_commit_queue: must be greater than 0".into());

@@ -35,6 +35,7 @@ struct Tables {
 
 pub struct EmbeddedOptions {
     pub cache_mib: u64,
+    pub memtable_mib: u64,
     pub max_batch: usize,
     pub queue: usize,
     pub fsync: bool,
@@ -42,7 +43,7 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { cache_mib: 64, max_batch: 8192, queue: 65_536, fsync: true }
+        Self { cache_mib: 32, memtable_mib: 8, max_batch: 8192, queue: 65_536, fsync: true }
     }
 }
 
@@ -67,7 +68,7 @@ impl EmbeddedStore {
             .open()
             .map_err(|e| StoreError::Io(format!("open store at {}: {e}", dir.display())))?;
         let ks = |name: &str| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
+            db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(opts.memtable_mib * 1024 * 1024))
                 .map_err(|e| StoreError::Io(format!("open table {name}: {e}")))
         };
         let t = Tables {
