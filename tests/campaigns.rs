@@ -274,3 +274,25 @@ async fn a_single_send_does_not_wait_behind_a_campaign() {
     // Priority within the association: a higher priority single send goes first too.
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_bulk_request_with_an_idempotency_key_creates_one_campaign() {
+    let sim = sim().await;
+    let s = TestServer::start().await;
+    let k = setup(&s, &sim).await;
+    let body = json!({"associationId": 1, "message": "once", "recipients": ["+966501234561", "+966501234562"], "idempotencyKey": "campaign-42"}).to_string();
+    let (status, first) = send(s.signed("/api/v1/webhook/bulk", &k.secret_key, &body)).await;
+    assert_eq!(status, 200, "{first}");
+    // The client retries (re-signed with a new timestamp): same answer, no second campaign.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let resp = s.signed("/api/v1/webhook/bulk", &k.secret_key, &body).send().await.unwrap();
+    assert_eq!(resp.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    let second: Value = resp.json().await.unwrap();
+    assert_eq!(second["data"]["campaignId"], first["data"]["campaignId"]);
+    let campaign = first["data"]["campaignId"].as_i64().unwrap();
+    wait_campaign(&s, &k, campaign, "completed", 10).await;
+    let listed = s.store.list_campaigns(1, None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1, "one campaign");
+    assert_eq!(sim.stats()["total"]["accepted"], 2, "each recipient sent once");
+    s.stop().await;
+}
