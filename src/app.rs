@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Secrets {
     pub master: MasterKey,
     pub admin: Option<AdminKey>,
+    /// The first dashboard super operator (username, password).
+    pub operator: Option<(String, String)>,
 }
 
 pub struct App {
@@ -92,6 +94,10 @@ impl App {
             config.webhook.reject_replays,
             config.webhook.max_skew_ms,
         ));
+        let sessions = Arc::new(crate::auth::sessions::Sessions::new(store.clone(), config.dashboard.session_ttl_secs));
+        if let Some((user, password)) = &secrets.operator {
+            sessions.bootstrap(user, password).await.map_err(|e| anyhow::anyhow!("bootstrapping the dashboard operator: {e}"))?;
+        }
         let state = AppState {
             config: config.clone(),
             store: store.clone(),
@@ -99,6 +105,7 @@ impl App {
             directory: directory.clone(),
             webhook,
             campaigns: campaigns.clone(),
+            sessions,
             prometheus,
             coord,
             client_ip,

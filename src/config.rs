@@ -24,6 +24,7 @@ pub struct Config {
     pub ids: IdsConfig,
     pub dispatch: DispatchConfig,
     pub campaigns: CampaignsConfig,
+    pub dashboard: DashboardConfig,
     pub webhook: WebhookConfig,
     pub rate_limit: RateLimitConfig,
     pub redis: RedisConfig,
@@ -104,6 +105,25 @@ pub struct CampaignsConfig {
     pub invalid_report_limit: usize,
     /// How often a running campaign's counters are written to its row (milliseconds).
     pub progress_flush_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// The first super operator (JOOD_OPERATOR_USERNAME overrides it).
+    pub operator_username: Option<String>,
+    /// File holding that operator's password (JOOD_OPERATOR_PASSWORD overrides it).
+    pub operator_password_file: Option<std::path::PathBuf>,
+    /// Session lifetime, in seconds.
+    pub session_ttl_secs: u64,
+    /// Mark the session cookie `Secure` (serve the dashboard over HTTPS).
+    pub secure_cookie: bool,
+    /// Longest wait of `send-sms` for the delivery result, in milliseconds.
+    pub send_timeout_ms: u64,
+    /// Most messages a filtered or searched log request reads.
+    pub logs_max_scan: usize,
+    /// Most pending messages the queue view reads.
+    pub queue_max_items: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -191,6 +211,7 @@ impl Default for Config {
             ids: IdsConfig::default(),
             dispatch: DispatchConfig::default(),
             campaigns: CampaignsConfig::default(),
+            dashboard: DashboardConfig::default(),
             webhook: WebhookConfig::default(),
             rate_limit: RateLimitConfig::default(),
             redis: RedisConfig::default(),
@@ -270,6 +291,20 @@ impl Default for ProviderRates {
 impl Default for CampaignsConfig {
     fn default() -> Self {
         Self { max_recipients_per_request: 1_000_000, window: 10_000, write_chunk: 10_000, invalid_report_limit: 100, progress_flush_ms: 500 }
+    }
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            operator_username: None,
+            operator_password_file: None,
+            session_ttl_secs: 8 * 3600,
+            secure_cookie: false,
+            send_timeout_ms: 15_000,
+            logs_max_scan: 20_000,
+            queue_max_items: 10_000,
+        }
     }
 }
 
@@ -390,6 +425,12 @@ impl Config {
             if v == 0 {
                 problems.push(format!("{key}: must be greater than 0"));
             }
+        }
+        if self.dashboard.session_ttl_secs == 0 {
+            problems.push("dashboard.session_ttl_secs: must be greater than 0".into());
+        }
+        if self.dashboard.logs_max_scan == 0 || self.dashboard.queue_max_items == 0 {
+            problems.push("dashboard.logs_max_scan and dashboard.queue_max_items: must be greater than 0".into());
         }
         if self.webhook.max_skew_ms <= 0 {
             problems.push("webhook.max_skew_ms: must be greater than 0".into());

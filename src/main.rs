@@ -190,7 +190,32 @@ fn load_secrets(config: &Config, demo: bool) -> anyhow::Result<Secrets> {
         println!("demo super-admin key (send it as both x-api-key and x-api-secret): {key}");
         admin = Some(AdminKey::new(key));
     }
-    Ok(Secrets { master, admin })
+    let operator = load_operator(config, demo)?;
+    Ok(Secrets { master, admin, operator })
+}
+
+/// The first dashboard super operator: JOOD_OPERATOR_USERNAME / JOOD_OPERATOR_PASSWORD, or
+/// the configuration (username and a password file); in demo mode one is made up.
+fn load_operator(config: &Config, demo: bool) -> anyhow::Result<Option<(String, String)>> {
+    let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let username = env("JOOD_OPERATOR_USERNAME").or_else(|| config.dashboard.operator_username.clone());
+    let password = match env("JOOD_OPERATOR_PASSWORD") {
+        Some(p) => Some(p),
+        None => match &config.dashboard.operator_password_file {
+            Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("reading dashboard.operator_password_file {}", f.display()))?.trim().to_string()),
+            None => None,
+        },
+    };
+    match (username, password) {
+        (Some(u), Some(p)) => Ok(Some((u, p))),
+        (Some(_), None) => anyhow::bail!("dashboard operator: set JOOD_OPERATOR_PASSWORD (or dashboard.operator_password_file) for the configured username"),
+        (None, _) if demo => {
+            let p = demo_secret(&config.store.data_dir, "demo-operator.password", || jood::auth::keys::generate("pw_"))?;
+            println!("demo dashboard operator: username `admin`, password `{p}`");
+            Ok(Some(("admin".into(), p)))
+        }
+        (None, _) => Ok(None),
+    }
 }
 
 /// Reads a demo secret from the data directory, creating it on first use.

@@ -11,6 +11,7 @@ pub mod ip;
 pub mod keys;
 pub mod replay;
 pub mod secrets;
+pub mod sessions;
 pub mod webhook;
 
 pub use caller::{Authenticator, Caller};
@@ -34,4 +35,13 @@ pub enum AuthError {
     /// The store could not be read.
     #[error("authentication unavailable: {0}")]
     Unavailable(String),
+    /// Dashboard: wrong username or password.
+    #[error("Invalid username or password")]
+    InvalidCredentials,
+    /// Dashboard: no, expired or revoked session.
+    #[error("{0}")]
+    SessionRequired(String),
+    /// A bad value in an authentication request (e.g. a too-short password).
+    #[error("{0}")]
+    Invalid(String),
 }

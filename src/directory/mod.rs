@@ -4,9 +4,11 @@
 //! sealing of secrets, the single-default-credential rule, the provider credential schema.
 //! Depends on `auth` (keys, sealing), `store` and `domain`; knows nothing of HTTP.
 
+mod allocations;
 mod credentials;
 mod templates;
 
+pub use allocations::{AllocationInput, AllocationPatch};
 pub use credentials::{CredentialInput, CredentialPatch};
 pub use templates::{TemplateInput, TemplatePatch};
 

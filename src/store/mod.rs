@@ -8,6 +8,7 @@
 
 pub mod embedded;
 mod model;
+pub mod stats;
 
 pub use model::*;
 
@@ -64,7 +65,10 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_credential(&self, association_id: i64, id: i64) -> StoreResult<bool>;
 
     // ---- country routing allocations ---------------------------------------------------------
+    /// Inserts or replaces (and records which association owns the id).
     async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()>;
+    /// An allocation by id alone (the dashboard's `/allocations/:id`).
+    async fn get_allocation(&self, id: i64) -> StoreResult<Option<AllocationRecord>>;
     /// An association's allocations in id order.
     async fn list_allocations(&self, association_id: i64) -> StoreResult<Vec<AllocationRecord>>;
     /// Returns whether a row was deleted.
@@ -114,6 +118,26 @@ pub trait Store: Send + Sync + 'static {
     async fn list_attempts(&self, message_id: i64) -> StoreResult<Vec<AttemptRecord>>;
     /// Ids of messages not yet in a terminal state, in id order, after `after` (recovery).
     async fn list_unfinished(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>>;
+
+    /// Messages newest first: of one association (its `messages_by_association` partition) or
+    /// of all (`None`), starting before `before` (an id), at most `limit`.
+    async fn list_messages(&self, association_id: Option<i64>, before: Option<i64>, limit: usize) -> StoreResult<Vec<MessageRecord>>;
+    /// Messages not yet final outside campaigns, then scheduled ones, oldest first, after
+    /// `after` (the dashboard's queue view), at most `limit`.
+    async fn list_queue(&self, limit: usize) -> StoreResult<Vec<MessageRecord>>;
+
+    // ---- statistics counters -------------------------------------------------------------------
+    /// Adds the deltas atomically (one commit).
+    async fn add_counters(&self, deltas: &[CounterDelta]) -> StoreResult<()>;
+    /// Every counter of a scope, by name.
+    async fn get_counters(&self, scope: CounterScope) -> StoreResult<std::collections::BTreeMap<String, i64>>;
+
+    // ---- dashboard operators and sessions ----------------------------------------------------------
+    async fn put_operator(&self, rec: &OperatorRecord) -> StoreResult<()>;
+    async fn get_operator(&self, username: &str) -> StoreResult<Option<OperatorRecord>>;
+    async fn put_session(&self, rec: &SessionRecord) -> StoreResult<()>;
+    async fn get_session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, token_hash: &[u8]) -> StoreResult<()>;
 
     // ---- engine metadata -------------------------------------------------------------------
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;

@@ -252,3 +252,44 @@ pub struct ScheduleEntry {
     pub kind: ScheduledKind,
     pub id: i64,
 }
+
+/// A dashboard operator: a super operator (every association) or bound to one association.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorRecord {
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// `None`: super operator.
+    pub association_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A dashboard session, stored by the hash of its cookie token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub token_hash: Vec<u8>,
+    pub username: String,
+    /// Required in `X-CSRF-Token` on state-changing requests.
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Which statistics a counter row holds: all-time or one UTC day, for one association or
+/// all of them (`association_id` 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CounterScope {
+    pub association_id: i64,
+    /// Days since the Unix epoch (UTC); 0 = all time.
+    pub day: i64,
+}
+
+/// A counter increment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterDelta {
+    pub scope: CounterScope,
+    /// `accepted`, `sent`, `failed`, `cancelled`, `sent:<provider>`, `failed:<provider>`.
+    pub name: String,
+    pub delta: i64,
+}

@@ -20,6 +20,7 @@ pub const DISPATCH_ACTOR_RESTARTS_TOTAL: &str = "jood_dispatch_actor_restarts_to
 pub const DISPATCH_IN_MEMORY: &str = "jood_dispatch_messages_in_memory";
 pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
 pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
+pub const DASHBOARD_LOGIN_FAILURES_TOTAL: &str = "jood_dashboard_login_failures_total";
 pub const HTTP_RATE_LIMITED_TOTAL: &str = "jood_http_rate_limited_total";
 pub const AUTH_IP_DENIED_TOTAL: &str = "jood_auth_ip_denied_total";
 pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "jood_idempotency_replays_total";
@@ -56,6 +57,7 @@ fn describe() {
     describe_counter!(DISPATCH_ACTOR_RESTARTS_TOTAL, "Failed actors restarted by their supervisor, by actor kind");
     describe_gauge!(DISPATCH_IN_MEMORY, Unit::Count, "Messages held by dispatch actors");
     describe_histogram!(PROVIDER_CALL_SECONDS, Unit::Seconds, "Provider HTTP call latency, by provider and outcome");
+    describe_counter!(DASHBOARD_LOGIN_FAILURES_TOTAL, "Dashboard logins refused (wrong username or password)");
     describe_gauge!(CREDENTIAL_BREAKER_OPEN, "1 while the last credential of that provider to report has an open circuit");
     describe_counter!(HTTP_RATE_LIMITED_TOTAL, "Requests refused by the per-IP rate limits, by route class");
     describe_counter!(AUTH_IP_DENIED_TOTAL, "Requests refused by an association's IP allow-list, by scheme (webhook, api_key)");

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub const ADMIN_KEY: &str = "test-super-admin-key-0123456789";
+pub const OPERATOR: &str = "root";
+pub const OPERATOR_PASSWORD: &str = "correct horse battery";
 
 pub struct TestServer {
     pub base: String,
@@ -46,7 +48,11 @@ impl TestServer {
     pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config(dir.path());
         tweak(&mut config);
-        let secrets = Secrets { master: MasterKey::parse(&master_hex()).unwrap(), admin: Some(AdminKey::new(ADMIN_KEY)) };
+        let secrets = Secrets {
+            master: MasterKey::parse(&master_hex()).unwrap(),
+            admin: Some(AdminKey::new(ADMIN_KEY)),
+            operator: Some((OPERATOR.into(), OPERATOR_PASSWORD.into())),
+        };
         let app = App::build(config, secrets).await.expect("app starts");
         let base = format!("http://{}", app.http_addr());
         let token = app.shutdown_token();

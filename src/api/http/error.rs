@@ -99,7 +99,8 @@ impl IntoResponse for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::InvalidApiKey => ApiError::Unauthorized(e.to_string()),
+            AuthError::InvalidApiKey | AuthError::InvalidCredentials | AuthError::SessionRequired(_) => ApiError::Unauthorized(e.to_string()),
+            AuthError::Invalid(m) => ApiError::invalid(m),
             AuthError::InactiveAssociation | AuthError::Forbidden(_) | AuthError::IpNotAllowed => ApiError::Forbidden(e.to_string()),
             AuthError::Unavailable(cause) => {
                 tracing::error!(%cause, "authentication backend failed");

@@ -5,6 +5,7 @@
 mod associations;
 mod campaigns;
 mod credentials;
+mod dashboard;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     pub webhook: Arc<SignedIngress>,
     pub campaigns: Arc<CampaignService>,
+    pub sessions: Arc<crate::auth::sessions::Sessions>,
     pub prometheus: PrometheusHandle,
     /// Rate limits, idempotency keys, replay protection (cluster-wide with Redis).
     pub coord: Arc<Coordinator>,
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", api)
+        .nest("/api/v1/dashboard", dashboard::routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)

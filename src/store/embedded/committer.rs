@@ -20,6 +20,10 @@ use tokio::sync::oneshot;
 pub enum Mutation {
     Put { ks: Keyspace, key: Vec<u8>, value: Vec<u8> },
     Delete { ks: Keyspace, key: Vec<u8> },
+    /// Adds to a little-endian i64 counter. The committer is the only writer, so a
+    /// read-add-write here never loses an update; deltas to one key within a group are
+    /// summed first.
+    Add { ks: Keyspace, key: Vec<u8>, delta: i64 },
 }
 
 /// One writer's request: applied atomically with its group, after its preconditions hold.
@@ -193,6 +197,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     let checked: std::collections::HashSet<String> =
         group.iter().flat_map(|r| r.require_absent.iter().map(|(ks, _, _)| ks.name().to_string())).collect();
     let mut pending_keys: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
+    let mut counters: std::collections::HashMap<(String, Vec<u8>), (Keyspace, i64)> = Default::default();
     for req in group.iter_mut() {
         let mut conflict = None;
         for (ks, key, label) in &req.require_absent {
@@ -215,9 +220,16 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                     batch.insert(&ks, key, value)
                 }
                 Mutation::Delete { ks, key } => batch.remove(&ks, key),
+                Mutation::Add { ks, key, delta } => {
+                    counters.entry((ks.name().to_string(), key)).or_insert((ks, 0)).1 += delta;
+                }
             }
         }
         results.push(Ok(()));
+    }
+    for ((_, key), (ks, delta)) in counters {
+        let current = ks.get(&key)?.and_then(|v| v.as_ref().try_into().ok()).map(i64::from_le_bytes).unwrap_or(0);
+        batch.insert(&ks, key, (current + delta).to_le_bytes().to_vec());
     }
     if !batch.is_empty() {
         batch.commit()?;

@@ -27,6 +27,11 @@ struct Tables {
     active_campaigns: Keyspace,
     campaign_messages: Keyspace,
     schedule: Keyspace,
+    allocation_owner: Keyspace,
+    messages_by_association: Keyspace,
+    stats: Keyspace,
+    operators: Keyspace,
+    sessions: Keyspace,
     messages: Keyspace,
     attempts: Keyspace,
     unfinished_messages: Keyspace,
@@ -82,6 +87,11 @@ impl EmbeddedStore {
             active_campaigns: ks("active_campaigns")?,
             campaign_messages: ks("campaign_messages")?,
             schedule: ks("schedule")?,
+            allocation_owner: ks("allocation_owner")?,
+            messages_by_association: ks("messages_by_association")?,
+            stats: ks("stats")?,
+            operators: ks("operators")?,
+            sessions: ks("sessions")?,
             messages: ks("messages")?,
             attempts: ks("attempts")?,
             unfinished_messages: ks("unfinished_messages")?,
@@ -165,6 +175,23 @@ impl EmbeddedStore {
             } else {
                 muts.push(Mutation::Delete { ks: t.schedule.clone(), key });
             }
+        }
+    }
+
+    /// Newest first within an association.
+    fn by_association_key(association_id: i64, id: i64) -> [u8; 16] {
+        pair_key(association_id, i64::MAX - id)
+    }
+
+    fn counter_key(scope: CounterScope, name: &str) -> Vec<u8> {
+        let mut k = pair_key(scope.association_id, scope.day).to_vec();
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+
+    fn counter_mutations(t: &Tables, deltas: &[CounterDelta], muts: &mut Vec<Mutation>) {
+        for d in deltas {
+            muts.push(Mutation::Add { ks: t.stats.clone(), key: Self::counter_key(d.scope, &d.name), delta: d.delta });
         }
     }
 
@@ -288,7 +315,15 @@ impl Store for EmbeddedStore {
     async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()> {
         let t = self.t()?;
         let m = Self::put(&t.allocations, pair_key(rec.association_id, rec.id).to_vec(), rec);
-        self.committer.write(vec![m], vec![]).await
+        let owner = Mutation::Put { ks: t.allocation_owner.clone(), key: i64_key(rec.id).to_vec(), value: i64_key(rec.association_id).to_vec() };
+        self.committer.write(vec![m, owner], vec![]).await
+    }
+
+    async fn get_allocation(&self, id: i64) -> StoreResult<Option<AllocationRecord>> {
+        let t = self.t()?;
+        let Some(owner) = t.allocation_owner.get(i64_key(id)).map_err(io)? else { return Ok(None) };
+        let assoc = i64_from_key(&owner).unwrap_or_default();
+        Self::get_row(&t.allocations, "allocations", &pair_key(assoc, id))
     }
 
     async fn list_allocations(&self, association_id: i64) -> StoreResult<Vec<AllocationRecord>> {
@@ -303,7 +338,8 @@ impl Store for EmbeddedStore {
         if !t.allocations.contains_key(key).map_err(io)? {
             return Ok(false);
         }
-        self.committer.write(vec![Mutation::Delete { ks: t.allocations.clone(), key: key.to_vec() }], vec![]).await?;
+        let owner = Mutation::Delete { ks: t.allocation_owner.clone(), key: i64_key(id).to_vec() };
+        self.committer.write(vec![Mutation::Delete { ks: t.allocations.clone(), key: key.to_vec() }, owner], vec![]).await?;
         Ok(true)
     }
 
@@ -448,11 +484,19 @@ impl Store for EmbeddedStore {
 
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
         let t = self.t()?;
-        let mut muts = Vec::with_capacity(msgs.len() * 2);
+        let mut muts = Vec::with_capacity(msgs.len() * 3);
+        let mut accepted: std::collections::HashMap<(i64, i64), i64> = Default::default();
         for m in msgs {
             muts.push(Self::put(&t.messages, i64_key(m.id).to_vec(), m));
+            muts.push(Self::empty(&t.messages_by_association, Self::by_association_key(m.association_id, m.id)));
             Self::message_index_mutations(&t, m, &mut muts);
+            *accepted.entry((m.association_id, crate::store::stats::day_of(m.created_at))).or_default() += 1;
         }
+        let deltas: Vec<CounterDelta> = accepted
+            .into_iter()
+            .flat_map(|((assoc, day), n)| crate::store::stats::scopes(assoc, day).map(move |scope| CounterDelta { scope, name: "accepted".into(), delta: n }))
+            .collect();
+        Self::counter_mutations(&t, &deltas, &mut muts);
         self.committer.write(muts, vec![]).await
     }
 
@@ -464,6 +508,19 @@ impl Store for EmbeddedStore {
     async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()> {
         let t = self.t()?;
         let mut muts = Vec::with_capacity(updates.len() * 3);
+        // Statistics: count a message once, when it first becomes final.
+        let mut deltas = Vec::new();
+        let mut finalised = std::collections::HashSet::new();
+        for u in updates {
+            if u.message.status.is_terminal() && !finalised.contains(&u.message.id) {
+                let before = Self::get_row::<MessageRecord>(&t.messages, "messages", &i64_key(u.message.id))?;
+                if before.is_none_or(|b| !b.status.is_terminal()) {
+                    finalised.insert(u.message.id);
+                    deltas.extend(crate::store::stats::final_deltas(&u.message));
+                }
+            }
+        }
+        Self::counter_mutations(&t, &deltas, &mut muts);
         for MessageUpdate { message: msg, attempt } in updates {
             muts.push(Self::put(&t.messages, i64_key(msg.id).to_vec(), msg));
             if msg.campaign_id.is_none() {
@@ -505,6 +562,108 @@ impl Store for EmbeddedStore {
         ids.sort_unstable();
         ids.truncate(limit);
         Ok(ids)
+    }
+
+    async fn list_messages(&self, association_id: Option<i64>, before: Option<i64>, limit: usize) -> StoreResult<Vec<MessageRecord>> {
+        let t = self.t()?;
+        let mut out = Vec::with_capacity(limit.min(1000));
+        match association_id {
+            Some(assoc) => {
+                let prefix = i64_key(assoc);
+                let from = match before {
+                    Some(b) => after(&Self::by_association_key(assoc, b)),
+                    None => prefix.to_vec(),
+                };
+                for guard in t.messages_by_association.range(from..) {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let k = guard.key().map_err(io)?;
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    let id = i64::MAX - i64_from_key(&k[8..]).unwrap_or_default();
+                    if let Some(m) = Self::get_row(&t.messages, "messages", &i64_key(id))? {
+                        out.push(m);
+                    }
+                }
+            }
+            None => {
+                let end = before.map(i64_key).unwrap_or([0xff; 8]).to_vec();
+                for guard in t.messages.range(..end).rev().take(limit) {
+                    let (_, v) = guard.into_inner().map_err(io)?;
+                    out.push(decode("messages", &v)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_queue(&self, limit: usize) -> StoreResult<Vec<MessageRecord>> {
+        let t = self.t()?;
+        let mut out = Vec::new();
+        for id in self.list_unfinished(None, limit).await? {
+            if let Some(m) = Self::get_row::<MessageRecord>(&t.messages, "messages", &i64_key(id))? {
+                out.push(m);
+            }
+        }
+        for guard in t.schedule.iter() {
+            if out.len() >= limit {
+                break;
+            }
+            let k = guard.key().map_err(io)?;
+            if let Some(e) = Self::schedule_entry(&k).filter(|e| e.kind == ScheduledKind::Message) {
+                if let Some(m) = Self::get_row::<MessageRecord>(&t.messages, "messages", &i64_key(e.id))? {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_counters(&self, deltas: &[CounterDelta]) -> StoreResult<()> {
+        let t = self.t()?;
+        let mut muts = Vec::with_capacity(deltas.len());
+        Self::counter_mutations(&t, deltas, &mut muts);
+        self.committer.write(muts, vec![]).await
+    }
+
+    async fn get_counters(&self, scope: CounterScope) -> StoreResult<std::collections::BTreeMap<String, i64>> {
+        let t = self.t()?;
+        let prefix = pair_key(scope.association_id, scope.day);
+        let mut out = std::collections::BTreeMap::new();
+        for guard in t.stats.prefix(prefix) {
+            let (k, v) = guard.into_inner().map_err(io)?;
+            let name = String::from_utf8_lossy(&k[16..]).into_owned();
+            let value = v.as_ref().try_into().map(i64::from_le_bytes).unwrap_or(0);
+            out.insert(name, value);
+        }
+        Ok(out)
+    }
+
+    async fn put_operator(&self, rec: &OperatorRecord) -> StoreResult<()> {
+        let t = self.t()?;
+        self.committer.write(vec![Self::put(&t.operators, rec.username.as_bytes().to_vec(), rec)], vec![]).await
+    }
+
+    async fn get_operator(&self, username: &str) -> StoreResult<Option<OperatorRecord>> {
+        let t = self.t()?;
+        Self::get_row(&t.operators, "operators", username.as_bytes())
+    }
+
+    async fn put_session(&self, rec: &SessionRecord) -> StoreResult<()> {
+        let t = self.t()?;
+        self.committer.write(vec![Self::put(&t.sessions, rec.token_hash.clone(), rec)], vec![]).await
+    }
+
+    async fn get_session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
+        let t = self.t()?;
+        Self::get_row(&t.sessions, "sessions", token_hash)
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> StoreResult<()> {
+        let t = self.t()?;
+        self.committer.write(vec![Mutation::Delete { ks: t.sessions.clone(), key: token_hash.to_vec() }], vec![]).await
     }
 
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {

@@ -1,0 +1,140 @@
+//! Campaigns from the dashboard: create (same engine as the bulk webhook), list, cancel.
+
+use super::{Dash, Page, Paged};
+use crate::api::http::extract::{parse_json_borrowed, IdPath, QueryParams};
+use crate::api::http::{ApiError, AppState, Envelope};
+use crate::campaigns::BulkRequest;
+use crate::domain::Timestamp;
+use crate::store::CampaignRecord;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody<'a> {
+    association_id: i64,
+    name: String,
+    message: String,
+    #[serde(borrow)]
+    recipients: Vec<&'a RawValue>,
+    scheduled_at: Option<String>,
+    credential_id: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedView {
+    campaign_id: i64,
+    total_recipients: u64,
+    status: &'static str,
+    invalid_recipients: usize,
+    duplicates_removed: usize,
+}
+
+pub async fn create(State(s): State<AppState>, dash: Dash, body: Bytes) -> Result<Envelope<CreatedView>, ApiError> {
+    let b: CreateBody = parse_json_borrowed(&body)?;
+    dash.operator.require_association(b.association_id)?;
+    s.directory.get_association(b.association_id).await?;
+    if let Some(c) = b.credential_id {
+        s.directory.get_credential(b.association_id, c).await?;
+    }
+    let scheduled_at = match b.scheduled_at.as_deref().filter(|v| !v.trim().is_empty()) {
+        Some(v) => Some(Timestamp::parse_iso(v).ok_or_else(|| ApiError::invalid(format!("scheduledAt `{v}` is not an ISO 8601 date-time")))?.0),
+        None => None,
+    };
+    if b.name.trim().is_empty() {
+        return Err(ApiError::invalid("name must not be empty"));
+    }
+    let a = s
+        .campaigns
+        .create_bulk(BulkRequest {
+            association_id: b.association_id,
+            recipients: &b.recipients,
+            message: b.message,
+            channel: "sms".into(),
+            name: Some(b.name),
+            scheduled_at,
+            data: Default::default(),
+            send_rate: None,
+            priority: 0,
+            credential_id: b.credential_id,
+        })
+        .await?;
+    Ok(Envelope::ok(CreatedView {
+        campaign_id: a.campaign.id,
+        total_recipients: a.campaign.total_recipients,
+        status: a.campaign.status.as_str(),
+        invalid_recipients: a.invalid_count,
+        duplicates_removed: a.duplicates_removed,
+    })
+    .message("Campaign created successfully"))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignItem {
+    id: i64,
+    association_id: i64,
+    name: String,
+    status: &'static str,
+    total_recipients: u64,
+    sent: u64,
+    failed: u64,
+    scheduled_at: Option<Timestamp>,
+    created_at: Timestamp,
+}
+
+impl From<CampaignRecord> for CampaignItem {
+    fn from(c: CampaignRecord) -> Self {
+        Self {
+            id: c.id,
+            association_id: c.association_id,
+            name: c.name,
+            status: c.status.as_str(),
+            total_recipients: c.total_recipients,
+            sent: c.sent,
+            failed: c.failed,
+            scheduled_at: c.scheduled_at.map(Timestamp),
+            created_at: Timestamp(c.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    page: Option<usize>,
+    limit: Option<usize>,
+    association_id: Option<i64>,
+}
+
+/// Newest first. Campaigns per association are few; a super operator without an
+/// `associationId` sees every association's, merged by id.
+pub async fn list(State(s): State<AppState>, dash: Dash, QueryParams(q): QueryParams<ListQuery>) -> Result<Envelope<Paged<CampaignItem>>, ApiError> {
+    let (page, limit) = Page { page: q.page, limit: q.limit }.resolve()?;
+    let associations: Vec<i64> = match dash.operator.scope(q.association_id)? {
+        Some(a) => vec![a],
+        None => s.directory.list_associations().await?.into_iter().map(|a| a.id).collect(),
+    };
+    let mut all = Vec::new();
+    for a in associations {
+        all.extend(s.store.list_campaigns(a, None, 100_000).await?);
+    }
+    all.sort_by(|a, b| b.id.cmp(&a.id));
+    let total = all.len() as u64;
+    let mut items: Vec<CampaignItem> = Vec::with_capacity(limit);
+    for c in all.into_iter().skip((page - 1) * limit).take(limit) {
+        // Live counters for running campaigns.
+        items.push(s.campaigns.get(c.id).await.unwrap_or(c).into());
+    }
+    Ok(Envelope::ok(Paged { items, total, page, limit }))
+}
+
+pub async fn cancel(State(s): State<AppState>, dash: Dash, IdPath(id): IdPath<i64>) -> Result<Envelope<()>, ApiError> {
+    let c = s.campaigns.get(id).await?;
+    dash.operator.require_association(c.association_id)?;
+    s.campaigns.cancel(id).await?;
+    Ok(Envelope::done("Campaign cancelled successfully"))
+}
