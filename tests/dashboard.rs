@@ -242,6 +242,7 @@ async fn routes_scoping_validation_and_pagination() {
     assert_eq!(d["todaySent"], 3);
     assert_eq!(d["byProvider"]["infobip"]["sent"], 1, "{st}");
     assert_eq!(d["byProvider"]["twilio"]["sent"], 2, "{st}");
+    assert_eq!(d["byProvider"]["twilio"]["failed"], 1, "the invalid number failed at twilio: {st}");
     // Association 2: +966509990000 ends in 0000, the simulator's invalid numbers: 4 sent, 1 failed.
     let (_, global) = root.get("/stats").await;
     assert_eq!((global["data"]["totalSent"].as_i64(), global["data"]["totalFailed"].as_i64()), (Some(7), Some(2)), "{global}");

@@ -296,6 +296,8 @@ impl AssocState {
         if let Some(a) = &r.attempt {
             w.record.attempts = w.record.attempts.max(a.attempt);
             w.last_error = a.error.clone().or(w.last_error.take());
+            // The last provider tried (statistics count failures by provider too).
+            w.record.provider = Some(a.provider.clone());
         }
         match r.verdict {
             Verdict::Sent { provider, provider_message_id } => {

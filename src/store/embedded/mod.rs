@@ -152,6 +152,17 @@ impl EmbeddedStore {
         Some(ScheduleEntry { at: i64_from_key(&key[..8])?, kind, id: i64_from_key(key.get(9..)?)? })
     }
 
+    /// Deletes `key` (and, in the same commit, `also`) when it exists; whether it did.
+    async fn delete_existing(&self, ks: &Keyspace, key: Vec<u8>, also: Vec<Mutation>) -> StoreResult<bool> {
+        if !ks.contains_key(&key).map_err(io)? {
+            return Ok(false);
+        }
+        let mut muts = vec![Mutation::Delete { ks: ks.clone(), key }];
+        muts.extend(also);
+        self.committer.write(muts, vec![]).await?;
+        Ok(true)
+    }
+
     fn empty(ks: &Keyspace, key: impl Into<Vec<u8>>) -> Mutation {
         Mutation::Put { ks: ks.clone(), key: key.into(), value: Vec::new() }
     }
@@ -304,12 +315,7 @@ impl Store for EmbeddedStore {
 
     async fn delete_credential(&self, association_id: i64, id: i64) -> StoreResult<bool> {
         let t = self.t()?;
-        let key = pair_key(association_id, id);
-        if !t.credentials.contains_key(key).map_err(io)? {
-            return Ok(false);
-        }
-        self.committer.write(vec![Mutation::Delete { ks: t.credentials.clone(), key: key.to_vec() }], vec![]).await?;
-        Ok(true)
+        self.delete_existing(&t.credentials, pair_key(association_id, id).to_vec(), vec![]).await
     }
 
     async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()> {
@@ -334,13 +340,8 @@ impl Store for EmbeddedStore {
 
     async fn delete_allocation(&self, association_id: i64, id: i64) -> StoreResult<bool> {
         let t = self.t()?;
-        let key = pair_key(association_id, id);
-        if !t.allocations.contains_key(key).map_err(io)? {
-            return Ok(false);
-        }
         let owner = Mutation::Delete { ks: t.allocation_owner.clone(), key: i64_key(id).to_vec() };
-        self.committer.write(vec![Mutation::Delete { ks: t.allocations.clone(), key: key.to_vec() }, owner], vec![]).await?;
-        Ok(true)
+        self.delete_existing(&t.allocations, pair_key(association_id, id).to_vec(), vec![owner]).await
     }
 
     async fn put_template(&self, rec: &TemplateRecord, must_be_new: bool) -> StoreResult<()> {
@@ -367,12 +368,7 @@ impl Store for EmbeddedStore {
 
     async fn delete_template(&self, association_id: i64, code: &str) -> StoreResult<bool> {
         let t = self.t()?;
-        let key = Self::template_key(association_id, code);
-        if !t.templates.contains_key(&key).map_err(io)? {
-            return Ok(false);
-        }
-        self.committer.write(vec![Mutation::Delete { ks: t.templates.clone(), key }], vec![]).await?;
-        Ok(true)
+        self.delete_existing(&t.templates, Self::template_key(association_id, code), vec![]).await
     }
 
     async fn put_campaign(&self, rec: &CampaignRecord) -> StoreResult<()> {

@@ -73,7 +73,7 @@ pub async fn send_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBo
             scheduled_at: None,
         })
         .await
-        .map_err(|e| ApiError::from(crate::ingress::IngressError::Invalid(rename_recipient(e))))?;
+        .map_err(rename_recipient)?;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(s.config.dashboard.send_timeout_ms);
     let mut m: Option<MessageRecord> = None;
     while tokio::time::Instant::now() < deadline {
@@ -93,11 +93,12 @@ pub async fn send_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBo
     }))
 }
 
-/// The dashboard calls the recipient `phoneNumber`: say so in validation errors.
-fn rename_recipient(e: crate::ingress::IngressError) -> String {
+/// The dashboard calls the recipient `phoneNumber`: say so in validation errors; every
+/// other error keeps its own status.
+fn rename_recipient(e: crate::ingress::IngressError) -> ApiError {
     match e {
-        crate::ingress::IngressError::Invalid(m) => m.replace("recipient `", "phoneNumber `"),
-        other => other.to_string(),
+        crate::ingress::IngressError::Invalid(m) => ApiError::invalid(m.replace("recipient `", "phoneNumber `")),
+        other => other.into(),
     }
 }
 
@@ -139,7 +140,7 @@ pub async fn schedule_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): Js
             scheduled_at: Some(at.0),
         })
         .await
-        .map_err(|e| ApiError::from(crate::ingress::IngressError::Invalid(rename_recipient(e))))?;
+        .map_err(rename_recipient)?;
     // As documented, the answer says "queued" (the queue view shows it as scheduled).
     Ok(Envelope::ok(QueuedView { queue_id: accepted.id, job_id: format!("job_sch_{}", accepted.id), status: "queued" })
         .message("Notification queued for sending"))
