@@ -28,6 +28,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub redis: RedisConfig,
     pub idempotency: IdempotencyConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -104,6 +105,9 @@ pub struct CampaignsConfig {
     pub invalid_report_limit: usize,
     /// How often a running campaign's counters are written to its row (milliseconds).
     pub progress_flush_ms: u64,
+    /// Most recipients one gRPC `SendBulk` stream may carry (de-duplication keeps about 16
+    /// bytes per recipient in memory while the stream is stored).
+    pub max_recipients_per_stream: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -122,6 +126,8 @@ pub struct WebhookConfig {
 pub struct ServerConfig {
     /// Address the HTTP API listens on; port 0 picks a free port.
     pub http_addr: String,
+    /// Address the gRPC API listens on; port 0 picks a free port; empty turns gRPC off.
+    pub grpc_addr: String,
     /// Largest request body accepted on ordinary routes; larger bodies get 413.
     pub body_limit_bytes: usize,
     /// Largest request body accepted on bulk routes (campaign recipient lists).
@@ -172,6 +178,14 @@ pub struct IdsConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Label per-credential series (in-flight calls, circuit state) with the credential id as
+    /// well as the provider. Off by default: series then grow with the number of credentials.
+    pub per_credential_labels: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` or `json`.
     pub format: String,
@@ -192,6 +206,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             redis: RedisConfig::default(),
             idempotency: IdempotencyConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -201,6 +216,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             http_addr: "127.0.0.1:8080".into(),
+            grpc_addr: "127.0.0.1:50051".into(),
             body_limit_bytes: 1024 * 1024,
             bulk_body_limit_bytes: 64 * 1024 * 1024,
             request_timeout_ms: 30_000,
@@ -265,13 +281,26 @@ impl Default for ProviderRates {
 
 impl Default for CampaignsConfig {
     fn default() -> Self {
-        Self { max_recipients_per_request: 1_000_000, window: 10_000, write_chunk: 10_000, invalid_report_limit: 100, progress_flush_ms: 500 }
+        Self {
+            max_recipients_per_request: 1_000_000,
+            window: 10_000,
+            write_chunk: 10_000,
+            invalid_report_limit: 100,
+            progress_flush_ms: 500,
+            max_recipients_per_stream: 5_000_000,
+        }
     }
 }
 
 impl Default for WebhookConfig {
     fn default() -> Self {
         Self { max_skew_ms: 300_000, reject_replays: true, max_message_chars: 2_000 }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { per_credential_labels: false }
     }
 }
 
@@ -315,6 +344,9 @@ impl Config {
         let mut problems = Vec::new();
         if self.server.http_addr.parse::<SocketAddr>().is_err() {
             problems.push(format!("server.http_addr: `{}` is not a HOST:PORT socket address", self.server.http_addr));
+        }
+        if !self.server.grpc_addr.is_empty() && self.server.grpc_addr.parse::<SocketAddr>().is_err() {
+            problems.push(format!("server.grpc_addr: `{}` is not a HOST:PORT socket address (or empty to turn gRPC off)", self.server.grpc_addr));
         }
         if self.server.body_limit_bytes < 1024 {
             problems.push("server.body_limit_bytes: must be at least 1024".into());
@@ -379,6 +411,7 @@ impl Config {
             ("campaigns.max_recipients_per_request", self.campaigns.max_recipients_per_request),
             ("campaigns.window", self.campaigns.window),
             ("campaigns.write_chunk", self.campaigns.write_chunk),
+            ("campaigns.max_recipients_per_stream", self.campaigns.max_recipients_per_stream),
         ] {
             if v == 0 {
                 problems.push(format!("{key}: must be greater than 0"));

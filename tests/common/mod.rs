@@ -14,6 +14,8 @@ pub const ADMIN_KEY: &str = "test-super-admin-key-0123456789";
 
 pub struct TestServer {
     pub base: String,
+    /// `http://127.0.0.1:PORT` of the gRPC listener.
+    pub grpc: String,
     pub store: jood::store::SharedStore,
     pub dispatcher: jood::dispatch::Dispatcher,
     pub client: reqwest::Client,
@@ -25,6 +27,7 @@ pub struct TestServer {
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config::default();
     c.server.http_addr = "127.0.0.1:0".into();
+    c.server.grpc_addr = "127.0.0.1:0".into();
     c.store.data_dir = dir.to_path_buf();
     c
 }
@@ -49,10 +52,11 @@ impl TestServer {
         let secrets = Secrets { master: MasterKey::parse(&master_hex()).unwrap(), admin: Some(AdminKey::new(ADMIN_KEY)) };
         let app = App::build(config, secrets).await.expect("app starts");
         let base = format!("http://{}", app.http_addr());
+        let grpc = app.grpc_addr().map(|a| format!("http://{a}")).unwrap_or_default();
         let token = app.shutdown_token();
         let (store, dispatcher) = (app.store(), app.dispatcher().clone());
         let task = tokio::spawn(app.run_until_stopped());
-        Self { base, store, dispatcher, client: reqwest::Client::new(), dir, token, task: Some(task) }
+        Self { base, grpc, store, dispatcher, client: reqwest::Client::new(), dir, token, task: Some(task) }
     }
 
     /// Stops the engine gracefully; returns the data directory (deleted when dropped).
@@ -129,7 +133,7 @@ impl EngineProcess {
         let log = data_dir.with_extension(format!("log{}", std::process::id()));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_jood"))
-            .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env("JOOD_MASTER_KEY", master_hex())
