@@ -125,7 +125,7 @@ impl Actor for CredentialActor {
         let c = &a.ctx.config;
         let now = Instant::now();
         // Starts closed, whatever a failed predecessor left in the circuit gauge.
-        crate::telemetry::circuit_state(a.provider.code(), a.record.id, false);
+        crate::telemetry::circuit_started(a.provider.code(), a.record.id);
         Ok(CredState {
             credential_id: a.record.id,
             provider: a.provider,

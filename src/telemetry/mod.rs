@@ -136,13 +136,60 @@ static OPEN_CIRCUITS: std::sync::LazyLock<parking_lot::Mutex<HashMap<i64, &'stat
 pub fn circuit_state(provider: &'static str, credential_id: i64, open: bool) {
     let mut map = OPEN_CIRCUITS.lock();
     let changed = if open { map.insert(credential_id, provider).is_none() } else { map.remove(&credential_id).is_some() };
-    if !changed {
-        return;
+    if changed {
+        set_circuit_gauge(&map, provider, credential_id, open);
     }
+}
+
+/// A credential actor starts with a closed circuit: clears what a failed predecessor left
+/// and makes the series visible (at 0) before anything goes wrong.
+pub fn circuit_started(provider: &'static str, credential_id: i64) {
+    let mut map = OPEN_CIRCUITS.lock();
+    map.remove(&credential_id);
+    set_circuit_gauge(&map, provider, credential_id, false);
+}
+
+fn set_circuit_gauge(map: &HashMap<i64, &'static str>, provider: &'static str, credential_id: i64, open: bool) {
     if PER_CREDENTIAL.load(Ordering::Relaxed) {
         metrics::gauge!(CREDENTIAL_BREAKER_OPEN, "provider" => provider, "credential" => credential_id.to_string()).set(if open { 1.0 } else { 0.0 });
     } else {
         let n = map.values().filter(|p| **p == provider).count();
         metrics::gauge!(CREDENTIAL_BREAKER_OPEN, "provider" => provider).set(n as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_gauge(body: &str, provider: &str) -> Option<f64> {
+        let prefix = format!("{CREDENTIAL_BREAKER_OPEN}{{provider=\"{provider}\"}} ");
+        body.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.parse().unwrap())
+    }
+
+    #[test]
+    fn the_circuit_gauge_counts_open_credentials_per_provider() {
+        let handle = prometheus();
+        // Ids no other test uses; the recorder is process-wide.
+        let (a, b) = (-9_000_001, -9_000_002);
+        circuit_started("qyadat", a);
+        assert_eq!(open_gauge(&handle.render(), "qyadat"), Some(0.0));
+        circuit_state("qyadat", a, true);
+        circuit_state("qyadat", a, true);
+        circuit_state("qyadat", b, true);
+        assert_eq!(open_gauge(&handle.render(), "qyadat"), Some(2.0), "each credential counts once");
+        // A restarted actor starts closed; a closed circuit leaves the count.
+        circuit_started("qyadat", a);
+        circuit_state("qyadat", b, false);
+        assert_eq!(open_gauge(&handle.render(), "qyadat"), Some(0.0));
+    }
+
+    #[test]
+    fn labels_stay_within_their_sets() {
+        assert_eq!(channel_label("whatsapp"), "whatsapp");
+        assert_eq!(channel_label("pigeon"), "sms");
+        assert_eq!(provider_label(Some("twilio")), "twilio");
+        assert_eq!(provider_label(Some("anything else")), "none");
+        assert_eq!(provider_label(None), "none");
     }
 }
