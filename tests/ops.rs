@@ -162,12 +162,10 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
 async fn the_binary_logs_json_lines_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let engine = EngineProcess::spawn_with_env(&data, &[], &[("JOOD__LOG__FORMAT", "json")]);
+    let mut engine = EngineProcess::spawn_with_env(&data, &[], &[("JOOD__LOG__FORMAT", "json")]);
     let (status, _) = send(reqwest::Client::new().get(format!("{}/api/v1/associations", engine.base)).header("x-api-key", "nope").header("x-api-secret", "nope")).await;
     assert_eq!(status, 401);
-    let mut child = engine.child;
-    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    assert!(child.wait().unwrap().success());
+    assert!(engine.terminate(Duration::from_secs(30)).success());
     let log = std::fs::read_to_string(&engine.log).unwrap();
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() >= 3, "{log}");

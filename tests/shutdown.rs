@@ -27,7 +27,7 @@ async fn sigterm_mid_load_loses_nothing_acknowledged() {
         // All sends come from one address, past the documented 100 per minute.
         ("JOOD__RATE_LIMIT__ENABLED", "false"),
     ];
-    let engine = EngineProcess::spawn_with_env(&data, &[], &env);
+    let mut engine = EngineProcess::spawn_with_env(&data, &[], &env);
     let client = reqwest::Client::new();
     let admin = |m: reqwest::Method, url: String| client.request(m, url).header("x-api-key", ADMIN_KEY).header("x-api-secret", ADMIN_KEY);
     let (status, body) = send(admin(reqwest::Method::POST, format!("{}/api/v1/associations", engine.base)).json(&json!({"id": 1, "name": "Shutdown"}))).await;
@@ -81,16 +81,7 @@ async fn sigterm_mid_load_loses_nothing_acknowledged() {
         assert!(started.elapsed() < Duration::from_secs(60), "only {} sends acknowledged", acked.load(Ordering::Relaxed));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut child = engine.child;
-    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(term.success());
-    let exit = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(started.elapsed() < Duration::from_secs(90), "engine did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit = engine.terminate(Duration::from_secs(60));
     let log = std::fs::read_to_string(&engine.log).unwrap();
     assert!(exit.success(), "exit {exit:?}:\n{log}");
     assert!(log.contains("shutting down") && log.contains("store flushed"), "{log}");
