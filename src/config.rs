@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod observability;
 mod protection;
+pub use observability::{LogConfig, MetricsConfig};
 pub use protection::{IdempotencyConfig, RateLimitConfig, RedisConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -176,23 +178,6 @@ pub struct IdsConfig {
     pub node_id: u8,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Label per-credential series (in-flight calls, circuit state) with the credential id as
-    /// well as the provider. Off by default: series then grow with the number of credentials.
-    pub per_credential_labels: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: String,
-    /// A tracing filter, e.g. `info` or `jood=debug,tower_http=info`; `RUST_LOG` overrides it.
-    pub level: String,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -295,18 +280,6 @@ impl Default for CampaignsConfig {
 impl Default for WebhookConfig {
     fn default() -> Self {
         Self { max_skew_ms: 300_000, reject_replays: true, max_message_chars: 2_000 }
-    }
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self { per_credential_labels: false }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self { format: "text".into(), level: "info,fjall=warn,lsm_tree=warn".into() }
     }
 }
 
@@ -424,12 +397,7 @@ impl Config {
             problems.push("webhook.max_message_chars: must be greater than 0".into());
         }
         protection::validate(self, &mut problems);
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            problems.push(format!("log.format: `{}` is not one of text, json", self.log.format));
-        }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            problems.push(format!("log.level: `{}` is not a valid filter", self.log.level));
-        }
+        observability::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -485,6 +453,8 @@ mod tests {
     fn validate_names_every_bad_key() {
         let mut c = Config::default();
         c.server.http_addr = "nowhere".into();
+        c.server.grpc_addr = "also nowhere".into();
+        c.campaigns.max_recipients_per_stream = 0;
         c.log.format = "xml".into();
         c.ids.node_id = 9;
         c.server.trusted_proxies = vec!["10.0.0.0/40".into()];
@@ -494,6 +464,8 @@ mod tests {
         let msg = c.validate().unwrap_err().to_string();
         for key in [
             "server.http_addr",
+            "server.grpc_addr",
+            "campaigns.max_recipients_per_stream",
             "log.format",
             "ids.node_id",
             "server.trusted_proxies[0]",
