@@ -4,7 +4,7 @@
 use super::Config;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Label per-credential series (in-flight calls, circuit state) with the credential id as
@@ -19,12 +19,6 @@ pub struct LogConfig {
     pub format: String,
     /// A tracing filter, e.g. `info` or `jood=debug,tower_http=info`; `RUST_LOG` overrides it.
     pub level: String,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self { per_credential_labels: false }
-    }
 }
 
 impl Default for LogConfig {
