@@ -3,6 +3,8 @@
 //! binary.
 
 mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use common::*;
 use jood::sim::{SimConfig, Simulator};
@@ -73,6 +75,20 @@ async fn readyz_checks_the_store_and_redis() {
     let (status, _) = send(no_redis.client.get(no_redis.url("/healthz"))).await;
     assert_eq!(status, 200);
     no_redis.stop().await;
+
+    // A real Redis: ready while it answers, not ready once it is gone.
+    if let Some(mut redis) = redis_server::RedisServer::start("readyz_checks_the_store_and_redis (redis part)") {
+        let with_redis = TestServer::start_with(|c| {
+            c.redis.url = redis.url();
+            c.redis.timeout_ms = 200;
+        })
+        .await;
+        let (status, body) = send(with_redis.client.get(with_redis.url("/readyz"))).await;
+        assert_eq!((status, &body["data"]["redis"]), (200, &json!("up")), "{body}");
+        redis.kill();
+        assert_error(&send(with_redis.client.get(with_redis.url("/readyz"))).await, 503, "not ready: redis unreachable");
+        with_redis.stop().await;
+    }
 
     // A store that no longer takes writes.
     s.store.close().await.unwrap();
