@@ -267,3 +267,29 @@ async fn a_graceful_stop_ends_watch_streams_with_unavailable() {
     assert_eq!(st.code(), Code::Unavailable, "{st:?}");
     stop.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_ends_with_the_final_counts_of_a_cancelled_campaign() {
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "A").await;
+    let mut c = client(&s).await;
+    let later = pb::BulkSettings { scheduled_at: Some(prost_types::Timestamp { seconds: now_ms() / 1000 + 3600, nanos: 0 }), ..settings("later") };
+    let recipients = (0..3).map(|i| recipient(&format!("+96650123456{i}"), &[])).collect();
+    let chunk = pb::SendBulkChunk { settings: Some(later), recipients };
+    let resp = c.send_bulk(authed(tokio_stream::iter(vec![chunk]), &k.api_key, &k.secret_key)).await.unwrap().into_inner();
+    let mut stream = c
+        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 100 }, &k.api_key, &k.secret_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap().unwrap().status, pb::CampaignStatus::Scheduled as i32);
+    let (status, body) = send(s.req(reqwest::Method::DELETE, &format!("/api/v1/campaigns/{}", resp.campaign_id), &k.api_key, &k.secret_key)).await;
+    assert_eq!(status, 200, "{body}");
+    let mut last = None;
+    while let Some(p) = stream.message().await.unwrap() {
+        last = Some(p);
+    }
+    let last = last.expect("snapshots after the cancel");
+    assert_eq!((last.status, last.sent, last.cancelled), (pb::CampaignStatus::Cancelled as i32, 0, 3), "{last:?}");
+    s.stop().await;
+}
