@@ -14,7 +14,7 @@ pub mod pb;
 mod watch;
 
 use crate::api::http::protect::{check_limit, RouteClass};
-use crate::api::http::{ApiError, AppState};
+use crate::api::http::{visible_notification, ApiError, AppState};
 use crate::auth::Caller;
 use crate::ingress::NewMessage;
 use pb::notifications_server::{Notifications, NotificationsServer};
@@ -107,14 +107,7 @@ impl GrpcApi {
 
     async fn get_notification(&self, req: Request<pb::GetNotificationRequest>) -> Result<pb::Notification, ApiError> {
         let caller = self.caller(&req, self.client_ip(&req)).await?;
-        let id = req.into_inner().id;
-        let not_found = || ApiError::NotFound(format!("Notification {id} not found"));
-        let m = self.state.store.get_message(id).await?.ok_or_else(not_found)?;
-        // Another association's message is "not found", so ids reveal nothing.
-        if matches!(caller, Caller::Association { id: own } if own != m.association_id) {
-            return Err(not_found());
-        }
-        let attempts = self.state.store.list_attempts(id).await?;
+        let (m, attempts) = visible_notification(&self.state, caller, req.into_inner().id).await?;
         Ok(convert::notification(m, attempts))
     }
 }

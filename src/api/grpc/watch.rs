@@ -5,8 +5,7 @@
 //! shuts down (with UNAVAILABLE: watch again after the restart).
 
 use super::{convert, pb, GrpcApi};
-use crate::api::http::ApiError;
-use crate::auth::Caller;
+use crate::api::http::{visible_campaign, ApiError};
 use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
@@ -21,10 +20,7 @@ pub async fn watch_campaign(api: &GrpcApi, req: Request<pb::WatchCampaignRequest
     let r = req.into_inner();
     let id = r.campaign_id;
     // Checked before the stream starts, so a wrong id is an error, not an empty stream.
-    let first = api.state.campaigns.get(id).await?;
-    if matches!(caller, Caller::Association { id: own } if own != first.association_id) {
-        return Err(ApiError::NotFound(format!("Campaign {id} not found")));
-    }
+    visible_campaign(&api.state, caller, id).await?;
     let interval = Duration::from_millis(u64::from(match r.min_interval_ms {
         0 => DEFAULT_INTERVAL_MS,
         ms => ms.max(MIN_INTERVAL_MS),

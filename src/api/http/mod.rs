@@ -19,6 +19,8 @@ mod webhook;
 
 pub use envelope::Envelope;
 pub use error::ApiError;
+pub(crate) use campaigns::visible as visible_campaign;
+pub(crate) use notifications::visible_notification;
 
 use crate::auth::Authenticator;
 use crate::campaigns::CampaignService;
