@@ -65,6 +65,7 @@ fn main() {
 
         let mut config = jood::config::Config::default();
         config.server.http_addr = "127.0.0.1:0".into();
+        config.server.grpc_addr = "127.0.0.1:0".into();
         config.store.data_dir = dir.path().to_path_buf();
         config.log.level = "warn".into();
         let secrets = Secrets {

@@ -1,6 +1,6 @@
-//! The composition root: builds every part from the configuration, binds the listener
-//! (port 0 allowed) and runs until told to stop. `main` and the integration tests both start
-//! the engine through [`App::build`].
+//! The composition root: builds every part from the configuration, binds the HTTP and gRPC
+//! listeners (port 0 allowed) and runs until told to stop, then stops in stages. `main` and
+//! the integration tests both start the engine through [`App::build`].
 
 use crate::api::http::{router, AppState};
 use crate::auth::{AdminKey, Authenticator, MasterKey};
@@ -30,8 +30,10 @@ pub struct Secrets {
 
 pub struct App {
     http_addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    grpc: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
     store: SharedStore,
     dispatcher: Dispatcher,
     directory: Arc<Directory>,
@@ -47,6 +49,7 @@ impl App {
         config.validate()?;
         let config = Arc::new(config);
         let prometheus = crate::telemetry::prometheus();
+        crate::telemetry::configure(&config.metrics);
 
         let store: SharedStore = Arc::new(
             EmbeddedStore::open(
@@ -106,6 +109,7 @@ impl App {
             webhook,
             campaigns: campaigns.clone(),
             sessions,
+            dispatcher: dispatcher.clone(),
             prometheus,
             coord,
             client_ip,
@@ -117,17 +121,26 @@ impl App {
             .await
             .with_context(|| format!("binding server.http_addr {}", config.server.http_addr))?;
         let http_addr = listener.local_addr()?;
+        let grpc_listener = match config.server.grpc_addr.as_str() {
+            "" => None,
+            addr => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding server.grpc_addr {addr}"))?),
+        };
+        let grpc_addr = grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let grpc = grpc_listener.map(|l| crate::api::grpc::spawn(l, state.clone(), shutdown.clone()));
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
         stop_on_failure.disarm();
-        tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}");
+        let grpc_note = grpc_addr.map(|a| format!(" (gRPC on {a})")).unwrap_or_else(|| " (gRPC off)".into());
+        tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}{grpc_note}");
         Ok(App {
             http_addr,
+            grpc_addr,
             shutdown,
             server,
+            grpc,
             store,
             dispatcher,
             directory,
@@ -157,30 +170,49 @@ impl App {
         self.http_addr
     }
 
+    /// The gRPC listener's address (`None` when `server.grpc_addr` is empty).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
+
     /// A token that stops the app when cancelled (signal handlers hold one).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
-    /// Runs until the shutdown token is cancelled, then stops in stages: stop accepting and
-    /// let in-flight requests finish (bounded by the grace period), stop the actors and write
-    /// their pending status changes, then flush the store. Messages still unfinished stay in
-    /// the store and are dispatched on the next start.
+    /// Runs until the shutdown token is cancelled, then stops in stages: both listeners stop
+    /// accepting at once and in-flight requests finish (HTTP and gRPC share one grace period;
+    /// gRPC watch streams end at once), stop the actors and write their pending status
+    /// changes, then flush the store. A request is acknowledged only once its message is
+    /// durable, so whatever was acknowledged survives; messages still unfinished stay in the
+    /// store and are dispatched on the next start.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
         tracing::info!("shutting down: draining in-flight requests");
-        let mut server = self.server;
-        match tokio::time::timeout(self.grace, &mut server).await {
-            Ok(res) => res??,
-            Err(_) => {
-                tracing::warn!("grace period over; cutting remaining requests");
-                server.abort();
-            }
+        let deadline = tokio::time::Instant::now() + self.grace;
+        drain("HTTP", self.server, deadline).await?;
+        if let Some(grpc) = self.grpc {
+            drain("gRPC", grpc, deadline).await?;
         }
         self.dispatcher.stop().await;
         self.store.close().await?;
         tracing::info!("store flushed; bye");
         Ok(())
+    }
+}
+
+/// Waits for a server to finish its in-flight requests until `deadline`, then cuts the rest.
+async fn drain<E>(name: &str, mut server: tokio::task::JoinHandle<Result<(), E>>, deadline: tokio::time::Instant) -> anyhow::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(res) => res?.with_context(|| format!("{name} server failed")),
+        Err(_) => {
+            tracing::warn!("grace period over; cutting remaining {name} requests");
+            server.abort();
+            Ok(())
+        }
     }
 }
 

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod observability;
 mod protection;
+pub use observability::{LogConfig, MetricsConfig};
 pub use protection::{IdempotencyConfig, RateLimitConfig, RedisConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,6 +31,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub redis: RedisConfig,
     pub idempotency: IdempotencyConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -105,6 +108,9 @@ pub struct CampaignsConfig {
     pub invalid_report_limit: usize,
     /// How often a running campaign's counters are written to its row (milliseconds).
     pub progress_flush_ms: u64,
+    /// Most recipients one gRPC `SendBulk` stream may carry (de-duplication keeps about 16
+    /// bytes per recipient in memory while the stream is stored).
+    pub max_recipients_per_stream: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -142,6 +148,8 @@ pub struct WebhookConfig {
 pub struct ServerConfig {
     /// Address the HTTP API listens on; port 0 picks a free port.
     pub http_addr: String,
+    /// Address the gRPC API listens on; port 0 picks a free port; empty turns gRPC off.
+    pub grpc_addr: String,
     /// Largest request body accepted on ordinary routes; larger bodies get 413.
     pub body_limit_bytes: usize,
     /// Largest request body accepted on bulk routes (campaign recipient lists).
@@ -193,15 +201,6 @@ pub struct IdsConfig {
     pub node_id: u8,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: String,
-    /// A tracing filter, e.g. `info` or `jood=debug,tower_http=info`; `RUST_LOG` overrides it.
-    pub level: String,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -216,6 +215,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             redis: RedisConfig::default(),
             idempotency: IdempotencyConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -225,6 +225,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             http_addr: "127.0.0.1:8080".into(),
+            grpc_addr: "127.0.0.1:50051".into(),
             body_limit_bytes: 1024 * 1024,
             bulk_body_limit_bytes: 64 * 1024 * 1024,
             request_timeout_ms: 30_000,
@@ -290,7 +291,14 @@ impl Default for ProviderRates {
 
 impl Default for CampaignsConfig {
     fn default() -> Self {
-        Self { max_recipients_per_request: 1_000_000, window: 10_000, write_chunk: 10_000, invalid_report_limit: 100, progress_flush_ms: 500 }
+        Self {
+            max_recipients_per_request: 1_000_000,
+            window: 10_000,
+            write_chunk: 10_000,
+            invalid_report_limit: 100,
+            progress_flush_ms: 500,
+            max_recipients_per_stream: 5_000_000,
+        }
     }
 }
 
@@ -311,12 +319,6 @@ impl Default for DashboardConfig {
 impl Default for WebhookConfig {
     fn default() -> Self {
         Self { max_skew_ms: 300_000, reject_replays: true, max_message_chars: 2_000 }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self { format: "text".into(), level: "info,fjall=warn,lsm_tree=warn".into() }
     }
 }
 
@@ -354,6 +356,9 @@ impl Config {
         let mut problems = Vec::new();
         if self.server.http_addr.parse::<SocketAddr>().is_err() {
             problems.push(format!("server.http_addr: `{}` is not a HOST:PORT socket address", self.server.http_addr));
+        }
+        if !self.server.grpc_addr.is_empty() && self.server.grpc_addr.parse::<SocketAddr>().is_err() {
+            problems.push(format!("server.grpc_addr: `{}` is not a HOST:PORT socket address (or empty to turn gRPC off)", self.server.grpc_addr));
         }
         if self.server.body_limit_bytes < 1024 {
             problems.push("server.body_limit_bytes: must be at least 1024".into());
@@ -421,6 +426,7 @@ impl Config {
             ("campaigns.max_recipients_per_request", self.campaigns.max_recipients_per_request),
             ("campaigns.window", self.campaigns.window),
             ("campaigns.write_chunk", self.campaigns.write_chunk),
+            ("campaigns.max_recipients_per_stream", self.campaigns.max_recipients_per_stream),
         ] {
             if v == 0 {
                 problems.push(format!("{key}: must be greater than 0"));
@@ -439,12 +445,7 @@ impl Config {
             problems.push("webhook.max_message_chars: must be greater than 0".into());
         }
         protection::validate(self, &mut problems);
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            problems.push(format!("log.format: `{}` is not one of text, json", self.log.format));
-        }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            problems.push(format!("log.level: `{}` is not a valid filter", self.log.level));
-        }
+        observability::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -500,6 +501,8 @@ mod tests {
     fn validate_names_every_bad_key() {
         let mut c = Config::default();
         c.server.http_addr = "nowhere".into();
+        c.server.grpc_addr = "also nowhere".into();
+        c.campaigns.max_recipients_per_stream = 0;
         c.log.format = "xml".into();
         c.ids.node_id = 9;
         c.server.trusted_proxies = vec!["10.0.0.0/40".into()];
@@ -509,6 +512,8 @@ mod tests {
         let msg = c.validate().unwrap_err().to_string();
         for key in [
             "server.http_addr",
+            "server.grpc_addr",
+            "campaigns.max_recipients_per_stream",
             "log.format",
             "ids.node_id",
             "server.trusted_proxies[0]",

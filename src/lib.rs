@@ -3,12 +3,14 @@
 //! A message flows one way through these modules (see `DESIGN.md`):
 //!
 //! ```text
-//! api::http ─► auth ─► ingress ─► dispatch ─► providers ─► provider HTTP APIs
-//!                 │                    │
-//!                 └──────► store ◄─────┘        telemetry beside everything
+//! api::http ─┐
+//! api::grpc ─┴► auth ─► ingress ─► dispatch ─► providers ─► provider HTTP APIs
+//!                  │                    │
+//!                  └──────► store ◄─────┘        telemetry beside everything
 //! ```
 //!
-//! * [`api`]: HTTP routes; translate requests, call the layers below, render the envelope.
+//! * [`api`]: HTTP routes and the gRPC service; translate requests, call the layers below,
+//!   render the envelope (HTTP) or a status (gRPC).
 //! * [`auth`]: API keys, the super-admin key, sealing of secrets at rest.
 //! * [`coord`]: rate limits, idempotency keys, replay protection; in Redis when configured.
 //! * [`directory`]: associations and provider credentials (management rules).

@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the engine (HTTP API).
+    /// Run the engine (HTTP and gRPC APIs).
     Serve(ServeArgs),
     /// Run the provider simulator: every provider's send endpoints on one loopback port.
     Sim(SimArgs),
@@ -74,6 +74,9 @@ struct ServeArgs {
     /// Listen address (overrides server.http_addr).
     #[arg(long, value_name = "HOST:PORT")]
     http_addr: Option<String>,
+    /// gRPC listen address (overrides server.grpc_addr; "" turns gRPC off).
+    #[arg(long, value_name = "HOST:PORT")]
+    grpc_addr: Option<String>,
     /// Data directory of the embedded store (overrides store.data_dir).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -134,6 +137,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(a) = args.http_addr {
         config.server.http_addr = a;
+    }
+    if let Some(a) = args.grpc_addr {
+        config.server.grpc_addr = a;
     }
     if let Some(d) = args.data_dir {
         config.store.data_dir = d;

@@ -119,7 +119,7 @@ async fn demo_mode_starts_without_secrets_and_keeps_its_keys() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let first = std::process::Command::new(env!("CARGO_BIN_EXE_jood"))
-        .args(["serve", "--demo", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--demo", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .env_remove("JOOD_MASTER_KEY")
         .env_remove("JOOD_ADMIN_KEY")

@@ -1,24 +1,28 @@
-//! Creating a bulk campaign. Built to keep memory flat for a million recipients: the
-//! recipients stay raw JSON slices of the request body and are processed a chunk at a time —
-//! parsed, validated and normalised (on all cores), de-duplicated (by an 8-byte key per
-//! number), personalised, and written durably, with a few chunk writes in flight. The
-//! campaign row is written last: the answer comes only once everything is durable, and a
-//! crash before that leaves unacknowledged messages that no pump ever reads.
+//! Creating a bulk campaign. Built to keep memory flat for a million recipients: recipients
+//! are processed a chunk at a time — parsed, validated and normalised (on all cores),
+//! de-duplicated (by an 8-byte key per number), personalised, and written durably, with a
+//! few chunk writes in flight. The campaign row is written last: the answer comes only once
+//! everything is durable, and a crash (or a broken stream) before that leaves unacknowledged
+//! messages that no pump ever reads.
+//!
+//! [`BulkIngest`] is that process with the chunks fed one by one, so a recipient list can be
+//! stored as it arrives (the gRPC `SendBulk` stream) as well as from one request body (the
+//! HTTP bulk route, whose recipients stay raw JSON slices of the body). Each API layer hands
+//! recipients over as a [`RecipientInput`].
 
 use super::{CampaignError, CampaignService};
 use crate::domain::{now_ms, phone, template};
-use crate::store::{CampaignRecord, CampaignStatus, MessageRecord, MessageStatus};
+use crate::store::{CampaignRecord, CampaignStatus, MessageRecord, MessageStatus, StoreResult};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-pub struct BulkRequest<'a> {
+/// A campaign's settings, whatever API carried them.
+pub struct BulkSettings {
     pub association_id: i64,
-    /// Each a phone string or `{phone, variables}` (the documented Personalization format).
-    pub recipients: &'a [&'a RawValue],
     pub message: String,
     pub channel: String,
     pub name: Option<String>,
@@ -27,6 +31,13 @@ pub struct BulkRequest<'a> {
     pub send_rate: Option<f64>,
     pub priority: i32,
     pub credential_id: Option<i64>,
+}
+
+/// A bulk request whose recipients are all at hand (the HTTP body).
+pub struct BulkRequest<'a> {
+    pub settings: BulkSettings,
+    /// Each a phone string or `{phone, variables}` (the documented Personalization format).
+    pub recipients: &'a [&'a RawValue],
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +55,31 @@ pub struct BulkAccepted {
     pub duplicates_removed: usize,
 }
 
+/// A recipient's personal variables, as the API received them.
+pub enum Variables<'a> {
+    None,
+    /// A JSON object (HTTP).
+    Json(&'a RawValue),
+    /// Strings by name (gRPC).
+    Strings(&'a HashMap<String, String>),
+}
+
+impl Variables<'_> {
+    fn to_map(&self) -> Map<String, Value> {
+        match self {
+            Variables::None => Map::new(),
+            Variables::Json(v) => serde_json::from_str(v.get()).unwrap_or_default(),
+            Variables::Strings(m) => m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+        }
+    }
+}
+
+/// One entry of a recipient list as an API layer received it.
+pub trait RecipientInput: Sync {
+    /// The phone number and its variables, or (what to show of the entry, why it is refused).
+    fn read(&self) -> Result<(Cow<'_, str>, Variables<'_>), (String, String)>;
+}
+
 #[derive(Deserialize)]
 struct Personal<'a> {
     #[serde(borrow)]
@@ -52,48 +88,60 @@ struct Personal<'a> {
     variables: Option<&'a RawValue>,
 }
 
+/// A phone string or `{phone, variables}`.
+impl RecipientInput for &RawValue {
+    fn read(&self) -> Result<(Cow<'_, str>, Variables<'_>), (String, String)> {
+        let text = self.get();
+        let (phone, variables) = match text.as_bytes().first() {
+            Some(b'"') => match serde_json::from_str::<Cow<str>>(text) {
+                Ok(p) => (p, None),
+                Err(e) => return Err((text.to_string(), format!("is not a string: {e}"))),
+            },
+            Some(b'{') => match serde_json::from_str::<Personal>(text) {
+                Ok(p) => (p.phone, p.variables),
+                Err(e) => {
+                    let e = e.to_string();
+                    let e = e.split(" at line").next().unwrap_or(&e).to_string();
+                    return Err((text.chars().take(64).collect(), format!("is not {{phone, variables}}: {e}")));
+                }
+            },
+            _ => return Err((text.chars().take(64).collect(), "must be a phone number string or {phone, variables}".into())),
+        };
+        match variables {
+            Some(v) if v.get() == "null" => Ok((phone, Variables::None)),
+            Some(v) if !v.get().starts_with('{') => Err((phone.into_owned(), "variables must be an object".into())),
+            Some(v) => Ok((phone, Variables::Json(v))),
+            None => Ok((phone, Variables::None)),
+        }
+    }
+}
+
 /// One recipient entry, parsed and checked.
 enum Entry<'a> {
-    Valid { recipient: phone::Recipient, variables: Option<&'a RawValue> },
+    Valid { recipient: phone::Recipient, variables: Variables<'a> },
     Invalid { shown: String, reason: String },
 }
 
-fn check(raw: &RawValue) -> Entry<'_> {
-    let text = raw.get();
-    let (phone, variables) = match text.as_bytes().first() {
-        Some(b'"') => match serde_json::from_str::<Cow<str>>(text) {
-            Ok(p) => (p, None),
-            Err(e) => return Entry::Invalid { shown: text.to_string(), reason: format!("is not a string: {e}") },
+fn check<R: RecipientInput>(item: &R) -> Entry<'_> {
+    match item.read() {
+        Err((shown, reason)) => Entry::Invalid { shown, reason },
+        Ok((phone, variables)) => match phone::normalise(&phone) {
+            Ok(recipient) => Entry::Valid { recipient, variables },
+            Err(reason) => Entry::Invalid { shown: phone.into_owned(), reason },
         },
-        Some(b'{') => match serde_json::from_str::<Personal>(text) {
-            Ok(p) => (p.phone, p.variables),
-            Err(e) => {
-                let e = e.to_string();
-                let e = e.split(" at line").next().unwrap_or(&e).to_string();
-                return Entry::Invalid { shown: text.chars().take(64).collect(), reason: format!("is not {{phone, variables}}: {e}") };
-            }
-        },
-        _ => return Entry::Invalid { shown: text.chars().take(64).collect(), reason: "must be a phone number string or {phone, variables}".into() },
-    };
-    if variables.is_some_and(|v| !v.get().starts_with('{') && v.get() != "null") {
-        return Entry::Invalid { shown: phone.into_owned(), reason: "variables must be an object".into() };
-    }
-    match phone::normalise(&phone) {
-        Ok(recipient) => Entry::Valid { recipient, variables },
-        Err(reason) => Entry::Invalid { shown: phone.into_owned(), reason },
     }
 }
 
 /// Checks a chunk on every core (phone validation is the costly part of a big request).
-fn check_chunk<'a>(raws: &'a [&'a RawValue]) -> Vec<Entry<'a>> {
-    let work = || -> Vec<Entry<'a>> {
+fn check_chunk<R: RecipientInput>(items: &[R]) -> Vec<Entry<'_>> {
+    let work = || -> Vec<Entry<'_>> {
         let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8);
-        if threads == 1 || raws.len() < 512 {
-            return raws.iter().map(|r| check(r)).collect();
+        if threads == 1 || items.len() < 512 {
+            return items.iter().map(check).collect();
         }
-        let per = raws.len().div_ceil(threads);
+        let per = items.len().div_ceil(threads);
         std::thread::scope(|s| {
-            let parts: Vec<_> = raws.chunks(per).map(|part| s.spawn(move || part.iter().map(|r| check(r)).collect::<Vec<_>>())).collect();
+            let parts: Vec<_> = items.chunks(per).map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>())).collect();
             parts.into_iter().flat_map(|h| h.join().expect("validation thread")).collect()
         })
     };
@@ -104,16 +152,42 @@ fn check_chunk<'a>(raws: &'a [&'a RawValue]) -> Vec<Entry<'a>> {
     }
 }
 
+fn no_recipients() -> CampaignError {
+    CampaignError::Invalid("recipients must list at least one phone number".into())
+}
+
 /// E.164 digits as an integer: a compact de-duplication key (15 digits fit in 64 bits).
 fn dedupe_key(e164: &str) -> u64 {
     e164.trim_start_matches('+').parse().unwrap_or(u64::MAX)
 }
 
+/// A campaign being stored: recipients go in chunk by chunk ([`Self::push`]), the campaign is
+/// created by [`Self::finish`]. Holds only the de-duplication keys and a few chunk writes.
+pub struct BulkIngest {
+    svc: Arc<CampaignService>,
+    settings: BulkSettings,
+    /// Most entries accepted in all.
+    limit: usize,
+    campaign_id: i64,
+    now: i64,
+    scheduled: Option<i64>,
+    personalised: bool,
+    seen: HashSet<u64>,
+    invalid: Vec<InvalidRecipient>,
+    invalid_count: usize,
+    duplicates: usize,
+    valid: u64,
+    /// Entries received so far (the index of the next one).
+    received: usize,
+    writes: tokio::task::JoinSet<StoreResult<()>>,
+}
+
 impl CampaignService {
+    /// A campaign whose recipients all came in one request.
     pub async fn create_bulk(self: &Arc<Self>, req: BulkRequest<'_>) -> Result<BulkAccepted, CampaignError> {
         let n = req.recipients.len();
         if n == 0 {
-            return Err(CampaignError::Invalid("recipients must list at least one phone number".into()));
+            return Err(no_recipients());
         }
         if n > self.config.max_recipients_per_request {
             return Err(CampaignError::Invalid(format!(
@@ -121,106 +195,144 @@ impl CampaignService {
                 self.config.max_recipients_per_request
             )));
         }
-        if req.message.trim().is_empty() {
+        let mut ingest = self.begin_bulk(req.settings, self.config.max_recipients_per_request, n)?;
+        ingest.push(req.recipients).await?;
+        ingest.finish().await
+    }
+
+    /// Starts a campaign whose recipients arrive in chunks: at most `limit` of them,
+    /// `expected` if known (0 otherwise), only to size the de-duplication set.
+    pub fn begin_bulk(self: &Arc<Self>, settings: BulkSettings, limit: usize, expected: usize) -> Result<BulkIngest, CampaignError> {
+        if settings.message.trim().is_empty() {
             return Err(CampaignError::Invalid("message must not be empty".into()));
         }
-        if !crate::ingress::CHANNELS.contains(&req.channel.as_str()) {
-            return Err(CampaignError::Invalid(format!("channel `{}` is not one of sms, whatsapp", req.channel)));
+        if !crate::ingress::CHANNELS.contains(&settings.channel.as_str()) {
+            return Err(CampaignError::Invalid(format!("channel `{}` is not one of sms, whatsapp", settings.channel)));
         }
-        if let Some(rate) = req.send_rate {
+        if let Some(rate) = settings.send_rate {
             if !(rate.is_finite() && rate > 0.0) {
                 return Err(CampaignError::Invalid("sendRate must be a positive number of messages per second".into()));
             }
         }
-
         let now = now_ms();
-        let scheduled = req.scheduled_at.filter(|at| *at > now);
-        let status = if scheduled.is_some() { MessageStatus::Scheduled } else { MessageStatus::Queued };
-        let campaign_id = self.ids.next_id();
-        let personalised = req.message.contains("{{");
-        let mut seen: HashSet<u64> = HashSet::with_capacity(n.min(1 << 20));
-        let (mut invalid, mut invalid_count, mut duplicates, mut valid) = (Vec::new(), 0usize, 0usize, 0u64);
-        let mut writes = tokio::task::JoinSet::new();
+        Ok(BulkIngest {
+            svc: self.clone(),
+            limit,
+            campaign_id: self.ids.next_id(),
+            now,
+            scheduled: settings.scheduled_at.filter(|at| *at > now),
+            personalised: settings.message.contains("{{"),
+            settings,
+            seen: HashSet::with_capacity(expected.min(1 << 20)),
+            invalid: Vec::new(),
+            invalid_count: 0,
+            duplicates: 0,
+            valid: 0,
+            received: 0,
+            writes: tokio::task::JoinSet::new(),
+        })
+    }
+}
 
-        for (chunk_no, raws) in req.recipients.chunks(self.config.write_chunk.max(1)).enumerate() {
-            let base = chunk_no * self.config.write_chunk.max(1);
-            let mut records = Vec::with_capacity(raws.len());
-            let mut accepted = Vec::with_capacity(raws.len());
-            for (i, entry) in check_chunk(raws).into_iter().enumerate() {
+impl BulkIngest {
+    /// Checks, de-duplicates, personalises and writes the next recipients (durable by
+    /// [`Self::finish`]). Any number per call; they are written `campaigns.write_chunk` at a time.
+    pub async fn push<R: RecipientInput>(&mut self, items: &[R]) -> Result<(), CampaignError> {
+        if self.received + items.len() > self.limit {
+            return Err(CampaignError::Invalid(format!("recipients: more than the limit of {} entries", self.limit)));
+        }
+        let write_chunk = self.svc.config.write_chunk.max(1);
+        let status = if self.scheduled.is_some() { MessageStatus::Scheduled } else { MessageStatus::Queued };
+        for part in items.chunks(write_chunk) {
+            let base = self.received;
+            self.received += part.len();
+            let mut accepted = Vec::with_capacity(part.len());
+            for (i, entry) in check_chunk(part).into_iter().enumerate() {
                 match entry {
                     Entry::Valid { recipient, variables } => {
-                        if seen.insert(dedupe_key(&recipient.e164)) {
+                        if self.seen.insert(dedupe_key(&recipient.e164)) {
                             accepted.push((base + i, recipient, variables));
                         } else {
-                            duplicates += 1;
+                            self.duplicates += 1;
                         }
                     }
                     Entry::Invalid { shown, reason } => {
-                        invalid_count += 1;
-                        if invalid.len() < self.config.invalid_report_limit {
-                            invalid.push(InvalidRecipient { index: base + i, recipient: shown, reason });
+                        self.invalid_count += 1;
+                        if self.invalid.len() < self.svc.config.invalid_report_limit {
+                            self.invalid.push(InvalidRecipient { index: base + i, recipient: shown, reason });
                         }
                     }
                 }
             }
-            let ids = self.ids.next_block(accepted.len() as u64);
+            let s = &self.settings;
+            let ids = self.svc.ids.next_block(accepted.len() as u64);
+            let mut records = Vec::with_capacity(accepted.len());
             for ((index, recipient, variables), id) in accepted.into_iter().zip(ids) {
-                let body = if personalised {
-                    let own: Map<String, Value> = variables.and_then(|v| serde_json::from_str(v.get()).ok()).unwrap_or_default();
-                    template::render(&req.message, &[&own, &req.data])
+                let body = if self.personalised {
+                    template::render(&s.message, &[&variables.to_map(), &s.data])
                 } else {
-                    req.message.clone()
+                    s.message.clone()
                 };
-                if body.chars().count() > self.max_message_chars {
+                if body.chars().count() > self.svc.max_message_chars {
                     return Err(CampaignError::Invalid(format!(
                         "the message for recipients[{index}] has more than {} characters after personalisation",
-                        self.max_message_chars
+                        self.svc.max_message_chars
                     )));
                 }
                 records.push(MessageRecord {
                     id,
-                    association_id: req.association_id,
-                    campaign_id: Some(campaign_id),
+                    association_id: s.association_id,
+                    campaign_id: Some(self.campaign_id),
                     recipient: recipient.e164,
                     country: recipient.country,
                     body,
-                    channel: req.channel.clone(),
-                    priority: req.priority,
+                    channel: s.channel.clone(),
+                    priority: s.priority,
                     status,
-                    scheduled_at: scheduled,
-                    credential_id: req.credential_id,
+                    scheduled_at: self.scheduled,
+                    credential_id: s.credential_id,
                     provider: None,
                     provider_message_id: None,
                     error: None,
                     attempts: 0,
-                    created_at: now,
-                    updated_at: now,
+                    created_at: self.now,
+                    updated_at: self.now,
                 });
             }
-            valid += records.len() as u64;
+            self.valid += records.len() as u64;
             if !records.is_empty() {
-                let store = self.store.clone();
-                writes.spawn(async move { store.insert_messages(&records).await });
+                let store = self.svc.store.clone();
+                self.writes.spawn(async move { store.insert_messages(&records).await });
             }
             // A few chunk commits in flight: they overlap with checking the next chunk.
-            while writes.len() >= 3 {
-                writes.join_next().await.expect("non-empty").map_err(|e| CampaignError::Invalid(e.to_string()))??;
+            while self.writes.len() >= 3 {
+                self.writes.join_next().await.expect("non-empty").map_err(|e| CampaignError::Invalid(e.to_string()))??;
             }
         }
-        while let Some(r) = writes.join_next().await {
+        Ok(())
+    }
+
+    /// Waits for every write, then creates the campaign (and starts or schedules it).
+    pub async fn finish(mut self) -> Result<BulkAccepted, CampaignError> {
+        while let Some(r) = self.writes.join_next().await {
             r.map_err(|e| CampaignError::Invalid(e.to_string()))??;
         }
-        drop(seen);
+        if self.received == 0 {
+            return Err(no_recipients());
+        }
+        drop(std::mem::take(&mut self.seen));
+        let (invalid_count, duplicates, valid) = (self.invalid_count, self.duplicates, self.valid);
         if valid == 0 {
-            let first: Vec<String> = invalid.iter().take(5).map(|x| format!("recipients[{}] `{}` {}", x.index, x.recipient, x.reason)).collect();
+            let first: Vec<String> =
+                self.invalid.iter().take(5).map(|x| format!("recipients[{}] `{}` {}", x.index, x.recipient, x.reason)).collect();
             return Err(CampaignError::Invalid(format!("all {invalid_count} recipients are invalid: {}", first.join("; "))));
         }
-
+        let (s, campaign_id, scheduled) = (self.settings, self.campaign_id, self.scheduled);
         let campaign = CampaignRecord {
             id: campaign_id,
-            association_id: req.association_id,
-            name: req.name.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| format!("Campaign {campaign_id}")),
-            channel: req.channel,
+            association_id: s.association_id,
+            name: s.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("Campaign {campaign_id}")),
+            channel: s.channel,
             status: if scheduled.is_some() { CampaignStatus::Scheduled } else { CampaignStatus::Processing },
             total_recipients: valid,
             sent: 0,
@@ -229,20 +341,20 @@ impl CampaignService {
             invalid_recipients: invalid_count as u64,
             duplicates_removed: duplicates as u64,
             scheduled_at: scheduled,
-            send_rate: req.send_rate,
-            priority: req.priority,
-            credential_id: req.credential_id,
-            created_at: now,
-            updated_at: now,
+            send_rate: s.send_rate,
+            priority: s.priority,
+            credential_id: s.credential_id,
+            created_at: self.now,
+            updated_at: self.now,
         };
-        self.store.put_campaign(&campaign).await?;
+        self.svc.store.put_campaign(&campaign).await?;
         tracing::info!(campaign = campaign_id, recipients = valid, invalid = invalid_count, duplicates, "campaign created");
         if scheduled.is_some() {
-            self.schedule_changed();
+            self.svc.schedule_changed();
         } else {
-            self.start_pump(campaign.clone());
+            self.svc.start_pump(campaign.clone());
         }
-        Ok(BulkAccepted { campaign, invalid_count, invalid, duplicates_removed: duplicates })
+        Ok(BulkAccepted { campaign, invalid_count, invalid: self.invalid, duplicates_removed: duplicates })
     }
 }
 

@@ -12,7 +12,7 @@ mod bulk;
 mod pump;
 pub mod scheduler;
 
-pub use bulk::{BulkAccepted, BulkRequest, InvalidRecipient};
+pub use bulk::{BulkAccepted, BulkIngest, BulkRequest, BulkSettings, InvalidRecipient, RecipientInput, Variables};
 
 use crate::config::CampaignsConfig;
 use crate::dispatch::Dispatcher;
@@ -89,6 +89,12 @@ impl CampaignService {
             }
         }
         Ok(c)
+    }
+
+    /// Whether nothing tracks the campaign live any more: its row holds its final counters
+    /// once its status is final too.
+    pub fn is_settled(&self, id: i64) -> bool {
+        self.dispatcher.campaigns().get(id).is_none()
     }
 
     /// Cancels a scheduled or running campaign: nothing more of it is sent. Messages already

@@ -178,6 +178,21 @@ impl Coordinator {
         }
     }
 
+    /// Asks Redis now (a PING bounded by `redis.timeout_ms`), for readiness checks. An answer
+    /// also ends a fallback at once rather than at the next probe.
+    pub async fn probe_redis(&self) -> RedisStatus {
+        match &self.redis {
+            None => RedisStatus::NotConfigured,
+            Some((backend, health)) => match backend.ping().await {
+                Ok(()) => {
+                    health.recovered();
+                    RedisStatus::Up
+                }
+                Err(_) => RedisStatus::Down,
+            },
+        }
+    }
+
     /// Redis when configured and up; otherwise counts a fallback (when configured).
     fn usable(&self, op: &'static str) -> Option<(&RedisBackend, &Health)> {
         let (backend, health) = self.redis.as_ref()?;

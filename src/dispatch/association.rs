@@ -313,7 +313,6 @@ impl AssocState {
             Verdict::Permanent { reason } => self.finish(r.message_id, MessageStatus::Failed, Some(reason), r.attempt),
             Verdict::Cancelled => self.finish(r.message_id, MessageStatus::Cancelled, Some("campaign cancelled".into()), None),
             Verdict::Failover { reason } => {
-                metrics::counter!(crate::telemetry::DISPATCH_FAILOVERS_TOTAL).increment(1);
                 w.last_error = Some(reason);
                 w.pos += 1;
                 w.at = None;
@@ -335,7 +334,7 @@ impl AssocState {
         w.record.status = status;
         w.record.error = error;
         w.record.updated_at = now_ms();
-        metrics::counter!(crate::telemetry::DISPATCH_MESSAGES_TOTAL, "status" => status.as_str()).increment(1);
+        crate::telemetry::message_finished(status.as_str(), &w.record.channel, w.record.provider.as_deref().or(attempt.as_ref().map(|a| a.provider.as_str())));
         if let Some(p) = w.record.campaign_id.and_then(|c| self.ctx.campaigns.get(c)) {
             p.finish(id, status);
         }

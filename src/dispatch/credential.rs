@@ -124,6 +124,8 @@ impl Actor for CredentialActor {
     async fn pre_start(&self, _me: ActorRef<Self::Msg>, a: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         let c = &a.ctx.config;
         let now = Instant::now();
+        // Starts closed, whatever a failed predecessor left in the circuit gauge.
+        crate::telemetry::circuit_started(a.provider.code(), a.record.id);
         Ok(CredState {
             credential_id: a.record.id,
             provider: a.provider,
@@ -160,6 +162,11 @@ impl Actor for CredentialActor {
             CredMsg::Permits(p) => st.on_permits(&me, p),
         }
         st.pump(&me);
+        Ok(())
+    }
+
+    async fn post_stop(&self, _me: ActorRef<Self::Msg>, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        crate::telemetry::circuit_state(st.provider.code(), st.credential_id, false);
         Ok(())
     }
 }
@@ -278,8 +285,12 @@ impl CredState {
         };
         let (adapter, client, cred, me) = (self.adapter, self.ctx.http.clone(), self.cred.clone(), me.clone());
         let timeout = Duration::from_millis(self.ctx.config.provider_timeout_ms);
+        // Counted by the call itself, so a call outliving its actor still leaves the gauge.
+        let in_flight = crate::telemetry::credential_in_flight(self.provider.code(), self.credential_id);
+        in_flight.increment(1.0);
         tokio::spawn(async move {
             let (outcome, latency) = providers::send(adapter, &client, &cred, &sms, timeout).await;
+            in_flight.decrement(1.0);
             let _ = me.cast(CredMsg::Done(Box::new(CallDone { job: p.job, tries: p.tries + 1, outcome, latency })));
         });
     }
@@ -335,8 +346,6 @@ impl CredState {
                 if self.breaker.record_failure(now) {
                     tracing::warn!(credential = self.credential_id, provider = self.provider.code(), "circuit opened");
                 }
-                metrics::gauge!(crate::telemetry::CREDENTIAL_BREAKER_OPEN, "provider" => self.provider.code())
-                    .set(if self.breaker.state(now) == super::policy::BreakerState::Closed { 0.0 } else { 1.0 });
                 if d.tries < max && self.breaker.state(now) == super::policy::BreakerState::Closed {
                     let delay = self.backoff.delay(d.tries - 1, self.jitter.unit());
                     self.retry_later(me, &d.job, d.tries, delay);
@@ -355,13 +364,20 @@ impl CredState {
                 Verdict::Failover { reason }
             }
         };
+        let open = self.breaker.state(now) != super::policy::BreakerState::Closed;
+        crate::telemetry::circuit_state(self.provider.code(), self.credential_id, open);
         if matches!(verdict, Verdict::Retrying) {
-            metrics::counter!(crate::telemetry::DISPATCH_RETRIES_TOTAL, "provider" => self.provider.code()).increment(1);
+            let channel = crate::telemetry::channel_label(&d.job.record.channel);
+            metrics::counter!(crate::telemetry::DISPATCH_RETRIES_TOTAL, "provider" => self.provider.code(), "channel" => channel).increment(1);
         }
         self.report(&d.job, Some(attempt), verdict);
     }
 
     fn report(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict) {
+        if matches!(verdict, Verdict::Failover { .. }) {
+            let channel = crate::telemetry::channel_label(&job.record.channel);
+            metrics::counter!(crate::telemetry::DISPATCH_FAILOVERS_TOTAL, "provider" => self.provider.code(), "channel" => channel).increment(1);
+        }
         let _ = job.reply.cast(AssocMsg::Report(AttemptReport { message_id: job.record.id, credential_id: self.credential_id, attempt, verdict }));
     }
 

@@ -13,7 +13,7 @@
 use super::{Accepted, Ingress, IngressError, NewMessage};
 use crate::api::http::extract::{parse_json, parse_json_borrowed};
 use crate::auth::webhook::{self, SignatureError, SignedRequest};
-use crate::campaigns::{BulkAccepted, BulkRequest, CampaignError, CampaignService};
+use crate::campaigns::{BulkAccepted, BulkRequest, BulkSettings, CampaignError, CampaignService};
 use crate::coord::Coordinator;
 use crate::directory::{Directory, DirectoryError};
 use crate::domain::{now_ms, template, Timestamp};
@@ -206,16 +206,18 @@ impl SignedIngress {
         };
         self.campaigns
             .create_bulk(BulkRequest {
-                association_id: req.association_id,
+                settings: BulkSettings {
+                    association_id: req.association_id,
+                    message,
+                    channel,
+                    name: req.campaign_name,
+                    scheduled_at,
+                    data: req.data.unwrap_or_default(),
+                    send_rate: req.send_rate,
+                    priority: req.priority.unwrap_or(0),
+                    credential_id: None,
+                },
                 recipients: &req.recipients,
-                message,
-                channel,
-                name: req.campaign_name,
-                scheduled_at,
-                data: req.data.unwrap_or_default(),
-                send_rate: req.send_rate,
-                priority: req.priority.unwrap_or(0),
-                credential_id: None,
             })
             .await
             .map_err(|e| match e {

@@ -1,13 +1,22 @@
 //! Telemetry: logging set-up and every metric name, declared once with its description.
 //!
 //! Names follow `jood_<subsystem>_<name>_<unit>[_total]`; labels take values from enums
-//! (route templates, providers, statuses), never raw paths or error strings.
+//! (route templates, providers, statuses), never raw paths or error strings. Per-credential
+//! series carry a `credential` label only with `metrics.per_credential_labels` (see
+//! [`configure`]); otherwise they are summed by provider, so cardinality stays bounded.
+//!
+//! Gauges that describe state rather than events (dispatch queue depth, schedule backlog) are
+//! sampled when `/metrics` is scraped (`api::http::ops`).
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const HTTP_REQUESTS_TOTAL: &str = "jood_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "jood_http_request_duration_seconds";
+pub const GRPC_REQUESTS_TOTAL: &str = "jood_grpc_requests_total";
+pub const GRPC_REQUEST_SECONDS: &str = "jood_grpc_request_duration_seconds";
 pub const STORE_COMMIT_SECONDS: &str = "jood_store_commit_duration_seconds";
 pub const STORE_COMMIT_BATCH_SIZE: &str = "jood_store_commit_batch_size";
 pub const STORE_COMMIT_QUEUE: &str = "jood_store_commit_queue_depth";
@@ -18,7 +27,10 @@ pub const DISPATCH_RETRIES_TOTAL: &str = "jood_dispatch_retries_total";
 pub const DISPATCH_FAILOVERS_TOTAL: &str = "jood_dispatch_failovers_total";
 pub const DISPATCH_ACTOR_RESTARTS_TOTAL: &str = "jood_dispatch_actor_restarts_total";
 pub const DISPATCH_IN_MEMORY: &str = "jood_dispatch_messages_in_memory";
+pub const SCHEDULE_BACKLOG: &str = "jood_schedule_backlog";
+pub const SCHEDULE_OVERDUE_SECONDS: &str = "jood_schedule_overdue_seconds";
 pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
+pub const CREDENTIAL_IN_FLIGHT: &str = "jood_credential_calls_in_flight";
 pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
 pub const DASHBOARD_LOGIN_FAILURES_TOTAL: &str = "jood_dashboard_login_failures_total";
 pub const HTTP_RATE_LIMITED_TOTAL: &str = "jood_http_rate_limited_total";
@@ -46,20 +58,25 @@ pub fn prometheus() -> PrometheusHandle {
 fn describe() {
     describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests answered, by route template, method and status");
     describe_histogram!(HTTP_REQUEST_SECONDS, Unit::Seconds, "HTTP request latency, by route template and method");
+    describe_counter!(GRPC_REQUESTS_TOTAL, "gRPC calls answered, by method and status code");
+    describe_histogram!(GRPC_REQUEST_SECONDS, Unit::Seconds, "gRPC call latency until the answer (or the start of a response stream), by method");
     describe_histogram!(STORE_COMMIT_SECONDS, Unit::Seconds, "Time to apply and fsync one group commit");
     describe_histogram!(STORE_COMMIT_BATCH_SIZE, Unit::Count, "Write requests sharing one group commit (one fsync)");
     describe_gauge!(STORE_COMMIT_QUEUE, Unit::Count, "Write requests waiting for the group committer");
     describe_counter!(INGRESS_ACCEPTED_TOTAL, "Messages accepted durably, by channel");
     describe_counter!(INGRESS_REJECTED_TOTAL, "Send requests refused, by reason");
-    describe_counter!(DISPATCH_MESSAGES_TOTAL, "Messages that reached a final dispatch status, by status");
-    describe_counter!(DISPATCH_RETRIES_TOTAL, "Provider calls scheduled for retry, by provider");
-    describe_counter!(DISPATCH_FAILOVERS_TOTAL, "Messages moved to the next credential of their route");
+    describe_counter!(DISPATCH_MESSAGES_TOTAL, "Messages that reached a final dispatch status, by status, channel and provider (none when no provider was called)");
+    describe_counter!(DISPATCH_RETRIES_TOTAL, "Provider calls scheduled for retry, by provider and channel");
+    describe_counter!(DISPATCH_FAILOVERS_TOTAL, "Messages a credential gave up on and handed back to be routed to the next credential, by provider and channel");
     describe_counter!(DISPATCH_ACTOR_RESTARTS_TOTAL, "Failed actors restarted by their supervisor, by actor kind");
-    describe_gauge!(DISPATCH_IN_MEMORY, Unit::Count, "Messages held by dispatch actors");
+    describe_gauge!(DISPATCH_IN_MEMORY, Unit::Count, "Dispatch queue depth: messages held by dispatch (waiting or at a provider), sampled at scrape");
+    describe_gauge!(SCHEDULE_BACKLOG, Unit::Count, "Scheduled single messages and campaigns not yet fired, sampled at scrape (counted up to 100000)");
+    describe_gauge!(SCHEDULE_OVERDUE_SECONDS, Unit::Seconds, "How late the earliest due schedule entry is (0 when the scheduler is keeping up), sampled at scrape");
     describe_histogram!(PROVIDER_CALL_SECONDS, Unit::Seconds, "Provider HTTP call latency, by provider and outcome");
     describe_counter!(DASHBOARD_LOGIN_FAILURES_TOTAL, "Dashboard logins refused (wrong username or password)");
-    describe_gauge!(CREDENTIAL_BREAKER_OPEN, "1 while the last credential of that provider to report has an open circuit");
-    describe_counter!(HTTP_RATE_LIMITED_TOTAL, "Requests refused by the per-IP rate limits, by route class");
+    describe_gauge!(CREDENTIAL_IN_FLIGHT, Unit::Count, "Provider calls in flight, by provider (and credential with metrics.per_credential_labels)");
+    describe_gauge!(CREDENTIAL_BREAKER_OPEN, Unit::Count, "Credentials whose circuit breaker is open or half-open, by provider (0/1 per credential with metrics.per_credential_labels)");
+    describe_counter!(HTTP_RATE_LIMITED_TOTAL, "Requests refused by the per-IP rate limits, by route class and api (http, grpc)");
     describe_counter!(AUTH_IP_DENIED_TOTAL, "Requests refused by an association's IP allow-list, by scheme (webhook, api_key)");
     describe_counter!(IDEMPOTENT_REPLAYS_TOTAL, "Sends answered from an earlier request with the same idempotency key");
     describe_gauge!(REDIS_UP, "1 while Redis answers, 0 while the engine runs on in-process limits (absent without redis.url)");
@@ -72,4 +89,109 @@ pub fn init_logging(format: &str, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Whether per-credential series carry the credential id (`metrics.per_credential_labels`).
+/// Process-wide, like the recorder it shapes.
+static PER_CREDENTIAL: AtomicBool = AtomicBool::new(false);
+
+/// Applies the `[metrics]` settings (called once by `App::build`).
+pub fn configure(c: &crate::config::MetricsConfig) {
+    PER_CREDENTIAL.store(c.per_credential_labels, Ordering::Relaxed);
+}
+
+/// The channel label: one of two values whatever the request said.
+pub fn channel_label(channel: &str) -> &'static str {
+    if channel == "whatsapp" {
+        "whatsapp"
+    } else {
+        "sms"
+    }
+}
+
+/// The provider label from a stored provider code: a catalogue code, or `none`.
+pub fn provider_label(code: Option<&str>) -> &'static str {
+    code.and_then(crate::domain::ProviderKind::from_code).map(|p| p.code()).unwrap_or("none")
+}
+
+/// A message reached a final dispatch status.
+pub fn message_finished(status: &'static str, channel: &str, provider: Option<&str>) {
+    metrics::counter!(DISPATCH_MESSAGES_TOTAL, "status" => status, "channel" => channel_label(channel), "provider" => provider_label(provider))
+        .increment(1);
+}
+
+/// The in-flight gauge of one credential's provider calls (increment at the call, decrement
+/// when it returns).
+pub fn credential_in_flight(provider: &'static str, credential_id: i64) -> metrics::Gauge {
+    if PER_CREDENTIAL.load(Ordering::Relaxed) {
+        metrics::gauge!(CREDENTIAL_IN_FLIGHT, "provider" => provider, "credential" => credential_id.to_string())
+    } else {
+        metrics::gauge!(CREDENTIAL_IN_FLIGHT, "provider" => provider)
+    }
+}
+
+/// Credentials whose circuit is not closed, with their provider. Kept by credential id so a
+/// credential actor that starts (closed) after its predecessor failed clears what that one left.
+static OPEN_CIRCUITS: std::sync::LazyLock<parking_lot::Mutex<HashMap<i64, &'static str>>> = std::sync::LazyLock::new(Default::default);
+
+/// Records a credential's circuit state; only changes touch the gauge.
+pub fn circuit_state(provider: &'static str, credential_id: i64, open: bool) {
+    let mut map = OPEN_CIRCUITS.lock();
+    let changed = if open { map.insert(credential_id, provider).is_none() } else { map.remove(&credential_id).is_some() };
+    if changed {
+        set_circuit_gauge(&map, provider, credential_id, open);
+    }
+}
+
+/// A credential actor starts with a closed circuit: clears what a failed predecessor left
+/// and makes the series visible (at 0) before anything goes wrong.
+pub fn circuit_started(provider: &'static str, credential_id: i64) {
+    let mut map = OPEN_CIRCUITS.lock();
+    map.remove(&credential_id);
+    set_circuit_gauge(&map, provider, credential_id, false);
+}
+
+fn set_circuit_gauge(map: &HashMap<i64, &'static str>, provider: &'static str, credential_id: i64, open: bool) {
+    if PER_CREDENTIAL.load(Ordering::Relaxed) {
+        metrics::gauge!(CREDENTIAL_BREAKER_OPEN, "provider" => provider, "credential" => credential_id.to_string()).set(if open { 1.0 } else { 0.0 });
+    } else {
+        let n = map.values().filter(|p| **p == provider).count();
+        metrics::gauge!(CREDENTIAL_BREAKER_OPEN, "provider" => provider).set(n as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_gauge(body: &str, provider: &str) -> Option<f64> {
+        let prefix = format!("{CREDENTIAL_BREAKER_OPEN}{{provider=\"{provider}\"}} ");
+        body.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.parse().unwrap())
+    }
+
+    #[test]
+    fn the_circuit_gauge_counts_open_credentials_per_provider() {
+        let handle = prometheus();
+        // Ids no other test uses; the recorder is process-wide.
+        let (a, b) = (-9_000_001, -9_000_002);
+        circuit_started("qyadat", a);
+        assert_eq!(open_gauge(&handle.render(), "qyadat"), Some(0.0));
+        circuit_state("qyadat", a, true);
+        circuit_state("qyadat", a, true);
+        circuit_state("qyadat", b, true);
+        assert_eq!(open_gauge(&handle.render(), "qyadat"), Some(2.0), "each credential counts once");
+        // A restarted actor starts closed; a closed circuit leaves the count.
+        circuit_started("qyadat", a);
+        circuit_state("qyadat", b, false);
+        assert_eq!(open_gauge(&handle.render(), "qyadat"), Some(0.0));
+    }
+
+    #[test]
+    fn labels_stay_within_their_sets() {
+        assert_eq!(channel_label("whatsapp"), "whatsapp");
+        assert_eq!(channel_label("pigeon"), "sms");
+        assert_eq!(provider_label(Some("twilio")), "twilio");
+        assert_eq!(provider_label(Some("anything else")), "none");
+        assert_eq!(provider_label(None), "none");
+    }
 }

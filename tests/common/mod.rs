@@ -16,6 +16,8 @@ pub const OPERATOR_PASSWORD: &str = "correct horse battery";
 
 pub struct TestServer {
     pub base: String,
+    /// `http://127.0.0.1:PORT` of the gRPC listener.
+    pub grpc: String,
     pub store: jood::store::SharedStore,
     pub dispatcher: jood::dispatch::Dispatcher,
     pub client: reqwest::Client,
@@ -27,6 +29,7 @@ pub struct TestServer {
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config::default();
     c.server.http_addr = "127.0.0.1:0".into();
+    c.server.grpc_addr = "127.0.0.1:0".into();
     c.store.data_dir = dir.to_path_buf();
     c
 }
@@ -55,10 +58,11 @@ impl TestServer {
         };
         let app = App::build(config, secrets).await.expect("app starts");
         let base = format!("http://{}", app.http_addr());
+        let grpc = app.grpc_addr().map(|a| format!("http://{a}")).unwrap_or_default();
         let token = app.shutdown_token();
         let (store, dispatcher) = (app.store(), app.dispatcher().clone());
         let task = tokio::spawn(app.run_until_stopped());
-        Self { base, store, dispatcher, client: reqwest::Client::new(), dir, token, task: Some(task) }
+        Self { base, grpc, store, dispatcher, client: reqwest::Client::new(), dir, token, task: Some(task) }
     }
 
     /// Stops the engine gracefully; returns the data directory (deleted when dropped).
@@ -135,7 +139,7 @@ impl EngineProcess {
         let log = data_dir.with_extension(format!("log{}", std::process::id()));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_jood"))
-            .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env("JOOD_MASTER_KEY", master_hex())
@@ -162,6 +166,30 @@ impl EngineProcess {
     pub fn kill9(mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM (a graceful stop) and waits up to `limit` for the exit.
+    pub fn terminate(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(started.elapsed() < limit, "engine did not exit within {limit:?} of SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// A test that fails part-way does not leave its engine running.
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -65,8 +65,8 @@ impl From<CampaignError> for ApiError {
     }
 }
 
-/// The campaign, if the caller may see it (else "not found").
-async fn visible(s: &AppState, caller: Caller, id: i64) -> Result<CampaignRecord, ApiError> {
+/// The campaign, if the caller may see it (else "not found"). Shared with gRPC.
+pub(crate) async fn visible(s: &AppState, caller: Caller, id: i64) -> Result<CampaignRecord, ApiError> {
     let c = s.campaigns.get(id).await?;
     match caller {
         Caller::Association { id: own } if own != c.association_id => Err(ApiError::NotFound(format!("Campaign {id} not found"))),

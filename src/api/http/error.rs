@@ -1,6 +1,6 @@
-//! The one API error type and its mapping to status codes and the documented envelope
-//! `{"success":false,"error":"…","code":"…"}`. Every layer's error converts here, once.
-//! Internal causes are logged, never returned.
+//! The one API error type and its mapping to HTTP status codes and the documented envelope
+//! `{"success":false,"error":"…","code":"…"}`, and to gRPC status codes (same message).
+//! Every layer's error converts here, once. Internal causes are logged, never returned.
 
 use crate::auth::AuthError;
 use crate::directory::DirectoryError;
@@ -64,6 +64,30 @@ impl ApiError {
         }
     }
 
+    /// The gRPC code of the same failure.
+    pub fn grpc_code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            ApiError::BadRequest(_) => Code::InvalidArgument,
+            ApiError::Unauthorized(_) => Code::Unauthenticated,
+            ApiError::Forbidden(_) => Code::PermissionDenied,
+            ApiError::NotFound(_) => Code::NotFound,
+            ApiError::MethodNotAllowed => Code::Unimplemented,
+            ApiError::Conflict(_) => Code::AlreadyExists,
+            ApiError::Unprocessable(_) => Code::FailedPrecondition,
+            ApiError::PayloadTooLarge(_) | ApiError::RateLimited { .. } => Code::ResourceExhausted,
+            ApiError::Unavailable { .. } => Code::Unavailable,
+            ApiError::Internal => Code::Internal,
+        }
+    }
+
+    fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_s } | ApiError::Unavailable { retry_after_s, .. } => Some((*retry_after_s).max(1)),
+            _ => None,
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             ApiError::BadRequest(m)
@@ -85,14 +109,21 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "success": false, "error": self.message(), "code": self.code() });
         let mut resp = (self.status(), axum::Json(body)).into_response();
-        let retry = match &self {
-            ApiError::RateLimited { retry_after_s } | ApiError::Unavailable { retry_after_s, .. } => Some(*retry_after_s),
-            _ => None,
-        };
-        if let Some(s) = retry {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
+        if let Some(s) = self.retry_after_s() {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
+    }
+}
+
+/// gRPC: the same message, the matching code, `retry-after` (seconds) in the metadata.
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        let mut status = tonic::Status::new(e.grpc_code(), e.message());
+        if let Some(s) = e.retry_after_s() {
+            status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(s));
+        }
+        status
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP facade (axum): the documented routes, the envelope, and the middleware every route
 //! shares (body limit, timeout, panic catcher, metrics, client address), plus the per-IP
-//! rate limits of the send routes. Handlers translate and delegate.
+//! rate limits of the send routes. Handlers translate and delegate. [`AppState`] is shared
+//! with the gRPC facade (`api::grpc`), which calls the same layers.
 
 mod associations;
 mod campaigns;
@@ -19,6 +20,8 @@ mod webhook;
 
 pub use envelope::Envelope;
 pub use error::ApiError;
+pub(crate) use campaigns::visible as visible_campaign;
+pub(crate) use notifications::visible_notification;
 
 use crate::auth::Authenticator;
 use crate::campaigns::CampaignService;
@@ -26,6 +29,7 @@ use crate::auth::ip::ClientIpSource;
 use crate::config::Config;
 use crate::coord::Coordinator;
 use crate::directory::Directory;
+use crate::dispatch::Dispatcher;
 use crate::ingress::SignedIngress;
 use crate::store::SharedStore;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -48,6 +52,8 @@ pub struct AppState {
     pub webhook: Arc<SignedIngress>,
     pub campaigns: Arc<CampaignService>,
     pub sessions: Arc<crate::auth::sessions::Sessions>,
+    /// Queue depth for the sampled gauges of `/metrics`.
+    pub dispatcher: Dispatcher,
     pub prometheus: PrometheusHandle,
     /// Rate limits, idempotency keys, replay protection (cluster-wide with Redis).
     pub coord: Arc<Coordinator>,
@@ -81,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .nest("/api/v1/dashboard", dashboard::routes())
         .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

@@ -7,7 +7,7 @@ use super::extract::{AnyKeyAuth, IdPath};
 use super::{ApiError, AppState, Envelope};
 use crate::auth::Caller;
 use crate::domain::Timestamp;
-use crate::store::AttemptRecord;
+use crate::store::{AttemptRecord, MessageRecord};
 use axum::extract::State;
 use serde::Serialize;
 
@@ -59,11 +59,8 @@ pub struct NotificationView {
     updated_at: Timestamp,
 }
 
-pub async fn get(
-    State(s): State<AppState>,
-    AnyKeyAuth(caller): AnyKeyAuth,
-    IdPath(id): IdPath<i64>,
-) -> Result<Envelope<NotificationView>, ApiError> {
+/// A message and its attempts, if the caller may see it (else "not found"). Shared with gRPC.
+pub(crate) async fn visible_notification(s: &AppState, caller: Caller, id: i64) -> Result<(MessageRecord, Vec<AttemptRecord>), ApiError> {
     let not_found = || ApiError::NotFound(format!("Notification {id} not found"));
     let m = s.store.get_message(id).await?.ok_or_else(not_found)?;
     if let Caller::Association { id: own } = caller {
@@ -72,6 +69,15 @@ pub async fn get(
         }
     }
     let attempts = s.store.list_attempts(id).await?;
+    Ok((m, attempts))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    AnyKeyAuth(caller): AnyKeyAuth,
+    IdPath(id): IdPath<i64>,
+) -> Result<Envelope<NotificationView>, ApiError> {
+    let (m, attempts) = visible_notification(&s, caller, id).await?;
     Ok(Envelope::ok(NotificationView {
         id: m.id,
         association_id: m.association_id,

@@ -3,8 +3,9 @@
 //! per-IP rate limits of the send routes.
 //!
 //! Limits are keyed by [`RouteClass`], so limiting another route is one line in the router:
-//! `limited(&state, RouteClass::Bulk, post(handler))`. The counting itself (sliding window,
-//! in Redis when configured) lives in `coord`.
+//! `limited(&state, RouteClass::Bulk, post(handler))`; the gRPC sends call [`check_limit`]
+//! with the same classes, so one client's HTTP and gRPC sends share one allowance. The
+//! counting itself (sliding window, in Redis when configured) lives in `coord`.
 
 use super::{ApiError, AppState};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -68,17 +69,26 @@ pub fn limited(state: &AppState, class: RouteClass, route: MethodRouter<AppState
 }
 
 async fn rate_limit(State((s, class)): State<(AppState, RouteClass)>, ClientIp(ip): ClientIp, req: Request, next: Next) -> Response {
+    match check_limit(&s, class, ip, "http").await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Counts one request of `class` from `ip` against the per-IP limit; `api` (`http`, `grpc`)
+/// labels the rejection metric.
+pub async fn check_limit(s: &AppState, class: RouteClass, ip: Option<IpAddr>, api: &'static str) -> Result<(), ApiError> {
     let cfg = &s.config.rate_limit;
     if !cfg.enabled {
-        return next.run(req).await;
+        return Ok(());
     }
     let key = format!("{}:{}", class.as_str(), limit_key(ip, cfg.ipv6_prefix_len));
     match s.coord.rate_limit(&key, class.per_minute(cfg), WINDOW).await {
-        crate::coord::RateDecision::Allowed => next.run(req).await,
+        crate::coord::RateDecision::Allowed => Ok(()),
         crate::coord::RateDecision::Limited { retry_after_ms } => {
-            metrics::counter!(crate::telemetry::HTTP_RATE_LIMITED_TOTAL, "route_class" => class.as_str()).increment(1);
+            metrics::counter!(crate::telemetry::HTTP_RATE_LIMITED_TOTAL, "route_class" => class.as_str(), "api" => api).increment(1);
             // Whole seconds, rounded up: a client waiting that long is let in.
-            ApiError::RateLimited { retry_after_s: retry_after_ms.div_ceil(1000) }.into_response()
+            Err(ApiError::RateLimited { retry_after_s: retry_after_ms.div_ceil(1000) })
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::{Dash, Page, Paged};
 use crate::api::http::extract::{parse_json_borrowed, IdPath, QueryParams};
 use crate::api::http::{ApiError, AppState, Envelope};
-use crate::campaigns::BulkRequest;
+use crate::campaigns::{BulkRequest, BulkSettings};
 use crate::domain::Timestamp;
 use crate::store::CampaignRecord;
 use axum::body::Bytes;
@@ -50,16 +50,18 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Bytes) -> Resul
     let a = s
         .campaigns
         .create_bulk(BulkRequest {
-            association_id: b.association_id,
+            settings: BulkSettings {
+                association_id: b.association_id,
+                message: b.message,
+                channel: "sms".into(),
+                name: Some(b.name),
+                scheduled_at,
+                data: Default::default(),
+                send_rate: None,
+                priority: 0,
+                credential_id: b.credential_id,
+            },
             recipients: &b.recipients,
-            message: b.message,
-            channel: "sms".into(),
-            name: Some(b.name),
-            scheduled_at,
-            data: Default::default(),
-            send_rate: None,
-            priority: 0,
-            credential_id: b.credential_id,
         })
         .await?;
     Ok(Envelope::ok(CreatedView {
