@@ -47,7 +47,11 @@ async fn sim() -> SimHandle {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_login_logout_expiry_revocation_and_csrf() {
-    let s = TestServer::start_with(|c| c.dashboard.session_ttl_secs = 2).await;
+    let s = TestServer::start_with(|c| {
+        c.dashboard.session_ttl_secs = 2;
+        c.rate_limit.login_per_minute = 6;
+    })
+    .await;
     let (status, body) = login(&s, OPERATOR, "wrong password").await.err().unwrap();
     assert_eq!((status, body["error"].as_str()), (401, Some("Invalid username or password")));
     let (status, _) = login(&s, "nobody", OPERATOR_PASSWORD).await.err().unwrap();
@@ -82,6 +86,12 @@ async fn sessions_login_logout_expiry_revocation_and_csrf() {
     assert_eq!(d.get("/auth/me").await.0, 200);
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     assert_error(&d.get("/auth/me").await, 401, "expired");
+
+    // Login attempts are rate limited per address (6 per minute here; 5 were made above).
+    let (status, _) = login(&s, OPERATOR, "guess").await.err().unwrap();
+    assert_eq!(status, 401);
+    let (status, body) = login(&s, OPERATOR, OPERATOR_PASSWORD).await.err().unwrap();
+    assert_eq!(status, 429, "{body}");
     s.stop().await;
 }
 

@@ -16,6 +16,8 @@ pub struct RateLimitConfig {
     pub notification_per_minute: u32,
     /// `POST /api/v1/webhook/bulk`, requests per minute per client address.
     pub bulk_per_minute: u32,
+    /// `POST /api/v1/dashboard/auth/login`, attempts per minute per client address.
+    pub login_per_minute: u32,
     /// IPv6 clients are counted per network of this prefix length (a host usually owns a /64).
     pub ipv6_prefix_len: u8,
 }
@@ -63,7 +65,7 @@ pub struct IdempotencyConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { enabled: true, notification_per_minute: 100, bulk_per_minute: 10, ipv6_prefix_len: 64 }
+        Self { enabled: true, notification_per_minute: 100, bulk_per_minute: 10, login_per_minute: 10, ipv6_prefix_len: 64 }
     }
 }
 
@@ -85,7 +87,11 @@ pub(super) fn validate(c: &Config, problems: &mut Vec<String>) {
         problems.push(e);
     }
     let r = &c.rate_limit;
-    for (key, v) in [("rate_limit.notification_per_minute", r.notification_per_minute), ("rate_limit.bulk_per_minute", r.bulk_per_minute)] {
+    for (key, v) in [
+        ("rate_limit.notification_per_minute", r.notification_per_minute),
+        ("rate_limit.bulk_per_minute", r.bulk_per_minute),
+        ("rate_limit.login_per_minute", r.login_per_minute),
+    ] {
         // The sliding window keeps one timestamp per accepted request: bound it.
         if v == 0 || v > 100_000 {
             problems.push(format!("{key}: must be between 1 and 100000"));

@@ -85,7 +85,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", api)
-        .nest("/api/v1/dashboard", dashboard::routes())
+        .nest("/api/v1/dashboard", dashboard::routes(&state))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -43,6 +43,8 @@ pub enum RouteClass {
     Notification,
     /// `POST /api/v1/webhook/bulk` (documented: 10 per minute per IP).
     Bulk,
+    /// `POST /api/v1/dashboard/auth/login`: password guessing is slow and costly (argon2).
+    Login,
 }
 
 impl RouteClass {
@@ -50,6 +52,7 @@ impl RouteClass {
         match self {
             RouteClass::Notification => "notification",
             RouteClass::Bulk => "bulk",
+            RouteClass::Login => "login",
         }
     }
 
@@ -57,6 +60,7 @@ impl RouteClass {
         match self {
             RouteClass::Notification => c.notification_per_minute,
             RouteClass::Bulk => c.bulk_per_minute,
+            RouteClass::Login => c.login_per_minute,
         }
     }
 }

@@ -20,9 +20,10 @@ use axum::Router;
 pub const COOKIE: &str = "jood_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
+    use crate::api::http::protect::{limited, RouteClass};
     Router::new()
-        .route("/auth/login", post(auth::login))
+        .route("/auth/login", limited(state, RouteClass::Login, post(auth::login)))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/operators", post(auth::create_operator))
