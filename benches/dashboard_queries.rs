@@ -37,8 +37,11 @@ fn message(id: i64, i: u64) -> MessageRecord {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return; // `cargo test --all-targets` runs benches once in test mode: nothing to test here
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and a ten-million-message fill has no place in a test run.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("dashboard_queries: run with `cargo bench --bench dashboard_queries`");
+        return;
     }
     let total: u64 = std::env::var("JOOD_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
