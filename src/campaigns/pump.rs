@@ -89,7 +89,9 @@ async fn pump(svc: &Arc<CampaignService>, mut campaign: CampaignRecord, progress
     if progress.is_cancelled() {
         return Ok(()); // the cancel path writes the final row
     }
-    // Final: re-read (a cancel may have landed) and write the exact counters.
+    // "Completed" promises every message's final status is durable: let the status writer
+    // catch up first. Then re-read (a cancel may have landed) and write the exact counters.
+    svc.dispatcher.flush_status().await;
     let mut c = svc.store.get_campaign(campaign.id).await?.unwrap_or(campaign);
     if c.status == CampaignStatus::Processing {
         c.sent = progress.sent.load(Ordering::Relaxed);

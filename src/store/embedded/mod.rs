@@ -6,9 +6,12 @@
 
 mod codec;
 mod committer;
+mod keys;
+mod views;
 
 use super::*;
 use codec::{decode, encode, i64_from_key, i64_key, pair_key};
+use keys::*;
 pub use committer::CommitStats;
 use committer::{CommitterHandle, CommitterOptions, Mutation};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
@@ -122,35 +125,9 @@ impl EmbeddedStore {
         Mutation::Put { ks: ks.clone(), key: key.into(), value: encode(v) }
     }
 
-    fn template_key(association_id: i64, code: &str) -> Vec<u8> {
-        let mut k = i64_key(association_id).to_vec();
-        k.extend_from_slice(code.as_bytes());
-        k
-    }
 
-    /// Newest first: the id is stored inverted.
-    fn campaign_by_association_key(association_id: i64, id: i64) -> [u8; 16] {
-        pair_key(association_id, i64::MAX - id)
-    }
 
-    fn schedule_key(e: ScheduleEntry) -> Vec<u8> {
-        let mut k = Vec::with_capacity(17);
-        k.extend_from_slice(&i64_key(e.at));
-        k.push(match e.kind {
-            ScheduledKind::Message => 0,
-            ScheduledKind::Campaign => 1,
-        });
-        k.extend_from_slice(&i64_key(e.id));
-        k
-    }
 
-    fn schedule_entry(key: &[u8]) -> Option<ScheduleEntry> {
-        let kind = match key.get(8)? {
-            0 => ScheduledKind::Message,
-            _ => ScheduledKind::Campaign,
-        };
-        Some(ScheduleEntry { at: i64_from_key(&key[..8])?, kind, id: i64_from_key(key.get(9..)?)? })
-    }
 
     /// Deletes `key` (and, in the same commit, `also`) when it exists; whether it did.
     async fn delete_existing(&self, ks: &Keyspace, key: Vec<u8>, also: Vec<Mutation>) -> StoreResult<bool> {
@@ -173,14 +150,14 @@ impl EmbeddedStore {
             muts.push(Self::empty(&t.campaign_messages, pair_key(c, m.id)));
             return;
         }
-        let idx_key = Self::unfinished_key(m.id).to_vec();
+        let idx_key = unfinished_key(m.id).to_vec();
         if m.status.is_terminal() || m.status == MessageStatus::Scheduled {
             muts.push(Mutation::Delete { ks: t.unfinished_messages.clone(), key: idx_key });
         } else {
             muts.push(Self::empty(&t.unfinished_messages, idx_key));
         }
         if let Some(at) = m.scheduled_at {
-            let key = Self::schedule_key(ScheduleEntry { at, kind: ScheduledKind::Message, id: m.id });
+            let key = schedule_key(ScheduleEntry { at, kind: ScheduledKind::Message, id: m.id });
             if m.status == MessageStatus::Scheduled {
                 muts.push(Self::empty(&t.schedule, key));
             } else {
@@ -189,26 +166,14 @@ impl EmbeddedStore {
         }
     }
 
-    /// Newest first within an association.
-    fn by_association_key(association_id: i64, id: i64) -> [u8; 16] {
-        pair_key(association_id, i64::MAX - id)
-    }
 
-    fn counter_key(scope: CounterScope, name: &str) -> Vec<u8> {
-        let mut k = pair_key(scope.association_id, scope.day).to_vec();
-        k.extend_from_slice(name.as_bytes());
-        k
-    }
 
     fn counter_mutations(t: &Tables, deltas: &[CounterDelta], muts: &mut Vec<Mutation>) {
         for d in deltas {
-            muts.push(Mutation::Add { ks: t.stats.clone(), key: Self::counter_key(d.scope, &d.name), delta: d.delta });
+            muts.push(Mutation::Add { ks: t.stats.clone(), key: counter_key(d.scope, &d.name), delta: d.delta });
         }
     }
 
-    fn unfinished_key(id: i64) -> [u8; 16] {
-        pair_key(id.rem_euclid(UNFINISHED_SHARDS), id)
-    }
 
     fn get_row<T: serde::de::DeserializeOwned>(ks: &Keyspace, table: &'static str, key: &[u8]) -> StoreResult<Option<T>> {
         match ks.get(key).map_err(io)? {
@@ -346,7 +311,7 @@ impl Store for EmbeddedStore {
 
     async fn put_template(&self, rec: &TemplateRecord, must_be_new: bool) -> StoreResult<()> {
         let t = self.t()?;
-        let key = Self::template_key(rec.association_id, &rec.code);
+        let key = template_key(rec.association_id, &rec.code);
         let absent = if must_be_new {
             vec![(t.templates.clone(), key.clone(), format!("template `{}`", rec.code))]
         } else {
@@ -357,7 +322,7 @@ impl Store for EmbeddedStore {
 
     async fn get_template(&self, association_id: i64, code: &str) -> StoreResult<Option<TemplateRecord>> {
         let t = self.t()?;
-        Self::get_row(&t.templates, "templates", &Self::template_key(association_id, code))
+        Self::get_row(&t.templates, "templates", &template_key(association_id, code))
     }
 
     async fn list_templates(&self, association_id: i64) -> StoreResult<Vec<TemplateRecord>> {
@@ -368,7 +333,7 @@ impl Store for EmbeddedStore {
 
     async fn delete_template(&self, association_id: i64, code: &str) -> StoreResult<bool> {
         let t = self.t()?;
-        self.delete_existing(&t.templates, Self::template_key(association_id, code), vec![]).await
+        self.delete_existing(&t.templates, template_key(association_id, code), vec![]).await
     }
 
     async fn put_campaign(&self, rec: &CampaignRecord) -> StoreResult<()> {
@@ -376,7 +341,7 @@ impl Store for EmbeddedStore {
         let id_key = i64_key(rec.id).to_vec();
         let mut muts = vec![
             Self::put(&t.campaigns, id_key.clone(), rec),
-            Self::empty(&t.campaigns_by_association, Self::campaign_by_association_key(rec.association_id, rec.id)),
+            Self::empty(&t.campaigns_by_association, newest_first_key(rec.association_id, rec.id)),
         ];
         muts.push(if rec.status.is_final() {
             Mutation::Delete { ks: t.active_campaigns.clone(), key: id_key }
@@ -384,7 +349,7 @@ impl Store for EmbeddedStore {
             Self::empty(&t.active_campaigns, id_key)
         });
         if let Some(at) = rec.scheduled_at {
-            let key = Self::schedule_key(ScheduleEntry { at, kind: ScheduledKind::Campaign, id: rec.id });
+            let key = schedule_key(ScheduleEntry { at, kind: ScheduledKind::Campaign, id: rec.id });
             muts.push(if rec.status == CampaignStatus::Scheduled {
                 Self::empty(&t.schedule, key)
             } else {
@@ -403,7 +368,7 @@ impl Store for EmbeddedStore {
         let t = self.t()?;
         let prefix = i64_key(association_id);
         let from = match before {
-            Some(b) => after(&Self::campaign_by_association_key(association_id, b)),
+            Some(b) => after(&newest_first_key(association_id, b)),
             None => prefix.to_vec(),
         };
         let mut out = Vec::new();
@@ -459,7 +424,7 @@ impl Store for EmbeddedStore {
         let mut out = Vec::new();
         for guard in t.schedule.range(..end.to_vec()).take(limit) {
             let k = guard.key().map_err(io)?;
-            out.extend(Self::schedule_entry(&k));
+            out.extend(schedule_entry(&k));
         }
         Ok(out)
     }
@@ -467,14 +432,14 @@ impl Store for EmbeddedStore {
     async fn next_scheduled(&self) -> StoreResult<Option<i64>> {
         let t = self.t()?;
         match t.schedule.first_key_value() {
-            Some(g) => Ok(Self::schedule_entry(&g.key().map_err(io)?).map(|e| e.at)),
+            Some(g) => Ok(schedule_entry(&g.key().map_err(io)?).map(|e| e.at)),
             None => Ok(None),
         }
     }
 
     async fn remove_schedule(&self, entry: ScheduleEntry) -> StoreResult<()> {
         let t = self.t()?;
-        let m = Mutation::Delete { ks: t.schedule.clone(), key: Self::schedule_key(entry) };
+        let m = Mutation::Delete { ks: t.schedule.clone(), key: schedule_key(entry) };
         self.committer.write(vec![m], vec![]).await
     }
 
@@ -484,7 +449,7 @@ impl Store for EmbeddedStore {
         let mut accepted: std::collections::HashMap<(i64, i64), i64> = Default::default();
         for m in msgs {
             muts.push(Self::put(&t.messages, i64_key(m.id).to_vec(), m));
-            muts.push(Self::empty(&t.messages_by_association, Self::by_association_key(m.association_id, m.id)));
+            muts.push(Self::empty(&t.messages_by_association, newest_first_key(m.association_id, m.id)));
             Self::message_index_mutations(&t, m, &mut muts);
             *accepted.entry((m.association_id, crate::store::stats::day_of(m.created_at))).or_default() += 1;
         }
@@ -561,60 +526,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn list_messages(&self, association_id: Option<i64>, before: Option<i64>, limit: usize) -> StoreResult<Vec<MessageRecord>> {
-        let t = self.t()?;
-        let mut out = Vec::with_capacity(limit.min(1000));
-        match association_id {
-            Some(assoc) => {
-                let prefix = i64_key(assoc);
-                let from = match before {
-                    Some(b) => after(&Self::by_association_key(assoc, b)),
-                    None => prefix.to_vec(),
-                };
-                for guard in t.messages_by_association.range(from..) {
-                    if out.len() >= limit {
-                        break;
-                    }
-                    let k = guard.key().map_err(io)?;
-                    if !k.starts_with(&prefix) {
-                        break;
-                    }
-                    let id = i64::MAX - i64_from_key(&k[8..]).unwrap_or_default();
-                    if let Some(m) = Self::get_row(&t.messages, "messages", &i64_key(id))? {
-                        out.push(m);
-                    }
-                }
-            }
-            None => {
-                let end = before.map(i64_key).unwrap_or([0xff; 8]).to_vec();
-                for guard in t.messages.range(..end).rev().take(limit) {
-                    let (_, v) = guard.into_inner().map_err(io)?;
-                    out.push(decode("messages", &v)?);
-                }
-            }
-        }
-        Ok(out)
+        self.list_messages_view(association_id, before, limit).await
     }
 
     async fn list_queue(&self, limit: usize) -> StoreResult<Vec<MessageRecord>> {
-        let t = self.t()?;
-        let mut out = Vec::new();
-        for id in self.list_unfinished(None, limit).await? {
-            if let Some(m) = Self::get_row::<MessageRecord>(&t.messages, "messages", &i64_key(id))? {
-                out.push(m);
-            }
-        }
-        for guard in t.schedule.iter() {
-            if out.len() >= limit {
-                break;
-            }
-            let k = guard.key().map_err(io)?;
-            if let Some(e) = Self::schedule_entry(&k).filter(|e| e.kind == ScheduledKind::Message) {
-                if let Some(m) = Self::get_row::<MessageRecord>(&t.messages, "messages", &i64_key(e.id))? {
-                    out.push(m);
-                }
-            }
-        }
-        Ok(out)
+        self.list_queue_view(limit).await
     }
 
     async fn add_counters(&self, deltas: &[CounterDelta]) -> StoreResult<()> {
