@@ -68,7 +68,7 @@ report_delivered() {
 }
 
 echo "== $MODE: ${DURATION}s, simulator latency ${SIM_LATENCY_MS} ms, on $(nproc) cores"
-export BASE_URL=http://127.0.0.1:$ENGINE_PORT ASSOCIATION_ID=1 SECRET API_KEY=$KEY DURATION=${DURATION}s
+export BASE_URL=http://127.0.0.1:$ENGINE_PORT ASSOCIATION_ID=1 SECRET API_KEY=$KEY
 BEFORE=$(sim_accepted); STARTED=$(date +%s.%N)
 case "$MODE" in
   loadgen)
@@ -76,15 +76,15 @@ case "$MODE" in
       --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --sim-url http://127.0.0.1:$SIM_PORT --drain-secs 60
     ;;
   single)
-    RATE=$CONCURRENCY "$(k6_bin)" run --quiet load-tests/webhook-single.js || true
+    RATE=$CONCURRENCY DURATION=${DURATION}s "$(k6_bin)" run --quiet load-tests/webhook-single.js || true
     report_delivered "$BEFORE" "$STARTED"
     ;;
   bulk)
-    "$(k6_bin)" run --quiet load-tests/webhook-bulk.js || true
+    DURATION=${DURATION}s "$(k6_bin)" run --quiet load-tests/webhook-bulk.js || true
     report_delivered "$BEFORE" "$STARTED"
     ;;
   mixed)
-    "$(k6_bin)" run --quiet load-tests/mixed.js || true
+    DURATION=${DURATION}s "$(k6_bin)" run --quiet load-tests/mixed.js || true
     ;;
   *)
     echo "unknown mode $MODE (expected: loadgen, single, bulk, mixed)"; exit 2 ;;

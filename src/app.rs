@@ -101,7 +101,7 @@ impl App {
         if let Some((user, password)) = &secrets.operator {
             sessions.bootstrap(user, password).await.map_err(|e| anyhow::anyhow!("bootstrapping the dashboard operator: {e}"))?;
         }
-        let state = AppState {
+        let state = AppState::new(crate::api::http::AppStateInner {
             config: config.clone(),
             store: store.clone(),
             auth,
@@ -113,7 +113,7 @@ impl App {
             prometheus,
             coord,
             client_ip,
-        };
+        });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
 
