@@ -12,7 +12,7 @@
 
 use super::{CampaignError, CampaignService};
 use crate::domain::{now_ms, phone, template};
-use crate::store::{CampaignRecord, CampaignStatus, MessageRecord, MessageStatus, StoreResult};
+use crate::store::{CampaignRecord, CampaignStatus, MessageRecord, StoreResult};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -242,7 +242,6 @@ impl BulkIngest {
             return Err(CampaignError::Invalid(format!("recipients: more than the limit of {} entries", self.limit)));
         }
         let write_chunk = self.svc.config.write_chunk.max(1);
-        let status = if self.scheduled.is_some() { MessageStatus::Scheduled } else { MessageStatus::Queued };
         for part in items.chunks(write_chunk) {
             let base = self.received;
             self.received += part.len();
@@ -280,23 +279,10 @@ impl BulkIngest {
                     )));
                 }
                 records.push(MessageRecord {
-                    id,
-                    association_id: s.association_id,
                     campaign_id: Some(self.campaign_id),
-                    recipient: recipient.e164,
-                    country: recipient.country,
-                    body,
-                    channel: s.channel.clone(),
                     priority: s.priority,
-                    status,
-                    scheduled_at: self.scheduled,
                     credential_id: s.credential_id,
-                    provider: None,
-                    provider_message_id: None,
-                    error: None,
-                    attempts: 0,
-                    created_at: self.now,
-                    updated_at: self.now,
+                    ..MessageRecord::accepted(id, s.association_id, recipient, body, s.channel.clone(), self.scheduled, self.now)
                 });
             }
             self.valid += records.len() as u64;

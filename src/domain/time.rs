@@ -20,6 +20,11 @@ impl Timestamp {
         }
     }
 
+    /// Parses a `scheduledAt` field; the error is the message the API answers with.
+    pub fn parse_scheduled_at(s: &str) -> Result<Self, String> {
+        Self::parse_iso(s.trim()).ok_or_else(|| format!("scheduledAt `{s}` is not an ISO 8601 date-time (e.g. 2026-03-01T09:00:00Z)"))
+    }
+
     /// Parses an ISO 8601 / RFC 3339 date-time (`2026-03-01T09:00:00Z`, offsets allowed).
     pub fn parse_iso(s: &str) -> Option<Self> {
         chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| Self(d.timestamp_millis()))

@@ -104,23 +104,9 @@ impl Ingress {
             self.dispatcher.admit().map_err(|e| IngressError::Saturated(e.to_string()))?;
         }
         let record = MessageRecord {
-            id: self.ids.next_id(),
-            association_id: m.association_id,
-            campaign_id: None,
-            recipient: recipient.e164,
-            country: recipient.country,
-            body: m.body,
-            channel: m.channel.clone(),
             priority: m.priority,
-            status: if scheduled.is_some() { MessageStatus::Scheduled } else { MessageStatus::Queued },
-            scheduled_at: scheduled,
             credential_id: m.credential_id,
-            provider: None,
-            provider_message_id: None,
-            error: None,
-            attempts: 0,
-            created_at: now,
-            updated_at: now,
+            ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, m.body, m.channel.clone(), scheduled, now)
         };
         self.store.insert_messages(std::slice::from_ref(&record)).await?;
         metrics::counter!(crate::telemetry::INGRESS_ACCEPTED_TOTAL, "channel" => if m.channel == "whatsapp" { "whatsapp" } else { "sms" })

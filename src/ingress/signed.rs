@@ -240,9 +240,7 @@ impl SignedIngress {
 fn parse_scheduled(s: Option<&str>) -> Result<Option<i64>, IngressError> {
     match s.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => Timestamp::parse_iso(s).map(|t| Some(t.0)).ok_or_else(|| {
-            IngressError::Invalid(format!("Invalid request: scheduledAt `{s}` is not an ISO 8601 date-time (e.g. 2026-03-01T09:00:00Z)"))
-        }),
+        Some(s) => Timestamp::parse_scheduled_at(s).map(|t| Some(t.0)).map_err(|m| IngressError::Invalid(format!("Invalid request: {m}"))),
     }
 }
 

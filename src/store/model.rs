@@ -118,6 +118,40 @@ pub struct MessageRecord {
     pub updated_at: i64,
 }
 
+impl MessageRecord {
+    /// A message as accepted, before any attempt: `scheduled` when `scheduled_at` is given,
+    /// `queued` otherwise; outside any campaign, priority 0, routed by the association.
+    pub fn accepted(
+        id: i64,
+        association_id: i64,
+        recipient: crate::domain::phone::Recipient,
+        body: String,
+        channel: String,
+        scheduled_at: Option<i64>,
+        now: i64,
+    ) -> Self {
+        Self {
+            id,
+            association_id,
+            campaign_id: None,
+            recipient: recipient.e164,
+            country: recipient.country,
+            body,
+            channel,
+            priority: 0,
+            status: if scheduled_at.is_some() { MessageStatus::Scheduled } else { MessageStatus::Queued },
+            scheduled_at,
+            credential_id: None,
+            provider: None,
+            provider_message_id: None,
+            error: None,
+            attempts: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub message_id: i64,

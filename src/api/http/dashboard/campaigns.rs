@@ -41,7 +41,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Bytes) -> Resul
         s.directory.get_credential(b.association_id, c).await?;
     }
     let scheduled_at = match b.scheduled_at.as_deref().filter(|v| !v.trim().is_empty()) {
-        Some(v) => Some(Timestamp::parse_iso(v).ok_or_else(|| ApiError::invalid(format!("scheduledAt `{v}` is not an ISO 8601 date-time")))?.0),
+        Some(v) => Some(Timestamp::parse_scheduled_at(v).map_err(ApiError::invalid)?.0),
         None => None,
     };
     if b.name.trim().is_empty() {

@@ -122,8 +122,7 @@ pub struct QueuedView {
 
 pub async fn schedule_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBody<ScheduleBody>) -> Result<Envelope<QueuedView>, ApiError> {
     check_target(&s, &dash, b.association_id, b.credential_id).await?;
-    let at = Timestamp::parse_iso(&b.scheduled_at)
-        .ok_or_else(|| ApiError::invalid(format!("scheduledAt `{}` is not an ISO 8601 date-time (e.g. 2026-03-01T09:00:00Z)", b.scheduled_at)))?;
+    let at = Timestamp::parse_scheduled_at(&b.scheduled_at).map_err(ApiError::invalid)?;
     if at.0 <= now_ms() {
         return Err(ApiError::invalid("scheduledAt must be in the future"));
     }
