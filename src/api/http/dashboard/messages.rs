@@ -60,20 +60,7 @@ async fn check_target(s: &AppState, dash: &Dash, association_id: i64, credential
 /// `dashboard.send_timeout_ms`) for the provider's answer.
 pub async fn send_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBody<SendBody>) -> Result<Envelope<SendView>, ApiError> {
     check_target(&s, &dash, b.association_id, b.credential_id).await?;
-    let accepted = s
-        .webhook
-        .ingress
-        .accept(NewMessage {
-            association_id: b.association_id,
-            recipient: b.phone_number,
-            body: b.message,
-            channel: "sms".into(),
-            priority: 0,
-            credential_id: b.credential_id,
-            scheduled_at: None,
-        })
-        .await
-        .map_err(rename_recipient)?;
+    let accepted = accept_sms(&s, b.association_id, b.phone_number, b.message, b.credential_id, None).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(s.config.dashboard.send_timeout_ms);
     let mut m: Option<MessageRecord> = None;
     while tokio::time::Instant::now() < deadline {
@@ -93,13 +80,22 @@ pub async fn send_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBo
     }))
 }
 
-/// The dashboard calls the recipient `phoneNumber`: say so in validation errors; every
-/// other error keeps its own status.
-fn rename_recipient(e: crate::ingress::IngressError) -> ApiError {
-    match e {
+/// A dashboard SMS through the webhook's ingress (same validation, durability and actors).
+/// The dashboard calls the recipient `phoneNumber`: validation errors say so; every other
+/// error keeps its own status.
+async fn accept_sms(
+    s: &AppState,
+    association_id: i64,
+    phone_number: String,
+    message: String,
+    credential_id: Option<i64>,
+    scheduled_at: Option<i64>,
+) -> Result<crate::ingress::Accepted, ApiError> {
+    let m = NewMessage { association_id, recipient: phone_number, body: message, channel: "sms".into(), priority: 0, credential_id, scheduled_at };
+    s.webhook.ingress.accept(m).await.map_err(|e| match e {
         crate::ingress::IngressError::Invalid(m) => ApiError::invalid(m.replace("recipient `", "phoneNumber `")),
         other => other.into(),
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -126,20 +122,7 @@ pub async fn schedule_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): Js
     if at.0 <= now_ms() {
         return Err(ApiError::invalid("scheduledAt must be in the future"));
     }
-    let accepted = s
-        .webhook
-        .ingress
-        .accept(NewMessage {
-            association_id: b.association_id,
-            recipient: b.phone_number,
-            body: b.message,
-            channel: "sms".into(),
-            priority: 0,
-            credential_id: b.credential_id,
-            scheduled_at: Some(at.0),
-        })
-        .await
-        .map_err(rename_recipient)?;
+    let accepted = accept_sms(&s, b.association_id, b.phone_number, b.message, b.credential_id, Some(at.0)).await?;
     // As documented, the answer says "queued" (the queue view shows it as scheduled).
     Ok(Envelope::ok(QueuedView { queue_id: accepted.id, job_id: format!("job_sch_{}", accepted.id), status: "queued" })
         .message("Notification queued for sending"))
