@@ -69,6 +69,9 @@ report_delivered() {
 
 echo "== $MODE: ${DURATION}s, simulator latency ${SIM_LATENCY_MS} ms, on $(nproc) cores"
 export BASE_URL=http://127.0.0.1:$ENGINE_PORT ASSOCIATION_ID=1 SECRET API_KEY=$KEY
+# CPU seconds a process has used so far (user + system), to show where the two cores went.
+cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+SIM_CPU0=$(cpu_secs "${PIDS[0]}"); ENGINE_CPU0=$(cpu_secs "${PIDS[1]}")
 BEFORE=$(sim_accepted); STARTED=$(date +%s.%N)
 case "$MODE" in
   loadgen)
@@ -89,4 +92,5 @@ case "$MODE" in
   *)
     echo "unknown mode $MODE (expected: loadgen, single, bulk, mixed)"; exit 2 ;;
 esac
+echo "== CPU seconds during the run: engine $(python3 -c "print(round($(cpu_secs "${PIDS[1]}")-$ENGINE_CPU0,1))"), simulator $(python3 -c "print(round($(cpu_secs "${PIDS[0]}")-$SIM_CPU0,1))"), wall $(python3 -c "print(round($(date +%s.%N)-$STARTED,1))")"
 echo "== engine RSS: $(ps -o rss= -p "${PIDS[1]}" | awk '{printf "%.0f MB", $1/1024}')"

@@ -54,10 +54,24 @@ impl LoadReport {
             self.percentile_ms(0.99),
             self.percentile_ms(1.0)
         );
+        if let Some(cpu) = own_cpu_secs() {
+            println!("load generator CPU: {cpu:.1}s (user + system)");
+        }
         if let Some((n, d)) = self.delivered {
             println!("delivered to the simulator: {} in {:.1}s = {:.0} msg/s (from its counters)", n, d.as_secs_f64(), n as f64 / d.as_secs_f64());
         }
     }
+}
+
+/// CPU seconds this process has used, from /proc (Linux only): on a 2-core machine the
+/// generator's own share is part of the figure.
+fn own_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 async fn sim_accepted(client: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
