@@ -63,6 +63,11 @@ pub struct DispatchConfig {
     /// Restarts of failed actors allowed per `restart_window_ms` before restarts are delayed.
     pub restart_max: u32,
     pub restart_window_ms: u64,
+    /// How long the `dispatching` status waits before it is written (milliseconds). A
+    /// message whose provider answers sooner goes from `queued` straight to its final row:
+    /// one durable write instead of two. 0 writes every `dispatching` at once. Recovery
+    /// treats `queued` and `dispatching` alike, so the delay risks nothing.
+    pub dispatching_write_delay_ms: u64,
     /// Messages per second per credential, by provider (token bucket; one second of burst).
     pub rate_per_second: ProviderRates,
 }
@@ -278,6 +283,7 @@ impl Default for DispatchConfig {
             provider_timeout_ms: 10_000,
             restart_max: 10,
             restart_window_ms: 60_000,
+            dispatching_write_delay_ms: 1_000,
             rate_per_second: ProviderRates::default(),
         }
     }

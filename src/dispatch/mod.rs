@@ -67,7 +67,7 @@ pub enum DispatchError {
 impl Dispatcher {
     pub async fn start(config: DispatchConfig, store: SharedStore, directory: Arc<Directory>, coord: Arc<Coordinator>) -> anyhow::Result<Self> {
         let http = crate::providers::http_client(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)))?;
-        let writer = StatusWriter::spawn(store.clone());
+        let writer = StatusWriter::spawn(store.clone(), std::time::Duration::from_millis(config.dispatching_write_delay_ms));
         let ctx = Arc::new(DispatchContext {
             config,
             store,

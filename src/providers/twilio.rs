@@ -2,7 +2,7 @@
 //! `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, HTTP Basic `AccountSid:AuthToken`,
 //! `To` in E.164 with `+`, `201` + Message resource (`sid` = `SM…`), errors `{code, message}`.
 
-use super::wire::{base_url, e164_plus, http_level, id_string, json, required, snippet, unrecognised};
+use super::wire::{base_url, e164_plus, http_level, json, required, snippet, top_level_id, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -37,7 +37,7 @@ impl ProviderAdapter for Twilio {
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
         if status.is_success() {
-            return match json(body).as_ref().and_then(|v| id_string(v.get("sid"))) {
+            return match top_level_id(body, "sid") {
                 Some(sid) => SendOutcome::Accepted { provider_message_id: sid },
                 None => unrecognised(status, body),
             };

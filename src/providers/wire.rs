@@ -83,6 +83,43 @@ pub(super) fn json(body: &[u8]) -> Option<serde_json::Value> {
     serde_json::from_slice(body).ok()
 }
 
+/// One top-level field of a JSON object as a string id, without building the document:
+/// success answers (Twilio's message resource) run to dozens of fields and only the id
+/// matters, so the rest is skipped unparsed into values.
+pub(super) fn top_level_id(body: &[u8], field: &str) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    struct Seek<'f>(&'f str);
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == self.0 && found.is_none() {
+                    found = id_string(Some(&map.next_value::<serde_json::Value>()?));
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Seek<'_> {
+        type Value = Option<String>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let id = Seek(field).deserialize(&mut de).ok()??;
+    de.end().ok()?;
+    Some(id)
+}
+
 /// A JSON value as a string id: providers send ids as strings or numbers.
 pub(super) fn id_string(v: Option<&serde_json::Value>) -> Option<String> {
     match v? {
@@ -171,5 +208,22 @@ mod tests {
         let long = "x".repeat(1000);
         assert!(snippet(long.as_bytes()).chars().count() <= 161);
         assert_eq!(snippet("  رمز  ".as_bytes()), "رمز");
+    }
+}
+
+#[cfg(test)]
+mod top_level_id_tests {
+    use super::top_level_id;
+
+    #[test]
+    fn finds_the_field_among_others_and_ignores_nested_ones() {
+        let body = br#"{"account_sid":"AC1","subresource_uris":{"sid":"nested"},"sid":"SM9","num_segments":"1","price":null}"#;
+        assert_eq!(top_level_id(body, "sid").as_deref(), Some("SM9"));
+        assert_eq!(top_level_id(br#"{"id":12345}"#, "id").as_deref(), Some("12345"));
+        assert_eq!(top_level_id(br#"{"sid":""}"#, "sid"), None, "an empty id is no id");
+        assert_eq!(top_level_id(br#"{"other":1}"#, "sid"), None);
+        assert_eq!(top_level_id(br#"["sid"]"#, "sid"), None, "not an object");
+        assert_eq!(top_level_id(br#"{"sid":"SM1"} trailing"#, "sid"), None, "not one JSON document");
+        assert_eq!(top_level_id(b"<xml/>", "sid"), None);
     }
 }

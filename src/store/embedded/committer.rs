@@ -197,7 +197,8 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     let checked: std::collections::HashSet<String> =
         group.iter().flat_map(|r| r.require_absent.iter().map(|(ks, _, _)| ks.name().to_string())).collect();
     let mut pending_keys: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
-    let mut counters: std::collections::HashMap<(String, Vec<u8>), (Keyspace, i64)> = Default::default();
+    // Keyed by keyspace id, not name: a name would cost an allocation per counter update.
+    let mut counters: std::collections::HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
     for req in group.iter_mut() {
         let mut conflict = None;
         for (ks, key, label) in &req.require_absent {
@@ -221,7 +222,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                 }
                 Mutation::Delete { ks, key } => batch.remove(&ks, key),
                 Mutation::Add { ks, key, delta } => {
-                    counters.entry((ks.name().to_string(), key)).or_insert((ks, 0)).1 += delta;
+                    counters.entry((ks.id(), key)).or_insert((ks, 0)).1 += delta;
                 }
             }
         }
