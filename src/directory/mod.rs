@@ -6,10 +6,12 @@
 
 mod allocations;
 mod credentials;
+mod signing;
 mod templates;
 
 pub use allocations::{AllocationInput, AllocationPatch};
 pub use credentials::{CredentialInput, CredentialPatch};
+pub use signing::SigningIdentity;
 pub use templates::{TemplateInput, TemplatePatch};
 
 use crate::auth::{keys, MasterKey};
@@ -77,6 +79,7 @@ pub struct Directory {
     store: SharedStore,
     master: MasterKey,
     ids: Arc<IdGenerator>,
+    signing: signing::SigningCache,
 }
 
 const MAX_NAME_CHARS: usize = 200;
@@ -84,7 +87,7 @@ const MAX_DOMAINS: usize = 100;
 
 impl Directory {
     pub fn new(store: SharedStore, master: MasterKey, ids: Arc<IdGenerator>) -> Self {
-        Self { store, master, ids }
+        Self { store, master, ids, signing: Default::default() }
     }
 
     pub async fn create_association(&self, input: NewAssociation) -> DirResult<CreatedAssociation> {
@@ -155,6 +158,7 @@ impl Directory {
         }
         rec.updated_at = now_ms().max(rec.updated_at);
         self.store.update_association(&rec, &[], &[]).await?;
+        self.signing.invalidate(id);
         Ok(rec)
     }
 
@@ -187,7 +191,21 @@ impl Directory {
         }
         rec.updated_at = now_ms().max(rec.updated_at);
         self.store.update_association(&rec, &add, &remove).await?;
+        self.signing.invalidate(id);
         Ok(out)
+    }
+
+    /// The association and its unsealed secret, for webhook verification; cached for
+    /// [`signing::SIGNING_CACHE_TTL`] and dropped at once by changes made through this node.
+    pub async fn signing_identity(&self, id: i64) -> DirResult<Arc<SigningIdentity>> {
+        if let Some(identity) = self.signing.get(id) {
+            return Ok(identity);
+        }
+        let record = self.get_association(id).await?;
+        let secret = self.secret_key(&record)?;
+        let identity = Arc::new(SigningIdentity { record, secret });
+        self.signing.put(id, identity.clone());
+        Ok(identity)
     }
 
     /// The association's HMAC secret key, unsealed (webhook signature verification).

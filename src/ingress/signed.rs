@@ -125,13 +125,13 @@ impl SignedIngress {
             None => return Err(IngressError::Invalid("Invalid request: missing field `associationId`".into())),
         };
         // An unknown association cannot have signed this: same answer as a bad signature.
-        let assoc = match self.directory.get_association(association_id).await {
+        let identity = match self.directory.signing_identity(association_id).await {
             Ok(a) => a,
-            Err(DirectoryError::NotFound(_)) => return Err(SignatureError::Invalid.into()),
+            Err(DirectoryError::NotFound(_) | DirectoryError::Sealed(_)) => return Err(SignatureError::Invalid.into()),
             Err(DirectoryError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(IngressError::Invalid(e.to_string())),
         };
-        let secret = self.directory.secret_key(&assoc).map_err(|_| SignatureError::Invalid)?;
+        let (assoc, secret) = (&identity.record, &identity.secret);
         let ts_text = timestamp.unwrap_or_default().trim();
         let verified = webhook::verify(&secret, ts_text, body, None, &sig) || {
             let parsed: Option<Value> = serde_json::from_slice(body).ok();

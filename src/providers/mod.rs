@@ -152,7 +152,11 @@ pub async fn send(
         Err(e) => return (transport_outcome(&e), started.elapsed()),
     };
     let status = response.status();
-    let headers = response.headers().clone();
+    // Adapters read one header (Retry-After); copying it alone spares a map per call.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(v) = response.headers().get(reqwest::header::RETRY_AFTER) {
+        headers.insert(reqwest::header::RETRY_AFTER, v.clone());
+    }
     // The request timeout covers the body too (reqwest applies it until the body is read).
     match response.bytes().await {
         Ok(body) => (adapter.classify(status, &headers, &body), started.elapsed()),
