@@ -109,29 +109,26 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), timeout))
-        .layer(middleware::from_fn_with_state(state.clone(), protect::resolve_client_ip))
-        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(DefaultBodyLimit::max(state.config.server.body_limit_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_response))
         .with_state(state)
 }
 
-/// Answers 503 when a request outlives `server.request_timeout_ms`.
-async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = Duration::from_millis(state.config.server.request_timeout_ms);
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => ApiError::Unavailable { reason: "request timed out".into(), retry_after_s: 1 }.into_response(),
-    }
-}
-
-/// Requests and latency by route template (never the raw path), method and status.
-async fn record_metrics(req: Request, next: Next) -> Response {
+/// What every request goes through, in one layer (each `from_fn` layer costs a boxed future
+/// and a state clone per request): the client address is resolved, the handler is given
+/// `server.request_timeout_ms` (then 503), and requests and latency are counted by route
+/// template (never the raw path), method and status.
+async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
-    let resp = next.run(req).await;
+    protect::resolve_client_ip(&state, &mut req);
+    let limit = Duration::from_millis(state.config.server.request_timeout_ms);
+    let resp = match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Unavailable { reason: "request timed out".into(), retry_after_s: 1 }.into_response(),
+    };
     let status = resp.status().as_u16().to_string();
     metrics::counter!(crate::telemetry::HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
         .increment(1);

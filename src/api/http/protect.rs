@@ -29,11 +29,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// Resolves the client address once per request, for the rate limits and allow-lists.
-pub async fn resolve_client_ip(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+pub fn resolve_client_ip(s: &AppState, req: &mut Request) {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ip = peer.map(|p| s.client_ip.resolve(p, req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok())));
     req.extensions_mut().insert(ClientIp(ip));
-    next.run(req).await
 }
 
 /// Routes sharing one per-IP limit.
