@@ -1,5 +1,5 @@
 //! Per-request CPU costs on the accept path: HMAC verification, request parsing, phone
-//! number validation, the routing decision. Each reports operations per second.
+//! number validation, template rendering, the routing decision. Each reports operations per second.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use jood::domain::Channel;
@@ -22,6 +22,10 @@ fn bench(c: &mut Criterion) {
             black_box(v)
         })
     });
+    let template = "Hello {{name}}, your order {{order}} ships on {{date}}. Reply STOP to opt out, {{name}}.";
+    let vars: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(r#"{"name":"Amal","order":"A-10482","date":"21 Nov"}"#).unwrap();
+    g.bench_function("template_render", |b| b.iter(|| jood::domain::template::render(black_box(template), &[&vars])));
     g.bench_function("phone_normalise", |b| b.iter(|| jood::domain::phone::normalise(black_box("+966501234567")).unwrap()));
 
     let creds: Vec<CredentialRecord> = (1..=6)

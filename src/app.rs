@@ -38,6 +38,7 @@ pub struct App {
     dispatcher: Dispatcher,
     directory: Arc<Directory>,
     campaigns: Arc<CampaignService>,
+    webhook: Arc<SignedIngress>,
     grace: Duration,
 }
 
@@ -106,7 +107,7 @@ impl App {
             store: store.clone(),
             auth,
             directory: directory.clone(),
-            webhook,
+            webhook: webhook.clone(),
             campaigns: campaigns.clone(),
             sessions,
             dispatcher: dispatcher.clone(),
@@ -145,6 +146,7 @@ impl App {
             dispatcher,
             directory,
             campaigns,
+            webhook,
             grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -164,6 +166,12 @@ impl App {
 
     pub fn campaigns(&self) -> &Arc<CampaignService> {
         &self.campaigns
+    }
+
+    /// The signed-webhook ingress, as the HTTP handlers call it (the accept-path benchmark
+    /// drives it without HTTP).
+    pub fn webhook(&self) -> &Arc<SignedIngress> {
+        &self.webhook
     }
 
     pub fn http_addr(&self) -> SocketAddr {
