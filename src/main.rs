@@ -48,6 +48,11 @@ struct LoadgenArgs {
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
+    /// Open loop: send this many requests per second on a fixed schedule, spread over the
+    /// connections, and time each from its intended send time. Without it, each connection
+    /// sends its next request as soon as the previous answer arrives.
+    #[arg(long, value_name = "REQ_PER_SEC")]
+    rate: Option<f64>,
     /// Simulator base URL, to report messages delivered per second from its counters.
     #[arg(long)]
     sim_url: Option<String>,
@@ -101,10 +106,13 @@ fn main() -> std::process::ExitCode {
                 secret: a.secret,
                 concurrency: a.concurrency.max(1),
                 duration: std::time::Duration::from_secs(a.duration_secs),
+                rate: a.rate,
                 sim_url: a.sim_url,
                 drain: std::time::Duration::from_secs(a.drain_secs),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+            // One thread: the generator needs a fraction of a core, and a second worker thread
+            // would only add cross-thread wake-ups taken from the engine it measures.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             match rt.block_on(jood::loadgen::run(spec)) {
                 Ok(report) => {
                     report.print();
