@@ -181,7 +181,10 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
         let patch: serde_json::Value = serde_json::from_str(&json).context("--settings is not JSON")?;
         config = config.merged(&patch).map_err(|e| anyhow::anyhow!("--settings: {e}"))?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread: the simulator stands in for remote providers on the engine's own machine,
+    // so it should take as little CPU as it can. A multi-threaded runtime spent a fifth of
+    // its time parking and waking worker threads (futex, context switches) under load.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(jood::sim::run(&args.addr, config))
 }
 
