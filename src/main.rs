@@ -48,6 +48,11 @@ struct LoadgenArgs {
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
+    /// Open loop: send this many requests per second on a fixed schedule, spread over the
+    /// connections, and time each from its intended send time. Without it, each connection
+    /// sends its next request as soon as the previous answer arrives.
+    #[arg(long, value_name = "REQ_PER_SEC")]
+    rate: Option<f64>,
     /// Simulator base URL, to report messages delivered per second from its counters.
     #[arg(long)]
     sim_url: Option<String>,
@@ -101,10 +106,13 @@ fn main() -> std::process::ExitCode {
                 secret: a.secret,
                 concurrency: a.concurrency.max(1),
                 duration: std::time::Duration::from_secs(a.duration_secs),
+                rate: a.rate,
                 sim_url: a.sim_url,
                 drain: std::time::Duration::from_secs(a.drain_secs),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+            // One thread: the generator needs a fraction of a core, and a second worker thread
+            // would only add cross-thread wake-ups taken from the engine it measures.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             match rt.block_on(jood::loadgen::run(spec)) {
                 Ok(report) => {
                     report.print();
@@ -173,7 +181,10 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
         let patch: serde_json::Value = serde_json::from_str(&json).context("--settings is not JSON")?;
         config = config.merged(&patch).map_err(|e| anyhow::anyhow!("--settings: {e}"))?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread: the simulator stands in for remote providers on the engine's own machine,
+    // so it should take as little CPU as it can. A multi-threaded runtime spent a fifth of
+    // its time parking and waking worker threads (futex, context switches) under load.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(jood::sim::run(&args.addr, config))
 }
 

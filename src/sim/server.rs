@@ -65,7 +65,7 @@ async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {
     let incoming = Incoming {
         method: parts.method,
         path: parts.uri.path().to_owned(),
-        query: wire::form_pairs(parts.uri.query().unwrap_or("").as_bytes()),
+        query: parts.uri.query().map(|q| wire::form_pairs(q.as_bytes())).unwrap_or_default(),
         headers: parts.headers,
         body,
     };

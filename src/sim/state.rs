@@ -9,6 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -44,10 +45,12 @@ impl Rng {
         }
     }
 
+    // `hex` and `digits` write each chunk straight into the result (no temporary `String` per
+    // chunk): they run for every accepted message.
     pub(crate) fn hex(&self, len: usize) -> String {
-        let mut s = String::with_capacity(len);
+        let mut s = String::with_capacity(len.next_multiple_of(16));
         while s.len() < len {
-            s.push_str(&format!("{:016x}", self.next_u64()));
+            let _ = write!(s, "{:016x}", self.next_u64());
         }
         s.truncate(len);
         s
@@ -55,9 +58,10 @@ impl Rng {
 
     /// `len` decimal digits, the first non-zero.
     pub(crate) fn digits(&self, len: usize) -> String {
-        let mut s = (1 + self.below(9)).to_string();
+        let mut s = String::with_capacity(1 + len.next_multiple_of(18));
+        let _ = write!(s, "{}", 1 + self.below(9));
         while s.len() < len {
-            s.push_str(&format!("{:018}", self.next_u64() % 1_000_000_000_000_000_000));
+            let _ = write!(s, "{:018}", self.next_u64() % 1_000_000_000_000_000_000);
         }
         s.truncate(len);
         s
