@@ -29,11 +29,7 @@ fn credential(kind: ProviderKind, base_url: &str) -> (ProviderCredential, &'stat
             "AC0123456789abcdef0123456789abcdef",
         ),
     };
-    let cred = ProviderCredential {
-        credential_id: kind.id(),
-        fields: fields.as_object().unwrap().clone(),
-        base_url: base_url.to_owned(),
-    };
+    let cred = ProviderCredential::new(kind.id(), fields.as_object().unwrap().clone(), base_url.to_owned());
     (cred, identity)
 }
 

@@ -114,6 +114,8 @@ pub struct CredState {
     asking: bool,
     /// The shared limiter said to wait until then before asking again.
     ask_after: Option<Instant>,
+    /// This credential's in-flight gauge, looked up once (a lookup per call built its labels).
+    in_flight_gauge: metrics::Gauge,
 }
 
 impl Actor for CredentialActor {
@@ -143,6 +145,7 @@ impl Actor for CredentialActor {
             permits: 0,
             asking: false,
             ask_after: None,
+            in_flight_gauge: crate::telemetry::credential_in_flight(a.provider.code(), a.record.id),
             ctx: a.ctx,
         })
     }
@@ -174,7 +177,7 @@ impl Actor for CredentialActor {
 fn provider_credential(a: &CredentialArgs) -> ProviderCredential {
     let adapter = providers::adapter(a.provider);
     let base = a.record.api_url.as_deref().unwrap_or(adapter.default_base_url()).trim_end_matches('/').to_string();
-    ProviderCredential { credential_id: a.record.id, fields: a.fields.clone(), base_url: base }
+    ProviderCredential::new(a.record.id, a.fields.clone(), base)
 }
 
 impl CredState {
@@ -286,7 +289,7 @@ impl CredState {
         let (adapter, client, cred, me) = (self.adapter, self.ctx.http.clone(), self.cred.clone(), me.clone());
         let timeout = Duration::from_millis(self.ctx.config.provider_timeout_ms);
         // Counted by the call itself, so a call outliving its actor still leaves the gauge.
-        let in_flight = crate::telemetry::credential_in_flight(self.provider.code(), self.credential_id);
+        let in_flight = self.in_flight_gauge.clone();
         in_flight.increment(1.0);
         tokio::spawn(async move {
             let (outcome, latency) = providers::send(adapter, &client, &cred, &sms, timeout).await;

@@ -3,7 +3,7 @@
 //! international digits. Success is a `job_id` (UUID, one per request); a rejected message is
 //! `200` with `messages[0].err_text` (Arabic free text, so it is classified by keywords).
 
-use super::wire::{base_url, http_level, intl_digits, json, required, snippet, unrecognised};
+use super::wire::{base_url, endpoint, http_level, intl_digits, json, required, snippet, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT, USER_AGENT};
@@ -36,7 +36,7 @@ impl ProviderAdapter for FourJawaly {
         let base = base_url(self, cred);
         let base = base.strip_suffix("/api/v1").unwrap_or(&base);
         Ok(client
-            .post(format!("{base}/api/v1/account/area/sms/send"))
+            .post(endpoint(cred, format!("{base}/api/v1/account/area/sms/send"))?)
             .basic_auth(key, Some(secret))
             .header(ACCEPT, "application/json")
             // The samples blame 403s on a firewall that dislikes requests without a User-Agent.

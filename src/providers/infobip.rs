@@ -4,7 +4,7 @@
 //! makes a resend after an ambiguous timeout safe). A 200 can still carry a per-destination
 //! rejection, so the status of `messages[0]` decides.
 
-use super::wire::{base_url, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
+use super::wire::{base_url, endpoint, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION};
@@ -39,7 +39,7 @@ impl ProviderAdapter for Infobip {
             }]
         });
         Ok(client
-            .post(format!("{}/sms/3/messages", base_url(self, cred)))
+            .post(endpoint(cred, format!("{}/sms/3/messages", base_url(self, cred)))?)
             .header(AUTHORIZATION, format!("App {key}"))
             .header(ACCEPT, "application/json")
             .json(&body))

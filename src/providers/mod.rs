@@ -29,9 +29,15 @@ pub struct ProviderCredential {
     pub fields: Map<String, Value>,
     /// Scheme + host (+ optional path prefix), without a trailing slash.
     pub base_url: String,
+    /// The first endpoint URL built with this credential, parsed (see `wire::endpoint`).
+    endpoint: std::sync::OnceLock<(String, reqwest::Url)>,
 }
 
 impl ProviderCredential {
+    pub fn new(credential_id: i64, fields: Map<String, Value>, base_url: String) -> Self {
+        Self { credential_id, fields, base_url, endpoint: Default::default() }
+    }
+
     pub fn field(&self, name: &str) -> &str {
         self.fields.get(name).and_then(Value::as_str).unwrap_or("")
     }
@@ -213,7 +219,7 @@ mod send_tests {
             "username": "u", "password": "p", "appSid": "A", "appKey": "k", "appSecret": "s",
             "apiKey": "K", "accountSid": "AC1", "authToken": "t",
         });
-        let cred = ProviderCredential { credential_id: 1, fields: fields.as_object().unwrap().clone(), base_url: String::new() };
+        let cred = ProviderCredential::new(1, fields.as_object().unwrap().clone(), String::new());
         let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
         let client = reqwest::Client::new();
         let expect = [
@@ -232,7 +238,7 @@ mod send_tests {
             assert_eq!((req.method().as_str(), got.as_str()), (method, url), "{kind:?}");
         }
         // 4jawaly's docs write the base URL with `/api/v1`; that override works too.
-        let cred = ProviderCredential { base_url: "https://api-sms.4jawaly.com/api/v1/".into(), ..cred };
+        let cred = ProviderCredential::new(1, cred.fields.clone(), "https://api-sms.4jawaly.com/api/v1/".into());
         let req = adapter(ProviderKind::FourJawaly).build_request(&client, &cred, &sms).unwrap().build().unwrap();
         assert_eq!(req.url().as_str(), "https://api-sms.4jawaly.com/api/v1/account/area/sms/send");
     }
@@ -241,11 +247,7 @@ mod send_tests {
     async fn connection_refused_is_transient() {
         // Bind then drop: the port is closed for the duration of the test (loopback only).
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let cred = ProviderCredential {
-            credential_id: 1,
-            fields: serde_json::json!({"apiKey": "k"}).as_object().unwrap().clone(),
-            base_url: format!("http://127.0.0.1:{port}"),
-        };
+        let cred = ProviderCredential::new(1, serde_json::json!({"apiKey": "k"}).as_object().unwrap().clone(), format!("http://127.0.0.1:{port}"));
         let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
         let client = http_client(Duration::from_secs(1)).unwrap();
         let (outcome, _) = send(adapter(ProviderKind::Infobip), &client, &cred, &sms, Duration::from_secs(2)).await;
@@ -254,7 +256,7 @@ mod send_tests {
 
     #[tokio::test]
     async fn missing_credential_field_is_a_config_error() {
-        let cred = ProviderCredential { credential_id: 1, fields: Map::new(), base_url: String::new() };
+        let cred = ProviderCredential::new(1, Map::new(), String::new());
         let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
         let client = reqwest::Client::new();
         let (outcome, _) = send(adapter(ProviderKind::Twilio), &client, &cred, &sms, Duration::from_secs(1)).await;

@@ -5,7 +5,7 @@
 //! `{"Code":100,"MessageIs":"…"}` (or a bare `100` for `return=string`) is success; failures are
 //! classified on their message text, and anything unrecognised is Ambiguous.
 
-use super::wire::{base_url, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, snippet, unrecognised};
+use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, snippet, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -48,7 +48,7 @@ impl ProviderAdapter for Qyadat {
             ("Rmduplicated", "1"),
         ];
         Ok(client
-            .get(format!("{}/sms/api/sendsms.php", base_url(self, cred)))
+            .get(endpoint(cred, format!("{}/sms/api/sendsms.php", base_url(self, cred)))?)
             .header(ACCEPT, "application/json")
             .query(&query))
     }

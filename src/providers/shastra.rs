@@ -5,7 +5,7 @@
 //! `{msg_id, number, str_response}`; errors come as HTTP 200 with a text (or a 3-digit code from
 //! the `ShowError=C` table), so the body decides.
 
-use super::wire::{base_url, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, unrecognised};
+use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -41,7 +41,7 @@ impl ProviderAdapter for Shastra {
             "language": language,
         }]);
         Ok(client
-            .post(format!("{}/sendsms_api_json.aspx", base_url(self, cred)))
+            .post(endpoint(cred, format!("{}/sendsms_api_json.aspx", base_url(self, cred)))?)
             .header(ACCEPT, "application/json")
             .json(&body))
     }

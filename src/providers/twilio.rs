@@ -2,7 +2,7 @@
 //! `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, HTTP Basic `AccountSid:AuthToken`,
 //! `To` in E.164 with `+`, `201` + Message resource (`sid` = `SM…`), errors `{code, message}`.
 
-use super::wire::{base_url, e164_plus, http_level, json, required, snippet, top_level_id, unrecognised};
+use super::wire::{base_url, endpoint, e164_plus, http_level, json, required, snippet, top_level_id, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -32,7 +32,7 @@ impl ProviderAdapter for Twilio {
         // sender number or alphanumeric id for `From`.
         let sender_field = if is_messaging_service_sid(&sms.sender) { "MessagingServiceSid" } else { "From" };
         let form = [("To", e164_plus(&sms.recipient)), (sender_field, sms.sender.clone()), ("Body", sms.body.clone())];
-        Ok(client.post(url).basic_auth(sid, Some(token)).header(ACCEPT, "application/json").form(&form))
+        Ok(client.post(endpoint(cred, url)?).basic_auth(sid, Some(token)).header(ACCEPT, "application/json").form(&form))
     }
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {

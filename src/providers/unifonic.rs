@@ -4,7 +4,7 @@
 //! timeout cannot duplicate). Errors come either as a Unifonic-specific HTTP status or as
 //! `200 {"success":false,"errorCode":…}`; both go through one code table.
 
-use super::wire::{base_url, http_level, id_string, intl_digits, json, required, retry_after, snippet, unrecognised};
+use super::wire::{base_url, endpoint, http_level, id_string, intl_digits, json, required, retry_after, snippet, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -41,7 +41,7 @@ impl ProviderAdapter for Unifonic {
             form.insert(1, ("SenderID", sms.sender.clone()));
         }
         Ok(client
-            .post(format!("{}/rest/SMS/messages", base_url(self, cred)))
+            .post(endpoint(cred, format!("{}/rest/SMS/messages", base_url(self, cred)))?)
             .header(ACCEPT, "application/json")
             .form(&form))
     }

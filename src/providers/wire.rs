@@ -14,6 +14,20 @@ pub(super) fn base_url(adapter: &dyn ProviderAdapter, cred: &ProviderCredential)
     base.trim_end_matches('/').to_owned()
 }
 
+/// The endpoint URL, parsed. An adapter builds the same URL for every call of a credential,
+/// and parsing it (with IDNA host checks) cost more per call than the rest of the request;
+/// the first URL is kept parsed on the credential and reused while the text is the same.
+pub(super) fn endpoint(cred: &ProviderCredential, url: String) -> Result<reqwest::Url, BuildError> {
+    if let Some((text, parsed)) = cred.endpoint.get() {
+        if *text == url {
+            return Ok(parsed.clone());
+        }
+    }
+    let parsed = reqwest::Url::parse(&url).map_err(|e| BuildError(format!("credential {}: invalid URL `{url}`: {e}", cred.credential_id)))?;
+    let _ = cred.endpoint.set((url, parsed.clone()));
+    Ok(parsed)
+}
+
 /// A credential field that must be present and non-empty.
 pub(super) fn required<'a>(cred: &'a ProviderCredential, field: &str) -> Result<&'a str, BuildError> {
     let v = cred.field(field);

@@ -4,7 +4,7 @@
 //! or a "Success" description is success; failures are classified on the description text, and
 //! anything unrecognised is Ambiguous rather than guessed.
 
-use super::wire::{base_url, classify_text, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
+use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
 use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -43,7 +43,7 @@ impl ProviderAdapter for Yamamah {
             "SendDateTime": 0,
             "EnableDR": false,
         });
-        Ok(client.post(format!("{}/SendSMS", base_url(self, cred))).header(ACCEPT, "application/json").json(&body))
+        Ok(client.post(endpoint(cred, format!("{}/SendSMS", base_url(self, cred)))?).header(ACCEPT, "application/json").json(&body))
     }
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
