@@ -83,6 +83,10 @@ export BASE_URL=http://127.0.0.1:$ENGINE_PORT ASSOCIATION_ID=1 SECRET API_KEY=$K
 cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 SIM_CPU0=$(cpu_secs "${PIDS[0]}"); ENGINE_CPU0=$(cpu_secs "${PIDS[1]}")
 BEFORE=$(sim_accepted); STARTED=$(date +%s.%N)
+# The engine's RSS every RSS_EVERY seconds, to show whether memory stays flat over a long run.
+RSS_EVERY=${RSS_EVERY:-30}
+( while sleep "$RSS_EVERY"; do ps -o rss= -p "${PIDS[1]}" 2>/dev/null | awk '{printf "%.0f ", $1/1024}' >>"$WORK/rss.txt" || break; done ) &
+RSS_SAMPLER=$!
 case "$MODE" in
   loadgen)
     $BIN loadgen --url http://127.0.0.1:$ENGINE_PORT --association-id 1 --secret "$SECRET" \
@@ -104,4 +108,5 @@ case "$MODE" in
     echo "unknown mode $MODE (expected: loadgen, single, bulk, mixed)"; exit 2 ;;
 esac
 echo "== CPU seconds during the run: engine $(python3 -c "print(round($(cpu_secs "${PIDS[1]}")-$ENGINE_CPU0,1))"), simulator $(python3 -c "print(round($(cpu_secs "${PIDS[0]}")-$SIM_CPU0,1))"), wall $(python3 -c "print(round($(date +%s.%N)-$STARTED,1))")"
-echo "== engine RSS: $(ps -o rss= -p "${PIDS[1]}" | awk '{printf "%.0f MB", $1/1024}')"
+kill "$RSS_SAMPLER" 2>/dev/null || true
+echo "== engine RSS: $(ps -o rss= -p "${PIDS[1]}" | awk '{printf "%.0f MB", $1/1024}') at the end; every ${RSS_EVERY}s (MB): $(cat "$WORK/rss.txt" 2>/dev/null)"
