@@ -42,7 +42,7 @@ export JOOD_ADMIN_KEY=load-admin-$RANDOM$RANDOM
 
 $BIN sim --addr 127.0.0.1:$SIM_PORT --settings "{\"record_requests\":0,\"latency_ms\":$SIM_LATENCY_MS}" >"$WORK/sim.log" 2>&1 &
 PIDS+=($!)
-$BIN serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$WORK/data" >"$WORK/engine.log" 2>&1 &
+"${ENGINE_BIN:-$BIN}" serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$WORK/data" >"$WORK/engine.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do
   curl -sf http://127.0.0.1:$ENGINE_PORT/healthz >/dev/null && curl -sf http://127.0.0.1:$SIM_PORT/_sim/stats >/dev/null && break
