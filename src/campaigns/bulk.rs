@@ -65,12 +65,121 @@ pub enum Variables<'a> {
 }
 
 impl Variables<'_> {
-    fn to_map(&self) -> Map<String, Value> {
+    /// The text a placeholder `name` renders as, if these variables give it a value (see
+    /// `template::render`: the last of duplicate names, scalars only).
+    fn text(&self, fields: &[(Cow<'_, str>, &RawValue)], name: &str) -> Option<String> {
         match self {
-            Variables::None => Map::new(),
-            Variables::Json(v) => serde_json::from_str(v.get()).unwrap_or_default(),
-            Variables::Strings(m) => m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+            Variables::None => None,
+            Variables::Json(_) => {
+                let raw = fields.iter().rev().find(|(k, _)| k == name)?.1.get();
+                match raw.as_bytes().first()? {
+                    b'"' => serde_json::from_str::<Cow<str>>(raw).ok().map(Cow::into_owned),
+                    b't' | b'f' => serde_json::from_str::<bool>(raw).ok().map(|b| b.to_string()),
+                    b'-' | b'0'..=b'9' => serde_json::from_str::<serde_json::Number>(raw).ok().map(|n| n.to_string()),
+                    _ => None,
+                }
+            }
+            Variables::Strings(m) => m.get(name).cloned(),
         }
+    }
+
+    /// The fields of a JSON object, in order, values left raw (none for other variables). As
+    /// when the object was parsed into a `serde_json::Map`: none at all if any value would not
+    /// parse (a number out of range, a lone surrogate escape, nesting too deep).
+    fn fields(&self) -> Vec<(Cow<'_, str>, &RawValue)> {
+        match self {
+            Variables::Json(v) if serde_json::from_str::<Valid>(v.get()).is_ok() => {
+                serde_json::from_str::<Fields>(v.get()).map(|f| f.0).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Any JSON value that `serde_json::Value` accepts, checked without building it.
+struct Valid;
+
+impl<'de> Deserialize<'de> for Valid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Valid;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_unit<E>(self) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Valid, A::Error> {
+                while seq.next_element::<Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
+                while map.next_entry::<Key<'de>, Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON object's fields, without building a map or its values.
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A field name, borrowed from the body unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -116,33 +225,63 @@ impl RecipientInput for &RawValue {
     }
 }
 
-/// One recipient entry, parsed and checked.
-enum Entry<'a> {
-    Valid { recipient: phone::Recipient, variables: Variables<'a> },
+/// What the message of each recipient is made of (the campaign's settings).
+struct Personalise<'a> {
+    message: &'a str,
+    data: &'a Map<String, Value>,
+    personalised: bool,
+    max_chars: usize,
+}
+
+impl Personalise<'_> {
+    fn body(&self, variables: &Variables<'_>) -> String {
+        if self.personalised {
+            let fields = variables.fields();
+            template::render_with(self.message, |name| {
+                variables.text(&fields, name).or_else(|| template::text_of(self.data.get(name)?))
+            })
+        } else {
+            self.message.to_string()
+        }
+    }
+}
+
+/// One recipient entry, parsed, checked and (when valid) its message rendered.
+enum Entry {
+    Valid { recipient: phone::Recipient, key: u64, body: String, too_long: bool },
     Invalid { shown: String, reason: String },
 }
 
-fn check<R: RecipientInput>(item: &R) -> Entry<'_> {
+fn check<R: RecipientInput>(item: &R, p: &Personalise<'_>) -> Entry {
     match item.read() {
         Err((shown, reason)) => Entry::Invalid { shown, reason },
         Ok((phone, variables)) => match phone::normalise(&phone) {
-            Ok(recipient) => Entry::Valid { recipient, variables },
+            Ok(recipient) => {
+                let body = p.body(&variables);
+                let too_long = body.len() > p.max_chars && body.chars().count() > p.max_chars;
+                Entry::Valid { key: dedupe_key(&recipient.e164), recipient, body, too_long }
+            }
             Err(reason) => Entry::Invalid { shown: phone.into_owned(), reason },
         },
     }
 }
 
-/// Checks a chunk on every core (phone validation is the costly part of a big request).
-fn check_chunk<R: RecipientInput>(items: &[R]) -> Vec<Entry<'_>> {
-    let work = || -> Vec<Entry<'_>> {
+/// Checks and renders a chunk on every core (phone validation and personalisation are the
+/// costly part of a big request; only de-duplication is left to do in order).
+fn check_chunk<R: RecipientInput>(items: &[R], p: &Personalise<'_>) -> Vec<Entry> {
+    let work = || -> Vec<Entry> {
         let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8);
         if threads == 1 || items.len() < 512 {
-            return items.iter().map(check).collect();
+            return items.iter().map(|i| check(i, p)).collect();
         }
         let per = items.len().div_ceil(threads);
         std::thread::scope(|s| {
-            let parts: Vec<_> = items.chunks(per).map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>())).collect();
-            parts.into_iter().flat_map(|h| h.join().expect("validation thread")).collect()
+            let parts: Vec<_> = items.chunks(per).map(|part| s.spawn(move || part.iter().map(|i| check(i, p)).collect::<Vec<_>>())).collect();
+            let mut out = Vec::with_capacity(items.len());
+            for h in parts {
+                out.extend(h.join().expect("validation thread"));
+            }
+            out
         })
     };
     // Don't stall the async scheduler's worker while the chunk is checked.
@@ -245,15 +384,25 @@ impl BulkIngest {
         for part in items.chunks(write_chunk) {
             let base = self.received;
             self.received += part.len();
+            let s = &self.settings;
+            let personalise =
+                Personalise { message: &s.message, data: &s.data, personalised: self.personalised, max_chars: self.svc.max_message_chars };
             let mut accepted = Vec::with_capacity(part.len());
-            for (i, entry) in check_chunk(part).into_iter().enumerate() {
+            for (i, entry) in check_chunk(part, &personalise).into_iter().enumerate() {
                 match entry {
-                    Entry::Valid { recipient, variables } => {
-                        if self.seen.insert(dedupe_key(&recipient.e164)) {
-                            accepted.push((base + i, recipient, variables));
-                        } else {
+                    Entry::Valid { recipient, key, body, too_long } => {
+                        if !self.seen.insert(key) {
                             self.duplicates += 1;
+                            continue;
                         }
+                        if too_long {
+                            return Err(CampaignError::Invalid(format!(
+                                "the message for recipients[{}] has more than {} characters after personalisation",
+                                base + i,
+                                self.svc.max_message_chars
+                            )));
+                        }
+                        accepted.push((recipient, body));
                     }
                     Entry::Invalid { shown, reason } => {
                         self.invalid_count += 1;
@@ -263,28 +412,17 @@ impl BulkIngest {
                     }
                 }
             }
-            let s = &self.settings;
             let ids = self.svc.ids.next_block(accepted.len() as u64);
-            let mut records = Vec::with_capacity(accepted.len());
-            for ((index, recipient, variables), id) in accepted.into_iter().zip(ids) {
-                let body = if self.personalised {
-                    template::render(&s.message, &[&variables.to_map(), &s.data])
-                } else {
-                    s.message.clone()
-                };
-                if body.chars().count() > self.svc.max_message_chars {
-                    return Err(CampaignError::Invalid(format!(
-                        "the message for recipients[{index}] has more than {} characters after personalisation",
-                        self.svc.max_message_chars
-                    )));
-                }
-                records.push(MessageRecord {
+            let records: Vec<MessageRecord> = accepted
+                .into_iter()
+                .zip(ids)
+                .map(|((recipient, body), id)| MessageRecord {
                     campaign_id: Some(self.campaign_id),
                     priority: s.priority,
                     credential_id: s.credential_id,
                     ..MessageRecord::accepted(id, s.association_id, recipient, body, s.channel.clone(), self.scheduled, self.now)
-                });
-            }
+                })
+                .collect();
             self.valid += records.len() as u64;
             if !records.is_empty() {
                 let store = self.svc.store.clone();
@@ -355,13 +493,45 @@ mod tests {
             .map(|s| RawValue::from_string(s.to_string()).unwrap())
             .collect();
         let refs: Vec<&RawValue> = raws.iter().map(|b| b.as_ref()).collect();
-        let out = check_chunk(&refs);
+        let data = Map::new();
+        let p = Personalise { message: "Hi {{n}}", data: &data, personalised: true, max_chars: 10 };
+        let out = check_chunk(&refs, &p);
         let kinds: Vec<bool> = out.iter().map(|e| matches!(e, Entry::Valid { .. })).collect();
         assert_eq!(kinds, vec![true, true, false, false, false, false]);
+        match &out[1] {
+            Entry::Valid { body, key, too_long, .. } => assert_eq!((body.as_str(), *key, *too_long), ("Hi A", 966501234568, false)),
+            _ => unreachable!(),
+        }
         match &out[3] {
             Entry::Invalid { reason, .. } => assert!(reason.contains("missing field `phone`"), "{reason}"),
             _ => unreachable!(),
         }
         assert_eq!(dedupe_key("+966501234567"), 966501234567);
+    }
+
+    /// Rendering from the raw variables gives what rendering from a parsed map gives.
+    #[test]
+    fn personalises_like_a_parsed_map() {
+        let data: Map<String, Value> = serde_json::from_str(r#"{"g":"global","n":"fallback","x":7}"#).unwrap();
+        let message = "{{n}}|{{ g }}|{{x}}|{{f}}|{{b}}|{{z}}|{{a}}|{{o}}|{{e\"q}}|{{missing}}|{{}}";
+        let p = Personalise { message, data: &data, personalised: true, max_chars: 1000 };
+        for vars in [
+            r#"{"n":"A"}"#,
+            r#"{"n":"first","n":"last"}"#,
+            r#"{"n":null,"x":1.50,"f":-2e3,"b":true,"z":0,"a":[1],"o":{"k":1}}"#,
+            r#"{"e\"q":"escaped key","n":"tab\there \u00e9"}"#,
+            r#"{"n":"own","x":1e400}"#,
+            r#"{"n":"own","a":[{"deep":"\ud800"}]}"#,
+            r#"{}"#,
+        ] {
+            let raw = RawValue::from_string(vars.to_string()).unwrap();
+            // As the variables were read before: a map, or none if the object does not parse.
+            let map: Map<String, Value> = serde_json::from_str(vars).unwrap_or_default();
+            assert_eq!(p.body(&Variables::Json(&raw)), template::render(message, &[&map, &data]), "{vars}");
+        }
+        let strings: HashMap<String, String> = [("n".to_string(), "S".to_string())].into();
+        let map: Map<String, Value> = strings.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        assert_eq!(p.body(&Variables::Strings(&strings)), template::render(message, &[&map, &data]));
+        assert_eq!(p.body(&Variables::None), template::render(message, &[&data]));
     }
 }

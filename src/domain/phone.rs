@@ -1,6 +1,8 @@
 //! Recipient phone numbers: validated and normalised to E.164 with the `phonenumber` crate
 //! (libphonenumber's metadata), and the ISO 3166-1 alpha-2 country derived for routing.
 
+mod plan;
+
 use phonenumber::Mode;
 
 /// A valid recipient: E.164 (`+966501234567`) and its country (`SA`).
@@ -37,6 +39,9 @@ pub fn normalise(input: &str) -> Result<Recipient, String> {
     let digit_count = international.len() - 1;
     if !(7..=15).contains(&digit_count) {
         return Err(format!("has {digit_count} digits; E.164 numbers have 7 to 15 including the country code"));
+    }
+    if let Some(country) = plan::accept(&international) {
+        return Ok(Recipient { e164: international, country });
     }
     let number = phonenumber::parse(None, &international).map_err(|e| format!("is not a phone number ({e})"))?;
     if !phonenumber::is_valid(&number) {

@@ -12,7 +12,7 @@
 
 use crate::store::{StoreError, StoreResult};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use fjall::{Database, Keyspace, PersistMode};
+use fjall::{Database, Keyspace, PersistMode, Slice};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -24,6 +24,9 @@ pub enum Mutation {
     /// read-add-write here never loses an update; deltas to one key within a group are
     /// summed first.
     Add { ks: Keyspace, key: Vec<u8>, delta: i64 },
+    /// Many rows of one table, already in the store's own byte type (bulk inserts: no
+    /// per-row keyspace handle or copy on the committer thread).
+    PutRows { ks: Keyspace, rows: Vec<(Slice, Slice)> },
 }
 
 /// One writer's request: applied atomically with its group, after its preconditions hold.
@@ -191,7 +194,8 @@ fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions, counters: &C
 /// Returns each request's own result (a failed precondition fails only its request).
 fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall::Result<Vec<StoreResult<()>>> {
     let mut results = Vec::with_capacity(group.len());
-    let mut batch = db.batch();
+    let items = group.iter().flat_map(|r| &r.mutations).map(|m| if let Mutation::PutRows { rows, .. } = m { rows.len() } else { 1 }).sum();
+    let mut batch = fjall::OwnedWriteBatch::with_capacity(db.clone(), items);
     // Keys written by this group but not yet committed, in the keyspaces some precondition
     // looks at, so two inserts of one key in one group cannot both pass.
     let checked: std::collections::HashSet<String> =
@@ -219,6 +223,15 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                         pending_keys.insert((ks.name().to_string(), key.clone()));
                     }
                     batch.insert(&ks, key, value)
+                }
+                Mutation::PutRows { ks, rows } => {
+                    let check = !checked.is_empty() && checked.contains(ks.name().as_ref() as &str);
+                    for (key, value) in rows {
+                        if check {
+                            pending_keys.insert((ks.name().to_string(), key.to_vec()));
+                        }
+                        batch.insert(&ks, key, value);
+                    }
                 }
                 Mutation::Delete { ks, key } => batch.remove(&ks, key),
                 Mutation::Add { ks, key, delta } => {

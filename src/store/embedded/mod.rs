@@ -10,11 +10,12 @@ mod keys;
 mod views;
 
 use super::*;
-use codec::{decode, encode, i64_from_key, i64_key, pair_key};
+use codec::{decode, encode, encode_compact_into, i64_from_key, i64_key, pair_key};
 use keys::*;
 pub use committer::CommitStats;
 use committer::{CommitterHandle, CommitterOptions, Mutation};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use fjall::config::FilterPolicy;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, Slice};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -75,8 +76,12 @@ impl EmbeddedStore {
             .manual_journal_persist(true)
             .open()
             .map_err(|e| StoreError::Io(format!("open store at {}: {e}", dir.display())))?;
-        let ks = |name: &str| {
-            db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(opts.memtable_mib * 1024 * 1024))
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(opts.memtable_mib * 1024 * 1024);
+        let ks = |name: &str| db.keyspace(name, options).map_err(|e| StoreError::Io(format!("open table {name}: {e}")));
+        // Index tables only ever scanned by prefix: bloom filters would never be consulted, and
+        // building them is a good part of flushing a million-row campaign.
+        let scanned = |name: &str| {
+            db.keyspace(name, || options().filter_policy(FilterPolicy::disabled()))
                 .map_err(|e| StoreError::Io(format!("open table {name}: {e}")))
         };
         let t = Tables {
@@ -88,10 +93,10 @@ impl EmbeddedStore {
             campaigns: ks("campaigns")?,
             campaigns_by_association: ks("campaigns_by_association")?,
             active_campaigns: ks("active_campaigns")?,
-            campaign_messages: ks("campaign_messages")?,
+            campaign_messages: scanned("campaign_messages")?,
             schedule: ks("schedule")?,
             allocation_owner: ks("allocation_owner")?,
-            messages_by_association: ks("messages_by_association")?,
+            messages_by_association: scanned("messages_by_association")?,
             stats: ks("stats")?,
             operators: ks("operators")?,
             sessions: ks("sessions")?,
@@ -451,13 +456,33 @@ impl Store for EmbeddedStore {
 
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
         let t = self.t()?;
-        let mut muts = Vec::with_capacity(msgs.len() * 3);
-        let mut accepted: std::collections::HashMap<(i64, i64), i64> = Default::default();
+        // Rows straight in fjall's byte type, one vector per table: a campaign chunk is tens of
+        // thousands of messages, and the committer thread only moves them into its batch.
+        let mut rows = Vec::with_capacity(msgs.len());
+        let mut by_association = Vec::with_capacity(msgs.len());
+        let mut in_campaign = Vec::with_capacity(if msgs.iter().any(|m| m.campaign_id.is_some()) { msgs.len() } else { 0 });
+        let mut muts = Vec::new();
+        let mut accepted: Vec<((i64, i64), i64)> = Vec::new();
+        let mut buf = Vec::with_capacity(256);
         for m in msgs {
-            muts.push(Self::put(&t.messages, i64_key(m.id).to_vec(), m));
-            muts.push(Self::empty(&t.messages_by_association, newest_first_key(m.association_id, m.id)));
-            Self::message_index_mutations(&t, m, &mut muts);
-            *accepted.entry((m.association_id, crate::store::stats::day_of(m.created_at))).or_default() += 1;
+            buf.clear();
+            encode_compact_into(&mut buf, m);
+            rows.push((Slice::from(i64_key(m.id)), Slice::new(&buf)));
+            by_association.push((Slice::from(newest_first_key(m.association_id, m.id)), Slice::empty()));
+            match m.campaign_id {
+                Some(c) => in_campaign.push((Slice::from(pair_key(c, m.id)), Slice::empty())),
+                None => Self::message_index_mutations(&t, m, &mut muts),
+            }
+            let scope = (m.association_id, crate::store::stats::day_of(m.created_at));
+            match accepted.iter_mut().find(|(s, _)| *s == scope) {
+                Some((_, n)) => *n += 1,
+                None => accepted.push((scope, 1)),
+            }
+        }
+        muts.push(Mutation::PutRows { ks: t.messages.clone(), rows });
+        muts.push(Mutation::PutRows { ks: t.messages_by_association.clone(), rows: by_association });
+        if !in_campaign.is_empty() {
+            muts.push(Mutation::PutRows { ks: t.campaign_messages.clone(), rows: in_campaign });
         }
         let deltas: Vec<CounterDelta> = accepted
             .into_iter()
