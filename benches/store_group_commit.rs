@@ -30,6 +30,7 @@ fn message(id: i64) -> MessageRecord {
         attempts: 0,
         created_at: 1_763_700_000_000,
         updated_at: 1_763_700_000_000,
+        content: None,
     }
 }
 

@@ -92,7 +92,7 @@ impl App {
         let ids = Arc::new(IdGenerator::new(config.ids.node_id));
         let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
         let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids.clone()));
-        let dispatcher = Dispatcher::start(config.dispatch.clone(), store.clone(), directory.clone(), coord.clone()).await?;
+        let dispatcher = Dispatcher::start(config.dispatch.clone(), config.server.public_url.clone(), store.clone(), directory.clone(), coord.clone()).await?;
         let schedule_changed = Arc::new(tokio::sync::Notify::new());
         let campaigns = CampaignService::start(
             store.clone(),

@@ -83,6 +83,8 @@ pub struct ProviderRates {
     pub fourjawaly: f64,
     pub infobip: f64,
     pub twilio: f64,
+    /// Meta's WhatsApp Cloud API: a business number's default throughput is 80 msg/s.
+    pub meta: f64,
 }
 
 impl ProviderRates {
@@ -96,6 +98,7 @@ impl ProviderRates {
             FourJawaly => self.fourjawaly,
             Infobip => self.infobip,
             Twilio => self.twilio,
+            MetaWhatsapp => self.meta,
         }
     }
 }
@@ -168,6 +171,10 @@ pub struct ServerConfig {
     pub client_ip: String,
     /// Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<String>,
+    /// The engine's public base URL (`https://jood.example.com`), from which providers and
+    /// customers reach it: delivery-report URLs handed to providers are built on it. Empty:
+    /// no report URL is given to any provider.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -237,6 +244,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             client_ip: "peer".into(),
             trusted_proxies: Vec::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -291,7 +299,7 @@ impl Default for DispatchConfig {
 
 impl Default for ProviderRates {
     fn default() -> Self {
-        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0 }
+        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0 }
     }
 }
 
@@ -374,6 +382,16 @@ impl Config {
         }
         if self.server.request_timeout_ms == 0 {
             problems.push("server.request_timeout_ms: must be greater than 0".into());
+        }
+        if !self.server.public_url.is_empty() {
+            let ok = reqwest::Url::parse(&self.server.public_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() && u.fragment().is_none());
+            if !ok {
+                problems.push(format!(
+                    "server.public_url: `{}` is not an http(s) base URL without query or fragment (e.g. https://jood.example.com)",
+                    self.server.public_url
+                ));
+            }
         }
         if !matches!(self.store.backend.as_str(), "embedded" | "scylla") {
             problems.push(format!("store.backend: `{}` is not one of embedded, scylla", self.store.backend));

@@ -1,11 +1,11 @@
-//! The seven provider adapters against the provider simulator over real HTTP on loopback:
+//! The provider adapters (seven SMS, Meta's WhatsApp Cloud API) against the provider simulator over real HTTP on loopback:
 //! accepted sends and the exact requests the simulator received (checked against
 //! `shared/providers/*.md`), then invalid numbers, scripted 500 / throttle / auth / timeout
 //! faults, connection refused, duplicates, and the control plane.
 
 use base64::Engine;
-use jood::domain::ProviderKind;
-use jood::providers::{self, OutboundSms, ProviderCredential, SendOutcome};
+use jood::domain::{Channel, ProviderKind, WhatsAppContent, WhatsAppTemplate};
+use jood::providers::{self, OutboundMessage, Payload, ProviderCredential, SendOutcome};
 use jood::sim::{FaultMode, SimConfig, SimHandle, Simulator};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -28,13 +28,29 @@ fn credential(kind: ProviderKind, base_url: &str) -> (ProviderCredential, &'stat
             json!({"accountSid": "AC0123456789abcdef0123456789abcdef", "authToken": "tw-token"}),
             "AC0123456789abcdef0123456789abcdef",
         ),
+        ProviderKind::MetaWhatsapp => (json!({"phoneNumberId": "106540352242922", "accessToken": "EAAGsim"}), "106540352242922"),
     };
-    let cred = ProviderCredential::new(kind.id(), fields.as_object().unwrap().clone(), base_url.to_owned());
+    // The Graph API's base URL carries its version.
+    let base = if kind == ProviderKind::MetaWhatsapp { format!("{base_url}/v23.0") } else { base_url.to_owned() };
+    let cred = ProviderCredential::new(kind.id(), fields.as_object().unwrap().clone(), base);
     (cred, identity)
 }
 
-fn sms(message_id: i64, recipient: &str) -> OutboundSms {
-    OutboundSms { message_id, recipient: recipient.into(), body: TEXT.into(), sender: SENDER.into() }
+const PROVIDERS: usize = ProviderKind::ALL.len();
+
+fn sms(message_id: i64, recipient: &str) -> OutboundMessage {
+    OutboundMessage::sms(message_id, recipient, TEXT, SENDER)
+}
+
+/// A message on the provider's primary channel: an SMS, or a WhatsApp session text.
+fn message(kind: ProviderKind, message_id: i64, recipient: &str) -> OutboundMessage {
+    match kind.channels()[0] {
+        Channel::Sms => sms(message_id, recipient),
+        Channel::Whatsapp => OutboundMessage {
+            payload: Payload::WhatsApp(WhatsAppContent::Text { body: TEXT.into(), preview_url: false }),
+            ..sms(message_id, recipient)
+        },
+    }
 }
 
 fn client() -> reqwest::Client {
@@ -47,7 +63,7 @@ async fn start(config: SimConfig) -> SimHandle {
 
 async fn send(sim_base: &str, kind: ProviderKind, message_id: i64, recipient: &str, timeout: Duration) -> SendOutcome {
     let (cred, _) = credential(kind, sim_base);
-    providers::send(providers::adapter(kind), &client(), &cred, &sms(message_id, recipient), timeout).await.0
+    providers::send(providers::adapter(kind), &client(), &cred, &message(kind, message_id, recipient), timeout).await.0
 }
 
 fn basic(user: &str, pass: &str) -> String {
@@ -72,6 +88,7 @@ fn assert_id_format(kind: ProviderKind, id: &str, message_id: i64) {
         ProviderKind::Yamamah | ProviderKind::Shastra => is_digits(id, 10),
         // Qyadat's (legacy 4jawaly.net) answer carries no id.
         ProviderKind::Qyadat => id.is_empty(),
+        ProviderKind::MetaWhatsapp => id.starts_with("wamid.") && id.len() > 20,
     };
     assert!(ok, "{kind:?}: provider id {id:?} is not in the provider's format");
 }
@@ -168,6 +185,17 @@ fn assert_request(kind: ProviderKind, req: &Value, message_id: i64) {
                        "sender": SENDER, "message": TEXT, "unicode": "e", "return": "json", "Rmduplicated": "1"})
             );
         }
+        ProviderKind::MetaWhatsapp => {
+            assert_eq!((method, path), ("POST", "/v23.0/106540352242922/messages"));
+            assert_eq!(header(req, "authorization"), "Bearer EAAGsim");
+            assert_eq!(ct, "application/json");
+            assert_eq!(
+                req["body"],
+                json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "966501234567",
+                       "biz_opaque_callback_data": message_id.to_string(),
+                       "type": "text", "text": {"preview_url": false, "body": TEXT}})
+            );
+        }
     }
 }
 
@@ -184,8 +212,8 @@ async fn every_adapter_is_accepted_and_sends_the_documented_request() {
         assert_request(kind, &last_request(&sim, kind).await, message_id);
     }
     let stats = sim.stats();
-    assert_eq!(stats["total"]["received"], 7);
-    assert_eq!(stats["total"]["accepted"], 7);
+    assert_eq!(stats["total"]["received"], PROVIDERS);
+    assert_eq!(stats["total"]["accepted"], PROVIDERS);
     for kind in ProviderKind::ALL {
         let (_, identity) = credential(kind, "");
         let p = &stats["providers"][kind.code()];
@@ -200,7 +228,7 @@ async fn arabic_text_switches_the_encoding_flags() {
     let sim = start(SimConfig::default()).await;
     for kind in [ProviderKind::Shastra, ProviderKind::Qyadat] {
         let (cred, _) = credential(kind, &sim.base_url());
-        let msg = OutboundSms { message_id: 1, recipient: GOOD.into(), body: "رمز التحقق 482901".into(), sender: SENDER.into() };
+        let msg = OutboundMessage::sms(1, GOOD, "رمز التحقق 482901", SENDER);
         let (outcome, _) = providers::send(providers::adapter(kind), &client(), &cred, &msg, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::Accepted { .. }), "{kind:?}: {outcome:?}");
     }
@@ -219,7 +247,7 @@ async fn invalid_numbers_are_permanent_recipient() {
         let outcome = send(&sim.base_url(), kind, 1, INVALID, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::PermanentRecipient { .. }), "{kind:?}: {outcome:?}");
     }
-    assert_eq!(sim.stats()["total"]["rejected"]["invalid_number"], 7);
+    assert_eq!(sim.stats()["total"]["rejected"]["invalid_number"], PROVIDERS);
 }
 
 /// Arms one scripted fault for this provider and credential, sends, and checks that the next
@@ -242,7 +270,7 @@ async fn scripted_500_is_transient() {
         let outcome = with_fault(&sim, kind, FaultMode::Error500, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::Transient { .. }), "{kind:?}: {outcome:?}");
     }
-    assert_eq!(sim.stats()["total"]["rejected"]["server_error"], 7);
+    assert_eq!(sim.stats()["total"]["rejected"]["server_error"], PROVIDERS);
 }
 
 #[tokio::test]
@@ -267,7 +295,7 @@ async fn scripted_auth_error_is_permanent_config() {
         let outcome = with_fault(&sim, kind, FaultMode::AuthError, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::PermanentConfig { .. }), "{kind:?}: {outcome:?}");
     }
-    assert_eq!(sim.stats()["total"]["rejected"]["auth"], 7);
+    assert_eq!(sim.stats()["total"]["rejected"]["auth"], PROVIDERS);
 }
 
 #[tokio::test]
@@ -288,7 +316,7 @@ async fn scripted_timeout_is_ambiguous() {
         assert!(matches!(outcome, SendOutcome::Ambiguous { .. }), "{kind:?}: {outcome:?}");
         assert!(started.elapsed() < Duration::from_secs(5), "{kind:?}: the client timeout, not the 30 s hang, ended it");
     }
-    assert_eq!(sim.stats()["total"]["hung"], 7);
+    assert_eq!(sim.stats()["total"]["hung"], PROVIDERS);
     // Stopping does not wait for the hanging handlers.
     let started = Instant::now();
     sim.stop().await.unwrap();
@@ -425,12 +453,12 @@ async fn concurrent_sends_are_all_counted() {
     let sim = start(SimConfig { record_requests: 0, ..SimConfig::default() }).await;
     let client = client();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..700i64 {
-        let kind = ProviderKind::ALL[(i % 7) as usize];
+    for i in 0..800i64 {
+        let kind = ProviderKind::ALL[(i % 8) as usize];
         let (cred, _) = credential(kind, &sim.base_url());
         let client = client.clone();
         tasks.spawn(async move {
-            let msg = sms(10_000 + i, GOOD);
+            let msg = message(kind, 10_000 + i, GOOD);
             providers::send(providers::adapter(kind), &client, &cred, &msg, Duration::from_secs(10)).await.0
         });
     }
@@ -439,9 +467,65 @@ async fn concurrent_sends_are_all_counted() {
         assert!(matches!(outcome.unwrap(), SendOutcome::Accepted { .. }));
         accepted += 1;
     }
-    assert_eq!(accepted, 700);
+    assert_eq!(accepted, 800);
     let stats = sim.stats();
-    assert_eq!((stats["total"]["received"].as_u64(), stats["total"]["accepted"].as_u64()), (Some(700), Some(700)));
+    assert_eq!((stats["total"]["received"].as_u64(), stats["total"]["accepted"].as_u64()), (Some(800), Some(800)));
     assert_eq!(stats["providers"]["twilio"]["accepted"], 100);
     assert!(sim.requests(ProviderKind::Twilio).is_empty(), "record_requests = 0 keeps nothing");
+}
+
+/// WhatsApp goes out as WhatsApp through both providers that serve it: Twilio with
+/// `whatsapp:` addresses (session text and a Content API template), Meta's Graph API with a
+/// template object; an SMS-only adapter refuses it before any request is made.
+#[tokio::test]
+async fn whatsapp_reaches_the_providers_as_whatsapp() {
+    let sim = start(SimConfig::default()).await;
+    let template = WhatsAppContent::Template(WhatsAppTemplate {
+        name: "order_confirmation".into(),
+        language: "ar".into(),
+        body_params: vec!["أحمد".into(), "ORD-1001".into()],
+        header: None,
+        url_buttons: vec![(0, "a1b2c3d4".into())],
+        content_sid: Some("HX0123456789abcdef0123456789abcdef".into()),
+    });
+    let wa = |content: WhatsAppContent| OutboundMessage { payload: Payload::WhatsApp(content), ..sms(42, GOOD) };
+
+    let (twilio, _) = credential(ProviderKind::Twilio, &sim.base_url());
+    let text = wa(WhatsAppContent::Text { body: "مرحبا".into(), preview_url: false });
+    let (outcome, _) = providers::send(providers::adapter(ProviderKind::Twilio), &client(), &twilio, &text, Duration::from_secs(5)).await;
+    assert!(matches!(outcome, SendOutcome::Accepted { .. }), "{outcome:?}");
+    let req = last_request(&sim, ProviderKind::Twilio).await;
+    assert_eq!(req["body"], json!({"To": format!("whatsapp:{GOOD}"), "From": format!("whatsapp:{SENDER}"), "Body": "مرحبا"}));
+    let (outcome, _) = providers::send(providers::adapter(ProviderKind::Twilio), &client(), &twilio, &wa(template.clone()), Duration::from_secs(5)).await;
+    assert!(matches!(outcome, SendOutcome::Accepted { .. }), "{outcome:?}");
+    let req = last_request(&sim, ProviderKind::Twilio).await;
+    assert_eq!(req["body"]["ContentSid"], "HX0123456789abcdef0123456789abcdef");
+    assert_eq!(req["body"]["ContentVariables"], r#"{"1":"أحمد","2":"ORD-1001"}"#);
+
+    let (meta, _) = credential(ProviderKind::MetaWhatsapp, &sim.base_url());
+    let (outcome, _) = providers::send(providers::adapter(ProviderKind::MetaWhatsapp), &client(), &meta, &wa(template), Duration::from_secs(5)).await;
+    assert!(matches!(&outcome, SendOutcome::Accepted { provider_message_id } if provider_message_id.starts_with("wamid.")), "{outcome:?}");
+    let req = last_request(&sim, ProviderKind::MetaWhatsapp).await;
+    assert_eq!(req["body"]["type"], "template");
+    assert_eq!(req["body"]["template"]["name"], "order_confirmation");
+    assert_eq!(req["body"]["template"]["language"]["code"], "ar");
+    assert_eq!(req["body"]["template"]["components"][0]["parameters"][0]["text"], "أحمد");
+    assert_eq!(req["body"]["template"]["components"][1]["sub_type"], "url");
+
+    // Meta refuses an SMS and Infobip a WhatsApp message, before anything reaches the wire.
+    let before = sim.stats()["total"]["received"].as_u64();
+    let (outcome, _) = providers::send(providers::adapter(ProviderKind::MetaWhatsapp), &client(), &meta, &sms(1, GOOD), Duration::from_secs(5)).await;
+    assert!(matches!(&outcome, SendOutcome::PermanentContent { reason } if reason.contains("sms")), "{outcome:?}");
+    let (infobip, _) = credential(ProviderKind::Infobip, &sim.base_url());
+    let text = wa(WhatsAppContent::Text { body: "x".into(), preview_url: false });
+    let (outcome, _) = providers::send(providers::adapter(ProviderKind::Infobip), &client(), &infobip, &text, Duration::from_secs(5)).await;
+    assert!(matches!(&outcome, SendOutcome::PermanentContent { reason } if reason.contains("whatsapp")), "{outcome:?}");
+    assert_eq!(sim.stats()["total"]["received"].as_u64(), before);
+
+    // The Graph API simulator validates what Meta validates.
+    let bad = json!({"messaging_product": "whatsapp", "to": "966501234567", "type": "template", "template": {"name": "x"}});
+    let r = reqwest::Client::new().post(format!("{}/v23.0/106540352242922/messages", sim.base_url())).bearer_auth("t").json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 100);
 }

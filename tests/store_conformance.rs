@@ -48,6 +48,7 @@ fn msg(id: i64, association_id: i64) -> MessageRecord {
         attempts: 0,
         created_at: 1,
         updated_at: 1,
+        content: None,
     }
 }
 

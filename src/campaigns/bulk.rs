@@ -334,20 +334,21 @@ impl CampaignService {
                 self.config.max_recipients_per_request
             )));
         }
-        let mut ingest = self.begin_bulk(req.settings, self.config.max_recipients_per_request, n)?;
+        let mut ingest = self.begin_bulk(req.settings, self.config.max_recipients_per_request, n).await?;
         ingest.push(req.recipients).await?;
         ingest.finish().await
     }
 
     /// Starts a campaign whose recipients arrive in chunks: at most `limit` of them,
     /// `expected` if known (0 otherwise), only to size the de-duplication set.
-    pub fn begin_bulk(self: &Arc<Self>, settings: BulkSettings, limit: usize, expected: usize) -> Result<BulkIngest, CampaignError> {
+    pub async fn begin_bulk(self: &Arc<Self>, settings: BulkSettings, limit: usize, expected: usize) -> Result<BulkIngest, CampaignError> {
         if settings.message.trim().is_empty() {
             return Err(CampaignError::Invalid("message must not be empty".into()));
         }
-        if !crate::ingress::CHANNELS.contains(&settings.channel.as_str()) {
-            return Err(CampaignError::Invalid(format!("channel `{}` is not one of sms, whatsapp", settings.channel)));
-        }
+        crate::ingress::channel::deliverable(&self.store, settings.association_id, &settings.channel).await.map_err(|e| match e {
+            crate::ingress::channel::ChannelError::Refused(why) => CampaignError::Invalid(why),
+            crate::ingress::channel::ChannelError::Store(e) => CampaignError::Store(e),
+        })?;
         if let Some(rate) = settings.send_rate {
             if !(rate.is_finite() && rate > 0.0) {
                 return Err(CampaignError::Invalid("sendRate must be a positive number of messages per second".into()));

@@ -99,7 +99,7 @@ fn validate_content(content: &str) -> DirResult<String> {
 }
 
 fn validate_channel(channel: &str) -> DirResult<String> {
-    if crate::ingress::CHANNELS.contains(&channel) {
+    if crate::domain::Channel::parse(channel).is_some() {
         Ok(channel.to_string())
     } else {
         Err(DirectoryError::Invalid(format!("channel `{channel}` is not one of sms, whatsapp")))

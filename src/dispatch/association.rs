@@ -6,7 +6,7 @@
 use super::credential::{CredMsg, CredentialActor, CredentialArgs, Job};
 use super::supervisor::SupervisorMsg;
 use super::{routing, DispatchContext};
-use crate::domain::{now_ms, Channel, ProviderKind};
+use crate::domain::{now_ms, ProviderKind};
 use crate::store::{AllocationRecord, AttemptRecord, CredentialRecord, MessageRecord, MessageStatus, MessageUpdate};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::cmp::Reverse;
@@ -189,17 +189,18 @@ impl AssocState {
         while self.in_flight < self.ctx.config.association_window {
             let Some((_, _, Reverse(id))) = self.queue.pop() else { break };
             let Some(w) = self.work.get_mut(&id) else { continue };
+            let channel = w.record.channel_kind();
             w.route = match w.record.credential_id {
-                Some(c) => self.credentials.iter().filter(|x| x.id == c).map(|x| x.id).collect(),
-                None => {
-                    let channel = if w.record.channel == "whatsapp" { Channel::Whatsapp } else { Channel::Sms };
-                    routing::route(w.record.country.as_deref(), channel, &self.credentials, &self.allocations)
-                }
+                Some(c) => routing::route_to(c, channel, &self.credentials),
+                None => routing::route(w.record.country.as_deref(), channel, &self.credentials, &self.allocations),
             };
             if w.route.is_empty() {
                 let reason = match w.record.credential_id {
+                    Some(c) if self.credentials.iter().any(|x| x.id == c) => {
+                        format!("credential {c} of association {} does not deliver the {} channel", self.id, channel.as_str())
+                    }
                     Some(c) => format!("credential {c} does not exist for association {}", self.id),
-                    None => format!("no {} provider credential is configured for association {}", w.record.channel, self.id),
+                    None => format!("no {} provider credential is configured for association {}", channel.as_str(), self.id),
                 };
                 self.finish(id, MessageStatus::Failed, Some(reason), None);
                 continue;

@@ -13,7 +13,7 @@ use super::policy::{Admission, Backoff, CircuitBreaker, Jitter, TokenBucket};
 use super::DispatchContext;
 use crate::coord::Permits;
 use crate::domain::{now_ms, ProviderKind};
-use crate::providers::{self, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use crate::providers::{self, OutboundMessage, Payload, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::store::{AttemptRecord, CredentialRecord, MessageRecord};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{Map, Value};
@@ -116,6 +116,9 @@ pub struct CredState {
     ask_after: Option<Instant>,
     /// This credential's in-flight gauge, looked up once (a lookup per call built its labels).
     in_flight_gauge: metrics::Gauge,
+    /// Where the provider sends this credential's delivery reports
+    /// (`{server.public_url}/api/v1/callbacks/{provider}/{credential id}`), if a public URL is set.
+    status_callback_url: Option<Arc<str>>,
 }
 
 impl Actor for CredentialActor {
@@ -146,6 +149,7 @@ impl Actor for CredentialActor {
             asking: false,
             ask_after: None,
             in_flight_gauge: crate::telemetry::credential_in_flight(a.provider.code(), a.record.id),
+            status_callback_url: status_callback_url(&a.ctx.public_url, a.provider, a.record.id),
             ctx: a.ctx,
         })
     }
@@ -171,6 +175,30 @@ impl Actor for CredentialActor {
     async fn post_stop(&self, _me: ActorRef<Self::Msg>, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
         crate::telemetry::circuit_state(st.provider.code(), st.credential_id, false);
         Ok(())
+    }
+}
+
+/// The receiver URL of a credential's delivery reports; `None` without a public base URL
+/// (providers then report nowhere, and `sent` stays the last status).
+pub fn status_callback_url(public_url: &str, provider: ProviderKind, credential_id: i64) -> Option<Arc<str>> {
+    let base = public_url.trim().trim_end_matches('/');
+    (!base.is_empty()).then(|| format!("{base}/api/v1/callbacks/{}/{credential_id}", provider.code()).into())
+}
+
+/// What the provider is handed for a stored message: its channel's payload.
+fn outbound(record: &MessageRecord, sender: &str, callback: Option<&Arc<str>>) -> OutboundMessage {
+    let payload = match record.channel_kind() {
+        crate::domain::Channel::Sms => Payload::Sms { text: record.body.clone() },
+        crate::domain::Channel::Whatsapp => Payload::WhatsApp(
+            record.content.clone().unwrap_or_else(|| crate::domain::WhatsAppContent::Text { body: record.body.clone(), preview_url: false }),
+        ),
+    };
+    OutboundMessage {
+        message_id: record.id,
+        recipient: record.recipient.clone(),
+        sender: sender.to_owned(),
+        payload,
+        status_callback_url: callback.map(|u| u.to_string()),
     }
 }
 
@@ -280,12 +308,7 @@ impl CredState {
 
     fn call(&mut self, me: &ActorRef<CredMsg>, p: Pending) {
         self.in_flight += 1;
-        let sms = OutboundSms {
-            message_id: p.job.record.id,
-            recipient: p.job.record.recipient.clone(),
-            body: p.job.record.body.clone(),
-            sender: self.sender.to_string(),
-        };
+        let sms = outbound(&p.job.record, &self.sender, self.status_callback_url.as_ref());
         let (adapter, client, cred, me) = (self.adapter, self.ctx.http.clone(), self.cred.clone(), me.clone());
         let timeout = Duration::from_millis(self.ctx.config.provider_timeout_ms);
         // Counted by the call itself, so a call outliving its actor still leaves the gauge.
@@ -310,6 +333,7 @@ impl CredState {
                 (None, Some(format!("throttled by provider{}", retry_after.map(|r| format!(" (Retry-After {}s)", r.as_secs())).unwrap_or_default())))
             }
             SendOutcome::Transient { reason }
+            | SendOutcome::Deferred { reason, .. }
             | SendOutcome::Ambiguous { reason }
             | SendOutcome::PermanentRecipient { reason }
             | SendOutcome::PermanentContent { reason }
@@ -343,6 +367,16 @@ impl CredState {
                     Verdict::Retrying
                 } else {
                     Verdict::Failover { reason: error.unwrap_or_default() }
+                }
+            }
+            SendOutcome::Deferred { retry_after, reason } => {
+                // Only this recipient must wait: no bucket drain, and the provider is healthy.
+                self.breaker.record_success();
+                if d.tries < max {
+                    self.retry_later(me, &d.job, d.tries, retry_after);
+                    Verdict::Retrying
+                } else {
+                    Verdict::Failover { reason }
                 }
             }
             SendOutcome::Transient { reason } | SendOutcome::Ambiguous { reason } => {
@@ -400,6 +434,7 @@ fn outcome_label(o: &SendOutcome) -> &'static str {
     match o {
         SendOutcome::Accepted { .. } => "sent",
         SendOutcome::Throttled { .. } => "throttled",
+        SendOutcome::Deferred { .. } => "deferred",
         SendOutcome::Transient { .. } => "transient",
         SendOutcome::Ambiguous { .. } => "ambiguous",
         SendOutcome::PermanentRecipient { .. } => "invalid_recipient",

@@ -45,6 +45,8 @@ pub struct DispatchContext {
     pub campaigns: progress::ProgressRegistry,
     /// Shares per-credential rate limits between engines when Redis is configured.
     pub coord: Arc<Coordinator>,
+    /// `server.public_url`: the base of the delivery-report URLs handed to providers.
+    pub public_url: String,
 }
 
 /// The front door of dispatch: cheap to clone, used by ingress and recovery.
@@ -65,7 +67,13 @@ pub enum DispatchError {
 }
 
 impl Dispatcher {
-    pub async fn start(config: DispatchConfig, store: SharedStore, directory: Arc<Directory>, coord: Arc<Coordinator>) -> anyhow::Result<Self> {
+    pub async fn start(
+        config: DispatchConfig,
+        public_url: String,
+        store: SharedStore,
+        directory: Arc<Directory>,
+        coord: Arc<Coordinator>,
+    ) -> anyhow::Result<Self> {
         let http = crate::providers::http_client(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)))?;
         let writer = StatusWriter::spawn(store.clone(), std::time::Duration::from_millis(config.dispatching_write_delay_ms));
         let ctx = Arc::new(DispatchContext {
@@ -77,6 +85,7 @@ impl Dispatcher {
             in_memory: AtomicUsize::new(0),
             campaigns: Default::default(),
             coord,
+            public_url,
         });
         let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })

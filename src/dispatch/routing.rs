@@ -9,7 +9,18 @@ use crate::domain::Channel;
 use crate::domain::ProviderKind;
 use crate::store::{AllocationRecord, CredentialRecord, RoutingType};
 
-/// Credentials to try for one recipient, in order, without duplicates.
+/// The route of a message sent through one named credential: that credential alone, if it
+/// exists and delivers the message's channel (no failover: the sender chose it).
+pub fn route_to(credential_id: i64, channel: Channel, credentials: &[CredentialRecord]) -> Vec<i64> {
+    credentials
+        .iter()
+        .filter(|c| c.id == credential_id && ProviderKind::from_id(c.provider_id).is_some_and(|p| p.channels().contains(&channel)))
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Credentials to try for one recipient, in order, without duplicates; only credentials of
+/// providers that deliver `channel`, so failover stays within the channel.
 pub fn route(country: Option<&str>, channel: Channel, credentials: &[CredentialRecord], allocations: &[AllocationRecord]) -> Vec<i64> {
     let usable = |id: i64| {
         credentials.iter().any(|c| {
@@ -116,9 +127,18 @@ mod tests {
 
     #[test]
     fn channel_and_missing_credentials_filter_the_route() {
-        let creds = [cred(10, 1, true), cred(12, 7, false)];
-        // Only Twilio (7) speaks WhatsApp.
-        assert_eq!(route(Some("SA"), Channel::Whatsapp, &creds, &[]), vec![12]);
+        let creds = [cred(10, 1, true), cred(12, 7, false), cred(14, 8, false)];
+        // Twilio (7) and Meta (8) speak WhatsApp; Meta speaks nothing else.
+        assert_eq!(route(Some("SA"), Channel::Whatsapp, &creds, &[]), vec![12, 14]);
+        assert_eq!(route(Some("SA"), Channel::Sms, &creds, &[]), vec![10, 12]);
+        // An SMS allocation to the Meta credential is skipped for SMS, and a WhatsApp
+        // allocation leads for WhatsApp.
+        assert_eq!(route(Some("SA"), Channel::Sms, &creds, &[include(1, 14, "SA", 9)]), vec![10, 12]);
+        assert_eq!(route(Some("SA"), Channel::Whatsapp, &creds, &[include(1, 14, "SA", 9)]), vec![14, 12]);
+        // A named credential is used only for a channel it delivers.
+        assert_eq!(route_to(14, Channel::Whatsapp, &creds), vec![14]);
+        assert!(route_to(14, Channel::Sms, &creds).is_empty());
+        assert!(route_to(99, Channel::Sms, &creds).is_empty());
         // An allocation to a deleted credential is skipped.
         assert_eq!(route(Some("SA"), Channel::Sms, &creds, &[include(1, 99, "SA", 9)]), vec![10, 12]);
         assert!(route(Some("SA"), Channel::Sms, &[], &[]).is_empty());

@@ -3,12 +3,14 @@
 //! Pure data and rules, no I/O. Every other layer depends on this one; it depends on nothing
 //! of the crate.
 
+pub mod content;
 pub mod ids;
 pub mod phone;
 pub mod template;
 pub mod provider;
 pub mod time;
 
+pub use content::{MediaItem, MediaKind, WhatsAppContent, WhatsAppTemplate};
 pub use ids::IdGenerator;
 pub use provider::{Channel, ProviderKind};
 pub use time::{now_ms, Timestamp};

@@ -1,6 +1,7 @@
 //! The provider catalogue: the seven SMS providers of the documented "Providers List", their
 //! numeric ids (the order of that list, matching the document's examples: 1 = yamamah,
-//! 4 = unifonic), channels and the credential fields each one requires.
+//! 4 = unifonic), then the WhatsApp providers beyond that list (8 = Meta's Cloud API); the
+//! channels each serves and the credential fields each one requires.
 
 use serde::Serialize;
 
@@ -12,6 +13,18 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Whatsapp];
+
+    /// A channel by its API name (`"sms"`, `"whatsapp"`), as sent: case matters.
+    pub fn parse(s: &str) -> Option<Channel> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The names the API accepts, for error messages.
+    pub fn names() -> String {
+        Self::ALL.map(Channel::as_str).join(", ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Sms => "sms",
@@ -29,10 +42,12 @@ pub enum ProviderKind {
     FourJawaly,
     Infobip,
     Twilio,
+    /// Meta's WhatsApp Cloud API (Graph API), beyond the documented list.
+    MetaWhatsapp,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 7] = [
+    pub const ALL: [ProviderKind; 8] = [
         ProviderKind::Yamamah,
         ProviderKind::Shastra,
         ProviderKind::Qyadat,
@@ -40,6 +55,7 @@ impl ProviderKind {
         ProviderKind::FourJawaly,
         ProviderKind::Infobip,
         ProviderKind::Twilio,
+        ProviderKind::MetaWhatsapp,
     ];
 
     /// The documented `providerId`.
@@ -64,6 +80,7 @@ impl ProviderKind {
             ProviderKind::FourJawaly => "4jawaly",
             ProviderKind::Infobip => "infobip",
             ProviderKind::Twilio => "twilio",
+            ProviderKind::MetaWhatsapp => "meta",
         }
     }
 
@@ -76,12 +93,15 @@ impl ProviderKind {
             ProviderKind::FourJawaly => "4Jawaly",
             ProviderKind::Infobip => "Infobip",
             ProviderKind::Twilio => "Twilio",
+            ProviderKind::MetaWhatsapp => "Meta WhatsApp Cloud API",
         }
     }
 
+    /// The channels this provider delivers, the primary one first.
     pub fn channels(self) -> &'static [Channel] {
         match self {
             ProviderKind::Twilio => &[Channel::Sms, Channel::Whatsapp],
+            ProviderKind::MetaWhatsapp => &[Channel::Whatsapp],
             _ => &[Channel::Sms],
         }
     }
@@ -94,6 +114,9 @@ impl ProviderKind {
             ProviderKind::FourJawaly => &["appKey", "appSecret"],
             ProviderKind::Infobip => &["apiKey"],
             ProviderKind::Twilio => &["accountSid", "authToken"],
+            // `businessAccountId` (templates), `appSecret` (webhook signatures) and
+            // `webhookVerifyToken` are optional for sending.
+            ProviderKind::MetaWhatsapp => &["phoneNumberId", "accessToken"],
         }
     }
 
@@ -129,11 +152,24 @@ mod tests {
         assert_eq!(ProviderKind::from_id(4), Some(ProviderKind::Unifonic));
         assert_eq!(ProviderKind::from_id(7), Some(ProviderKind::Twilio));
         assert_eq!(ProviderKind::from_id(0), None);
-        assert_eq!(ProviderKind::from_id(8), None);
+        assert_eq!(ProviderKind::from_id(8), Some(ProviderKind::MetaWhatsapp));
+        assert_eq!(ProviderKind::from_id(9), None);
         for p in ProviderKind::ALL {
             assert_eq!(ProviderKind::from_id(p.id()), Some(p));
             assert_eq!(ProviderKind::from_code(p.code()), Some(p));
         }
+    }
+
+    #[test]
+    fn channels_parse_by_their_api_names() {
+        assert_eq!(Channel::parse("sms"), Some(Channel::Sms));
+        assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
+        assert_eq!(Channel::parse("fax"), None);
+        assert_eq!(Channel::parse("SMS"), None);
+        assert_eq!(Channel::names(), "sms, whatsapp");
+        // Every provider's primary channel is listed first, and Meta serves WhatsApp only.
+        assert_eq!(ProviderKind::MetaWhatsapp.channels(), &[Channel::Whatsapp]);
+        assert!(ProviderKind::ALL.iter().all(|p| !p.channels().is_empty()));
     }
 
     #[test]

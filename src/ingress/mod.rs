@@ -9,6 +9,7 @@
 //! Concurrency comes from the HTTP server's tasks rather than a separate actor pool: a pool
 //! would add a hop without adding batching, which the group committer already does.
 
+pub mod channel;
 pub mod signed;
 
 pub use signed::SignedIngress;
@@ -67,8 +68,6 @@ pub struct Ingress {
     schedule_changed: Arc<tokio::sync::Notify>,
 }
 
-pub const CHANNELS: [&str; 2] = ["sms", "whatsapp"];
-
 impl Ingress {
     pub fn new(
         store: SharedStore,
@@ -95,9 +94,10 @@ impl Ingress {
         if chars > self.max_message_chars {
             return Err(IngressError::Invalid(format!("message has {chars} characters; the limit is {}", self.max_message_chars)));
         }
-        if !CHANNELS.contains(&m.channel.as_str()) {
-            return Err(IngressError::Invalid(format!("channel `{}` is not one of sms, whatsapp", m.channel)));
-        }
+        let channel = channel::deliverable(&self.store, m.association_id, &m.channel).await.map_err(|e| match e {
+            channel::ChannelError::Refused(why) => IngressError::Invalid(why),
+            channel::ChannelError::Store(e) => IngressError::Store(e),
+        })?;
         let now = now_ms();
         let scheduled = m.scheduled_at.filter(|at| *at > now);
         if scheduled.is_none() {
@@ -109,7 +109,7 @@ impl Ingress {
             ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, m.body, m.channel.clone(), scheduled, now)
         };
         self.store.insert_messages(std::slice::from_ref(&record)).await?;
-        metrics::counter!(crate::telemetry::INGRESS_ACCEPTED_TOTAL, "channel" => if m.channel == "whatsapp" { "whatsapp" } else { "sms" })
+        metrics::counter!(crate::telemetry::INGRESS_ACCEPTED_TOTAL, "channel" => channel.as_str())
             .increment(1);
         let id = record.id;
         if scheduled.is_some() {

@@ -4,7 +4,7 @@
 //! `200` with `messages[0].err_text` (Arabic free text, so it is classified by keywords).
 
 use super::wire::{base_url, endpoint, http_level, intl_digits, json, required, snippet, unrecognised};
-use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT, USER_AGENT};
 use reqwest::StatusCode;
@@ -25,12 +25,13 @@ impl ProviderAdapter for FourJawaly {
         &self,
         client: &reqwest::Client,
         cred: &ProviderCredential,
-        sms: &OutboundSms,
+        sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
+        let text = sms.sms_text(self.kind())?;
         let key = required(cred, "appKey")?;
         let secret = required(cred, "appSecret")?;
         let body = json!({
-            "messages": [{ "text": sms.body, "numbers": [intl_digits(&sms.recipient)], "sender": sms.sender }]
+            "messages": [{ "text": text, "numbers": [intl_digits(&sms.recipient)], "sender": sms.sender }]
         });
         // The docs give `…/api/v1` as the base URL; accept an override written that way too.
         let base = base_url(self, cred);

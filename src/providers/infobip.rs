@@ -5,7 +5,7 @@
 //! rejection, so the status of `messages[0]` decides.
 
 use super::wire::{base_url, endpoint, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
-use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
@@ -28,16 +28,21 @@ impl ProviderAdapter for Infobip {
         &self,
         client: &reqwest::Client,
         cred: &ProviderCredential,
-        sms: &OutboundSms,
+        sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
+        let text = sms.sms_text(self.kind())?;
         let key = required(cred, "apiKey")?;
-        let body = json!({
-            "messages": [{
-                "sender": sms.sender,
-                "destinations": [{ "to": intl_digits(&sms.recipient), "messageId": sms.message_id.to_string() }],
-                "content": { "text": sms.body },
-            }]
+        let mut message = json!({
+            "sender": sms.sender,
+            "destinations": [{ "to": intl_digits(&sms.recipient), "messageId": sms.message_id.to_string() }],
+            "content": { "text": text },
         });
+        // Delivery reports for this message go to the engine's receiver (v3's per-message
+        // `webhooks.delivery.url`; v2 called it `notifyUrl`).
+        if let Some(url) = &sms.status_callback_url {
+            message["webhooks"] = json!({ "delivery": { "url": url, "intermediateReport": false }, "contentType": "application/json" });
+        }
+        let body = json!({ "messages": [message] });
         Ok(client
             .post(endpoint(cred, format!("{}/sms/3/messages", base_url(self, cred)))?)
             .header(AUTHORIZATION, format!("App {key}"))

@@ -1,25 +1,70 @@
-//! Provider adapters: one per SMS provider, behind one trait.
+//! Provider adapters: one per provider, behind one trait, with a payload per channel.
 //!
 //! An adapter is transport only: it builds the provider's real HTTP request from a message
 //! and a credential, and classifies the answer. It never sleeps, retries or loops; the
-//! credential actor (dispatch) owns that policy. Base URLs come from the credential's
-//! `apiUrl` override or the configured default, so tests and load tests point adapters at the
-//! provider simulator (`crate::sim`).
+//! credential actor (dispatch) owns that policy. Each adapter declares the channels it
+//! serves ([`ProviderAdapter::channels`], from the catalogue in `domain::provider`); routing
+//! hands it only messages of those channels, and [`send`] refuses any other payload rather
+//! than deliver it as something else. Base URLs come from the credential's `apiUrl` override
+//! or the configured default, so tests and load tests point adapters at the provider
+//! simulator (`crate::sim`).
 
-use crate::domain::ProviderKind;
+use crate::domain::{Channel, ProviderKind, WhatsAppContent};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// One SMS to hand to a provider.
+/// One message to hand to a provider.
 #[derive(Debug, Clone)]
-pub struct OutboundSms {
+pub struct OutboundMessage {
     /// The engine's message id (adapters may pass it as a client reference / idempotency key).
     pub message_id: i64,
     /// E.164, with the leading `+`.
     pub recipient: String,
-    pub body: String,
-    /// The credential's `senderName`.
+    /// The credential's `senderName` (a sender id, a number, a Messaging Service SID).
     pub sender: String,
+    pub payload: Payload,
+    /// Where the provider should send this message's delivery reports, for providers whose
+    /// API takes a per-message URL (Twilio `StatusCallback`, Infobip `notifyUrl`); `None`
+    /// when no public URL is configured.
+    pub status_callback_url: Option<String>,
+}
+
+/// What a message carries, per channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Sms { text: String },
+    WhatsApp(WhatsAppContent),
+}
+
+impl Payload {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Payload::Sms { .. } => Channel::Sms,
+            Payload::WhatsApp(_) => Channel::Whatsapp,
+        }
+    }
+}
+
+impl OutboundMessage {
+    /// An SMS without a delivery-report URL (tests, benches).
+    pub fn sms(message_id: i64, recipient: impl Into<String>, text: impl Into<String>, sender: impl Into<String>) -> Self {
+        Self {
+            message_id,
+            recipient: recipient.into(),
+            sender: sender.into(),
+            payload: Payload::Sms { text: text.into() },
+            status_callback_url: None,
+        }
+    }
+
+    /// The SMS text, or a build error naming the channel: for adapters that serve SMS only
+    /// (never reached through routing, which matches channels first).
+    pub(crate) fn sms_text(&self, provider: ProviderKind) -> Result<&str, BuildError> {
+        match &self.payload {
+            Payload::Sms { text } => Ok(text),
+            other => Err(BuildError::unsupported(provider, other.channel())),
+        }
+    }
 }
 
 /// The credential an adapter sends with: its unsealed `credentials` object and the base URL.
@@ -49,8 +94,11 @@ pub enum SendOutcome {
     /// The provider took the message. `provider_message_id` is empty when the provider's answer
     /// carries no id (Qyadat's format has none; a Unifonic 409 duplicate says only "already sent").
     Accepted { provider_message_id: String },
-    /// Rate limited; `retry_after` when the provider said how long.
+    /// Rate limited; `retry_after` when the provider said how long. Slows the credential.
     Throttled { retry_after: Option<Duration> },
+    /// This message must wait (WhatsApp's per-recipient pair limit) while the credential goes
+    /// on with the others at full pace.
+    Deferred { retry_after: Duration, reason: String },
     /// 5xx, connection refused/reset before sending, provider "server error" codes.
     Transient { reason: String },
     /// Timeout or drop after the request was sent: the message may exist.
@@ -63,24 +111,49 @@ pub enum SendOutcome {
     PermanentConfig { reason: String },
 }
 
-/// Why a request could not even be built (a credential missing a field, a bad base URL).
+/// Why a request could not even be built: the credential is unusable (a missing field, a bad
+/// base URL: the credential is broken until updated), or this message cannot go through this
+/// provider (a channel or payload it does not take: the message fails, the credential is fine).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct BuildError(pub String);
+pub enum BuildError {
+    #[error("{0}")]
+    Credential(String),
+    #[error("{0}")]
+    Payload(String),
+}
+
+impl BuildError {
+    pub fn credential(reason: impl Into<String>) -> Self {
+        BuildError::Credential(reason.into())
+    }
+
+    pub fn payload(reason: impl Into<String>) -> Self {
+        BuildError::Payload(reason.into())
+    }
+
+    fn unsupported(provider: ProviderKind, channel: Channel) -> Self {
+        BuildError::Payload(format!("{} does not deliver the {} channel", provider.code(), channel.as_str()))
+    }
+}
 
 /// One provider's wire format.
 pub trait ProviderAdapter: Send + Sync + 'static {
     fn kind(&self) -> ProviderKind;
 
+    /// The channels this adapter delivers (the catalogue's, so routing and the adapter agree).
+    fn channels(&self) -> &'static [Channel] {
+        self.kind().channels()
+    }
+
     /// The provider's production base URL (used when no `apiUrl` override is set).
     fn default_base_url(&self) -> &'static str;
 
-    /// The provider's real HTTP request for one message.
+    /// The provider's real HTTP request for one message (of a channel in [`Self::channels`]).
     fn build_request(
         &self,
         client: &reqwest::Client,
         credential: &ProviderCredential,
-        sms: &OutboundSms,
+        msg: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError>;
 
     /// Classifies a complete HTTP answer (status, headers, body). Must parse the body:
@@ -93,6 +166,7 @@ pub trait ProviderAdapter: Send + Sync + 'static {
 
 mod fourjawaly;
 mod infobip;
+mod meta;
 mod qyadat;
 mod shastra;
 mod twilio;
@@ -102,6 +176,7 @@ mod yamamah;
 
 pub use fourjawaly::FourJawaly;
 pub use infobip::Infobip;
+pub use meta::MetaWhatsapp;
 pub use qyadat::Qyadat;
 pub use shastra::Shastra;
 pub use twilio::Twilio;
@@ -120,6 +195,7 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
         ProviderKind::FourJawaly => &FourJawaly,
         ProviderKind::Infobip => &Infobip,
         ProviderKind::Twilio => &Twilio,
+        ProviderKind::MetaWhatsapp => &MetaWhatsapp,
     }
 }
 
@@ -145,13 +221,20 @@ pub async fn send(
     adapter: &dyn ProviderAdapter,
     client: &reqwest::Client,
     cred: &ProviderCredential,
-    sms: &OutboundSms,
+    msg: &OutboundMessage,
     timeout: Duration,
 ) -> (SendOutcome, Duration) {
     let started = Instant::now();
-    let request = match adapter.build_request(client, cred, sms) {
+    let channel = msg.payload.channel();
+    if !adapter.channels().contains(&channel) {
+        // Never deliver a message as another channel (a WhatsApp message as an SMS).
+        let reason = BuildError::unsupported(adapter.kind(), channel).to_string();
+        return (SendOutcome::PermanentContent { reason }, started.elapsed());
+    }
+    let request = match adapter.build_request(client, cred, msg) {
         Ok(r) => r.timeout(timeout),
-        Err(e) => return (SendOutcome::PermanentConfig { reason: e.0 }, started.elapsed()),
+        Err(BuildError::Credential(reason)) => return (SendOutcome::PermanentConfig { reason }, started.elapsed()),
+        Err(BuildError::Payload(reason)) => return (SendOutcome::PermanentContent { reason }, started.elapsed()),
     };
     let response = match request.send().await {
         Ok(r) => r,
@@ -217,10 +300,10 @@ mod send_tests {
     fn default_endpoints_are_the_documented_ones() {
         let fields = serde_json::json!({
             "username": "u", "password": "p", "appSid": "A", "appKey": "k", "appSecret": "s",
-            "apiKey": "K", "accountSid": "AC1", "authToken": "t",
+            "apiKey": "K", "accountSid": "AC1", "authToken": "t", "phoneNumberId": "106540352242922", "accessToken": "EAAG",
         });
         let cred = ProviderCredential::new(1, fields.as_object().unwrap().clone(), String::new());
-        let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
+        let sms = OutboundMessage::sms(1, "+966500000001", "hi", "S");
         let client = reqwest::Client::new();
         let expect = [
             (ProviderKind::Yamamah, "POST", "http://api.yamamah.com/SendSMS"),
@@ -230,9 +313,15 @@ mod send_tests {
             (ProviderKind::FourJawaly, "POST", "https://api-sms.4jawaly.com/api/v1/account/area/sms/send"),
             (ProviderKind::Infobip, "POST", "https://api.infobip.com/sms/3/messages"),
             (ProviderKind::Twilio, "POST", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"),
+            (ProviderKind::MetaWhatsapp, "POST", "https://graph.facebook.com/v23.0/106540352242922/messages"),
         ];
+        let wa = OutboundMessage {
+            payload: Payload::WhatsApp(WhatsAppContent::Text { body: "hi".into(), preview_url: false }),
+            ..sms.clone()
+        };
         for (kind, method, url) in expect {
-            let req = adapter(kind).build_request(&client, &cred, &sms).unwrap().build().unwrap();
+            let msg = if kind.channels()[0] == Channel::Whatsapp { &wa } else { &sms };
+            let req = adapter(kind).build_request(&client, &cred, msg).unwrap().build().unwrap();
             let mut got = req.url().clone();
             got.set_query(None);
             assert_eq!((req.method().as_str(), got.as_str()), (method, url), "{kind:?}");
@@ -248,16 +337,40 @@ mod send_tests {
         // Bind then drop: the port is closed for the duration of the test (loopback only).
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let cred = ProviderCredential::new(1, serde_json::json!({"apiKey": "k"}).as_object().unwrap().clone(), format!("http://127.0.0.1:{port}"));
-        let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
+        let sms = OutboundMessage::sms(1, "+966500000001", "hi", "S");
         let client = http_client(Duration::from_secs(1)).unwrap();
         let (outcome, _) = send(adapter(ProviderKind::Infobip), &client, &cred, &sms, Duration::from_secs(2)).await;
         assert!(matches!(outcome, SendOutcome::Transient { .. }), "{outcome:?}");
     }
 
+    /// A WhatsApp message handed to an SMS-only adapter fails as content, never goes out as an
+    /// SMS, and does not mark the credential broken.
+    #[tokio::test]
+    async fn a_channel_the_adapter_does_not_serve_is_refused_before_any_request() {
+        let cred = ProviderCredential::new(1, serde_json::json!({"apiKey": "k"}).as_object().unwrap().clone(), "http://127.0.0.1:9".into());
+        let msg = OutboundMessage {
+            payload: Payload::WhatsApp(WhatsAppContent::Text { body: "hi".into(), preview_url: false }),
+            ..OutboundMessage::sms(1, "+966500000001", "hi", "S")
+        };
+        let client = reqwest::Client::new();
+        let (outcome, _) = send(adapter(ProviderKind::Infobip), &client, &cred, &msg, Duration::from_secs(1)).await;
+        assert!(
+            matches!(&outcome, SendOutcome::PermanentContent { reason } if reason == "infobip does not deliver the whatsapp channel"),
+            "{outcome:?}"
+        );
+        for kind in ProviderKind::ALL {
+            let a = adapter(kind);
+            assert_eq!(a.channels(), kind.channels());
+            if !a.channels().contains(&Channel::Whatsapp) {
+                assert!(matches!(a.build_request(&client, &cred, &msg), Err(BuildError::Payload(_))), "{kind:?}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn missing_credential_field_is_a_config_error() {
         let cred = ProviderCredential::new(1, Map::new(), String::new());
-        let sms = OutboundSms { message_id: 1, recipient: "+966500000001".into(), body: "hi".into(), sender: "S".into() };
+        let sms = OutboundMessage::sms(1, "+966500000001", "hi", "S");
         let client = reqwest::Client::new();
         let (outcome, _) = send(adapter(ProviderKind::Twilio), &client, &cred, &sms, Duration::from_secs(1)).await;
         assert!(matches!(&outcome, SendOutcome::PermanentConfig { reason } if reason.contains("accountSid")), "{outcome:?}");

@@ -6,7 +6,7 @@
 //! classified on their message text, and anything unrecognised is Ambiguous.
 
 use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, snippet, unrecognised};
-use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::StatusCode;
@@ -30,11 +30,12 @@ impl ProviderAdapter for Qyadat {
         &self,
         client: &reqwest::Client,
         cred: &ProviderCredential,
-        sms: &OutboundSms,
+        sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
+        let text = sms.sms_text(self.kind())?;
         let username = required(cred, "username")?;
         let password = required(cred, "password")?;
-        let unicode = if is_ascii_text(&sms.body) { "e" } else { "u" };
+        let unicode = if is_ascii_text(text) { "e" } else { "u" };
         let recipient = intl_digits(&sms.recipient);
         // The password travels in the query string: callers must never log this URL.
         let query = [
@@ -42,7 +43,7 @@ impl ProviderAdapter for Qyadat {
             ("password", password),
             ("numbers", recipient.as_str()),
             ("sender", sms.sender.as_str()),
-            ("message", sms.body.as_str()),
+            ("message", text),
             ("unicode", unicode),
             ("return", "json"),
             ("Rmduplicated", "1"),

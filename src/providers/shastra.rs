@@ -6,7 +6,7 @@
 //! the `ShowError=C` table), so the body decides.
 
 use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, unrecognised};
-use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::StatusCode;
@@ -27,16 +27,17 @@ impl ProviderAdapter for Shastra {
         &self,
         client: &reqwest::Client,
         cred: &ProviderCredential,
-        sms: &OutboundSms,
+        sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
+        let text = sms.sms_text(self.kind())?;
         let user = required(cred, "username")?;
         let pwd = required(cred, "password")?;
-        let language = if is_ascii_text(&sms.body) { "English" } else { "Unicode" };
+        let language = if is_ascii_text(text) { "English" } else { "Unicode" };
         let body = json!([{
             "user": user,
             "pwd": pwd,
             "number": intl_digits(&sms.recipient),
-            "msg": sms.body,
+            "msg": text,
             "sender": sms.sender,
             "language": language,
         }]);

@@ -1,9 +1,13 @@
 //! Twilio Programmable Messaging (`shared/providers/twilio.md`): form-encoded
 //! `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, HTTP Basic `AccountSid:AuthToken`,
 //! `To` in E.164 with `+`, `201` + Message resource (`sid` = `SM…`), errors `{code, message}`.
+//! WhatsApp through the same endpoint: `whatsapp:+…` addresses on both ends, a session text
+//! as `Body`, media as `MediaUrl`, an approved template as `ContentSid` + `ContentVariables`
+//! (a JSON string of the positional parameters, `{"1":"Ahmed","2":"42"}`).
 
 use super::wire::{base_url, endpoint, e164_plus, http_level, json, required, snippet, top_level_id, unrecognised};
-use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, Payload, ProviderAdapter, ProviderCredential, SendOutcome};
+use crate::domain::WhatsAppContent;
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::StatusCode;
@@ -23,15 +27,27 @@ impl ProviderAdapter for Twilio {
         &self,
         client: &reqwest::Client,
         cred: &ProviderCredential,
-        sms: &OutboundSms,
+        msg: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
         let sid = required(cred, "accountSid")?;
         let token = required(cred, "authToken")?;
         let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", base_url(self, cred), urlencoding::encode(sid));
-        // A Messaging Service SID (MG + 32 hex) goes in its own field; anything else is a
-        // sender number or alphanumeric id for `From`.
-        let sender_field = if is_messaging_service_sid(&sms.sender) { "MessagingServiceSid" } else { "From" };
-        let form = [("To", e164_plus(&sms.recipient)), (sender_field, sms.sender.clone()), ("Body", sms.body.clone())];
+        let mut form: Vec<(&str, String)> = Vec::with_capacity(5);
+        match &msg.payload {
+            Payload::Sms { text } => {
+                form.push(("To", e164_plus(&msg.recipient)));
+                form.push(sender_field(&msg.sender, false));
+                form.push(("Body", text.clone()));
+            }
+            Payload::WhatsApp(content) => {
+                form.push(("To", format!("whatsapp:{}", e164_plus(&msg.recipient))));
+                form.push(sender_field(&msg.sender, true));
+                whatsapp_fields(content, &mut form)?;
+            }
+        }
+        if let Some(callback) = &msg.status_callback_url {
+            form.push(("StatusCallback", callback.clone()));
+        }
         Ok(client.post(endpoint(cred, url)?).basic_auth(sid, Some(token)).header(ACCEPT, "application/json").form(&form))
     }
 
@@ -68,6 +84,44 @@ impl ProviderAdapter for Twilio {
             _ => SendOutcome::PermanentContent { reason },
         }
     }
+}
+
+/// A Messaging Service SID (MG + 32 hex) goes in its own field; anything else is a sender
+/// number or alphanumeric id for `From` (`whatsapp:`-prefixed on WhatsApp).
+fn sender_field(sender: &str, whatsapp: bool) -> (&'static str, String) {
+    if is_messaging_service_sid(sender) {
+        ("MessagingServiceSid", sender.to_owned())
+    } else if whatsapp && !sender.starts_with("whatsapp:") {
+        ("From", format!("whatsapp:{sender}"))
+    } else {
+        ("From", sender.to_owned())
+    }
+}
+
+/// The WhatsApp payload's fields. Templates go out through the Content API, which names them
+/// by `ContentSid` (`HX…`), not by their Meta name: a template without one cannot be sent here.
+fn whatsapp_fields(content: &WhatsAppContent, form: &mut Vec<(&'static str, String)>) -> Result<(), BuildError> {
+    match content {
+        WhatsAppContent::Text { body, .. } => form.push(("Body", body.clone())),
+        WhatsAppContent::Media(m) => {
+            form.push(("MediaUrl", m.link.clone()));
+            if let Some(caption) = m.caption.as_ref().filter(|c| !c.is_empty()) {
+                form.push(("Body", caption.clone()));
+            }
+        }
+        WhatsAppContent::Template(t) => {
+            let content_sid = t.content_sid.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+                BuildError::payload(format!("template `{}` has no Twilio contentSid, which Twilio needs to send a WhatsApp template", t.name))
+            })?;
+            form.push(("ContentSid", content_sid.to_owned()));
+            if !t.body_params.is_empty() {
+                let vars: serde_json::Map<String, serde_json::Value> =
+                    t.body_params.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), v.clone().into())).collect();
+                form.push(("ContentVariables", serde_json::Value::Object(vars).to_string()));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_messaging_service_sid(s: &str) -> bool {
@@ -126,6 +180,58 @@ mod tests {
             SendOutcome::Throttled { retry_after: Some(Duration::from_secs(3)) }
         );
         assert_eq!(classify(429, "{}"), SendOutcome::Throttled { retry_after: None });
+    }
+
+    fn form_of(msg: &OutboundMessage) -> Vec<(String, String)> {
+        let cred = ProviderCredential::new(
+            1,
+            serde_json::json!({"accountSid": "AC1", "authToken": "t"}).as_object().unwrap().clone(),
+            "http://127.0.0.1:1".into(),
+        );
+        let req = Twilio.build_request(&reqwest::Client::new(), &cred, msg).unwrap().build().unwrap();
+        let body = req.body().and_then(|b| b.as_bytes()).unwrap();
+        let decode = |s: &str| urlencoding::decode(&s.replace('+', " ")).unwrap().into_owned();
+        std::str::from_utf8(body).unwrap().split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
+    }
+
+    #[test]
+    fn whatsapp_goes_to_whatsapp_addresses_never_as_a_plain_sms() {
+        let mut msg = OutboundMessage::sms(1, "+966500000001", "unused", "+14155238886");
+        msg.payload = Payload::WhatsApp(WhatsAppContent::Text { body: "مرحبا".into(), preview_url: false });
+        msg.status_callback_url = Some("https://jood.test/api/v1/callbacks/twilio/1".into());
+        let form = form_of(&msg);
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("To"), Some("whatsapp:+966500000001"));
+        assert_eq!(get("From"), Some("whatsapp:+14155238886"));
+        assert_eq!(get("Body"), Some("مرحبا"));
+        assert_eq!(get("StatusCallback"), Some("https://jood.test/api/v1/callbacks/twilio/1"));
+
+        // An approved template goes by ContentSid with its positional variables.
+        msg.payload = Payload::WhatsApp(WhatsAppContent::Template(crate::domain::WhatsAppTemplate {
+            name: "receipt".into(),
+            language: "ar".into(),
+            body_params: vec!["Ahmed".into(), "42".into()],
+            header: None,
+            url_buttons: vec![],
+            content_sid: Some("HX0123".into()),
+        }));
+        let form = form_of(&msg);
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ContentSid"), Some("HX0123"));
+        assert_eq!(get("ContentVariables"), Some(r#"{"1":"Ahmed","2":"42"}"#));
+        assert_eq!(get("Body"), None);
+
+        // The same template without a ContentSid is refused as content, not as a broken credential.
+        if let Payload::WhatsApp(WhatsAppContent::Template(t)) = &mut msg.payload {
+            t.content_sid = None;
+        }
+        let cred = ProviderCredential::new(1, serde_json::json!({"accountSid": "AC1", "authToken": "t"}).as_object().unwrap().clone(), String::new());
+        assert!(matches!(Twilio.build_request(&reqwest::Client::new(), &cred, &msg), Err(BuildError::Payload(m)) if m.contains("contentSid")));
+
+        // SMS stays plain E.164 without a callback when none is configured.
+        let form = form_of(&OutboundMessage::sms(1, "+966500000001", "hi", "Brand"));
+        assert!(form.contains(&("To".into(), "+966500000001".into())) && form.contains(&("From".into(), "Brand".into())));
+        assert!(!form.iter().any(|(k, _)| k == "StatusCallback"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `200 {"success":false,"errorCode":…}`; both go through one code table.
 
 use super::wire::{base_url, endpoint, http_level, id_string, intl_digits, json, required, retry_after, snippet, unrecognised};
-use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::StatusCode;
@@ -26,13 +26,14 @@ impl ProviderAdapter for Unifonic {
         &self,
         client: &reqwest::Client,
         cred: &ProviderCredential,
-        sms: &OutboundSms,
+        sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
+        let text = sms.sms_text(self.kind())?;
         let app_sid = required(cred, "appSid")?;
         let mut form = vec![
             ("AppSid", app_sid.to_owned()),
             ("Recipient", intl_digits(&sms.recipient)),
-            ("Body", sms.body.clone()),
+            ("Body", text.to_string()),
             ("responseType", "JSON".to_owned()),
             ("CorrelationID", sms.message_id.to_string()),
         ];

@@ -23,7 +23,7 @@ pub(super) fn endpoint(cred: &ProviderCredential, url: String) -> Result<reqwest
             return Ok(parsed.clone());
         }
     }
-    let parsed = reqwest::Url::parse(&url).map_err(|e| BuildError(format!("credential {}: invalid URL `{url}`: {e}", cred.credential_id)))?;
+    let parsed = reqwest::Url::parse(&url).map_err(|e| BuildError::credential(format!("credential {}: invalid URL `{url}`: {e}", cred.credential_id)))?;
     let _ = cred.endpoint.set((url, parsed.clone()));
     Ok(parsed)
 }
@@ -32,7 +32,7 @@ pub(super) fn endpoint(cred: &ProviderCredential, url: String) -> Result<reqwest
 pub(super) fn required<'a>(cred: &'a ProviderCredential, field: &str) -> Result<&'a str, BuildError> {
     let v = cred.field(field);
     if v.trim().is_empty() {
-        Err(BuildError(format!("credential {} has no {field}", cred.credential_id)))
+        Err(BuildError::credential(format!("credential {} has no {field}", cred.credential_id)))
     } else {
         Ok(v)
     }

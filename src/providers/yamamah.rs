@@ -5,7 +5,7 @@
 //! anything unrecognised is Ambiguous rather than guessed.
 
 use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
-use super::{BuildError, OutboundSms, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::StatusCode;
@@ -28,8 +28,9 @@ impl ProviderAdapter for Yamamah {
         &self,
         client: &reqwest::Client,
         cred: &ProviderCredential,
-        sms: &OutboundSms,
+        sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
+        let text = sms.sms_text(self.kind())?;
         let username = required(cred, "username")?;
         let password = required(cred, "password")?;
         let body = json!({
@@ -39,7 +40,7 @@ impl ProviderAdapter for Yamamah {
             "RecepientNumber": intl_digits(&sms.recipient),
             "VariableList": "",
             "ReplacementList": "",
-            "Message": sms.body,
+            "Message": text,
             "SendDateTime": 0,
             "EnableDR": false,
         });

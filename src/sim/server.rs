@@ -47,6 +47,7 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/sendurlcomma.aspx", on(get_or_post, ep(Endpoint::ShastraUrlComma)))
         .route("/sendsms_api_json.aspx", post(ep(Endpoint::ShastraJson)))
         .route("/sms/api/sendsms.php", on(get_or_post, ep(Endpoint::Qyadat)))
+        .route("/{version}/{phone_number_id}/messages", post(ep(Endpoint::MetaMessages)))
         .route("/_sim/config", get(get_config).post(post_config))
         .route("/_sim/faults", get(get_faults).post(post_faults).delete(delete_faults))
         .route("/_sim/stats", get(get_stats))

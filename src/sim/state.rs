@@ -212,8 +212,8 @@ pub(crate) struct SimState {
     pub(crate) rng: Rng,
     faults: Mutex<Vec<ActiveFault>>,
     has_faults: AtomicBool,
-    stats: [ProviderStats; 7],
-    requests: [Mutex<VecDeque<RecordedRequest>>; 7],
+    stats: [ProviderStats; ProviderKind::ALL.len()],
+    requests: [Mutex<VecDeque<RecordedRequest>>; ProviderKind::ALL.len()],
     dedup: Mutex<Dedup>,
 }
 

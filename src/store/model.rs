@@ -116,6 +116,10 @@ pub struct MessageRecord {
     pub attempts: u32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What a WhatsApp message carries beyond `body` (a template, media); `None` for SMS and
+    /// for a WhatsApp session text, whose text is `body`.
+    #[serde(default)]
+    pub content: Option<crate::domain::WhatsAppContent>,
 }
 
 impl MessageRecord {
@@ -148,7 +152,14 @@ impl MessageRecord {
             attempts: 0,
             created_at: now,
             updated_at: now,
+            content: None,
         }
+    }
+
+    /// The message's channel; rows only ever hold names ingress accepted, and anything else
+    /// reads as SMS (the channel every provider serves).
+    pub fn channel_kind(&self) -> crate::domain::Channel {
+        crate::domain::Channel::parse(&self.channel).unwrap_or(crate::domain::Channel::Sms)
     }
 }
 

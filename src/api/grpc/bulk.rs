@@ -38,7 +38,7 @@ pub async fn send_bulk(api: &GrpcApi, req: Request<Streaming<pb::SendBulkChunk>>
         credential_id: None,
     };
     let campaigns = &api.state.campaigns;
-    let mut ingest = campaigns.begin_bulk(settings, api.state.config.campaigns.max_recipients_per_stream, 0)?;
+    let mut ingest = campaigns.begin_bulk(settings, api.state.config.campaigns.max_recipients_per_stream, 0).await?;
     ingest.push(&first.recipients).await?;
     let mut chunks = 1u64;
     while let Some(chunk) = next_chunk(&mut stream).await? {

@@ -5,6 +5,7 @@
 
 mod fourjawaly;
 mod infobip;
+mod meta;
 mod qyadat;
 mod shastra;
 mod twilio;
@@ -32,6 +33,8 @@ pub(crate) enum Endpoint {
     ShastraUrlComma,
     ShastraJson,
     Qyadat,
+    /// Meta's Graph API `/{version}/{phone-number-id}/messages`.
+    MetaMessages,
 }
 
 impl Endpoint {
@@ -44,6 +47,7 @@ impl Endpoint {
             Endpoint::YamamahJson | Endpoint::YamamahQuery => ProviderKind::Yamamah,
             Endpoint::ShastraUrl | Endpoint::ShastraUrlComma | Endpoint::ShastraJson => ProviderKind::Shastra,
             Endpoint::Qyadat => ProviderKind::Qyadat,
+            Endpoint::MetaMessages => ProviderKind::MetaWhatsapp,
         }
     }
 }
@@ -155,6 +159,7 @@ pub(crate) fn parse(ep: Endpoint, req: &Incoming) -> Parsed {
         Endpoint::YamamahJson | Endpoint::YamamahQuery => yamamah::parse(ep, req),
         Endpoint::ShastraUrl | Endpoint::ShastraUrlComma | Endpoint::ShastraJson => shastra::parse(ep, req),
         Endpoint::Qyadat => qyadat::parse(req),
+        Endpoint::MetaMessages => meta::parse(req),
     }
 }
 
@@ -167,6 +172,7 @@ pub(crate) fn respond(ep: Endpoint, p: &Parsed, answer: &Answer, rng: &Rng) -> R
         Endpoint::YamamahJson | Endpoint::YamamahQuery => yamamah::respond(answer, rng),
         Endpoint::ShastraUrl | Endpoint::ShastraUrlComma | Endpoint::ShastraJson => shastra::respond(ep, p, answer, rng),
         Endpoint::Qyadat => qyadat::respond(&return_format(p), answer),
+        Endpoint::MetaMessages => meta::respond(p, answer, rng),
     }
 }
 

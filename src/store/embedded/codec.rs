@@ -73,6 +73,7 @@ mod tests {
             attempts: 1,
             created_at: 100,
             updated_at: 101,
+            content: None,
         };
         let mut compact = Vec::new();
         encode_compact_into(&mut compact, &m);
@@ -80,8 +81,8 @@ mod tests {
         assert!(compact.len() * 2 < named.len(), "{} vs {}", compact.len(), named.len());
         assert_eq!(decode::<MessageRecord>("messages", &compact).unwrap(), m);
         assert_eq!(decode::<MessageRecord>("messages", &named).unwrap(), m);
-        // An array (array16 of 17 fields), not a map.
-        assert_eq!(&compact[..3], &[0xdc, 0, 17]);
+        // An array (array16 of 18 fields), not a map.
+        assert_eq!(&compact[..3], &[0xdc, 0, 18]);
     }
 
     #[test]
