@@ -103,7 +103,15 @@ impl App {
             schedule_changed.clone(),
         )
         .await?;
-        let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids, config.webhook.max_message_chars, schedule_changed));
+        let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids.clone(), config.webhook.max_message_chars, schedule_changed));
+        let whatsapp = Arc::new(crate::whatsapp::WhatsApp::new(
+            store.clone(),
+            directory.clone(),
+            ingress.clone(),
+            dispatcher.clone(),
+            ids,
+            std::time::Duration::from_millis(config.dispatch.provider_timeout_ms),
+        )?);
         let webhook = Arc::new(SignedIngress::new(
             ingress,
             directory.clone(),
@@ -128,6 +136,7 @@ impl App {
             prometheus,
             coord,
             client_ip,
+            whatsapp,
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();

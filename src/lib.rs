@@ -36,3 +36,4 @@ pub mod providers;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod whatsapp;

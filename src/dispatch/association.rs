@@ -339,6 +339,7 @@ impl AssocState {
         if let Some(p) = w.record.campaign_id.and_then(|c| self.ctx.campaigns.get(c)) {
             p.finish(id, status);
         }
+        self.ctx.outcomes.finished(&w.record);
         self.ctx.writer.push(MessageUpdate { message: w.record, attempt });
         self.settle_without_write();
     }

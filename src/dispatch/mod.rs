@@ -16,6 +16,7 @@
 
 mod association;
 mod credential;
+pub mod outcomes;
 pub mod policy;
 pub mod progress;
 pub mod routing;
@@ -47,6 +48,8 @@ pub struct DispatchContext {
     pub coord: Arc<Coordinator>,
     /// `server.public_url`: the base of the delivery-report URLs handed to providers.
     pub public_url: String,
+    /// Callers waiting for a message's outcome (the synchronous WhatsApp sends).
+    pub outcomes: outcomes::Outcomes,
 }
 
 /// The front door of dispatch: cheap to clone, used by ingress and recovery.
@@ -86,6 +89,7 @@ impl Dispatcher {
             campaigns: Default::default(),
             coord,
             public_url,
+            outcomes: Default::default(),
         });
         let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })
@@ -163,6 +167,15 @@ impl Dispatcher {
     /// Waits until every status change queued so far is durable.
     pub async fn flush_status(&self) {
         self.ctx.writer.flush().await;
+    }
+
+    /// Registers interest in a message's outcome before it is submitted.
+    pub fn watch(&self, id: i64) -> tokio::sync::oneshot::Receiver<MessageRecord> {
+        self.ctx.outcomes.watch(id)
+    }
+
+    pub fn forget(&self, id: i64) {
+        self.ctx.outcomes.forget(id)
     }
 
     pub fn max_in_memory(&self) -> usize {

@@ -50,6 +50,8 @@ pub struct NewMessage {
     pub credential_id: Option<i64>,
     /// Deliver at this time (Unix ms) instead of now.
     pub scheduled_at: Option<i64>,
+    /// A WhatsApp template or media payload (`body` is then its summary).
+    pub content: Option<crate::domain::WhatsAppContent>,
 }
 
 /// The acknowledgement of a durable message.
@@ -85,6 +87,16 @@ impl Ingress {
 
     /// Validates, persists durably, hands to dispatch. Returns once the message is durable.
     pub async fn accept(&self, m: NewMessage) -> Result<Accepted, IngressError> {
+        self.accept_watched(m, None).await
+    }
+
+    /// [`Self::accept`], and with `outcome` set, registers for the message's dispatch outcome
+    /// before handing it over (the synchronous WhatsApp sends answer with the provider's id).
+    pub async fn accept_watched(
+        &self,
+        m: NewMessage,
+        outcome: Option<&mut Option<tokio::sync::oneshot::Receiver<MessageRecord>>>,
+    ) -> Result<Accepted, IngressError> {
         let recipient = phone::normalise(&m.recipient)
             .map_err(|why| IngressError::Invalid(format!("recipient `{}` {why}", m.recipient)))?;
         if m.body.trim().is_empty() {
@@ -103,9 +115,13 @@ impl Ingress {
         if scheduled.is_none() {
             self.dispatcher.admit().map_err(|e| IngressError::Saturated(e.to_string()))?;
         }
+        if m.content.is_some() && channel != crate::domain::Channel::Whatsapp {
+            return Err(IngressError::Invalid(format!("a WhatsApp template or media payload cannot be sent on the {} channel", channel.as_str())));
+        }
         let record = MessageRecord {
             priority: m.priority,
             credential_id: m.credential_id,
+            content: m.content,
             ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, m.body, m.channel.clone(), scheduled, now)
         };
         self.store.insert_messages(std::slice::from_ref(&record)).await?;
@@ -115,6 +131,9 @@ impl Ingress {
         if scheduled.is_some() {
             self.schedule_changed.notify_one();
             return Ok(Accepted { id, status: MessageStatus::Scheduled });
+        }
+        if let Some(slot) = outcome {
+            *slot = Some(self.dispatcher.watch(id));
         }
         match self.dispatcher.submit(record) {
             Ok(()) | Err(DispatchError::Saturated(_)) => {}

@@ -185,6 +185,7 @@ impl SignedIngress {
                 priority: req.priority.unwrap_or(0),
                 credential_id: None,
                 scheduled_at,
+                content: None,
             })
             .await
             .map_err(prefix_invalid)

@@ -167,6 +167,7 @@ pub trait ProviderAdapter: Send + Sync + 'static {
 mod fourjawaly;
 mod infobip;
 mod meta;
+pub mod meta_graph;
 mod qyadat;
 mod shastra;
 mod twilio;

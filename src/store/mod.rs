@@ -9,8 +9,10 @@
 pub mod embedded;
 mod model;
 pub mod stats;
+pub mod whatsapp;
 
 pub use model::*;
+pub use whatsapp::{WaButton, WaTemplateRecord, WhatsAppStore};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -38,7 +40,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage contract every backend fulfils. Writes return only once durable.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WhatsAppStore + Send + Sync + 'static {
     // ---- associations -------------------------------------------------------------
     /// Inserts an association and its key-index rows; `Conflict` if the id is taken.
     async fn create_association(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()>;

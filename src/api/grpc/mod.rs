@@ -100,6 +100,7 @@ impl GrpcApi {
                 priority: r.priority,
                 credential_id: None,
                 scheduled_at: r.scheduled_at.map(convert::ms_of),
+                content: None,
             })
             .await?;
         Ok(pb::SendNotificationResponse { queue_id: accepted.id, status: convert::message_status(accepted.status) as i32 })

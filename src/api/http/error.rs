@@ -21,6 +21,8 @@ pub enum ApiError {
     /// 422: well-formed but cannot be processed (an idempotency key reused for another request).
     Unprocessable(String),
     PayloadTooLarge(usize),
+    /// 502: an upstream the request depends on (Meta's Graph API) refused it or failed.
+    BadGateway(String),
     RateLimited { retry_after_s: u64 },
     Unavailable { reason: String, retry_after_s: u64 },
     Internal,
@@ -41,6 +43,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::BadGateway(_) => "upstream_error",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal => "server_error",
@@ -76,6 +80,7 @@ impl ApiError {
             ApiError::Conflict(_) => Code::AlreadyExists,
             ApiError::Unprocessable(_) => Code::FailedPrecondition,
             ApiError::PayloadTooLarge(_) | ApiError::RateLimited { .. } => Code::ResourceExhausted,
+            ApiError::BadGateway(_) => Code::Unavailable,
             ApiError::Unavailable { .. } => Code::Unavailable,
             ApiError::Internal => Code::Internal,
         }
@@ -95,7 +100,8 @@ impl ApiError {
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
-            | ApiError::Unprocessable(m) => m.clone(),
+            | ApiError::Unprocessable(m)
+            | ApiError::BadGateway(m) => m.clone(),
             ApiError::MethodNotAllowed => "Method not allowed on this route".into(),
             ApiError::PayloadTooLarge(limit) => format!("Request body too large: the limit is {limit} bytes"),
             ApiError::RateLimited { .. } => "Rate limited: too many requests, retry after the Retry-After header".into(),

@@ -17,6 +17,7 @@ pub mod protect;
 mod providers;
 mod templates;
 mod webhook;
+mod whatsapp;
 
 pub use envelope::Envelope;
 pub use error::ApiError;
@@ -77,6 +78,8 @@ pub struct AppStateInner {
     pub coord: Arc<Coordinator>,
     /// How the client address of a request is found.
     pub client_ip: Arc<ClientIpSource>,
+    /// WhatsApp credentials, templates and sends.
+    pub whatsapp: Arc<crate::whatsapp::WhatsApp>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -99,7 +102,16 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/{id}", get(notifications::get).delete(campaigns::cancel_notification))
         .route("/campaigns/{id}", get(campaigns::get).delete(campaigns::cancel))
         .route("/templates", get(templates::list).post(templates::create))
-        .route("/templates/{code}", get(templates::get).put(templates::update).delete(templates::delete));
+        .route("/templates/{code}", get(templates::get).put(templates::update).delete(templates::delete))
+        .route("/whatsapp-credentials/{id}", get(whatsapp::get_credentials).post(whatsapp::save_credentials))
+        .route("/whatsapp-templates", get(whatsapp::list_templates).post(whatsapp::create_template))
+        .route("/whatsapp-templates/sync-all", post(whatsapp::sync_all))
+        .route("/whatsapp-templates/{id}", get(whatsapp::get_template).put(whatsapp::update_template).delete(whatsapp::delete_template))
+        .route("/whatsapp-templates/{id}/submit", post(whatsapp::submit_template))
+        .route("/whatsapp-templates/{id}/sync", post(whatsapp::sync_template))
+        .route("/whatsapp-send/template", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_template)))
+        .route("/whatsapp-send/text", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_text)))
+        .route("/whatsapp-send/media", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_media)));
 
     Router::new()
         .nest("/api/v1", api)

@@ -8,6 +8,7 @@ mod codec;
 mod committer;
 mod keys;
 mod views;
+mod whatsapp;
 
 use super::*;
 use codec::{decode, encode, encode_compact_into, i64_from_key, i64_key, pair_key};
@@ -40,6 +41,7 @@ struct Tables {
     attempts: Keyspace,
     unfinished_messages: Keyspace,
     meta: Keyspace,
+    whatsapp: whatsapp::WaTables,
 }
 
 pub struct EmbeddedOptions {
@@ -104,6 +106,7 @@ impl EmbeddedStore {
             attempts: ks("attempts")?,
             unfinished_messages: ks("unfinished_messages")?,
             meta: ks("meta")?,
+            whatsapp: whatsapp::WaTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
         };
         let committer = CommitterHandle::spawn(
             db,

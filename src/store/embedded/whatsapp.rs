@@ -1,0 +1,75 @@
+//! The WhatsApp tables of the embedded backend: templates by (association, id) with an
+//! owner row by id, and customer-service windows by (association, recipient).
+
+use super::codec::{i64_from_key, i64_key, pair_key};
+use super::committer::Mutation;
+use super::{io, EmbeddedStore};
+use crate::store::whatsapp::{WaTemplateRecord, WhatsAppStore};
+use crate::store::{StoreError, StoreResult};
+use async_trait::async_trait;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+pub(super) struct WaTables {
+    templates: Keyspace,
+    template_owner: Keyspace,
+    windows: Keyspace,
+}
+
+impl WaTables {
+    pub(super) fn open(db: &Database, memtable_bytes: u64) -> StoreResult<Self> {
+        let ks = |name: &str| {
+            db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes))
+                .map_err(|e| StoreError::Io(format!("open table {name}: {e}")))
+        };
+        Ok(Self { templates: ks("whatsapp_templates")?, template_owner: ks("whatsapp_template_owner")?, windows: ks("whatsapp_windows")? })
+    }
+}
+
+fn window_key(association_id: i64, recipient: &str) -> Vec<u8> {
+    let mut k = i64_key(association_id).to_vec();
+    k.extend_from_slice(recipient.as_bytes());
+    k
+}
+
+#[async_trait]
+impl WhatsAppStore for EmbeddedStore {
+    async fn put_wa_template(&self, rec: &WaTemplateRecord) -> StoreResult<()> {
+        let t = self.t()?;
+        let row = Self::put(&t.whatsapp.templates, pair_key(rec.association_id, rec.id).to_vec(), rec);
+        let owner = Mutation::Put { ks: t.whatsapp.template_owner.clone(), key: i64_key(rec.id).to_vec(), value: i64_key(rec.association_id).to_vec() };
+        self.committer.write(vec![row, owner], vec![]).await
+    }
+
+    async fn get_wa_template(&self, id: i64) -> StoreResult<Option<WaTemplateRecord>> {
+        let t = self.t()?;
+        let Some(owner) = t.whatsapp.template_owner.get(i64_key(id)).map_err(io)? else { return Ok(None) };
+        let assoc = i64_from_key(&owner).unwrap_or_default();
+        Self::get_row(&t.whatsapp.templates, "whatsapp_templates", &pair_key(assoc, id))
+    }
+
+    async fn list_wa_templates(&self, association_id: i64) -> StoreResult<Vec<WaTemplateRecord>> {
+        let t = self.t()?;
+        let prefix = i64_key(association_id);
+        Self::scan(&t.whatsapp.templates, "whatsapp_templates", prefix.to_vec(), &prefix, usize::MAX)
+    }
+
+    async fn delete_wa_template(&self, association_id: i64, id: i64) -> StoreResult<bool> {
+        let t = self.t()?;
+        let owner = Mutation::Delete { ks: t.whatsapp.template_owner.clone(), key: i64_key(id).to_vec() };
+        self.delete_existing(&t.whatsapp.templates, pair_key(association_id, id).to_vec(), vec![owner]).await
+    }
+
+    async fn touch_wa_window(&self, association_id: i64, recipient: &str, at: i64) -> StoreResult<()> {
+        let t = self.t()?;
+        let m = Mutation::Put { ks: t.whatsapp.windows.clone(), key: window_key(association_id, recipient), value: at.to_le_bytes().to_vec() };
+        self.committer.write(vec![m], vec![]).await
+    }
+
+    async fn wa_window(&self, association_id: i64, recipient: &str) -> StoreResult<Option<i64>> {
+        let t = self.t()?;
+        let Some(v) = t.whatsapp.windows.get(window_key(association_id, recipient)).map_err(io)? else { return Ok(None) };
+        let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt { table: "whatsapp_windows", detail: "not an i64".into() })?;
+        Ok(Some(i64::from_le_bytes(bytes)))
+    }
+}
+
