@@ -4,6 +4,7 @@
 //! of the crate.
 
 pub mod ids;
+pub mod input;
 pub mod phone;
 pub mod template;
 pub mod provider;

@@ -33,6 +33,7 @@ pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
 pub const CREDENTIAL_IN_FLIGHT: &str = "jood_credential_calls_in_flight";
 pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
 pub const DASHBOARD_LOGIN_FAILURES_TOTAL: &str = "jood_dashboard_login_failures_total";
+pub const DIRECTORY_CAS_RETRIES_TOTAL: &str = "jood_directory_cas_retries_total";
 pub const HTTP_RATE_LIMITED_TOTAL: &str = "jood_http_rate_limited_total";
 pub const AUTH_IP_DENIED_TOTAL: &str = "jood_auth_ip_denied_total";
 pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "jood_idempotency_replays_total";
@@ -56,6 +57,7 @@ pub fn prometheus() -> PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(DIRECTORY_CAS_RETRIES_TOTAL, "Management writes re-read and retried because a concurrent write changed the row (compare-and-set lost)");
     describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests answered, by route template, method and status");
     describe_histogram!(HTTP_REQUEST_SECONDS, Unit::Seconds, "HTTP request latency, by route template and method");
     describe_counter!(GRPC_REQUESTS_TOTAL, "gRPC calls answered, by method and status code");

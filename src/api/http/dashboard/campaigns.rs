@@ -36,7 +36,7 @@ pub struct CreatedView {
 pub async fn create(State(s): State<AppState>, dash: Dash, body: Bytes) -> Result<Envelope<CreatedView>, ApiError> {
     let b: CreateBody = parse_json_borrowed(&body)?;
     dash.operator.require_association(b.association_id)?;
-    s.directory.get_association(b.association_id).await?;
+    s.directory.require_active(b.association_id).await?;
     if let Some(c) = b.credential_id {
         s.directory.get_credential(b.association_id, c).await?;
     }

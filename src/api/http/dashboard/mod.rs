@@ -27,6 +27,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/operators", post(auth::create_operator))
+        .route("/operators/{username}", put(auth::update_operator).delete(auth::delete_operator))
         .route("/providers/schemas", get(messages::schemas))
         .route("/send-sms", post(messages::send_sms))
         .route("/schedule-sms", post(messages::schedule_sms))
