@@ -168,6 +168,12 @@ pub struct ServerConfig {
     pub client_ip: String,
     /// Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<String>,
+    /// A connection that has not sent a whole request head this long after it began is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Most HTTP connections open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -237,6 +243,9 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             client_ip: "peer".into(),
             trusted_proxies: Vec::new(),
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -371,6 +380,12 @@ impl Config {
         }
         if self.server.bulk_body_limit_bytes < self.server.body_limit_bytes {
             problems.push("server.bulk_body_limit_bytes: must be at least server.body_limit_bytes".into());
+        }
+        if self.server.header_read_timeout_ms == 0 || self.server.idle_timeout_ms == 0 {
+            problems.push("server.header_read_timeout_ms and server.idle_timeout_ms: must be greater than 0".into());
+        }
+        if self.server.max_connections == 0 {
+            problems.push("server.max_connections: must be at least 1".into());
         }
         if self.server.request_timeout_ms == 0 {
             problems.push("server.request_timeout_ms: must be greater than 0".into());
