@@ -192,3 +192,16 @@ async fn reset_disable_and_delete_end_every_session_of_the_operator() {
     // Other operators' sessions are untouched.
     assert_eq!((root.me().await, carol.me().await), (200, 200));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_campaign_over_one_mib_is_taken_up_to_the_bulk_limit() {
+    let s = engine().await;
+    s.create_association(1, "Big").await;
+    let root = login(&s, OPERATOR, OPERATOR_PASSWORD).await;
+    let recipients: Vec<String> = (0..90_000).map(|i| format!("+96650{:07}", i)).collect();
+    let body = json!({"associationId": 1, "name": "Big", "message": "hi", "recipients": recipients, "scheduledAt": in_future()});
+    assert!(body.to_string().len() > 1024 * 1024);
+    let (status, resp) = root.call(Method::POST, "/campaigns", body).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["data"]["totalRecipients"], 90_000);
+}

@@ -33,7 +33,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/schedule-sms", post(messages::schedule_sms))
         .route("/queue", get(messages::queue))
         .route("/queue/{id}", delete(messages::cancel_queued))
-        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route(
+            "/campaigns",
+            get(campaigns::list).post(campaigns::create).layer(axum::extract::DefaultBodyLimit::max(state.config.server.bulk_body_limit_bytes)),
+        )
         .route("/campaigns/{id}", delete(campaigns::cancel))
         .route("/allocations", get(allocations::list).post(allocations::create))
         .route("/allocations/{id}", put(allocations::update).delete(allocations::delete))
