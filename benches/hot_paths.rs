@@ -39,6 +39,7 @@ fn bench(c: &mut Criterion) {
             is_default: i == 1,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         })
         .collect();
     let allocs: Vec<AllocationRecord> = (1..=10)
@@ -53,6 +54,7 @@ fn bench(c: &mut Criterion) {
             priority: i as i32,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         })
         .collect();
     g.bench_function("routing_decision", |b| {

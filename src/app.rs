@@ -151,11 +151,9 @@ impl App {
         };
         let grpc_addr = grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let grpc = grpc_listener.map(|l| crate::api::grpc::spawn(l, state.clone(), shutdown.clone()));
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
-        });
+        let app = router(state);
+        let limits = crate::api::http::serve::ConnLimits::from_config(&config.server);
+        let server = tokio::spawn(crate::api::http::serve::serve(listener, app, limits, shutdown.clone()));
         stop_on_failure.disarm();
         let grpc_note = grpc_addr.map(|a| format!(" (gRPC on {a})")).unwrap_or_else(|| " (gRPC off)".into());
         tracing::info!(addr = %http_addr, data_dir = %config.store.data_dir.display(), "jood ready: listening on http://{http_addr}{grpc_note}");

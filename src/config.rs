@@ -175,6 +175,12 @@ pub struct ServerConfig {
     /// customers reach it: delivery-report URLs handed to providers are built on it. Empty:
     /// no report URL is given to any provider.
     pub public_url: String,
+    /// A connection that has not sent a whole request head this long after it began is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Most HTTP connections open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -245,6 +251,9 @@ impl Default for ServerConfig {
             client_ip: "peer".into(),
             trusted_proxies: Vec::new(),
             public_url: String::new(),
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -379,6 +388,12 @@ impl Config {
         }
         if self.server.bulk_body_limit_bytes < self.server.body_limit_bytes {
             problems.push("server.bulk_body_limit_bytes: must be at least server.body_limit_bytes".into());
+        }
+        if self.server.header_read_timeout_ms == 0 || self.server.idle_timeout_ms == 0 {
+            problems.push("server.header_read_timeout_ms and server.idle_timeout_ms: must be greater than 0".into());
+        }
+        if self.server.max_connections == 0 {
+            problems.push("server.max_connections: must be at least 1".into());
         }
         if self.server.request_timeout_ms == 0 {
             problems.push("server.request_timeout_ms: must be greater than 0".into());

@@ -89,10 +89,12 @@ async fn routing_follows_include_exclude_default_with_priorities() {
         priority: prio,
         created_at: 0,
         updated_at: 0,
+        version: 0,
     };
-    s.store.put_allocation(&alloc(1, sa_low, RoutingType::Include, Some("SA"), &[], 1)).await.unwrap();
-    s.store.put_allocation(&alloc(2, sa_high, RoutingType::Include, Some("SA"), &[], 10)).await.unwrap();
-    s.store.put_allocation(&alloc(3, not_gulf, RoutingType::Exclude, None, &["SA", "AE"], 5)).await.unwrap();
+    use jood::store::Expect;
+    s.store.put_allocation(&alloc(1, sa_low, RoutingType::Include, Some("SA"), &[], 1), Expect::Absent).await.unwrap();
+    s.store.put_allocation(&alloc(2, sa_high, RoutingType::Include, Some("SA"), &[], 10), Expect::Absent).await.unwrap();
+    s.store.put_allocation(&alloc(3, not_gulf, RoutingType::Exclude, None, &["SA", "AE"], 5), Expect::Absent).await.unwrap();
 
     let cases = [("+966501234567", sa_high), ("+971501234567", default), ("+201097899908", not_gulf), ("+14155550123", not_gulf)];
     for (recipient, expected) in cases {

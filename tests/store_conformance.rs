@@ -22,6 +22,7 @@ fn assoc(id: i64) -> AssociationRecord {
         ip_allowlist: vec![],
         created_at: 1,
         updated_at: 1,
+        version: 1,
     }
 }
 
@@ -66,13 +67,170 @@ async fn associations_and_keys(s: SharedStore) {
     assert_eq!(s.list_associations(None, 1).await.unwrap().len(), 1);
     assert_eq!(s.lookup_key(b"pub5").await.unwrap().unwrap().kind, KeyKind::Public);
 
-    // Rotation swaps index rows atomically with the record.
+    // Rotation swaps index rows atomically with the record, derived from the row replaced.
     let mut a = assoc(5);
     a.name = "renamed".into();
-    s.update_association(&a, &[key("pub5b", 5, KeyKind::Public)], &[b"pub5".to_vec()]).await.unwrap();
+    a.api_key_hash = b"pub5b".to_vec();
+    s.update_association(&a, 1).await.unwrap();
     assert!(s.lookup_key(b"pub5").await.unwrap().is_none());
     assert_eq!(s.lookup_key(b"pub5b").await.unwrap().unwrap().association_id, 5);
-    assert_eq!(s.get_association(5).await.unwrap().unwrap().name, "renamed");
+    assert_eq!(s.lookup_key(b"adm5").await.unwrap().unwrap().kind, KeyKind::Admin, "unchanged key keeps its row");
+    let stored = s.get_association(5).await.unwrap().unwrap();
+    assert_eq!((stored.name.as_str(), stored.version), ("renamed", 2));
+}
+
+/// Compare-and-set on associations: a write at a stale version is refused and writes
+/// nothing (its key-index changes included); of racing writers at one version exactly one
+/// wins, and the index ends holding exactly the winner's keys.
+async fn association_writes_are_compare_and_set(s: SharedStore) {
+    s.create_association(&assoc(7), &[key("pub7", 7, KeyKind::Public), key("adm7", 7, KeyKind::Admin)]).await.unwrap();
+    let mut stale = assoc(7);
+    stale.api_key_hash = b"pub7-stale".to_vec();
+    let r = s.update_association(&stale, 5).await;
+    assert!(matches!(r, Err(StoreError::VersionMismatch(_))), "{r:?}");
+    assert!(s.lookup_key(b"pub7-stale").await.unwrap().is_none(), "a refused write adds no index row");
+    assert!(s.lookup_key(b"pub7").await.unwrap().is_some());
+    assert!(matches!(s.update_association(&assoc(99), 1).await, Err(StoreError::VersionMismatch(_))), "absent row: mismatch");
+    assert!(s.get_association(99).await.unwrap().is_none(), "an update never creates");
+
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut a = assoc(7);
+                a.api_key_hash = format!("pub7-{i}").into_bytes();
+                a.admin_key_hash = format!("adm7-{i}").into_bytes();
+                s.update_association(&a, 1).await.map(|_| i)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(i) => winners.push(i),
+            Err(StoreError::VersionMismatch(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one write at version 1 wins");
+    let w = winners[0];
+    let stored = s.get_association(7).await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.api_key_hash, format!("pub7-{w}").into_bytes());
+    for i in 0..16 {
+        let (p, a) = (s.lookup_key(format!("pub7-{i}").as_bytes()).await.unwrap(), s.lookup_key(format!("adm7-{i}").as_bytes()).await.unwrap());
+        assert_eq!(p.is_some(), i == w, "public key {i}");
+        assert_eq!(a.is_some(), i == w, "admin key {i}");
+    }
+    assert!(s.lookup_key(b"pub7").await.unwrap().is_none() && s.lookup_key(b"adm7").await.unwrap().is_none(), "old keys gone");
+}
+
+/// Credentials, allocations, templates and operators: insert-if-absent, update and delete
+/// at the version read, refused (writing nothing) at any other; an update after a delete
+/// does not bring the row back.
+async fn management_rows_are_compare_and_set(s: SharedStore) {
+    let c = CredentialRecord {
+        association_id: 3,
+        id: 30,
+        provider_id: 1,
+        sender_name: "S".into(),
+        credentials_sealed: vec![9],
+        api_url: None,
+        is_default: true,
+        created_at: 1,
+        updated_at: 1,
+        version: 0,
+    };
+    s.put_credentials(&[(c.clone(), Expect::Absent)]).await.unwrap();
+    assert!(matches!(s.put_credentials(&[(c.clone(), Expect::Absent)]).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.get_credential(3, 30).await.unwrap().unwrap().version, 1);
+    let other = CredentialRecord { id: 31, is_default: false, ..c.clone() };
+    // All or nothing: one stale expectation refuses the whole batch.
+    let r = s.put_credentials(&[(other.clone(), Expect::Absent), (CredentialRecord { is_default: false, ..c.clone() }, Expect::Version(7))]).await;
+    assert!(matches!(r, Err(StoreError::VersionMismatch(_))), "{r:?}");
+    assert!(s.get_credential(3, 31).await.unwrap().is_none(), "nothing of a refused batch is written");
+    s.put_credentials(&[(CredentialRecord { sender_name: "T".into(), ..c.clone() }, Expect::Version(1))]).await.unwrap();
+    assert!(matches!(s.delete_credential(3, 30, 1).await, Err(StoreError::VersionMismatch(_))), "stale delete refused");
+    assert!(s.delete_credential(3, 30, 2).await.unwrap());
+    assert!(!s.delete_credential(3, 30, 2).await.unwrap(), "already gone");
+    let r = s.put_credentials(&[(c.clone(), Expect::Version(2))]).await;
+    assert!(matches!(r, Err(StoreError::VersionMismatch(_))), "an update after a delete: {r:?}");
+    assert!(s.get_credential(3, 30).await.unwrap().is_none(), "not resurrected");
+
+    let al = AllocationRecord {
+        association_id: 3,
+        id: 40,
+        credential_id: 30,
+        routing_type: RoutingType::Include,
+        country_code: Some("SA".into()),
+        country_name: None,
+        excluded_countries: vec![],
+        priority: 0,
+        created_at: 1,
+        updated_at: 1,
+        version: 0,
+    };
+    s.put_allocation(&al, Expect::Absent).await.unwrap();
+    assert!(matches!(s.put_allocation(&al, Expect::Version(0)).await, Err(StoreError::VersionMismatch(_))));
+    s.put_allocation(&AllocationRecord { priority: 5, ..al.clone() }, Expect::Version(1)).await.unwrap();
+    assert_eq!(s.get_allocation(40).await.unwrap().unwrap().version, 2);
+    assert!(matches!(s.delete_allocation(3, 40, 1).await, Err(StoreError::VersionMismatch(_))));
+    assert!(s.delete_allocation(3, 40, 2).await.unwrap());
+    assert!(s.get_allocation(40).await.unwrap().is_none());
+
+    let t = TemplateRecord {
+        association_id: 3,
+        code: "otp".into(),
+        name: None,
+        content: "Code {{c}}".into(),
+        channel: "sms".into(),
+        created_at: 1,
+        updated_at: 1,
+        version: 0,
+    };
+    s.put_template(&t, Expect::Absent).await.unwrap();
+    assert!(matches!(s.put_template(&t, Expect::Absent).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.put_template(&t, Expect::Version(3)).await, Err(StoreError::VersionMismatch(_))));
+    s.put_template(&TemplateRecord { content: "x".into(), ..t.clone() }, Expect::Version(1)).await.unwrap();
+    assert!(s.delete_template(3, "otp", 2).await.unwrap());
+    assert!(matches!(s.put_template(&t, Expect::Version(2)).await, Err(StoreError::VersionMismatch(_))));
+    assert!(s.get_template(3, "otp").await.unwrap().is_none());
+
+    let op = OperatorRecord {
+        username: "op".into(),
+        password_hash: "h".into(),
+        association_id: None,
+        created_at: 1,
+        updated_at: 1,
+        version: 0,
+        session_epoch: 9,
+        disabled: false,
+    };
+    s.put_operator(&op, Expect::Absent).await.unwrap();
+    assert!(matches!(s.put_operator(&op, Expect::Absent).await, Err(StoreError::Conflict(_))));
+    s.put_operator(&OperatorRecord { disabled: true, ..op.clone() }, Expect::Version(1)).await.unwrap();
+    assert!(s.get_operator("op").await.unwrap().unwrap().disabled);
+    assert!(matches!(s.delete_operator("op", 1).await, Err(StoreError::VersionMismatch(_))));
+    assert!(s.delete_operator("op", 2).await.unwrap());
+    assert!(s.get_operator("op").await.unwrap().is_none());
+
+    // Racing updates of one row at one version: exactly one wins.
+    s.put_template(&t, Expect::Absent).await.unwrap();
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let (s, t) = (s.clone(), t.clone());
+            tokio::spawn(async move { s.put_template(&TemplateRecord { content: format!("v{i}"), ..t }, Expect::Version(1)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::VersionMismatch(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
 }
 
 async fn concurrent_creates_of_one_id_admit_one(s: SharedStore) {
@@ -104,16 +262,18 @@ async fn credentials(s: SharedStore) {
         is_default: default,
         created_at: 1,
         updated_at: 1,
+        version: 1,
     };
-    s.put_credentials(&[c(1, 20, true), c(1, 10, false), c(2, 5, true)]).await.unwrap();
+    let new = |c: CredentialRecord| (c, Expect::Absent);
+    s.put_credentials(&[new(c(1, 20, true)), new(c(1, 10, false)), new(c(2, 5, true))]).await.unwrap();
     let ids: Vec<i64> = s.list_credentials(1).await.unwrap().iter().map(|c| c.id).collect();
     assert_eq!(ids, vec![10, 20], "clustering order by id");
     assert_eq!(s.get_credential(2, 5).await.unwrap().unwrap(), c(2, 5, true));
     assert!(s.get_credential(1, 5).await.unwrap().is_none(), "partitioned by association");
-    s.put_credentials(&[c(1, 20, false)]).await.unwrap();
+    s.put_credentials(&[(c(1, 20, false), Expect::Version(1))]).await.unwrap();
     assert!(!s.get_credential(1, 20).await.unwrap().unwrap().is_default);
-    assert!(s.delete_credential(1, 20).await.unwrap());
-    assert!(!s.delete_credential(1, 20).await.unwrap());
+    assert!(s.delete_credential(1, 20, 2).await.unwrap());
+    assert!(!s.delete_credential(1, 20, 2).await.unwrap());
     assert_eq!(s.list_credentials(1).await.unwrap().len(), 1);
 }
 
@@ -164,14 +324,15 @@ async fn allocations(s: SharedStore) {
         priority: id as i32,
         created_at: 1,
         updated_at: 1,
+        version: 1,
     };
-    s.put_allocation(&a(1, 3, RoutingType::Exclude)).await.unwrap();
-    s.put_allocation(&a(1, 2, RoutingType::Include)).await.unwrap();
-    s.put_allocation(&a(2, 1, RoutingType::Include)).await.unwrap();
+    s.put_allocation(&a(1, 3, RoutingType::Exclude), Expect::Absent).await.unwrap();
+    s.put_allocation(&a(1, 2, RoutingType::Include), Expect::Absent).await.unwrap();
+    s.put_allocation(&a(2, 1, RoutingType::Include), Expect::Absent).await.unwrap();
     let got = s.list_allocations(1).await.unwrap();
     assert_eq!(got, vec![a(1, 2, RoutingType::Include), a(1, 3, RoutingType::Exclude)]);
-    assert!(s.delete_allocation(1, 2).await.unwrap());
-    assert!(!s.delete_allocation(1, 2).await.unwrap());
+    assert!(s.delete_allocation(1, 2, 1).await.unwrap());
+    assert!(!s.delete_allocation(1, 2, 1).await.unwrap());
     assert_eq!(s.list_allocations(1).await.unwrap().len(), 1);
     assert_eq!(s.list_allocations(2).await.unwrap().len(), 1);
 }
@@ -229,6 +390,8 @@ macro_rules! suite {
 mod embedded_backend {
     suite!(
         associations_and_keys,
+        association_writes_are_compare_and_set,
+        management_rows_are_compare_and_set,
         concurrent_creates_of_one_id_admit_one,
         credentials,
         allocations,

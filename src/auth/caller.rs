@@ -13,7 +13,7 @@
 //! no association's allow-list.
 
 use super::{keys, AdminKey, AuthError, MasterKey};
-use crate::store::{AssociationRecord, KeyKind, SharedStore};
+use crate::store::{AssociationRecord, KeyIndexEntry, KeyKind, SharedStore};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
@@ -72,12 +72,7 @@ impl Authenticator {
         }
         let entry = self.store.lookup_key(&keys::hash(key)).await.map_err(|e| AuthError::Unavailable(e.to_string()))?;
         let Some(entry) = entry else { return Err(AuthError::InvalidApiKey) };
-        let assoc = self
-            .store
-            .get_association(entry.association_id)
-            .await
-            .map_err(|e| AuthError::Unavailable(e.to_string()))?
-            .ok_or(AuthError::InvalidApiKey)?;
+        let assoc = self.current_holder(&entry, key).await?;
         let pair_ok = match entry.kind {
             KeyKind::Public => {
                 let stored = self.master.open(&assoc.secret_key_sealed).map_err(|e| AuthError::Unavailable(e.to_string()))?;
@@ -99,13 +94,28 @@ impl Authenticator {
         }
         let entry = self.store.lookup_key(&keys::hash(key)).await.map_err(|e| AuthError::Unavailable(e.to_string()))?;
         let Some(entry) = entry.filter(|e| e.kind == KeyKind::Admin) else { return Err(AuthError::InvalidApiKey) };
+        let assoc = self.current_holder(&entry, key).await?;
+        admit(&assoc, client_ip)
+    }
+
+    /// The association of an index entry, if `key` is still its current key of that kind:
+    /// the index is kept exactly in step with the rows, and this makes a stray index row
+    /// (one written before that was so) authorise nothing.
+    async fn current_holder(&self, entry: &KeyIndexEntry, key: &str) -> Result<AssociationRecord, AuthError> {
         let assoc = self
             .store
             .get_association(entry.association_id)
             .await
             .map_err(|e| AuthError::Unavailable(e.to_string()))?
             .ok_or(AuthError::InvalidApiKey)?;
-        admit(&assoc, client_ip)
+        let current = match entry.kind {
+            KeyKind::Public => &assoc.api_key_hash,
+            KeyKind::Admin => &assoc.admin_key_hash,
+        };
+        if keys::hash(key) != *current {
+            return Err(AuthError::InvalidApiKey);
+        }
+        Ok(assoc)
     }
 }
 

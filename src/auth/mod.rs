@@ -44,4 +44,10 @@ pub enum AuthError {
     /// A bad value in an authentication request (e.g. a too-short password).
     #[error("{0}")]
     Invalid(String),
+    /// Operator management: no such operator.
+    #[error("{0}")]
+    NotFound(String),
+    /// Operator management: the row kept changing under a write.
+    #[error("{0}")]
+    Conflict(String),
 }

@@ -334,6 +334,14 @@ impl CampaignService {
                 self.config.max_recipients_per_request
             )));
         }
+        // The one activity check every sending path makes (see `directory::require_active`).
+        match crate::directory::require_active(self.store.as_ref(), req.settings.association_id).await {
+            Ok(_) => {}
+            Err(crate::directory::DirectoryError::Inactive) => return Err(CampaignError::Conflict("Inactive association".into())),
+            Err(crate::directory::DirectoryError::NotFound(m)) => return Err(CampaignError::NotFound(m)),
+            Err(crate::directory::DirectoryError::Store(e)) => return Err(CampaignError::Store(e)),
+            Err(other) => return Err(CampaignError::Invalid(other.to_string())),
+        }
         let mut ingest = self.begin_bulk(req.settings, self.config.max_recipients_per_request, n).await?;
         ingest.push(req.recipients).await?;
         ingest.finish().await
@@ -341,7 +349,12 @@ impl CampaignService {
 
     /// Starts a campaign whose recipients arrive in chunks: at most `limit` of them,
     /// `expected` if known (0 otherwise), only to size the de-duplication set.
-    pub async fn begin_bulk(self: &Arc<Self>, settings: BulkSettings, limit: usize, expected: usize) -> Result<BulkIngest, CampaignError> {
+    pub async fn begin_bulk(self: &Arc<Self>, mut settings: BulkSettings, limit: usize, expected: usize) -> Result<BulkIngest, CampaignError> {
+        if let Some(name) = &settings.name {
+            use crate::domain::input;
+            let n = input::name("campaignName", name, input::MAX_NAME_CHARS).map_err(|e| CampaignError::Invalid(e.to_string()))?;
+            settings.name = Some(n.to_string());
+        }
         if settings.message.trim().is_empty() {
             return Err(CampaignError::Invalid("message must not be empty".into()));
         }

@@ -2,7 +2,7 @@
 //! `countryCode`, `exclude` needs `excludedCountries`, codes are ISO 3166-1 alpha-2, and the
 //! credential must belong to the association.
 
-use super::{DirResult, Directory, DirectoryError};
+use super::{retry_cas, DirResult, Directory, DirectoryError, Expect};
 use crate::domain::{now_ms, phone};
 use crate::store::{AllocationRecord, RoutingType};
 
@@ -48,46 +48,67 @@ impl Directory {
             priority: input.priority.unwrap_or(0),
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         self.check_allocation(&mut rec).await?;
-        self.store.put_allocation(&rec).await?;
+        self.store.put_allocation(&rec, Expect::Absent).await?;
         Ok(rec)
     }
 
     pub async fn update_allocation(&self, id: i64, patch: AllocationPatch) -> DirResult<AllocationRecord> {
-        let mut rec = self.get_allocation(id).await?;
-        if let Some(c) = patch.credential_id {
-            rec.credential_id = c;
-        }
-        if let Some(t) = patch.routing_type {
-            rec.routing_type = routing_type(&t)?;
-        }
-        if patch.country_code.is_some() {
-            rec.country_code = patch.country_code;
-        }
-        if patch.country_name.is_some() {
-            rec.country_name = patch.country_name;
-        }
-        if let Some(x) = patch.excluded_countries {
-            rec.excluded_countries = x;
-        }
-        if let Some(p) = patch.priority {
-            rec.priority = p;
-        }
-        rec.updated_at = now_ms().max(rec.updated_at);
-        self.check_allocation(&mut rec).await?;
-        self.store.put_allocation(&rec).await?;
-        Ok(rec)
+        let routing = patch.routing_type.as_deref().map(routing_type).transpose()?;
+        retry_cas!({
+            let mut rec = self.get_allocation(id).await?;
+            let expected = rec.version;
+            if let Some(c) = patch.credential_id {
+                rec.credential_id = c;
+            }
+            if let Some(t) = routing {
+                rec.routing_type = t;
+            }
+            if patch.country_code.is_some() {
+                rec.country_code = patch.country_code.clone();
+            }
+            if patch.country_name.is_some() {
+                rec.country_name = patch.country_name.clone();
+            }
+            if let Some(x) = &patch.excluded_countries {
+                rec.excluded_countries = x.clone();
+            }
+            if let Some(p) = patch.priority {
+                rec.priority = p;
+            }
+            rec.updated_at = now_ms().max(rec.updated_at);
+            self.check_allocation(&mut rec).await?;
+            rec.version = expected + 1;
+            self.store.put_allocation(&rec, Expect::Version(expected)).await?;
+            Ok(rec)
+        })
     }
 
     pub async fn delete_allocation(&self, id: i64) -> DirResult<AllocationRecord> {
-        let rec = self.get_allocation(id).await?;
-        self.store.delete_allocation(rec.association_id, id).await?;
-        Ok(rec)
+        retry_cas!({
+            let rec = self.get_allocation(id).await?;
+            if self.store.delete_allocation(rec.association_id, id, rec.version).await? {
+                Ok(rec)
+            } else {
+                Err(DirectoryError::NotFound(format!("Allocation {id} not found")))
+            }
+        })
     }
 
     /// Validates and normalises (upper-case codes; the field of the other type cleared).
     async fn check_allocation(&self, rec: &mut AllocationRecord) -> DirResult<()> {
+        use crate::domain::input;
+        if let Some(n) = &rec.country_name {
+            rec.country_name = Some(input::name("countryName", n, input::MAX_COUNTRY_NAME_CHARS)?.to_string()).filter(|n| !n.is_empty());
+        }
+        if let Some(c) = &rec.country_code {
+            input::name("countryCode", c, 8)?;
+        }
+        if rec.excluded_countries.len() > 300 {
+            return Err(DirectoryError::Invalid("excludedCountries may list at most 300 countries".into()));
+        }
         if self.store.get_credential(rec.association_id, rec.credential_id).await?.is_none() {
             return Err(DirectoryError::Invalid(format!(
                 "credentialId {} is not a credential of association {}",

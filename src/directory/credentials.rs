@@ -1,7 +1,7 @@
 //! Provider credentials of an association: schema-checked against the provider catalogue,
 //! sealed at rest, at most one default per association.
 
-use super::{DirResult, Directory, DirectoryError};
+use super::{retry_cas, DirResult, Directory, DirectoryError, Expect};
 use crate::domain::{now_ms, ProviderKind};
 use crate::store::CredentialRecord;
 use serde_json::{Map, Value};
@@ -56,38 +56,53 @@ impl Directory {
             is_default: input.is_default,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
-        self.save_with_default_rule(rec).await
+        retry_cas!({ self.save_with_default_rule(rec.clone(), Expect::Absent).await })
     }
 
     pub async fn update_credential(&self, association_id: i64, id: i64, patch: CredentialPatch) -> DirResult<CredentialRecord> {
-        let mut rec = self.get_credential(association_id, id).await?;
-        let provider = ProviderKind::from_id(rec.provider_id)
-            .ok_or_else(|| DirectoryError::Invalid(format!("stored providerId {} is unknown", rec.provider_id)))?;
-        if let Some(name) = patch.sender_name {
-            rec.sender_name = validate_sender(&name)?;
-        }
-        if let Some(creds) = patch.credentials {
-            provider.check_credentials(&creds).map_err(DirectoryError::Invalid)?;
-            rec.credentials_sealed = self.seal_credentials(&creds);
-        }
-        if let Some(url) = patch.api_url {
-            rec.api_url = validate_api_url(url)?;
-        }
-        if let Some(d) = patch.is_default {
-            rec.is_default = d;
-        }
-        rec.updated_at = now_ms().max(rec.updated_at);
-        self.save_with_default_rule(rec).await
+        // Validate (and seal) once; the read-modify-write below retries on a lost race.
+        let sender = patch.sender_name.as_deref().map(validate_sender).transpose()?;
+        let api_url = match patch.api_url {
+            Some(url) => Some(validate_api_url(url)?),
+            None => None,
+        };
+        retry_cas!({
+            let mut rec = self.get_credential(association_id, id).await?;
+            let expected = rec.version;
+            let provider = ProviderKind::from_id(rec.provider_id)
+                .ok_or_else(|| DirectoryError::Invalid(format!("stored providerId {} is unknown", rec.provider_id)))?;
+            if let Some(name) = &sender {
+                rec.sender_name = name.clone();
+            }
+            if let Some(creds) = &patch.credentials {
+                provider.check_credentials(creds).map_err(DirectoryError::Invalid)?;
+                rec.credentials_sealed = self.seal_credentials(creds);
+            }
+            if let Some(url) = &api_url {
+                rec.api_url = url.clone();
+            }
+            if let Some(d) = patch.is_default {
+                rec.is_default = d;
+            }
+            rec.updated_at = now_ms().max(rec.updated_at);
+            self.save_with_default_rule(rec, Expect::Version(expected)).await
+        })
     }
 
+    /// Compare-and-set on the version read: a delete racing an update either wins (the
+    /// update then finds nothing: 404) or re-reads the updated row and deletes that.
     pub async fn delete_credential(&self, association_id: i64, id: i64) -> DirResult<()> {
         self.get_association(association_id).await?;
-        if self.store.delete_credential(association_id, id).await? {
-            Ok(())
-        } else {
-            Err(DirectoryError::NotFound(format!("Credential {id} not found for association {association_id}")))
-        }
+        retry_cas!({
+            let rec = self.get_credential(association_id, id).await?;
+            if self.store.delete_credential(association_id, id, rec.version).await? {
+                Ok(())
+            } else {
+                Err(DirectoryError::NotFound(format!("Credential {id} not found for association {association_id}")))
+            }
+        })
     }
 
     /// The provider credentials object, unsealed (for the provider adapters).
@@ -102,25 +117,28 @@ impl Directory {
 
     /// Saves `rec`; when it is the default, the previous default loses the flag in the
     /// same commit.
-    async fn save_with_default_rule(&self, rec: CredentialRecord) -> DirResult<CredentialRecord> {
+    /// Every row written is compare-and-set on the version read.
+    async fn save_with_default_rule(&self, mut rec: CredentialRecord, expect: Expect) -> DirResult<CredentialRecord> {
         let mut batch = Vec::new();
         if rec.is_default {
             for mut other in self.store.list_credentials(rec.association_id).await? {
                 if other.id != rec.id && other.is_default {
+                    let expected = Expect::Version(other.version);
                     other.is_default = false;
                     other.updated_at = now_ms();
-                    batch.push(other);
+                    batch.push((other, expected));
                 }
             }
         }
-        batch.push(rec.clone());
+        rec.version = expect.next_version();
+        batch.push((rec.clone(), expect));
         self.store.put_credentials(&batch).await?;
         Ok(rec)
     }
 }
 
 fn validate_sender(name: &str) -> DirResult<String> {
-    let name = name.trim();
+    let name = crate::domain::input::name("senderName", name, 64)?;
     if name.is_empty() {
         return Err(DirectoryError::Invalid("senderName must not be empty".into()));
     }
@@ -132,6 +150,9 @@ fn validate_sender(name: &str) -> DirResult<String> {
 
 fn validate_api_url(url: Option<String>) -> DirResult<Option<String>> {
     let Some(url) = url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) else { return Ok(None) };
+    if url.len() > 2048 {
+        return Err(DirectoryError::Invalid("apiUrl must be at most 2048 characters".into()));
+    }
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') && !url.contains(char::is_whitespace) => Ok(Some(url)),

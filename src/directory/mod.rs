@@ -17,6 +17,7 @@ pub use templates::{TemplateInput, TemplatePatch};
 use crate::auth::{keys, MasterKey};
 use crate::domain::{now_ms, IdGenerator};
 use crate::store::{AssociationRecord, KeyIndexEntry, KeyKind, SharedStore, StoreError};
+pub(crate) use crate::store::Expect;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,9 @@ pub enum DirectoryError {
     Store(StoreError),
     #[error("sealed secret unreadable: {0}")]
     Sealed(String),
+    /// The association is deactivated: nothing may be sent for it.
+    #[error("Inactive association")]
+    Inactive,
 }
 
 impl From<StoreError> for DirectoryError {
@@ -39,6 +43,12 @@ impl From<StoreError> for DirectoryError {
             StoreError::Conflict(what) => DirectoryError::Conflict(format!("{what}; ids must be unique")),
             other => DirectoryError::Store(other),
         }
+    }
+}
+
+impl From<crate::domain::input::InputError> for DirectoryError {
+    fn from(e: crate::domain::input::InputError) -> Self {
+        DirectoryError::Invalid(e.to_string())
     }
 }
 
@@ -82,7 +92,6 @@ pub struct Directory {
     signing: signing::SigningCache,
 }
 
-const MAX_NAME_CHARS: usize = 200;
 const MAX_DOMAINS: usize = 100;
 
 impl Directory {
@@ -105,6 +114,7 @@ impl Directory {
             name,
             allowed_domains: domains,
             is_active: true,
+            version: 1,
             api_key_hash: keys::hash(&api_key),
             admin_key_hash: keys::hash(&admin_api_key),
             secret_key_sealed: self.master.seal(secret_key.as_bytes()),
@@ -142,57 +152,81 @@ impl Directory {
         }
     }
 
+    /// A read-modify-write made linearizable: the write is compare-and-set on the version
+    /// read, retried (bounded) when another write came between.
     pub async fn update_association(&self, id: i64, patch: AssociationPatch) -> DirResult<AssociationRecord> {
-        let mut rec = self.get_association(id).await?;
-        if let Some(name) = patch.name {
-            rec.name = validate_name(&name)?;
-        }
-        if let Some(domains) = patch.allowed_domains {
-            rec.allowed_domains = validate_domains(domains)?;
-        }
-        if let Some(active) = patch.is_active {
-            rec.is_active = active;
-        }
-        if let Some(ips) = patch.allowed_ips {
-            rec.ip_allowlist = crate::auth::ip::IpAllowList::parse(&ips).map_err(DirectoryError::Invalid)?.to_strings();
-        }
-        rec.updated_at = now_ms().max(rec.updated_at);
-        self.store.update_association(&rec, &[], &[]).await?;
+        // Validate once, before any read: the patch does not depend on the row.
+        let name = patch.name.as_deref().map(validate_name).transpose()?;
+        let domains = patch.allowed_domains.map(validate_domains).transpose()?;
+        let ips = match patch.allowed_ips {
+            Some(ips) => Some(crate::auth::ip::IpAllowList::parse(&ips).map_err(DirectoryError::Invalid)?.to_strings()),
+            None => None,
+        };
+        let rec = retry_cas!({
+            let mut rec = self.get_association(id).await?;
+            let expected = rec.version;
+            if let Some(name) = &name {
+                rec.name = name.clone();
+            }
+            if let Some(domains) = &domains {
+                rec.allowed_domains = domains.clone();
+            }
+            if let Some(active) = patch.is_active {
+                rec.is_active = active;
+            }
+            if let Some(ips) = &ips {
+                rec.ip_allowlist = ips.clone();
+            }
+            rec.updated_at = now_ms().max(rec.updated_at);
+            rec.version = expected + 1;
+            self.store.update_association(&rec, expected).await?;
+            Ok(rec)
+        });
         self.signing.invalidate(id);
-        Ok(rec)
+        rec
     }
 
-    /// New keys replace old ones in one commit: the old ones stop working at once.
+    /// New keys replace old ones in one commit: the old ones stop working at once. The
+    /// store removes the index rows of the keys of the row it actually replaced.
     pub async fn rotate_keys(&self, id: i64, api: bool, secret: bool, admin: bool) -> DirResult<RotatedKeys> {
         if !(api || secret || admin) {
             return Err(DirectoryError::Invalid(
                 "nothing to rotate: set rotateApiKey and/or rotateSecretKey (or rotateAdminApiKey) to true".into(),
             ));
         }
-        let mut rec = self.get_association(id).await?;
-        let mut out = RotatedKeys::default();
-        let (mut add, mut remove) = (Vec::new(), Vec::new());
-        if api {
-            let k = keys::generate(keys::PUBLIC_PREFIX);
-            remove.push(std::mem::replace(&mut rec.api_key_hash, keys::hash(&k)));
-            add.push(KeyIndexEntry { key_hash: rec.api_key_hash.clone(), association_id: id, kind: KeyKind::Public });
-            out.api_key = Some(k);
-        }
-        if admin {
-            let k = keys::generate(keys::ADMIN_PREFIX);
-            remove.push(std::mem::replace(&mut rec.admin_key_hash, keys::hash(&k)));
-            add.push(KeyIndexEntry { key_hash: rec.admin_key_hash.clone(), association_id: id, kind: KeyKind::Admin });
-            out.admin_api_key = Some(k);
-        }
-        if secret {
-            let k = keys::generate(keys::SECRET_PREFIX);
-            rec.secret_key_sealed = self.master.seal(k.as_bytes());
-            out.secret_key = Some(k);
-        }
-        rec.updated_at = now_ms().max(rec.updated_at);
-        self.store.update_association(&rec, &add, &remove).await?;
+        let out = retry_cas!({
+            let mut rec = self.get_association(id).await?;
+            let expected = rec.version;
+            let mut out = RotatedKeys::default();
+            if api {
+                let k = keys::generate(keys::PUBLIC_PREFIX);
+                rec.api_key_hash = keys::hash(&k);
+                out.api_key = Some(k);
+            }
+            if admin {
+                let k = keys::generate(keys::ADMIN_PREFIX);
+                rec.admin_key_hash = keys::hash(&k);
+                out.admin_api_key = Some(k);
+            }
+            if secret {
+                let k = keys::generate(keys::SECRET_PREFIX);
+                rec.secret_key_sealed = self.master.seal(k.as_bytes());
+                out.secret_key = Some(k);
+            }
+            rec.updated_at = now_ms().max(rec.updated_at);
+            rec.version = expected + 1;
+            self.store.update_association(&rec, expected).await?;
+            Ok(out)
+        });
         self.signing.invalidate(id);
-        Ok(out)
+        out
+    }
+
+    /// The association if it exists and is active: the one check every path that sends
+    /// makes (dashboard sends, campaigns, the webhook's ingress), read from the store (not
+    /// the signing cache) so a deactivation acknowledged a moment ago holds.
+    pub async fn require_active(&self, id: i64) -> DirResult<AssociationRecord> {
+        require_active(self.store.as_ref(), id).await
     }
 
     /// The association and its unsealed secret, for webhook verification; cached for
@@ -201,10 +235,11 @@ impl Directory {
         if let Some(identity) = self.signing.get(id) {
             return Ok(identity);
         }
+        let generation = self.signing.generation();
         let record = self.get_association(id).await?;
         let secret = self.secret_key(&record)?;
         let identity = Arc::new(SigningIdentity { record, secret });
-        self.signing.put(id, identity.clone());
+        self.signing.put(id, identity.clone(), generation);
         Ok(identity)
     }
 
@@ -214,17 +249,62 @@ impl Directory {
     }
 }
 
+/// [`Directory::require_active`] for layers that hold only the store (ingress).
+pub async fn require_active(store: &dyn crate::store::Store, id: i64) -> DirResult<AssociationRecord> {
+    let rec = store.get_association(id).await?.ok_or_else(|| association_not_found(id))?;
+    if rec.is_active {
+        Ok(rec)
+    } else {
+        Err(DirectoryError::Inactive)
+    }
+}
+
+/// How many times a read-modify-write is retried when its compare-and-set loses a race.
+const CAS_ATTEMPTS: u32 = 32;
+
+/// Runs a block (a read, a change, a compare-and-set write; `?` allowed, `DirResult` out)
+/// until its write holds: a `VersionMismatch` means another write came between, so it
+/// re-reads and re-applies. Bounded: past [`CAS_ATTEMPTS`] the caller gets a 409.
+macro_rules! retry_cas {
+    ($body:block) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let r: $crate::directory::DirResult<_> = async $body.await;
+            if let Some(r) = $crate::directory::cas_outcome(r, attempt).await {
+                break r;
+            }
+        }
+    }};
+}
+pub(crate) use retry_cas;
+
+/// What [`retry_cas!`] does with one attempt's result: `None` to try again.
+pub(crate) async fn cas_outcome<T>(r: DirResult<T>, attempt: u32) -> Option<DirResult<T>> {
+    match r {
+        Err(DirectoryError::Store(StoreError::VersionMismatch(what))) => {
+            metrics::counter!(crate::telemetry::DIRECTORY_CAS_RETRIES_TOTAL).increment(1);
+            if attempt >= CAS_ATTEMPTS {
+                return Some(Err(DirectoryError::Conflict(format!("{what} was changed concurrently too often; retry the request"))));
+            }
+            // A little jitter so racing writers do not collide again in step.
+            let mut b = [0u8; 1];
+            let _ = getrandom::fill(&mut b);
+            tokio::time::sleep(std::time::Duration::from_micros(u64::from(b[0]) * u64::from(attempt.min(8)) * 4)).await;
+            None
+        }
+        other => Some(other),
+    }
+}
+
 fn association_not_found(id: i64) -> DirectoryError {
     DirectoryError::NotFound(format!("Association {id} not found"))
 }
 
 fn validate_name(name: &str) -> DirResult<String> {
-    let name = name.trim();
+    let name = crate::domain::input::name("name", name, crate::domain::input::MAX_NAME_CHARS)?;
     if name.is_empty() {
         return Err(DirectoryError::Invalid("name must not be empty".into()));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(DirectoryError::Invalid(format!("name must be at most {MAX_NAME_CHARS} characters")));
     }
     Ok(name.to_string())
 }
@@ -235,6 +315,9 @@ fn validate_domains(domains: Vec<String>) -> DirResult<Vec<String>> {
     }
     let mut out: Vec<String> = Vec::with_capacity(domains.len());
     for (i, d) in domains.into_iter().enumerate() {
+        if d.len() > 1024 {
+            return Err(DirectoryError::Invalid(format!("allowedDomains[{i}] must be at most 253 characters")));
+        }
         let d = d.trim().to_ascii_lowercase();
         let valid = !d.is_empty()
             && d.len() <= 253

@@ -22,6 +22,9 @@ pub struct SigningIdentity {
 #[derive(Default)]
 pub struct SigningCache {
     entries: RwLock<HashMap<i64, (Instant, Arc<SigningIdentity>)>>,
+    /// Bumped by every invalidation: an entry read from the store before an invalidation
+    /// is not cached after it (it may predate the change that invalidated).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl SigningCache {
@@ -31,8 +34,18 @@ impl SigningCache {
         (at.elapsed() < SIGNING_CACHE_TTL).then(|| identity.clone())
     }
 
-    pub fn put(&self, id: i64, identity: Arc<SigningIdentity>) {
+    /// The generation to pass to [`Self::put`]: take it before reading the store.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Caches `identity`, read from the store after `generation` was taken, unless an
+    /// invalidation happened since.
+    pub fn put(&self, id: i64, identity: Arc<SigningIdentity>, generation: u64) {
         let mut entries = self.entries.write();
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) != generation {
+            return;
+        }
         // Associations are few (one per customer); dropping expired entries on the rare
         // growth keeps a deleted or idle one from lingering.
         if entries.len() >= 1024 {
@@ -42,6 +55,8 @@ impl SigningCache {
     }
 
     pub fn invalidate(&self, id: i64) {
-        self.entries.write().remove(&id);
+        let mut entries = self.entries.write();
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        entries.remove(&id);
     }
 }

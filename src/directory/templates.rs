@@ -1,6 +1,6 @@
 //! Message templates of an association, addressed by code (the webhook's `templateCode`).
 
-use super::{DirResult, Directory, DirectoryError};
+use super::{retry_cas, DirResult, Directory, DirectoryError, Expect};
 use crate::domain::now_ms;
 use crate::store::{StoreError, TemplateRecord};
 
@@ -27,13 +27,14 @@ impl Directory {
         let rec = TemplateRecord {
             association_id,
             code: validate_code(&input.code)?,
-            name: input.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            name: input.name.as_deref().map(validate_template_name).transpose()?.flatten(),
             content: validate_content(&input.content)?,
             channel: validate_channel(input.channel.as_deref().unwrap_or("sms"))?,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
-        self.store.put_template(&rec, true).await.map_err(|e| match e {
+        self.store.put_template(&rec, Expect::Absent).await.map_err(|e| match e {
             StoreError::Conflict(_) => DirectoryError::Conflict(format!("Template `{}` already exists for association {association_id}", rec.code)),
             other => other.into(),
         })?;
@@ -41,6 +42,7 @@ impl Directory {
     }
 
     pub async fn get_template(&self, association_id: i64, code: &str) -> DirResult<TemplateRecord> {
+        crate::domain::input::identifier("templateCode", code, crate::domain::input::MAX_TEMPLATE_CODE_CHARS)?;
         self.store
             .get_template(association_id, code)
             .await?
@@ -53,33 +55,50 @@ impl Directory {
     }
 
     pub async fn update_template(&self, association_id: i64, code: &str, patch: TemplatePatch) -> DirResult<TemplateRecord> {
-        let mut rec = self.get_template(association_id, code).await?;
-        if let Some(n) = patch.name {
-            rec.name = Some(n.trim().to_string()).filter(|n| !n.is_empty());
-        }
-        if let Some(c) = patch.content {
-            rec.content = validate_content(&c)?;
-        }
-        if let Some(ch) = patch.channel {
-            rec.channel = validate_channel(&ch)?;
-        }
-        rec.updated_at = now_ms().max(rec.updated_at);
-        self.store.put_template(&rec, false).await?;
-        Ok(rec)
+        let name = patch.name.as_deref().map(validate_template_name).transpose()?;
+        let content = patch.content.as_deref().map(validate_content).transpose()?;
+        let channel = patch.channel.as_deref().map(validate_channel).transpose()?;
+        retry_cas!({
+            let mut rec = self.get_template(association_id, code).await?;
+            let expected = rec.version;
+            if let Some(n) = &name {
+                rec.name = n.clone();
+            }
+            if let Some(c) = &content {
+                rec.content = c.clone();
+            }
+            if let Some(ch) = &channel {
+                rec.channel = ch.clone();
+            }
+            rec.updated_at = now_ms().max(rec.updated_at);
+            rec.version = expected + 1;
+            self.store.put_template(&rec, Expect::Version(expected)).await?;
+            Ok(rec)
+        })
     }
 
     pub async fn delete_template(&self, association_id: i64, code: &str) -> DirResult<()> {
-        if self.store.delete_template(association_id, code).await? {
-            Ok(())
-        } else {
-            Err(DirectoryError::NotFound(format!("Template `{code}` not found for association {association_id}")))
-        }
+        retry_cas!({
+            let rec = self.get_template(association_id, code).await?;
+            if self.store.delete_template(association_id, code, rec.version).await? {
+                Ok(())
+            } else {
+                Err(DirectoryError::NotFound(format!("Template `{code}` not found for association {association_id}")))
+            }
+        })
     }
 }
 
+/// A template's display name: optional, bounded, no control characters.
+fn validate_template_name(name: &str) -> DirResult<Option<String>> {
+    let n = crate::domain::input::name("name", name, crate::domain::input::MAX_NAME_CHARS)?;
+    Ok(Some(n.to_string()).filter(|n| !n.is_empty()))
+}
+
+/// Bounded before it is ever part of a store key (lookups included).
 fn validate_code(code: &str) -> DirResult<String> {
-    let code = code.trim();
-    let ok = !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    let code = crate::domain::input::identifier("templateCode", code, crate::domain::input::MAX_TEMPLATE_CODE_CHARS)?;
+    let ok = code.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(code.to_string())
     } else {

@@ -77,6 +77,7 @@ mod tests {
             is_default: default,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         }
     }
 
@@ -92,6 +93,7 @@ mod tests {
             priority,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod content;
 pub mod ids;
+pub mod input;
 pub mod phone;
 pub mod template;
 pub mod provider;

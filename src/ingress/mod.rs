@@ -97,6 +97,13 @@ impl Ingress {
         m: NewMessage,
         outcome: Option<&mut Option<tokio::sync::oneshot::Receiver<MessageRecord>>>,
     ) -> Result<Accepted, IngressError> {
+        // The one activity check every sending path makes (webhook, dashboard, gRPC, WhatsApp).
+        crate::directory::require_active(self.store.as_ref(), m.association_id).await.map_err(|e| match e {
+            crate::directory::DirectoryError::Inactive => IngressError::Inactive,
+            crate::directory::DirectoryError::NotFound(m) => IngressError::NotFound(m),
+            crate::directory::DirectoryError::Store(s) => IngressError::Store(s),
+            other => IngressError::Invalid(other.to_string()),
+        })?;
         let recipient = phone::normalise(&m.recipient)
             .map_err(|why| IngressError::Invalid(format!("recipient `{}` {why}", m.recipient)))?;
         if m.body.trim().is_empty() {

@@ -23,6 +23,10 @@ pub enum StoreError {
     /// An insert-if-absent found the row already there.
     #[error("{0} already exists")]
     Conflict(String),
+    /// A compare-and-set write found the row at another version than expected (or gone):
+    /// someone else wrote it since it was read. Nothing was written; re-read and retry.
+    #[error("{0} was changed concurrently")]
+    VersionMismatch(String),
     /// The write queue is full: the caller should answer 503 with Retry-After.
     #[error("store overloaded: write queue full")]
     Overloaded,
@@ -47,42 +51,45 @@ pub trait Store: WhatsAppStore + Send + Sync + 'static {
     async fn get_association(&self, id: i64) -> StoreResult<Option<AssociationRecord>>;
     /// Associations in id order, starting after `after`.
     async fn list_associations(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<AssociationRecord>>;
-    /// Replaces an association row and, atomically with it, adds and removes key-index rows
-    /// (key rotation: the old keys stop working in the same commit the new ones start).
-    async fn update_association(
-        &self,
-        rec: &AssociationRecord,
-        add_keys: &[KeyIndexEntry],
-        remove_key_hashes: &[Vec<u8>],
-    ) -> StoreResult<()>;
+    /// Replaces an association row if it is still at `expected_version` (compare-and-set;
+    /// `VersionMismatch` otherwise, also when it is gone); the row written gets version
+    /// `expected_version + 1`. In the same commit the key index follows the row actually
+    /// replaced: a key hash that changed loses its index row and the new one gains one, so
+    /// the index holds exactly the current keys (rotation: the old keys stop working in the
+    /// commit the new ones start). ScyllaDB: `UPDATE … IF version = ?`, then the index rows.
+    async fn update_association(&self, rec: &AssociationRecord, expected_version: u64) -> StoreResult<()>;
     /// The association a key hash belongs to.
     async fn lookup_key(&self, key_hash: &[u8]) -> StoreResult<Option<KeyIndexEntry>>;
 
     // ---- provider credentials ----------------------------------------------------------
-    /// Inserts or replaces credentials (several at once when the default moves).
-    async fn put_credentials(&self, recs: &[CredentialRecord]) -> StoreResult<()>;
+    /// Writes credentials of one association (several at once when the default moves), each
+    /// compare-and-set on what it expects (written with [`Expect::next_version`]); all or
+    /// nothing: one failed expectation fails the batch (one partition: one LWT batch).
+    async fn put_credentials(&self, recs: &[(CredentialRecord, Expect)]) -> StoreResult<()>;
     async fn get_credential(&self, association_id: i64, id: i64) -> StoreResult<Option<CredentialRecord>>;
     async fn list_credentials(&self, association_id: i64) -> StoreResult<Vec<CredentialRecord>>;
-    /// Returns whether a row was deleted.
-    async fn delete_credential(&self, association_id: i64, id: i64) -> StoreResult<bool>;
+    /// Deletes if still at `expected_version`: `Ok(false)` when absent, `VersionMismatch`
+    /// when changed since read.
+    async fn delete_credential(&self, association_id: i64, id: i64, expected_version: u64) -> StoreResult<bool>;
 
     // ---- country routing allocations ---------------------------------------------------------
-    /// Inserts or replaces (and records which association owns the id).
-    async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()>;
+    /// Compare-and-set write (and records which association owns the id).
+    async fn put_allocation(&self, rec: &AllocationRecord, expect: Expect) -> StoreResult<()>;
     /// An allocation by id alone (the dashboard's `/allocations/:id`).
     async fn get_allocation(&self, id: i64) -> StoreResult<Option<AllocationRecord>>;
     /// An association's allocations in id order.
     async fn list_allocations(&self, association_id: i64) -> StoreResult<Vec<AllocationRecord>>;
-    /// Returns whether a row was deleted.
-    async fn delete_allocation(&self, association_id: i64, id: i64) -> StoreResult<bool>;
+    /// Deletes if still at `expected_version` (as `delete_credential`).
+    async fn delete_allocation(&self, association_id: i64, id: i64, expected_version: u64) -> StoreResult<bool>;
 
     // ---- templates ------------------------------------------------------------------------
-    /// Inserts or replaces; with `must_be_new`, `Conflict` when the code is taken.
-    async fn put_template(&self, rec: &TemplateRecord, must_be_new: bool) -> StoreResult<()>;
+    /// Compare-and-set write; `Expect::Absent` fails with `Conflict` when the code is taken.
+    async fn put_template(&self, rec: &TemplateRecord, expect: Expect) -> StoreResult<()>;
     async fn get_template(&self, association_id: i64, code: &str) -> StoreResult<Option<TemplateRecord>>;
     /// An association's templates in code order.
     async fn list_templates(&self, association_id: i64) -> StoreResult<Vec<TemplateRecord>>;
-    async fn delete_template(&self, association_id: i64, code: &str) -> StoreResult<bool>;
+    /// Deletes if still at `expected_version` (as `delete_credential`).
+    async fn delete_template(&self, association_id: i64, code: &str, expected_version: u64) -> StoreResult<bool>;
 
     // ---- campaigns --------------------------------------------------------------------------
     /// Inserts or replaces a campaign (and its by-association row; its schedule row while
@@ -135,7 +142,10 @@ pub trait Store: WhatsAppStore + Send + Sync + 'static {
     async fn get_counters(&self, scope: CounterScope) -> StoreResult<std::collections::BTreeMap<String, i64>>;
 
     // ---- dashboard operators and sessions ----------------------------------------------------------
-    async fn put_operator(&self, rec: &OperatorRecord) -> StoreResult<()>;
+    /// Compare-and-set write of an operator.
+    async fn put_operator(&self, rec: &OperatorRecord, expect: Expect) -> StoreResult<()>;
+    /// Deletes if still at `expected_version` (as `delete_credential`).
+    async fn delete_operator(&self, username: &str, expected_version: u64) -> StoreResult<bool>;
     async fn get_operator(&self, username: &str) -> StoreResult<Option<OperatorRecord>>;
     async fn put_session(&self, rec: &SessionRecord) -> StoreResult<()>;
     async fn get_session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionRecord>>;

@@ -20,6 +20,10 @@ pub struct AssociationRecord {
     pub ip_allowlist: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every write; management writes are compare-and-set on it (0: a row written
+    /// before versions existed).
+    #[serde(default)]
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +53,10 @@ pub struct CredentialRecord {
     pub is_default: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every write; management writes are compare-and-set on it (0: a row written
+    /// before versions existed).
+    #[serde(default)]
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -204,6 +212,10 @@ pub struct AllocationRecord {
     pub priority: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every write; management writes are compare-and-set on it (0: a row written
+    /// before versions existed).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// One message row change, with the attempt that caused it (if any).
@@ -224,6 +236,10 @@ pub struct TemplateRecord {
     pub channel: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every write; management writes are compare-and-set on it (0: a row written
+    /// before versions existed).
+    #[serde(default)]
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -290,6 +306,25 @@ pub enum ScheduledKind {
     Campaign,
 }
 
+/// What a conditional (compare-and-set) write expects of the row it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Insert only: the row must not exist (`Conflict` otherwise).
+    Absent,
+    /// The row must exist with this version (`VersionMismatch` otherwise, also when it is gone).
+    Version(u64),
+}
+
+impl Expect {
+    /// The version the written row gets.
+    pub fn next_version(self) -> u64 {
+        match self {
+            Expect::Absent => 1,
+            Expect::Version(v) => v.saturating_add(1),
+        }
+    }
+}
+
 /// One row of the schedule index: fire `id` (a message or a campaign) at `at` (Unix ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScheduleEntry {
@@ -308,6 +343,17 @@ pub struct OperatorRecord {
     pub association_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every write; management writes are compare-and-set on it (0: a row written
+    /// before versions existed).
+    #[serde(default)]
+    pub version: u64,
+    /// Drawn at random on every password change, disable and (re)creation: a session is
+    /// valid only while it carries the operator's current epoch (0 for rows before epochs).
+    #[serde(default)]
+    pub session_epoch: u64,
+    /// A disabled operator cannot log in, and its sessions stop working.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// A dashboard session, stored by the hash of its cookie token.
@@ -319,6 +365,9 @@ pub struct SessionRecord {
     pub csrf_token: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The operator's `session_epoch` at login (see [`OperatorRecord::session_epoch`]).
+    #[serde(default)]
+    pub operator_epoch: u64,
 }
 
 /// Which statistics a counter row holds: all-time or one UTC day, for one association or

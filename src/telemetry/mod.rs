@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const HTTP_REQUESTS_TOTAL: &str = "jood_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "jood_http_request_duration_seconds";
+pub const HTTP_CONNECTIONS_OPEN: &str = "jood_http_connections_open";
+pub const HTTP_CONNECTIONS_REJECTED_TOTAL: &str = "jood_http_connections_rejected_total";
+pub const HTTP_CONNECTIONS_CLOSED_TOTAL: &str = "jood_http_connections_closed_total";
 pub const GRPC_REQUESTS_TOTAL: &str = "jood_grpc_requests_total";
 pub const GRPC_REQUEST_SECONDS: &str = "jood_grpc_request_duration_seconds";
 pub const STORE_COMMIT_SECONDS: &str = "jood_store_commit_duration_seconds";
@@ -33,6 +36,7 @@ pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
 pub const CREDENTIAL_IN_FLIGHT: &str = "jood_credential_calls_in_flight";
 pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
 pub const DASHBOARD_LOGIN_FAILURES_TOTAL: &str = "jood_dashboard_login_failures_total";
+pub const DIRECTORY_CAS_RETRIES_TOTAL: &str = "jood_directory_cas_retries_total";
 pub const HTTP_RATE_LIMITED_TOTAL: &str = "jood_http_rate_limited_total";
 pub const AUTH_IP_DENIED_TOTAL: &str = "jood_auth_ip_denied_total";
 pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "jood_idempotency_replays_total";
@@ -56,6 +60,10 @@ pub fn prometheus() -> PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(DIRECTORY_CAS_RETRIES_TOTAL, "Management writes re-read and retried because a concurrent write changed the row (compare-and-set lost)");
+    describe_gauge!(HTTP_CONNECTIONS_OPEN, "HTTP connections open now");
+    describe_counter!(HTTP_CONNECTIONS_REJECTED_TOTAL, "HTTP connections closed at accept because server.max_connections were open");
+    describe_counter!(HTTP_CONNECTIONS_CLOSED_TOTAL, "HTTP connections closed by the server, by reason (header_timeout, idle, error)");
     describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests answered, by route template, method and status");
     describe_histogram!(HTTP_REQUEST_SECONDS, Unit::Seconds, "HTTP request latency, by route template and method");
     describe_counter!(GRPC_REQUESTS_TOTAL, "gRPC calls answered, by method and status code");

@@ -138,6 +138,8 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::InvalidApiKey | AuthError::InvalidCredentials | AuthError::SessionRequired(_) => ApiError::Unauthorized(e.to_string()),
             AuthError::Invalid(m) => ApiError::invalid(m),
+            AuthError::NotFound(m) => ApiError::NotFound(m),
+            AuthError::Conflict(m) => ApiError::Conflict(m),
             AuthError::InactiveAssociation | AuthError::Forbidden(_) | AuthError::IpNotAllowed => ApiError::Forbidden(e.to_string()),
             AuthError::Unavailable(cause) => {
                 tracing::error!(%cause, "authentication backend failed");
@@ -151,6 +153,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            StoreError::VersionMismatch(what) => ApiError::Conflict(format!("{what} was changed concurrently; retry the request")),
             StoreError::Overloaded => ApiError::Unavailable { reason: "engine overloaded".into(), retry_after_s: 1 },
             StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "store unavailable");
@@ -198,6 +201,7 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::NotFound(m) => ApiError::NotFound(m),
             DirectoryError::Conflict(m) => ApiError::Conflict(m),
             DirectoryError::Invalid(m) => ApiError::invalid(m),
+            DirectoryError::Inactive => ApiError::Forbidden("Inactive association".into()),
             DirectoryError::Store(s) => s.into(),
             DirectoryError::Sealed(cause) => {
                 tracing::error!(%cause, "sealed secret could not be opened");

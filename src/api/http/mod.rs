@@ -15,6 +15,7 @@ mod notifications;
 mod ops;
 pub mod protect;
 mod providers;
+pub mod serve;
 mod templates;
 mod webhook;
 mod whatsapp;

@@ -4,7 +4,10 @@
 //! queued (up to `max_batch` requests), applies it as one atomic fjall batch, fsyncs the
 //! journal once, and only then answers every writer. While one fsync runs, the next group
 //! gathers in the queue, so the cost of an fsync is shared by as many writers as arrive
-//! during it. Being the only writer also makes insert-if-absent checks serialisable.
+//! during it. Being the only writer also makes insert-if-absent checks serialisable, and
+//! compare-and-set too: a [`Guard`] reads the rows it depends on and decides its mutations on
+//! this thread, seeing every earlier write of its group, so no other write can come between
+//! its read and its write (the management tables' version checks live there).
 //!
 //! If an fsync fails the committer poisons itself: the failed group and every later write
 //! are refused, since the journal's state on disk is unknown (the lesson of PostgreSQL's
@@ -29,12 +32,34 @@ pub enum Mutation {
     PutRows { ks: Keyspace, rows: Vec<(Slice, Slice)> },
 }
 
+/// A check-and-write run on the committer thread, atomically with its group: it reads what
+/// it depends on through the [`GroupView`] and returns the mutations to apply, or an error
+/// that fails only its own request. Guards read single rows written with `Put`/`Delete`
+/// (not `PutRows` tables).
+pub type Guard = Box<dyn FnOnce(&GroupView<'_>) -> StoreResult<Vec<Mutation>> + Send>;
+
+/// The store as a guard sees it: committed rows overlaid with its group's earlier writes.
+pub struct GroupView<'a> {
+    pending: &'a std::collections::HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
+}
+
+impl GroupView<'_> {
+    pub fn get(&self, ks: &Keyspace, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        if let Some(v) = self.pending.get(&(ks.id(), key.to_vec())) {
+            return Ok(v.clone());
+        }
+        ks.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| StoreError::Io(e.to_string()))
+    }
+}
+
 /// One writer's request: applied atomically with its group, after its preconditions hold.
 pub struct WriteRequest {
     pub mutations: Vec<Mutation>,
     /// Keys that must be absent; otherwise the request fails with `Conflict(label)` and
     /// none of its mutations are applied.
     pub require_absent: Vec<(Keyspace, Vec<u8>, String)>,
+    /// Decides further mutations on the committer thread (compare-and-set).
+    pub guard: Option<Guard>,
     pub done: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -94,11 +119,22 @@ impl CommitterHandle {
 
     /// Queues a write and waits until it is durable (or refused).
     pub async fn write(&self, mutations: Vec<Mutation>, require_absent: Vec<(Keyspace, Vec<u8>, String)>) -> StoreResult<()> {
+        self.submit(WriteRequest { mutations, require_absent, guard: None, done: oneshot::channel().0 }).await
+    }
+
+    /// Queues a compare-and-set write (see [`Guard`]) and waits until it is durable, or
+    /// refused by its guard.
+    pub async fn write_guarded(&self, guard: Guard) -> StoreResult<()> {
+        self.submit(WriteRequest { mutations: Vec::new(), require_absent: Vec::new(), guard: Some(guard), done: oneshot::channel().0 }).await
+    }
+
+    async fn submit(&self, mut req: WriteRequest) -> StoreResult<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable("store is closed".into()));
         }
         let (done, wait) = oneshot::channel();
-        match self.tx.try_send(Command::Write(WriteRequest { mutations, require_absent, done })) {
+        req.done = done;
+        match self.tx.try_send(Command::Write(req)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
             Err(TrySendError::Disconnected(_)) => return Err(StoreError::Unavailable("committer stopped".into())),
@@ -201,6 +237,9 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     let checked: std::collections::HashSet<String> =
         group.iter().flat_map(|r| r.require_absent.iter().map(|(ks, _, _)| ks.name().to_string())).collect();
     let mut pending_keys: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
+    // With a guard in the group, single-row writes are remembered so later guards see them.
+    let guarded = group.iter().any(|r| r.guard.is_some());
+    let mut pending_rows: std::collections::HashMap<(u64, Vec<u8>), Option<Vec<u8>>> = Default::default();
     // Keyed by keyspace id, not name: a name would cost an allocation per counter update.
     let mut counters: std::collections::HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
     for req in group.iter_mut() {
@@ -216,11 +255,23 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
             results.push(Err(StoreError::Conflict(label)));
             continue;
         }
+        if let Some(guard) = req.guard.take() {
+            match guard(&GroupView { pending: &pending_rows }) {
+                Ok(muts) => req.mutations.extend(muts),
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            }
+        }
         for m in req.mutations.drain(..) {
             match m {
                 Mutation::Put { ks, key, value } => {
                     if !checked.is_empty() && checked.contains(ks.name().as_ref() as &str) {
                         pending_keys.insert((ks.name().to_string(), key.clone()));
+                    }
+                    if guarded {
+                        pending_rows.insert((ks.id(), key.clone()), Some(value.clone()));
                     }
                     batch.insert(&ks, key, value)
                 }
@@ -233,7 +284,12 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                         batch.insert(&ks, key, value);
                     }
                 }
-                Mutation::Delete { ks, key } => batch.remove(&ks, key),
+                Mutation::Delete { ks, key } => {
+                    if guarded {
+                        pending_rows.insert((ks.id(), key.clone()), None);
+                    }
+                    batch.remove(&ks, key)
+                }
                 Mutation::Add { ks, key, delta } => {
                     counters.entry((ks.id(), key)).or_insert((ks, 0)).1 += delta;
                 }

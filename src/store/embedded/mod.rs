@@ -7,6 +7,7 @@
 mod codec;
 mod committer;
 mod keys;
+mod management;
 mod views;
 mod whatsapp;
 
@@ -135,19 +136,6 @@ impl EmbeddedStore {
 
 
 
-
-
-    /// Deletes `key` (and, in the same commit, `also`) when it exists; whether it did.
-    async fn delete_existing(&self, ks: &Keyspace, key: Vec<u8>, also: Vec<Mutation>) -> StoreResult<bool> {
-        if !ks.contains_key(&key).map_err(io)? {
-            return Ok(false);
-        }
-        let mut muts = vec![Mutation::Delete { ks: ks.clone(), key }];
-        muts.extend(also);
-        self.committer.write(muts, vec![]).await?;
-        Ok(true)
-    }
-
     fn empty(ks: &Keyspace, key: impl Into<Vec<u8>>) -> Mutation {
         Mutation::Put { ks: ks.clone(), key: key.into(), value: Vec::new() }
     }
@@ -251,20 +239,8 @@ impl Store for EmbeddedStore {
         Self::scan(&t.associations, "associations", from, &[], limit)
     }
 
-    async fn update_association(
-        &self,
-        rec: &AssociationRecord,
-        add_keys: &[KeyIndexEntry],
-        remove_key_hashes: &[Vec<u8>],
-    ) -> StoreResult<()> {
-        let t = self.t()?;
-        let mut muts: Vec<Mutation> = remove_key_hashes
-            .iter()
-            .map(|h| Mutation::Delete { ks: t.association_keys.clone(), key: h.clone() })
-            .collect();
-        muts.extend(add_keys.iter().map(|k| Self::put(&t.association_keys, k.key_hash.clone(), k)));
-        muts.push(Self::put(&t.associations, i64_key(rec.id).to_vec(), rec));
-        self.committer.write(muts, vec![]).await
+    async fn update_association(&self, rec: &AssociationRecord, expected_version: u64) -> StoreResult<()> {
+        self.cas_update_association(rec, expected_version).await
     }
 
     async fn lookup_key(&self, key_hash: &[u8]) -> StoreResult<Option<KeyIndexEntry>> {
@@ -272,13 +248,8 @@ impl Store for EmbeddedStore {
         Self::get_row(&t.association_keys, "association_keys", key_hash)
     }
 
-    async fn put_credentials(&self, recs: &[CredentialRecord]) -> StoreResult<()> {
-        let t = self.t()?;
-        let muts = recs
-            .iter()
-            .map(|c| Self::put(&t.credentials, pair_key(c.association_id, c.id).to_vec(), c))
-            .collect();
-        self.committer.write(muts, vec![]).await
+    async fn put_credentials(&self, recs: &[(CredentialRecord, Expect)]) -> StoreResult<()> {
+        self.cas_put_credentials(recs).await
     }
 
     async fn get_credential(&self, association_id: i64, id: i64) -> StoreResult<Option<CredentialRecord>> {
@@ -292,16 +263,12 @@ impl Store for EmbeddedStore {
         Self::scan(&t.credentials, "credentials", prefix.to_vec(), &prefix, usize::MAX)
     }
 
-    async fn delete_credential(&self, association_id: i64, id: i64) -> StoreResult<bool> {
-        let t = self.t()?;
-        self.delete_existing(&t.credentials, pair_key(association_id, id).to_vec(), vec![]).await
+    async fn delete_credential(&self, association_id: i64, id: i64, expected_version: u64) -> StoreResult<bool> {
+        self.cas_delete_credential(association_id, id, expected_version).await
     }
 
-    async fn put_allocation(&self, rec: &AllocationRecord) -> StoreResult<()> {
-        let t = self.t()?;
-        let m = Self::put(&t.allocations, pair_key(rec.association_id, rec.id).to_vec(), rec);
-        let owner = Mutation::Put { ks: t.allocation_owner.clone(), key: i64_key(rec.id).to_vec(), value: i64_key(rec.association_id).to_vec() };
-        self.committer.write(vec![m, owner], vec![]).await
+    async fn put_allocation(&self, rec: &AllocationRecord, expect: Expect) -> StoreResult<()> {
+        self.cas_put_allocation(rec, expect).await
     }
 
     async fn get_allocation(&self, id: i64) -> StoreResult<Option<AllocationRecord>> {
@@ -317,21 +284,12 @@ impl Store for EmbeddedStore {
         Self::scan(&t.allocations, "allocations", prefix.to_vec(), &prefix, usize::MAX)
     }
 
-    async fn delete_allocation(&self, association_id: i64, id: i64) -> StoreResult<bool> {
-        let t = self.t()?;
-        let owner = Mutation::Delete { ks: t.allocation_owner.clone(), key: i64_key(id).to_vec() };
-        self.delete_existing(&t.allocations, pair_key(association_id, id).to_vec(), vec![owner]).await
+    async fn delete_allocation(&self, association_id: i64, id: i64, expected_version: u64) -> StoreResult<bool> {
+        self.cas_delete_allocation(association_id, id, expected_version).await
     }
 
-    async fn put_template(&self, rec: &TemplateRecord, must_be_new: bool) -> StoreResult<()> {
-        let t = self.t()?;
-        let key = template_key(rec.association_id, &rec.code);
-        let absent = if must_be_new {
-            vec![(t.templates.clone(), key.clone(), format!("template `{}`", rec.code))]
-        } else {
-            vec![]
-        };
-        self.committer.write(vec![Self::put(&t.templates, key, rec)], absent).await
+    async fn put_template(&self, rec: &TemplateRecord, expect: Expect) -> StoreResult<()> {
+        self.cas_put_template(rec, expect).await
     }
 
     async fn get_template(&self, association_id: i64, code: &str) -> StoreResult<Option<TemplateRecord>> {
@@ -345,9 +303,8 @@ impl Store for EmbeddedStore {
         Self::scan(&t.templates, "templates", prefix.to_vec(), &prefix, usize::MAX)
     }
 
-    async fn delete_template(&self, association_id: i64, code: &str) -> StoreResult<bool> {
-        let t = self.t()?;
-        self.delete_existing(&t.templates, template_key(association_id, code), vec![]).await
+    async fn delete_template(&self, association_id: i64, code: &str, expected_version: u64) -> StoreResult<bool> {
+        self.cas_delete_template(association_id, code, expected_version).await
     }
 
     async fn put_campaign(&self, rec: &CampaignRecord) -> StoreResult<()> {
@@ -587,9 +544,12 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
-    async fn put_operator(&self, rec: &OperatorRecord) -> StoreResult<()> {
-        let t = self.t()?;
-        self.committer.write(vec![Self::put(&t.operators, rec.username.as_bytes().to_vec(), rec)], vec![]).await
+    async fn put_operator(&self, rec: &OperatorRecord, expect: Expect) -> StoreResult<()> {
+        self.cas_put_operator(rec, expect).await
+    }
+
+    async fn delete_operator(&self, username: &str, expected_version: u64) -> StoreResult<bool> {
+        self.cas_delete_operator(username, expected_version).await
     }
 
     async fn get_operator(&self, username: &str) -> StoreResult<Option<OperatorRecord>> {

@@ -55,8 +55,13 @@ impl WhatsAppStore for EmbeddedStore {
 
     async fn delete_wa_template(&self, association_id: i64, id: i64) -> StoreResult<bool> {
         let t = self.t()?;
+        let key = pair_key(association_id, id).to_vec();
+        if !t.whatsapp.templates.contains_key(&key).map_err(io)? {
+            return Ok(false);
+        }
         let owner = Mutation::Delete { ks: t.whatsapp.template_owner.clone(), key: i64_key(id).to_vec() };
-        self.delete_existing(&t.whatsapp.templates, pair_key(association_id, id).to_vec(), vec![owner]).await
+        self.committer.write(vec![Mutation::Delete { ks: t.whatsapp.templates.clone(), key }, owner], vec![]).await?;
+        Ok(true)
     }
 
     async fn touch_wa_window(&self, association_id: i64, recipient: &str, at: i64) -> StoreResult<()> {

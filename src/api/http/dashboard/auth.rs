@@ -1,7 +1,8 @@
-//! Login, logout, the current operator, and creating operators (super operators only).
+//! Login, logout, the current operator, and managing operators (super operators only):
+//! create, reset a password, disable or re-enable, delete.
 
 use super::{Dash, COOKIE};
-use crate::api::http::extract::JsonBody;
+use crate::api::http::extract::{IdPath, JsonBody};
 use crate::api::http::{ApiError, AppState, Envelope};
 use crate::domain::Timestamp;
 use axum::extract::{FromRequestParts, Request, State};
@@ -87,9 +88,7 @@ pub struct OperatorView {
 
 /// Beyond the document: super operators create operators (bound to an association or not).
 pub async fn create_operator(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBody<OperatorBody>) -> Result<Envelope<OperatorView>, ApiError> {
-    if dash.operator.association_id.is_some() {
-        return Err(ApiError::Forbidden("Super operator access required".into()));
-    }
+    require_super(&dash)?;
     if let Some(a) = b.association_id {
         s.directory.get_association(a).await?;
     }
@@ -101,4 +100,46 @@ pub async fn create_operator(State(s): State<AppState>, dash: Dash, JsonBody(b):
         created_at: Timestamp(rec.created_at),
     })
     .message("Operator saved successfully"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorPatch {
+    password: Option<String>,
+    is_active: Option<bool>,
+}
+
+fn require_super(dash: &Dash) -> Result<(), ApiError> {
+    if dash.operator.association_id.is_some() {
+        return Err(ApiError::Forbidden("Super operator access required".into()));
+    }
+    Ok(())
+}
+
+/// Beyond the document: super operators reset an operator's password and/or disable
+/// (`isActive: false`) or re-enable it; either ends every session of that operator.
+pub async fn update_operator(
+    State(s): State<AppState>,
+    dash: Dash,
+    IdPath(username): IdPath<String>,
+    JsonBody(b): JsonBody<OperatorPatch>,
+) -> Result<Envelope<OperatorView>, ApiError> {
+    require_super(&dash)?;
+    let rec = s.sessions.update_operator(&username, b.password.as_deref(), b.is_active.map(|a| !a)).await?;
+    tracing::info!(operator = %rec.username, by = %dash.operator.username, disabled = rec.disabled, "operator updated; its sessions are revoked");
+    Ok(Envelope::ok(OperatorView {
+        role: if rec.association_id.is_none() { "super" } else { "association" },
+        username: rec.username,
+        association_id: rec.association_id,
+        created_at: Timestamp(rec.created_at),
+    })
+    .message("Operator updated; its sessions are revoked"))
+}
+
+/// Beyond the document: super operators delete an operator; its sessions end.
+pub async fn delete_operator(State(s): State<AppState>, dash: Dash, IdPath(username): IdPath<String>) -> Result<Envelope<()>, ApiError> {
+    require_super(&dash)?;
+    s.sessions.delete_operator(&username).await?;
+    tracing::info!(operator = %username, by = %dash.operator.username, "operator deleted; its sessions are revoked");
+    Ok(Envelope::done("Operator deleted; its sessions are revoked"))
 }

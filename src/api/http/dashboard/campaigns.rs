@@ -7,6 +7,7 @@ use crate::campaigns::{BulkRequest, BulkSettings};
 use crate::domain::Timestamp;
 use crate::store::CampaignRecord;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -33,10 +34,12 @@ pub struct CreatedView {
     duplicates_removed: usize,
 }
 
-pub async fn create(State(s): State<AppState>, dash: Dash, body: Bytes) -> Result<Envelope<CreatedView>, ApiError> {
+/// Up to `server.bulk_body_limit_bytes` (as the bulk webhook), 413 in the envelope beyond.
+pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, BytesRejection>) -> Result<Envelope<CreatedView>, ApiError> {
+    let body = crate::api::http::webhook::raw_body(body, s.config.server.bulk_body_limit_bytes)?;
     let b: CreateBody = parse_json_borrowed(&body)?;
     dash.operator.require_association(b.association_id)?;
-    s.directory.get_association(b.association_id).await?;
+    s.directory.require_active(b.association_id).await?;
     if let Some(c) = b.credential_id {
         s.directory.get_credential(b.association_id, c).await?;
     }

@@ -49,7 +49,8 @@ pub struct SendView {
 
 async fn check_target(s: &AppState, dash: &Dash, association_id: i64, credential_id: Option<i64>) -> Result<(), ApiError> {
     dash.operator.require_association(association_id)?;
-    s.directory.get_association(association_id).await?;
+    // The one activity check every sending path makes.
+    s.directory.require_active(association_id).await?;
     if let Some(c) = credential_id {
         s.directory.get_credential(association_id, c).await?;
     }

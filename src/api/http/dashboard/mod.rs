@@ -27,12 +27,16 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/operators", post(auth::create_operator))
+        .route("/operators/{username}", put(auth::update_operator).delete(auth::delete_operator))
         .route("/providers/schemas", get(messages::schemas))
         .route("/send-sms", post(messages::send_sms))
         .route("/schedule-sms", post(messages::schedule_sms))
         .route("/queue", get(messages::queue))
         .route("/queue/{id}", delete(messages::cancel_queued))
-        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route(
+            "/campaigns",
+            get(campaigns::list).post(campaigns::create).layer(axum::extract::DefaultBodyLimit::max(state.config.server.bulk_body_limit_bytes)),
+        )
         .route("/campaigns/{id}", delete(campaigns::cancel))
         .route("/allocations", get(allocations::list).post(allocations::create))
         .route("/allocations/{id}", put(allocations::update).delete(allocations::delete))
