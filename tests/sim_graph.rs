@@ -484,3 +484,22 @@ async fn garbage_is_answered_not_fatal() {
     assert_eq!(get(format!("{base}/_sim/stats")).await.0, 200);
     sim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn reorder_rate_swaps_two_statuses_and_no_target_sends_nothing() {
+    let (sim, hooks) = start(json!({"whatsapp": {"enforce_templates": false, "reorder_rate": 1.0}})).await;
+    let (_, ok) = post_json(format!("{}/v23.0/{PN}/messages", sim.base_url()), template_send(USER, "anything", &[])).await;
+    let wamid = ok["messages"][0]["id"].as_str().unwrap().to_owned();
+    let bodies = wait_hooks(&hooks, "three statuses", |b| statuses(b, &wamid).len() >= 3).await;
+    let names: Vec<String> = statuses(&bodies, &wamid).iter().map(|s| s["status"].as_str().unwrap().to_owned()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["delivered", "read", "sent"]);
+    assert_ne!(names, ["sent", "delivered", "read"], "two adjacent statuses swapped");
+
+    // A number without a webhook target: accepted, nothing sent, counted.
+    let (status, _) = post_json(format!("{}/v23.0/555/messages", sim.base_url()), template_send(USER, "anything", &[])).await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.stats()["whatsapp"]["webhooks"]["no_target"], 1);
+    sim.stop().await.unwrap();
+}
