@@ -1,7 +1,8 @@
 //! The Graph API simulator: Meta's WhatsApp Cloud API beyond the send endpoint's wire format
 //! (`shared/providers/meta-whatsapp-cloud.md`). Templates per WABA with their review
-//! (`templates`, their create-time rules in `rules`), the send-time rules — templates, parameter counts, the 24-hour window,
-//! throughput, pair limit — and the remembered messages (`send`), the signed webhooks and the
+//! (`templates`; their create-time rules in `rules`), the send-time rules — templates,
+//! parameter counts, the 24-hour window, throughput, pair limit — and the remembered
+//! messages (`send`), the signed webhooks and the
 //! task delivering them (`webhooks`), and the HTTP handlers for template management and the
 //! `/_sim/whatsapp/*` control plane (`http`). Settings live in `settings` (the `whatsapp`
 //! section of `SimConfig`).
