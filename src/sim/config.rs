@@ -1,6 +1,7 @@
 //! Simulator settings ([`SimConfig`]) and scripted faults ([`FaultSpec`]): plain serde data,
 //! validated here so the control plane and `Simulator::start` reject the same mistakes.
 
+use super::graph::WhatsAppSimConfig;
 use crate::domain::ProviderKind;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,8 @@ pub struct SimConfig {
     /// How many client ids (Unifonic `CorrelationID`, Infobip `messageId`) to remember for
     /// duplicate detection, per simulator (oldest forgotten first; 0 = no duplicate detection).
     pub dedup_window: usize,
+    /// The Graph API simulator (Meta's WhatsApp Cloud API): templates, limits, webhooks.
+    pub whatsapp: WhatsAppSimConfig,
 }
 
 impl Default for SimConfig {
@@ -54,6 +57,7 @@ impl Default for SimConfig {
             invalid_number_suffix: "0000".into(),
             record_requests: 64,
             dedup_window: 100_000,
+            whatsapp: WhatsAppSimConfig::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ impl SimConfig {
         if !self.invalid_number_suffix.bytes().all(|b| b.is_ascii_digit()) {
             problems.push("invalid_number_suffix must be digits".into());
         }
+        self.whatsapp.problems(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -81,18 +86,42 @@ impl SimConfig {
         }
     }
 
-    /// Overlays the fields present in `patch` (a JSON object) on these settings.
+    /// Overlays the fields present in `patch` (a JSON object) on these settings. Nested
+    /// objects (`whatsapp`, its `phone_numbers`) merge field by field too; `null` resets a
+    /// field to its default (and removes a phone number).
     pub fn merged(&self, patch: &serde_json::Value) -> Result<SimConfig, String> {
-        let serde_json::Value::Object(patch) = patch else { return Err("settings must be a JSON object".into()) };
-        let mut current = serde_json::to_value(self).map_err(|e| e.to_string())?;
-        if let serde_json::Value::Object(map) = &mut current {
-            for (k, v) in patch {
-                map.insert(k.clone(), v.clone());
-            }
+        if !patch.is_object() {
+            return Err("settings must be a JSON object".into());
         }
+        let mut current = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        deep_merge(&mut current, patch);
         let merged: SimConfig = serde_json::from_value(current).map_err(|e| e.to_string())?;
         merged.validate()?;
         Ok(merged)
+    }
+
+    /// Meta's WhatsApp behaviour (see [`WhatsAppSimConfig::meta`]) over the other defaults.
+    pub fn meta_whatsapp() -> Self {
+        SimConfig { whatsapp: WhatsAppSimConfig::meta(), ..SimConfig::default() }
+    }
+}
+
+fn deep_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                match (t.get_mut(k), v) {
+                    (_, serde_json::Value::Null) => {
+                        t.remove(k);
+                    }
+                    (Some(existing @ serde_json::Value::Object(_)), serde_json::Value::Object(_)) => deep_merge(existing, v),
+                    _ => {
+                        t.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
     }
 }
 

@@ -16,6 +16,7 @@
 //! Depends on `domain` (provider codes) only; nothing in the engine depends on it.
 
 mod config;
+mod graph;
 mod server;
 mod state;
 mod wire;

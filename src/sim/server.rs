@@ -3,6 +3,7 @@
 //! invalid numbers → duplicates → answer), and the `/_sim/*` control plane.
 
 use super::config::{FaultMode, FaultSpec, SimConfig};
+use super::graph::{self, http as graph_http};
 use super::state::{Outcome, RecordedRequest, SimState};
 use super::wire::{self, Answer, Dest, Endpoint, Incoming};
 use crate::domain::ProviderKind;
@@ -30,7 +31,9 @@ pub(crate) struct Shared {
 /// Largest request body read; bulk requests of a few thousand numbers fit.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// The router, and the task sending the Graph API simulator's webhooks (it stops with `shutdown`).
 pub(crate) fn router(shared: Shared) -> Router {
+    graph::webhooks::spawn(shared.state.clone(), shared.shutdown.clone());
     let ep = |endpoint: Endpoint| {
         move |State(s): State<Shared>, req: Request| async move { handle(s, endpoint, req).await }
     };
@@ -47,7 +50,20 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/sendurlcomma.aspx", on(get_or_post, ep(Endpoint::ShastraUrlComma)))
         .route("/sendsms_api_json.aspx", post(ep(Endpoint::ShastraJson)))
         .route("/sms/api/sendsms.php", on(get_or_post, ep(Endpoint::Qyadat)))
-        .route("/{version}/{phone_number_id}/messages", post(ep(Endpoint::MetaMessages)))
+        // Graph API paths share their parameter names (`{id}` is a phone number, WABA or
+        // template id), as the router requires.
+        .route("/{version}/{id}/messages", post(ep(Endpoint::MetaMessages)))
+        .route(
+            "/{version}/{id}/message_templates",
+            get(graph_http::list_templates).post(graph_http::create_template).delete(graph_http::delete_templates),
+        )
+        .route("/{version}/{id}/subscribed_apps", get(graph_http::subscribed_apps).post(graph_http::subscribed_apps))
+        .route("/{version}/{id}", get(graph_http::get_object).post(graph_http::edit_object))
+        .route("/_sim/whatsapp/webhook", get(graph_http::get_webhooks).post(graph_http::set_webhook))
+        .route("/_sim/whatsapp/inbound", post(graph_http::inbound))
+        .route("/_sim/whatsapp/templates", get(graph_http::dump_templates))
+        .route("/_sim/whatsapp/template-status", post(graph_http::force_template_status))
+        .route("/_sim/whatsapp/messages", get(graph_http::messages))
         .route("/_sim/config", get(get_config).post(post_config))
         .route("/_sim/faults", get(get_faults).post(post_faults).delete(delete_faults))
         .route("/_sim/stats", get(get_stats))
@@ -85,6 +101,7 @@ async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {
 
     let fault = s.state.take_fault(kind, &parsed.identity).map(|m| (m, 500)).or_else(|| random_fault(&s.state, &config));
     let mut verdicts = Vec::new();
+    let evaluated = matches!(fault, None | Some((FaultMode::Timeout, _)));
     let answer = match fault {
         Some((FaultMode::Error500, status)) => Answer::HttpError(status),
         Some((FaultMode::Throttle, _)) => Answer::Throttled,
@@ -99,6 +116,13 @@ async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {
         }
         None => evaluate(&s.state, &config, kind, &parsed, &mut verdicts),
     };
+    // Meta: the Graph API rules (templates, window, limits, webhooks) decide what passed.
+    if endpoint == Endpoint::MetaMessages && evaluated {
+        if let Some((response, outcome)) = graph::send::decide(&s.state, &config, &parsed, &answer, &incoming) {
+            s.state.count(kind, &parsed.identity, Some(outcome));
+            return response;
+        }
+    }
     let outcome = match answer.reason() {
         None => Outcome::Accepted,
         Some(r) => Outcome::Rejected(r),
@@ -186,7 +210,7 @@ fn shutting_down() -> Response {
 
 /// The request as sent: the body is parsed by its own content type (form or JSON), independent
 /// of where the provider reads its parameters from.
-fn recorded(req: &Incoming) -> RecordedRequest {
+pub(crate) fn recorded(req: &Incoming) -> RecordedRequest {
     let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let body = if req.body.is_empty() {
         Value::Null

@@ -4,6 +4,7 @@
 //! second through it.
 
 use super::config::{FaultMode, FaultSpec, SimConfig};
+use super::graph::Graph;
 use crate::domain::ProviderKind;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -215,6 +216,8 @@ pub(crate) struct SimState {
     stats: [ProviderStats; ProviderKind::ALL.len()],
     requests: [Mutex<VecDeque<RecordedRequest>>; ProviderKind::ALL.len()],
     dedup: Mutex<Dedup>,
+    /// The Graph API simulator's templates, clocks, messages and webhook queue.
+    pub(crate) graph: Graph,
 }
 
 fn index(kind: ProviderKind) -> usize {
@@ -231,6 +234,7 @@ impl SimState {
             stats: Default::default(),
             requests: Default::default(),
             dedup: Mutex::new(Dedup::default()),
+            graph: Graph::new(),
         }
     }
 
@@ -339,11 +343,12 @@ impl SimState {
             entry["credentials"] = Value::Object(ids);
             providers.insert(kind.code().to_owned(), entry);
         }
-        json!({ "total": total.to_json(), "providers": providers })
+        json!({ "total": total.to_json(), "providers": providers, "whatsapp": self.graph.stats_json() })
     }
 
-    /// Clears counters, recorded requests, faults and the duplicate window, and restarts the
-    /// RNG from the current seed. Settings are kept.
+    /// Clears counters, recorded requests, faults, the duplicate window and the Graph API
+    /// state (templates, windows, clocks, messages, queued webhooks), and restarts the RNG from
+    /// the current seed. Settings (webhook targets included) are kept.
     pub(crate) fn reset(&self) {
         for s in &self.stats {
             s.received.store(0, Relaxed);
@@ -355,6 +360,7 @@ impl SimState {
         self.requests.iter().for_each(|r| r.lock().clear());
         self.clear_faults();
         *self.dedup.lock() = Dedup::default();
+        self.graph.reset();
         self.rng.reseed(self.config().seed);
     }
 }

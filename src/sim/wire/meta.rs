@@ -2,7 +2,8 @@
 //! `Authorization: Bearer <token>`. Success is `200` + `{messaging_product, contacts[],
 //! messages:[{id: "wamid.…"}]}`; errors are Graph API error objects classified by `code`
 //! (190 token, 100 bad parameter, 131026 undeliverable, 130429 throughput, 131000 server).
-//! Templates, webhooks and the pair limit are the Graph API simulator's (issue 12, part 5).
+//! Also the mark-as-read body (`{"status":"read","message_id"}`). Templates, the window,
+//! throughput, the pair limit and webhooks are `sim::graph`'s (`graph::send::decide`).
 
 use super::{json_response, Answer, Incoming, Parsed, Problem};
 use crate::sim::state::Rng;
@@ -29,6 +30,13 @@ pub(super) fn parse(req: &Incoming) -> Parsed {
     }
     if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
         p.fail(Problem::Malformed("(#100) The parameter messaging_product is required and must be whatsapp".into()));
+    }
+    // Mark as read: no recipient; `graph::send` answers it.
+    if body.get("status").and_then(Value::as_str) == Some("read") {
+        if body.get("message_id").and_then(Value::as_str).is_none_or(str::is_empty) {
+            p.fail(Problem::Missing("message_id"));
+        }
+        return p;
     }
     let to = body.get("to").and_then(Value::as_str).unwrap_or("").trim_start_matches('+').to_owned();
     if to.is_empty() {
@@ -70,17 +78,24 @@ fn error(status: u16, code: u32, message: &str, details: &str) -> Response {
     )
 }
 
+/// A new message id in Meta's shape.
+pub(crate) fn wamid(rng: &Rng) -> String {
+    format!("wamid.HBgM{}", rng.hex(40).to_uppercase())
+}
+
+/// The 200 answer; templates carry `message_status: accepted`.
+pub(crate) fn accepted(to: &str, wamid: &str, template: bool) -> Response {
+    let mut message = json!({ "id": wamid });
+    if template {
+        message["message_status"] = "accepted".into();
+    }
+    json_response(200, json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [message]}))
+}
+
 pub(super) fn respond(p: &Parsed, answer: &Answer, rng: &Rng) -> Response {
     let to = p.recipients.first().cloned().unwrap_or_default();
     match answer {
-        Answer::Accepted(_) | Answer::Duplicate => json_response(
-            200,
-            json!({
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [{"id": format!("wamid.HBgM{}", rng.hex(40).to_uppercase())}],
-            }),
-        ),
+        Answer::Accepted(_) | Answer::Duplicate => accepted(&to, &wamid(rng), false),
         Answer::InvalidNumber(n) => error(400, 131026, "Message Undeliverable.", &format!("{n} is not a WhatsApp user")),
         Answer::Problem(Problem::BadNumber(n)) => error(400, 100, "Invalid parameter", &format!("to: {n} is not a phone number")),
         Answer::Problem(Problem::Missing(f)) => error(400, 100, "Invalid parameter", &format!("The parameter {f} is required")),

@@ -5,7 +5,7 @@
 
 mod fourjawaly;
 mod infobip;
-mod meta;
+pub(crate) mod meta;
 mod qyadat;
 mod shastra;
 mod twilio;
