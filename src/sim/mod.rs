@@ -17,6 +17,7 @@
 
 mod config;
 mod graph;
+pub use graph::WhatsAppSimConfig;
 mod server;
 mod state;
 mod wire;

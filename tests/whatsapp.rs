@@ -1,0 +1,249 @@
+//! The WhatsApp routes of seed 000 over real HTTP, against the provider simulator's Graph API:
+//! credentials, the template life cycle at Meta (submit → PENDING → APPROVED, REJECTED, sync,
+//! sync-all, delete there too), sends of approved templates with their parameters, and the
+//! 24-hour window refusing free-form sends.
+
+mod common;
+
+use common::*;
+use jood::sim::{SimConfig, SimHandle, Simulator};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const PHONE_ID: &str = "106540352242922";
+const WABA: &str = "755633283894125";
+
+/// Meta's behaviour, with a quick review and no pacing (the pacing rules have their own tests).
+async fn sim() -> SimHandle {
+    let mut config = SimConfig::meta_whatsapp();
+    config.whatsapp.template_review_ms = 100;
+    config.whatsapp.pair_interval_ms = 0;
+    config.whatsapp.throughput_per_second = 10_000;
+    let sim = Simulator::start("127.0.0.1:0", config).await.unwrap();
+    let numbers = json!({"whatsapp": {"phone_numbers": {PHONE_ID: {"waba_id": WABA}}}});
+    let r = reqwest::Client::new().post(format!("{}/_sim/config", sim.base_url())).json(&numbers).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    sim
+}
+
+fn creds(sim: &SimHandle) -> Value {
+    json!({"phoneNumberId": PHONE_ID, "businessAccountId": WABA, "accessToken": "EAAG-secret-token",
+           "displayPhoneNumber": "+966920033773", "verifiedName": "My Business", "webhookVerifyToken": "verify-me",
+           "appSecret": "app-secret", "apiUrl": format!("{}/v23.0", sim.base_url())})
+}
+
+/// An X-API-Key request with the association's admin key.
+fn wa(s: &TestServer, k: &Keys, method: Method, path: &str) -> reqwest::RequestBuilder {
+    s.client.request(method, s.url(path)).header("x-api-key", &k.admin_api_key)
+}
+
+async fn sync_until(s: &TestServer, k: &Keys, id: i64, status: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (code, body) = send(wa(s, k, Method::POST, &format!("/api/v1/whatsapp-templates/{id}/sync"))).await;
+        assert_eq!(code, 200, "{body}");
+        if body["data"]["status"] == status {
+            return body["data"].clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "template {id} never became {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_overwritten_and_the_token_never_returned() {
+    let sim = sim().await;
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "A").await;
+    let other = s.create_association(2, "B").await;
+
+    assert_error(&send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-credentials/1")).await, 404, "No WhatsApp credentials");
+    let (status, saved) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&creds(&sim))).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["data"]["associationId"], 1);
+    let id = saved["data"]["id"].as_i64().unwrap();
+
+    let (status, got) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-credentials/1")).await;
+    assert_eq!(status, 200, "{got}");
+    let d = &got["data"];
+    assert_eq!((d["id"].as_i64(), d["phoneNumberId"].as_str(), d["businessAccountId"].as_str()), (Some(id), Some(PHONE_ID), Some(WABA)));
+    assert_eq!((d["displayPhoneNumber"].as_str(), d["verifiedName"].as_str(), d["isActive"].as_bool()), (Some("+966920033773"), Some("My Business"), Some(true)));
+    let text = got.to_string();
+    assert!(!text.contains("EAAG-secret-token") && !text.contains("app-secret") && !text.contains("verify-me"), "{text}");
+
+    // Saving again overwrites the same credential; it is an ordinary provider-8 credential.
+    let mut again = creds(&sim);
+    again["displayPhoneNumber"] = json!("+966920000000");
+    let (status, saved) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&again)).await;
+    assert_eq!((status, saved["data"]["id"].as_i64()), (200, Some(id)), "{saved}");
+    let (_, got) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-credentials/1")).await;
+    assert_eq!(got["data"]["displayPhoneNumber"], "+966920000000");
+    let (_, list) = send(s.req(Method::GET, "/api/v1/associations/1/credentials", &k.api_key, &k.secret_key)).await;
+    let list = list["data"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["providerId"], 8);
+
+    // Another association's keys, bad ids, unknown fields.
+    assert_error(&send(wa(&s, &other, Method::GET, "/api/v1/whatsapp-credentials/1")).await, 403, "another association");
+    let mut bad = creds(&sim);
+    bad["phoneNumberId"] = json!("12ab");
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&bad)).await, 400, "phoneNumberId");
+    let mut bad = creds(&sim);
+    bad["accessTokn"] = json!("typo");
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&bad)).await, 400, "accessTokn");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_is_submitted_approved_synced_and_sent() {
+    let sim = sim().await;
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "A").await;
+    let (status, body) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&creds(&sim))).await;
+    assert_eq!(status, 200, "{body}");
+
+    let template = json!({"name": "order_confirmation", "language": "en", "category": "UTILITY",
+        "bodyText": "Hello {{1}}, your order {{2}} is confirmed.", "footerText": "Thank you for shopping with us",
+        "buttons": [{"type": "URL", "text": "Receipt", "url": "https://send.jood.cloud/r/{{1}}"}],
+        "variables": ["name", "orderId"], "sampleValues": {"name": "Ahmed", "orderId": "ORD-1001"}, "submitToMeta": true});
+    let (status, created) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&template)).await;
+    assert_eq!(status, 201, "{created}");
+    let t = &created["data"];
+    assert_eq!(t["status"], "PENDING", "{t}");
+    assert!(t["metaTemplateId"].as_str().is_some_and(|m| !m.is_empty()), "{t}");
+    let id = t["id"].as_i64().unwrap();
+    // Meta got the documented components, with the examples taken from sampleValues.
+    let at_meta: Value = reqwest::get(format!("{}/_sim/whatsapp/templates", sim.base_url())).await.unwrap().json().await.unwrap();
+    assert!(at_meta.to_string().contains("order_confirmation") && at_meta.to_string().contains("ORD-1001"), "{at_meta}");
+
+    // Not yet approved: refused.
+    let send_body = json!({"templateId": id, "recipient": "+201097899908", "parameters": {"name": "Ahmed", "orderId": "ORD-1", "button_url": "a1b2c3d4"}});
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/template").json(&send_body)).await, 400, "only APPROVED");
+    sync_until(&s, &k, id, "APPROVED").await;
+
+    let (status, got) = send(wa(&s, &k, Method::GET, &format!("/api/v1/whatsapp-templates/{id}"))).await;
+    assert_eq!(status, 200, "{got}");
+    let info = &got["data"]["sendInfo"];
+    let keys: Vec<&str> = info["requiredParams"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["name", "orderId", "button_url"], "{info}");
+    assert_eq!(info["examplePayload"]["templateId"], id);
+
+    let (status, sent) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/template").json(&send_body)).await;
+    assert_eq!(status, 200, "{sent}");
+    let d = &sent["data"];
+    assert_eq!(d["success"], true);
+    let wamid = d["metaMessageId"].as_str().unwrap();
+    assert!(wamid.starts_with("wamid."), "{d}");
+    assert_eq!(d["providerResponse"]["messages"][0]["id"], wamid);
+    let message_id = d["messageId"].as_i64().unwrap();
+    let n = s.wait_terminal(&k, message_id, 10).await;
+    assert_eq!((n["status"].as_str(), n["channel"].as_str(), n["provider"].as_str()), (Some("sent"), Some("whatsapp"), Some("meta")), "{n}");
+    assert_eq!(n["message"], "Hello Ahmed, your order ORD-1 is confirmed.", "{n}");
+    let req = serde_json::to_value(sim.requests(jood::domain::ProviderKind::MetaWhatsapp).pop().unwrap()).unwrap();
+    assert_eq!(req["body"]["template"]["name"], "order_confirmation");
+    assert_eq!(req["body"]["template"]["components"][0]["parameters"][1]["text"], "ORD-1");
+    assert_eq!(req["body"]["template"]["components"][1]["parameters"][0]["text"], "a1b2c3d4");
+
+    // A missing parameter names itself; nothing is sent.
+    let missing = json!({"templateId": id, "recipient": "+201097899908", "parameters": {"name": "Ahmed", "button_url": "x"}});
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/template").json(&missing)).await, 400, "parameters.orderId is required");
+
+    // List filters; a rejected template.
+    let rejected = json!({"name": "reject_me", "language": "ar", "category": "MARKETING", "bodyText": "عرض خاص", "submitToMeta": true});
+    let (status, r) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&rejected)).await;
+    assert_eq!(status, 201, "{r}");
+    let rejected_id = r["data"]["id"].as_i64().unwrap();
+    let t = sync_until(&s, &k, rejected_id, "REJECTED").await;
+    assert!(t["statusReason"].as_str().is_some(), "{t}");
+    let (_, approved) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-templates?status=APPROVED")).await;
+    assert_eq!(approved["data"].as_array().unwrap().len(), 1, "{approved}");
+    let (_, marketing) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-templates?category=MARKETING")).await;
+    assert_eq!(marketing["data"][0]["id"], rejected_id);
+
+    // Sync-all: a template made at Meta directly is created here; one Meta deleted is marked.
+    let made_at_meta = json!({"name": "made_elsewhere", "language": "en", "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Hi {{1}}", "example": {"body_text": [["Sara"]]}}]});
+    let r = reqwest::Client::new().post(format!("{}/v23.0/{WABA}/message_templates", sim.base_url())).bearer_auth("t").json(&made_at_meta).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = reqwest::Client::new().delete(format!("{}/v23.0/{WABA}/message_templates?name=reject_me", sim.base_url())).bearer_auth("t").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, report) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates/sync-all").json(&json!({}))).await;
+    assert_eq!(status, 200, "{report}");
+    let d = &report["data"];
+    assert_eq!((d["created"].as_u64(), d["deleted"].as_u64()), (Some(1), Some(1)), "{d}");
+    assert_eq!(d["message"], format!("Sync complete: 1 created, {} updated, 1 marked as deleted", d["updated"]));
+    let (_, all) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-templates")).await;
+    let names: Vec<(&str, &str)> = all["data"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap(), t["status"].as_str().unwrap())).collect();
+    assert!(names.contains(&("made_elsewhere", "PENDING")) && names.contains(&("reject_me", "DELETED")), "{names:?}");
+
+    // Delete here and at Meta.
+    let (status, _) = send(wa(&s, &k, Method::DELETE, &format!("/api/v1/whatsapp-templates/{id}?deleteFromMeta=true"))).await;
+    assert_eq!(status, 200);
+    assert_error(&send(wa(&s, &k, Method::GET, &format!("/api/v1/whatsapp-templates/{id}"))).await, 404, "not found");
+    let at_meta: Value = reqwest::get(format!("{}/_sim/whatsapp/templates", sim.base_url())).await.unwrap().json().await.unwrap();
+    assert!(!at_meta.to_string().contains("order_confirmation"), "{at_meta}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_are_validated_and_scoped() {
+    let sim = sim().await;
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "A").await;
+    let other = s.create_association(2, "B").await;
+    let ok = json!({"name": "receipt", "language": "ar", "category": "UTILITY", "bodyText": "شكراً {{1}}", "headerType": "IMAGE",
+                    "headerMediaUrl": "https://send.jood.cloud/media/r.png"});
+    // Submitting needs WhatsApp credentials.
+    let mut submit = ok.clone();
+    submit["submitToMeta"] = json!(true);
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&submit)).await, 400, "no WhatsApp credentials");
+    let (status, created) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&ok)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_i64().unwrap();
+    assert_eq!(created["data"]["status"], "DRAFT");
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&ok)).await, 400, "exists already");
+
+    for (field, value, needle) in [
+        ("name", json!("Receipt Two"), "lowercase"),
+        ("category", json!("PROMO"), "category"),
+        ("bodyText", json!("{{1}} and {{3}}"), "{{2}} is missing"),
+        ("headerType", json!("GIF"), "headerType"),
+        ("headerMediaUrl", json!("file:///etc/passwd"), "headerMediaUrl"),
+        ("bodyText", json!("x".repeat(1025)), "1024"),
+    ] {
+        let mut bad = ok.clone();
+        bad["name"] = json!("another_one");
+        bad[field] = value;
+        assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&bad)).await, 400, needle);
+    }
+    // Scoped: another association sees a 404; the super-admin names the association.
+    assert_error(&send(wa(&s, &other, Method::GET, &format!("/api/v1/whatsapp-templates/{id}"))).await, 404, "not found");
+    let (status, listed) = send(s.client.get(s.url("/api/v1/whatsapp-templates?associationId=1")).header("x-api-key", &s.admin_key)).await;
+    assert_eq!((status, listed["data"].as_array().map(Vec::len)), (200, Some(1)), "{listed}");
+    assert_error(&send(s.client.get(s.url("/api/v1/whatsapp-templates")).header("x-api-key", &s.admin_key)).await, 400, "associationId is required");
+
+    // Update; an edit of an approved template is not approved any more.
+    let (status, updated) = send(wa(&s, &k, Method::PUT, &format!("/api/v1/whatsapp-templates/{id}")).json(&json!({"footerText": "Jood", "isActive": false}))).await;
+    assert_eq!((status, updated["data"]["footerText"].as_str(), updated["data"]["isActive"].as_bool()), (200, Some("Jood"), Some(false)), "{updated}");
+    let _ = sim;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_form_sends_need_the_customer_service_window() {
+    let sim = sim().await;
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "A").await;
+    let (status, body) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&creds(&sim))).await;
+    assert_eq!(status, 200, "{body}");
+    let text = json!({"recipient": "+966501234567", "message": "Hello"});
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/text").json(&text)).await, 422, "24-hour customer service window");
+    let media = json!({"recipient": "+966501234567", "mediaType": "image", "mediaUrl": "https://x.test/a.png"});
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/media").json(&media)).await, 422, "window");
+    let bad = json!({"recipient": "+966501234567", "mediaType": "sticker", "mediaUrl": "https://x.test/a.png"});
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/media").json(&bad)).await, 400, "mediaType");
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/text").json(&json!({"recipient": "12", "message": "x"}))).await, 400, "recipient");
+    assert_eq!(sim.stats()["providers"]["meta"]["received"].as_u64().unwrap_or(0), 0, "nothing reached Meta");
+    s.stop().await;
+}
