@@ -128,6 +128,12 @@ impl App {
             prometheus,
             coord,
             client_ip,
+            inbound: Arc::new(crate::inbound::Receivers::new(
+                store.clone(),
+                directory.clone(),
+                crate::status::StatusService::new(store.clone()),
+                config.server.public_url.clone(),
+            )),
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();

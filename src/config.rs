@@ -168,6 +168,11 @@ pub struct ServerConfig {
     pub client_ip: String,
     /// Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<String>,
+    /// The engine's public base URL (`https://jood.example.com`), from which providers are
+    /// given their delivery-report URL `{public_url}/api/v1/callbacks/{provider}/{credentialId}`.
+    /// Empty: no callback URL is given to providers (and a received callback is verified
+    /// against the URL rebuilt from its Host header).
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -237,6 +242,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             client_ip: "peer".into(),
             trusted_proxies: Vec::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -371,6 +377,10 @@ impl Config {
         }
         if self.server.bulk_body_limit_bytes < self.server.body_limit_bytes {
             problems.push("server.bulk_body_limit_bytes: must be at least server.body_limit_bytes".into());
+        }
+        let url = &self.server.public_url;
+        if !url.is_empty() && (!(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/')) {
+            problems.push(format!("server.public_url: `{url}` must be an http(s) base URL without a trailing slash (or empty)"));
         }
         if self.server.request_timeout_ms == 0 {
             problems.push("server.request_timeout_ms: must be greater than 0".into());

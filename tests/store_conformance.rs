@@ -215,6 +215,88 @@ async fn many_concurrent_writers(s: SharedStore) {
     }
 }
 
+fn report(message_id: i64, status: MessageStatus, at: i64) -> MessageEvent {
+    MessageEvent { message_id, seq: 0, status, at, source: "twilio".into(), raw_status: None, error_code: None, error_text: None }
+}
+
+async fn status_of(s: &SharedStore, id: i64) -> MessageStatus {
+    s.get_message(id).await.unwrap().unwrap().status
+}
+
+/// The provider index is written with the update that carries the provider id; status
+/// events never downgrade, repeat, or double-count, whichever writer comes first.
+async fn provider_index_and_status_precedence(s: SharedStore) {
+    let assoc = 77;
+    let scope = CounterScope { association_id: assoc, day: 0 };
+    s.insert_messages(&[msg(900, assoc), msg(901, assoc), msg(902, assoc)]).await.unwrap();
+    let mut sent = msg(900, assoc);
+    sent.status = MessageStatus::Sent;
+    sent.provider = Some("twilio".into());
+    sent.provider_message_id = Some("SM900".into());
+    sent.credential_id = Some(3);
+    sent.attempts = 1;
+    s.update_messages(&[MessageUpdate { message: sent.clone(), attempt: None }]).await.unwrap();
+    assert_eq!(s.find_by_provider_id("twilio", "SM900").await.unwrap(), Some(900));
+    assert_eq!(s.find_by_provider_id("infobip", "SM900").await.unwrap(), None);
+    assert_eq!(s.find_by_provider_id("twilio", "SM9").await.unwrap(), None);
+
+    let out = s.apply_status(&[report(900, MessageStatus::Delivered, 10)]).await.unwrap();
+    assert!(matches!(&out[0], StatusOutcome::Applied { before, after } if before.status == MessageStatus::Sent && after.status == MessageStatus::Delivered), "{out:?}");
+    // A repeat, a late `sent` report and dispatch's own late `sent` change nothing.
+    let out = s.apply_status(&[report(900, MessageStatus::Delivered, 11), report(900, MessageStatus::Sent, 12)]).await.unwrap();
+    assert!(out.iter().all(|o| matches!(o, StatusOutcome::Unchanged(m) if m.status == MessageStatus::Delivered)), "{out:?}");
+    s.update_messages(&[MessageUpdate { message: sent.clone(), attempt: None }]).await.unwrap();
+    assert_eq!(status_of(&s, 900).await, MessageStatus::Delivered, "a late dispatch write does not downgrade");
+    // Of two outcomes the first stands; `read` ranks above both.
+    let out = s.apply_status(&[report(900, MessageStatus::Undelivered, 13), report(900, MessageStatus::Read, 14)]).await.unwrap();
+    assert!(matches!(out[0], StatusOutcome::Unchanged(_)) && matches!(out[1], StatusOutcome::Applied { .. }), "{out:?}");
+    let history: Vec<(i64, MessageStatus, String)> = s.list_events(900).await.unwrap().into_iter().map(|e| (e.seq, e.status, e.source)).collect();
+    assert_eq!(
+        history,
+        vec![(1, MessageStatus::Sent, "engine".into()), (2, MessageStatus::Delivered, "twilio".into()), (3, MessageStatus::Read, "twilio".into())]
+    );
+
+    // `delivered` before the engine recorded `sent`: it stays delivered, the id is indexed.
+    let mut dispatching = msg(901, assoc);
+    dispatching.status = MessageStatus::Dispatching;
+    s.update_messages(&[MessageUpdate { message: dispatching, attempt: None }]).await.unwrap();
+    let out = s.apply_status(&[report(901, MessageStatus::Delivered, 20)]).await.unwrap();
+    assert!(matches!(out[0], StatusOutcome::Applied { .. }), "{out:?}");
+    let mut late = sent.clone();
+    late.id = 901;
+    late.provider_message_id = Some("SM901".into());
+    s.update_messages(&[MessageUpdate { message: late, attempt: None }]).await.unwrap();
+    let m = s.get_message(901).await.unwrap().unwrap();
+    assert_eq!((m.status, m.provider_message_id.as_deref()), (MessageStatus::Delivered, Some("SM901")));
+    assert_eq!(s.find_by_provider_id("twilio", "SM901").await.unwrap(), Some(901));
+    assert!(!s.list_unfinished(None, 10_000).await.unwrap().contains(&901));
+
+    // Concurrent identical reports: one applies, the others see it.
+    let mut sent2 = sent.clone();
+    sent2.id = 902;
+    sent2.provider_message_id = Some("SM902".into());
+    s.update_messages(&[MessageUpdate { message: sent2, attempt: None }]).await.unwrap();
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.apply_status(&[report(902, MessageStatus::Undelivered, 30 + i)]).await.unwrap() })
+        })
+        .collect();
+    let mut applied = 0;
+    for h in handles {
+        applied += h.await.unwrap().iter().filter(|o| matches!(o, StatusOutcome::Applied { .. })).count();
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(s.list_events(902).await.unwrap().len(), 2, "sent, undelivered");
+
+    assert!(matches!(s.apply_status(&[report(999_999, MessageStatus::Delivered, 1)]).await.unwrap()[0], StatusOutcome::Missing));
+    let c = s.get_counters(scope).await.unwrap();
+    let get = |k: &str| c.get(k).copied().unwrap_or(0);
+    assert_eq!((get("sent"), get("sent:twilio")), (3, 2), "{c:?}: 901 was delivered before its provider was known");
+    assert_eq!((get("delivered"), get("delivered:twilio"), get("read")), (2, 1, 1), "{c:?}");
+    assert_eq!((get("undelivered"), get("undelivered:twilio")), (1, 1), "{c:?}");
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -234,7 +316,8 @@ mod embedded_backend {
         messages_attempts_and_unfinished,
         batched_updates_apply_in_order,
         meta,
-        many_concurrent_writers
+        many_concurrent_writers,
+        provider_index_and_status_precedence
     );
 }
 

@@ -4,6 +4,7 @@
 //! with the gRPC facade (`api::grpc`), which calls the same layers.
 
 mod associations;
+mod callbacks;
 mod campaigns;
 mod credentials;
 mod dashboard;
@@ -77,6 +78,8 @@ pub struct AppStateInner {
     pub coord: Arc<Coordinator>,
     /// How the client address of a request is found.
     pub client_ip: Arc<ClientIpSource>,
+    /// Provider callbacks (delivery reports).
+    pub inbound: Arc<crate::inbound::Receivers>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -99,7 +102,11 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/{id}", get(notifications::get).delete(campaigns::cancel_notification))
         .route("/campaigns/{id}", get(campaigns::get).delete(campaigns::cancel))
         .route("/templates", get(templates::list).post(templates::create))
-        .route("/templates/{code}", get(templates::get).put(templates::update).delete(templates::delete));
+        .route("/templates/{code}", get(templates::get).put(templates::update).delete(templates::delete))
+        .route(
+            "/callbacks/{provider}/{credential_id}",
+            post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
+        );
 
     Router::new()
         .nest("/api/v1", api)

@@ -9,11 +9,18 @@
 //! If an fsync fails the committer poisons itself: the failed group and every later write
 //! are refused, since the journal's state on disk is unknown (the lesson of PostgreSQL's
 //! fsyncgate). A restart recovers from the journal.
+//!
+//! A [`Mutation::Compute`] is a read-modify-write run on this thread, in order with every
+//! other write: it reads through a [`GroupView`] (the rows already written by earlier
+//! requests of its group, then the committed ones) and answers the mutations to apply. The
+//! message status rules use it, so two writers of one message (dispatch's `sent`, a
+//! provider's `delivered`) can never both decide from the same stale row.
 
 use crate::store::{StoreError, StoreResult};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use fjall::{Database, Keyspace, PersistMode, Slice};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -27,6 +34,44 @@ pub enum Mutation {
     /// Many rows of one table, already in the store's own byte type (bulk inserts: no
     /// per-row keyspace handle or copy on the committer thread).
     PutRows { ks: Keyspace, rows: Vec<(Slice, Slice)> },
+    /// A read-modify-write decided on the committer thread (see the module comment).
+    Compute(ComputeFn),
+}
+
+pub type ComputeFn = Box<dyn FnOnce(&mut GroupView<'_>) -> Vec<Mutation> + Send>;
+
+/// What a [`Mutation::Compute`] sees: committed rows overlaid with the group's pending writes.
+pub struct GroupView<'a> {
+    pending: &'a HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
+    seqs: &'a mut HashMap<(u64, Vec<u8>), i64>,
+}
+
+impl GroupView<'_> {
+    pub fn get(&self, ks: &Keyspace, key: &[u8]) -> fjall::Result<Option<Vec<u8>>> {
+        if let Some(v) = self.pending.get(&(ks.id(), key.to_vec())) {
+            return Ok(v.clone());
+        }
+        Ok(ks.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// The next sequence number in the partition `prefix` of `ks`, whose keys are `prefix`
+    /// followed by an order-preserving i64 (1 for an empty partition). Numbers handed out in
+    /// this group count, though not yet committed.
+    pub fn next_seq(&mut self, ks: &Keyspace, prefix: &[u8]) -> fjall::Result<i64> {
+        let slot = (ks.id(), prefix.to_vec());
+        let next = match self.seqs.get(&slot) {
+            Some(n) => *n,
+            None => match ks.prefix(prefix).next_back() {
+                Some(g) => {
+                    let k = g.key()?;
+                    super::codec::i64_from_key(&k[prefix.len()..]).unwrap_or(0) + 1
+                }
+                None => 1,
+            },
+        };
+        self.seqs.insert(slot, next + 1);
+        Ok(next)
+    }
 }
 
 /// One writer's request: applied atomically with its group, after its preconditions hold.
@@ -203,6 +248,10 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     let mut pending_keys: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
     // Keyed by keyspace id, not name: a name would cost an allocation per counter update.
     let mut counters: std::collections::HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
+    // Pending point writes, kept only when some request reads them back.
+    let overlay = group.iter().any(|r| r.mutations.iter().any(|m| matches!(m, Mutation::Compute(_))));
+    let mut pending: HashMap<(u64, Vec<u8>), Option<Vec<u8>>> = Default::default();
+    let mut seqs: HashMap<(u64, Vec<u8>), i64> = Default::default();
     for req in group.iter_mut() {
         let mut conflict = None;
         for (ks, key, label) in &req.require_absent {
@@ -216,11 +265,15 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
             results.push(Err(StoreError::Conflict(label)));
             continue;
         }
-        for m in req.mutations.drain(..) {
+        let mut queue: std::collections::VecDeque<Mutation> = req.mutations.drain(..).collect();
+        while let Some(m) = queue.pop_front() {
             match m {
                 Mutation::Put { ks, key, value } => {
                     if !checked.is_empty() && checked.contains(ks.name().as_ref() as &str) {
                         pending_keys.insert((ks.name().to_string(), key.clone()));
+                    }
+                    if overlay {
+                        pending.insert((ks.id(), key.clone()), Some(value.clone()));
                     }
                     batch.insert(&ks, key, value)
                 }
@@ -233,9 +286,21 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                         batch.insert(&ks, key, value);
                     }
                 }
-                Mutation::Delete { ks, key } => batch.remove(&ks, key),
+                Mutation::Delete { ks, key } => {
+                    if overlay {
+                        pending.insert((ks.id(), key.clone()), None);
+                    }
+                    batch.remove(&ks, key)
+                }
                 Mutation::Add { ks, key, delta } => {
                     counters.entry((ks.id(), key)).or_insert((ks, 0)).1 += delta;
+                }
+                Mutation::Compute(f) => {
+                    let mut view = GroupView { pending: &pending, seqs: &mut seqs };
+                    let produced = f(&mut view);
+                    for p in produced.into_iter().rev() {
+                        queue.push_front(p);
+                    }
                 }
             }
         }
