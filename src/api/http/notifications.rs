@@ -74,18 +74,18 @@ impl TimelineEntry {
     }
 }
 
-/// Accepted, then the attempts and events in time order (an attempt before the event it
-/// caused when they share a millisecond).
+/// Accepted, the attempts, then the status events in the order they were recorded (a
+/// provider's own clock dates its reports, so times alone could misorder them).
 fn timeline(m: &MessageRecord, attempts: &[AttemptRecord], events: Vec<MessageEvent>) -> Vec<TimelineEntry> {
     let accepted_as = if m.scheduled_at.is_some() { "scheduled" } else { "queued" };
-    let mut rest: Vec<(i64, u8, i64, TimelineEntry)> = Vec::with_capacity(attempts.len() + events.len());
+    let mut rest: Vec<(u8, i64, TimelineEntry)> = Vec::with_capacity(attempts.len() + events.len());
     for a in attempts {
         let mut e = TimelineEntry::blank("attempt", a.at);
         e.source = Some(a.provider.clone());
         e.attempt = Some(a.attempt);
         e.result = Some(a.result.clone());
         e.error = a.error.clone();
-        rest.push((a.at, 0, i64::from(a.attempt), e));
+        rest.push((0, i64::from(a.attempt), e));
     }
     for ev in events {
         let mut e = TimelineEntry::blank("status", ev.at);
@@ -94,13 +94,13 @@ fn timeline(m: &MessageRecord, attempts: &[AttemptRecord], events: Vec<MessageEv
         e.error_code = ev.error_code;
         e.error = ev.error_text;
         e.source = Some(ev.source);
-        rest.push((ev.at, 1, ev.seq, e));
+        rest.push((1, ev.seq, e));
     }
-    rest.sort_by_key(|(at, kind, seq, _)| (*at, *kind, *seq));
+    rest.sort_by_key(|(kind, seq, _)| (*kind, *seq));
     let mut accepted = TimelineEntry::blank("accepted", m.created_at);
     accepted.status = Some(accepted_as);
     accepted.source = Some("engine".into());
-    std::iter::once(accepted).chain(rest.into_iter().map(|(_, _, _, e)| e)).collect()
+    std::iter::once(accepted).chain(rest.into_iter().map(|(_, _, e)| e)).collect()
 }
 
 #[derive(Serialize)]

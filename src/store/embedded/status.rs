@@ -153,7 +153,8 @@ impl EmbeddedStore {
         }
         let mut after = before.clone();
         after.status = ev.status;
-        after.updated_at = before.updated_at.max(ev.at);
+        // When the engine learnt it (the event keeps the provider's own time).
+        after.updated_at = before.updated_at.max(crate::domain::now_ms());
         if ev.error_code.is_some() || ev.error_text.is_some() {
             after.error = Some(match (&ev.error_code, &ev.error_text) {
                 (Some(c), Some(x)) => format!("{c}: {x}"),
