@@ -380,7 +380,7 @@ pub struct CounterDelta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageEvent {
     pub message_id: i64,
-    /// Order within the message, assigned by the store when the event is written.
+    /// Commit order within the message, assigned by the store when the event is written.
     #[serde(default)]
     pub seq: i64,
     pub status: MessageStatus,

@@ -43,7 +43,6 @@ pub type ComputeFn = Box<dyn FnOnce(&mut GroupView<'_>) -> Vec<Mutation> + Send>
 /// What a [`Mutation::Compute`] sees: committed rows overlaid with the group's pending writes.
 pub struct GroupView<'a> {
     pending: &'a HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
-    seqs: &'a mut HashMap<(u64, Vec<u8>), i64>,
 }
 
 impl GroupView<'_> {
@@ -54,23 +53,17 @@ impl GroupView<'_> {
         Ok(ks.get(key)?.map(|v| v.to_vec()))
     }
 
-    /// The next sequence number in the partition `prefix` of `ks`, whose keys are `prefix`
-    /// followed by an order-preserving i64 (1 for an empty partition). Numbers handed out in
-    /// this group count, though not yet committed.
-    pub fn next_seq(&mut self, ks: &Keyspace, prefix: &[u8]) -> fjall::Result<i64> {
-        let slot = (ks.id(), prefix.to_vec());
-        let next = match self.seqs.get(&slot) {
-            Some(n) => *n,
-            None => match ks.prefix(prefix).next_back() {
-                Some(g) => {
-                    let k = g.key()?;
-                    super::codec::i64_from_key(&k[prefix.len()..]).unwrap_or(0) + 1
-                }
-                None => 1,
-            },
-        };
-        self.seqs.insert(slot, next + 1);
-        Ok(next)
+    /// A sequence number larger than every one handed out before, in this process or an
+    /// earlier one (microseconds since the epoch, bumped past the last: a hybrid clock, as a
+    /// timeuuid clustering column would be on ScyllaDB). Orders a message's events as they
+    /// were committed, with no read of the partition.
+    pub fn next_seq(&mut self) -> i64 {
+        static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let prev = LAST.load(Ordering::Relaxed);
+        let next = now.max(prev + 1);
+        LAST.store(next, Ordering::Relaxed);
+        next
     }
 }
 
@@ -251,7 +244,6 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     // Pending point writes, kept only when some request reads them back.
     let overlay = group.iter().any(|r| r.mutations.iter().any(|m| matches!(m, Mutation::Compute(_))));
     let mut pending: HashMap<(u64, Vec<u8>), Option<Vec<u8>>> = Default::default();
-    let mut seqs: HashMap<(u64, Vec<u8>), i64> = Default::default();
     for req in group.iter_mut() {
         let mut conflict = None;
         for (ks, key, label) in &req.require_absent {
@@ -296,7 +288,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                     counters.entry((ks.id(), key)).or_insert((ks, 0)).1 += delta;
                 }
                 Mutation::Compute(f) => {
-                    let mut view = GroupView { pending: &pending, seqs: &mut seqs };
+                    let mut view = GroupView { pending: &pending };
                     let produced = f(&mut view);
                     for p in produced.into_iter().rev() {
                         queue.push_front(p);

@@ -73,13 +73,7 @@ impl EmbeddedStore {
             Self::message_index_mutations(t, m, muts);
         }
         if let Some(mut ev) = c.event {
-            ev.seq = match view.next_seq(&t.message_events, &i64_key(m.id)) {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(message = m.id, error = %e, "event sequence unreadable; event not recorded");
-                    return;
-                }
-            };
+            ev.seq = view.next_seq();
             if let (Some(obs), Some(before)) = (observer, c.before) {
                 if let Some(entry) = obs.on_change(before, m, &ev) {
                     muts.push(Mutation::Put { ks: t.callback_outbox.clone(), key: i64_key(entry.id).to_vec(), value: entry.payload });
