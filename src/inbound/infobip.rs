@@ -115,10 +115,11 @@ pub(super) async fn receive(r: &Receivers, cb: &Callback<'_>) -> Result<Receipt,
     let evs = events(cb.body, cb.credential_id)?;
     // Every report is located and checked before any is applied: one that is not the
     // credential's refuses the whole callback, unchanged.
+    let found = r.locate_all(ProviderKind::Infobip, cb.credential_id, &evs).await?;
     let mut located = Vec::with_capacity(evs.len());
     let mut unknown = 0;
-    for ev in evs {
-        match r.locate(ProviderKind::Infobip, cb.credential_id, &ev).await? {
+    for (ev, l) in evs.into_iter().zip(found) {
+        match l {
             Some(l) => located.push((l, ev)),
             None => {
                 StatusService::count_unknown(ProviderKind::Infobip);

@@ -122,7 +122,22 @@ impl Receivers {
     /// to the message's association, serves this provider, and (when the message records one)
     /// is the credential that sent it. `Ok(None)`: unknown provider id.
     pub(crate) async fn locate(&self, kind: ProviderKind, credential_id: i64, ev: &StatusEvent) -> Result<Option<Located>, InboundError> {
-        let Some(message) = self.status.locate(kind, &ev.provider_message_id).await? else {
+        let message = self.status.locate(kind, &ev.provider_message_id).await?;
+        self.check(kind, credential_id, message).await
+    }
+
+    /// [`Self::locate`] for a batch (one settling wait for all the misses).
+    pub(crate) async fn locate_all(&self, kind: ProviderKind, credential_id: i64, evs: &[StatusEvent]) -> Result<Vec<Option<Located>>, InboundError> {
+        let ids: Vec<&str> = evs.iter().map(|e| e.provider_message_id.as_str()).collect();
+        let mut out = Vec::with_capacity(evs.len());
+        for message in self.status.locate_many(kind, &ids).await? {
+            out.push(self.check(kind, credential_id, message).await?);
+        }
+        Ok(out)
+    }
+
+    async fn check(&self, kind: ProviderKind, credential_id: i64, message: Option<MessageRecord>) -> Result<Option<Located>, InboundError> {
+        let Some(message) = message else {
             return Ok(None);
         };
         let credential = match self.store.get_credential(message.association_id, credential_id).await {
@@ -156,11 +171,13 @@ impl Receivers {
         bases.iter().flat_map(|b| crate::auth::twilio::port_variants(&format!("{b}{}", cb.path_and_query))).collect()
     }
 
-    /// Applies located reports in order and tallies them (unknown ones counted by the caller).
+    /// Applies located reports in order, in one commit, and tallies them (unknown ones
+    /// already counted by the caller).
     pub(crate) async fn apply_all(&self, located: Vec<(Located, StatusEvent)>, unknown: usize) -> Result<Receipt, InboundError> {
         let mut r = Receipt { unknown, ..Receipt::default() };
-        for (l, ev) in located {
-            match self.status.apply_to(l.message.id, ev).await? {
+        let items = located.into_iter().map(|(l, ev)| (l.message.id, ev)).collect();
+        for applied in self.status.apply_located(items).await? {
+            match applied {
                 Applied::Changed { .. } => r.changed += 1,
                 Applied::Unchanged { .. } => r.unchanged += 1,
                 Applied::Unknown => r.unknown += 1,

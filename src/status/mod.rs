@@ -115,17 +115,27 @@ impl StatusService {
 
     /// The message a provider id belongs to, retried briefly on a miss (see `settle`).
     pub async fn locate(&self, provider: ProviderKind, provider_message_id: &str) -> Result<Option<MessageRecord>, StatusError> {
-        if provider_message_id.is_empty() {
-            return Ok(None);
-        }
+        Ok(self.locate_many(provider, &[provider_message_id]).await?.pop().flatten())
+    }
+
+    /// [`Self::locate`] for many ids at once: the misses share one settling wait.
+    pub async fn locate_many(&self, provider: ProviderKind, ids: &[&str]) -> Result<Vec<Option<MessageRecord>>, StatusError> {
+        let mut found: Vec<Option<MessageRecord>> = vec![None; ids.len()];
         let mut wait = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
         loop {
-            if let Some(id) = self.store.find_by_provider_id(provider.code(), provider_message_id).await? {
-                return Ok(self.store.get_message(id).await?);
+            let mut missing = false;
+            for (slot, pid) in found.iter_mut().zip(ids) {
+                if slot.is_some() || pid.is_empty() {
+                    continue;
+                }
+                match self.store.find_by_provider_id(provider.code(), pid).await? {
+                    Some(id) => *slot = self.store.get_message(id).await?,
+                    None => missing = true,
+                }
             }
-            if waited >= self.settle {
-                return Ok(None);
+            if !missing || waited >= self.settle {
+                return Ok(found);
             }
             tokio::time::sleep(wait).await;
             waited += wait;
@@ -152,36 +162,59 @@ impl StatusService {
     /// Applies one report to a message already located (receivers that verified the
     /// report against the message's association first). Returns once durable.
     pub async fn apply_to(&self, message_id: i64, ev: StatusEvent) -> Result<Applied, StatusError> {
-        metrics::counter!(crate::telemetry::DELIVERY_REPORTS_TOTAL, "provider" => ev.provider.code(), "status" => ev.status.as_str())
-            .increment(1);
-        let Some(status) = ev.status.message_status() else {
-            let status = self.store.get_message(message_id).await?.map(|m| m.status);
-            return Ok(status.map_or(Applied::Unknown, |status| Applied::Unchanged { message_id, status }));
-        };
-        let event = MessageEvent {
-            message_id,
-            seq: 0,
-            status,
-            at: ev.at,
-            source: ev.provider.code().to_string(),
-            raw_status: Some(ev.raw_status).filter(|s| !s.is_empty()),
-            error_code: ev.error_code,
-            error_text: ev.error_text,
-        };
-        let outcome = self.store.apply_status(std::slice::from_ref(&event)).await?.pop().unwrap_or(StatusOutcome::Missing);
-        Ok(match outcome {
-            StatusOutcome::Applied { before, after } => {
-                if after.status == MessageStatus::Delivered && before.status == MessageStatus::Sent {
-                    let secs = (crate::domain::now_ms() - before.updated_at).max(0) as f64 / 1000.0;
-                    metrics::histogram!(crate::telemetry::DELIVERY_LATENCY_SECONDS, "provider" => ev.provider.code()).record(secs);
+        Ok(self.apply_located(vec![(message_id, ev)]).await?.pop().unwrap_or(Applied::Unknown))
+    }
+
+    /// Applies located reports in order, in one durable commit; one answer per report.
+    pub async fn apply_located(&self, items: Vec<(i64, StatusEvent)>) -> Result<Vec<Applied>, StatusError> {
+        let mut events = Vec::with_capacity(items.len());
+        // Per report: its provider, and its index in `events` (none for a pending report).
+        let mut slots = Vec::with_capacity(items.len());
+        for (message_id, ev) in items {
+            metrics::counter!(crate::telemetry::DELIVERY_REPORTS_TOTAL, "provider" => ev.provider.code(), "status" => ev.status.as_str())
+                .increment(1);
+            let Some(status) = ev.status.message_status() else {
+                slots.push((ev.provider, message_id, None));
+                continue;
+            };
+            slots.push((ev.provider, message_id, Some(events.len())));
+            events.push(MessageEvent {
+                message_id,
+                seq: 0,
+                status,
+                at: ev.at,
+                source: ev.provider.code().to_string(),
+                raw_status: Some(ev.raw_status).filter(|s| !s.is_empty()),
+                error_code: ev.error_code,
+                error_text: ev.error_text,
+            });
+        }
+        let mut outcomes: Vec<Option<StatusOutcome>> =
+            if events.is_empty() { Vec::new() } else { self.store.apply_status(&events).await?.into_iter().map(Some).collect() };
+        let mut out = Vec::with_capacity(slots.len());
+        for (provider, message_id, slot) in slots {
+            let outcome = match slot {
+                Some(i) => outcomes.get_mut(i).and_then(Option::take).unwrap_or(StatusOutcome::Missing),
+                None => match self.store.get_message(message_id).await? {
+                    Some(m) => StatusOutcome::Unchanged(m),
+                    None => StatusOutcome::Missing,
+                },
+            };
+            out.push(match outcome {
+                StatusOutcome::Applied { before, after } => {
+                    if after.status == MessageStatus::Delivered && before.status == MessageStatus::Sent {
+                        let secs = (crate::domain::now_ms() - before.updated_at).max(0) as f64 / 1000.0;
+                        metrics::histogram!(crate::telemetry::DELIVERY_LATENCY_SECONDS, "provider" => provider.code()).record(secs);
+                    }
+                    Applied::Changed { message_id, from: before.status, to: after.status }
                 }
-                Applied::Changed { message_id, from: before.status, to: after.status }
-            }
-            StatusOutcome::Unchanged(m) => Applied::Unchanged { message_id, status: m.status },
-            StatusOutcome::Missing => {
-                Self::count_unknown(ev.provider);
-                Applied::Unknown
-            }
-        })
+                StatusOutcome::Unchanged(m) => Applied::Unchanged { message_id, status: m.status },
+                StatusOutcome::Missing => {
+                    Self::count_unknown(provider);
+                    Applied::Unknown
+                }
+            });
+        }
+        Ok(out)
     }
 }
