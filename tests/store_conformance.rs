@@ -299,6 +299,37 @@ async fn provider_index_and_status_precedence(s: SharedStore) {
     assert_eq!((get("undelivered"), get("undelivered:twilio")), (1, 1), "{c:?}");
 }
 
+/// Dispatch's `sent` and the provider's `delivered` for the same messages, racing: whatever
+/// order they commit in, every message ends `delivered`, counted once.
+async fn dispatch_and_reports_race_without_downgrade(s: SharedStore) {
+    let assoc = 78;
+    let ids: Vec<i64> = (0..200).map(|i| 50_000 + i).collect();
+    s.insert_messages(&ids.iter().map(|&id| msg(id, assoc)).collect::<Vec<_>>()).await.unwrap();
+    let mut tasks = Vec::new();
+    for &id in &ids {
+        let mut sent = msg(id, assoc);
+        sent.status = MessageStatus::Sent;
+        sent.provider = Some("twilio".into());
+        sent.provider_message_id = Some(format!("SM{id}"));
+        let (s1, s2) = (s.clone(), s.clone());
+        tasks.push(tokio::spawn(async move { s1.update_messages(&[MessageUpdate { message: sent, attempt: None }]).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s2.apply_status(&[report(id, MessageStatus::Delivered, 1)]).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for &id in &ids {
+        let m = s.get_message(id).await.unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Delivered, "{m:?}");
+        assert_eq!(m.provider_message_id, Some(format!("SM{id}")));
+        assert_eq!(s.find_by_provider_id("twilio", &format!("SM{id}")).await.unwrap(), Some(id));
+    }
+    let c = s.get_counters(CounterScope { association_id: assoc, day: 0 }).await.unwrap();
+    assert_eq!((c.get("sent"), c.get("delivered")), (Some(&200), Some(&200)), "{c:?}");
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -319,7 +350,8 @@ mod embedded_backend {
         batched_updates_apply_in_order,
         meta,
         many_concurrent_writers,
-        provider_index_and_status_precedence
+        provider_index_and_status_precedence,
+        dispatch_and_reports_race_without_downgrade
     );
 }
 

@@ -34,13 +34,15 @@ pub enum Mutation {
     /// Many rows of one table, already in the store's own byte type (bulk inserts: no
     /// per-row keyspace handle or copy on the committer thread).
     PutRows { ks: Keyspace, rows: Vec<(Slice, Slice)> },
-    /// A read-modify-write decided on the committer thread (see the module comment).
-    Compute(ComputeFn),
+    /// A read-modify-write decided on the committer thread (see the module comment). It
+    /// sees the group's pending writes of `reads` only (other tables: committed rows).
+    Compute { reads: Keyspace, f: ComputeFn },
 }
 
 pub type ComputeFn = Box<dyn FnOnce(&mut GroupView<'_>) -> Vec<Mutation> + Send>;
 
-/// What a [`Mutation::Compute`] sees: committed rows overlaid with the group's pending writes.
+/// What a [`Mutation::Compute`] sees: committed rows overlaid with the group's pending
+/// writes to the tables the group's computes read (`reads`).
 pub struct GroupView<'a> {
     pending: &'a HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
 }
@@ -242,7 +244,8 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     // Keyed by keyspace id, not name: a name would cost an allocation per counter update.
     let mut counters: std::collections::HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
     // Pending point writes, kept only when some request reads them back.
-    let overlay = group.iter().any(|r| r.mutations.iter().any(|m| matches!(m, Mutation::Compute(_))));
+    let overlay: std::collections::HashSet<u64> =
+        group.iter().flat_map(|r| r.mutations.iter()).filter_map(|m| if let Mutation::Compute { reads, .. } = m { Some(reads.id()) } else { None }).collect();
     let mut pending: HashMap<(u64, Vec<u8>), Option<Vec<u8>>> = Default::default();
     for req in group.iter_mut() {
         let mut conflict = None;
@@ -264,7 +267,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                     if !checked.is_empty() && checked.contains(ks.name().as_ref() as &str) {
                         pending_keys.insert((ks.name().to_string(), key.clone()));
                     }
-                    if overlay {
+                    if overlay.contains(&ks.id()) {
                         pending.insert((ks.id(), key.clone()), Some(value.clone()));
                     }
                     batch.insert(&ks, key, value)
@@ -279,7 +282,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                     }
                 }
                 Mutation::Delete { ks, key } => {
-                    if overlay {
+                    if overlay.contains(&ks.id()) {
                         pending.insert((ks.id(), key.clone()), None);
                     }
                     batch.remove(&ks, key)
@@ -287,7 +290,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                 Mutation::Add { ks, key, delta } => {
                     counters.entry((ks.id(), key)).or_insert((ks, 0)).1 += delta;
                 }
-                Mutation::Compute(f) => {
+                Mutation::Compute { f, .. } => {
                     let mut view = GroupView { pending: &pending };
                     let produced = f(&mut view);
                     for p in produced.into_iter().rev() {

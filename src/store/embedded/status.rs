@@ -171,7 +171,8 @@ impl EmbeddedStore {
             .iter()
             .map(|u| {
                 let (t, observer, u, encoded) = (t.clone(), observer.clone(), u.clone(), encode(&u.message));
-                Mutation::Compute(Box::new(move |view: &mut GroupView<'_>| Self::engine_update(&t, view, observer.as_ref(), u, encoded)))
+                let reads = t.messages.clone();
+                Mutation::Compute { reads, f: Box::new(move |view: &mut GroupView<'_>| Self::engine_update(&t, view, observer.as_ref(), u, encoded)) }
             })
             .collect();
         self.committer.write(muts, vec![]).await
@@ -186,12 +187,18 @@ impl EmbeddedStore {
             .enumerate()
             .map(|(i, ev)| {
                 let (t, observer, ev, outcomes) = (t.clone(), observer.clone(), ev.clone(), outcomes.clone());
-                Mutation::Compute(Box::new(move |view: &mut GroupView<'_>| {
-                    let mut out = None;
-                    let muts = Self::report_update(&t, view, observer.as_ref(), ev, &mut out);
-                    outcomes.lock()[i] = out;
-                    muts
-                }))
+                let reads = t.messages.clone();
+                Mutation::Compute {
+                    reads,
+                    f: Box::new(move |view: &mut GroupView<'_>| {
+                        let mut out = None;
+                        let muts = Self::report_update(&t, view, observer.as_ref(), ev, &mut out);
+                        if let Some(slot) = outcomes.lock().get_mut(i) {
+                            *slot = out;
+                        }
+                        muts
+                    }),
+                }
             })
             .collect();
         self.committer.write(muts, vec![]).await?;
