@@ -63,3 +63,22 @@ pub fn outcome_deltas(before: MessageStatus, after: &MessageRecord) -> Vec<Count
         .flat_map(|scope| names.iter().map(move |name| CounterDelta { scope, name: name.clone(), delta: 1 }))
         .collect()
 }
+
+/// The by-provider counters of a message whose outcome was counted before its provider was
+/// known (a report overtook dispatch's `sent`), bumped once dispatch's write names it.
+pub fn provider_backfill_deltas(m: &MessageRecord) -> Vec<CounterDelta> {
+    let Some(p) = &m.provider else { return Vec::new() };
+    let mut names = Vec::new();
+    if m.status.was_sent() {
+        names.push(format!("sent:{p}"));
+    }
+    match m.status {
+        MessageStatus::Delivered | MessageStatus::Read => names.push(format!("delivered:{p}")),
+        MessageStatus::Undelivered => names.push(format!("undelivered:{p}")),
+        _ => {}
+    }
+    let day = day_of(m.updated_at);
+    scopes(m.association_id, day)
+        .flat_map(|scope| names.iter().map(move |name| CounterDelta { scope, name: name.clone(), delta: 1 }))
+        .collect()
+}

@@ -12,7 +12,7 @@
 use super::codec::{decode, encode, i64_from_key, i64_key, pair_key};
 use super::committer::{GroupView, Mutation};
 use super::{io, EmbeddedStore, Tables};
-use crate::store::stats::{final_deltas, outcome_deltas};
+use crate::store::stats::{final_deltas, outcome_deltas, provider_backfill_deltas};
 use crate::store::{
     CounterDelta, MessageEvent, MessageRecord, MessageStatus, MessageUpdate, StatusObserver, StatusOutcome, StoreResult,
 };
@@ -106,6 +106,9 @@ impl EmbeddedStore {
                     kept.provider = new.provider.clone();
                     kept.provider_message_id = new.provider_message_id.clone();
                     kept.credential_id = kept.credential_id.or(new.credential_id);
+                    if b.provider.is_none() {
+                        Self::counter_mutations(t, &provider_backfill_deltas(&kept), &mut muts);
+                    }
                 }
                 kept.attempts = kept.attempts.max(new.attempts);
                 if kept == *b {
