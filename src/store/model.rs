@@ -423,3 +423,38 @@ pub struct OutboxEntry {
 pub trait StatusObserver: Send + Sync + 'static {
     fn on_change(&self, before: &MessageRecord, after: &MessageRecord, event: &MessageEvent) -> Option<OutboxEntry>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MessageStatus::{self, *};
+
+    const ALL: [MessageStatus; 10] = [Queued, Scheduled, Dispatching, Sent, Delivered, Failed, Cancelled, Expired, Undelivered, Read];
+
+    #[test]
+    fn reports_only_move_a_message_up() {
+        for s in ALL {
+            assert!(!s.report_supersedes(s), "a repeated {s:?} changes nothing");
+        }
+        assert!(Delivered.report_supersedes(Sent) && Undelivered.report_supersedes(Sent) && Failed.report_supersedes(Sent));
+        assert!(Delivered.report_supersedes(Dispatching), "delivered before sent was recorded");
+        assert!(!Sent.report_supersedes(Delivered), "a late sent");
+        assert!(!Delivered.report_supersedes(Undelivered) && !Undelivered.report_supersedes(Delivered), "the first outcome stands");
+        assert!(Read.report_supersedes(Delivered) && Read.report_supersedes(Sent) && !Delivered.report_supersedes(Read));
+    }
+
+    #[test]
+    fn dispatch_moves_freely_below_sent_and_never_undoes_a_report() {
+        assert!(Queued.engine_supersedes(Dispatching), "a retry goes back to queued");
+        assert!(Dispatching.engine_supersedes(Queued) && Sent.engine_supersedes(Dispatching) && Failed.engine_supersedes(Dispatching));
+        assert!(Sent.engine_supersedes(Sent), "a repeated call records its new provider id");
+        assert!(Sent.engine_supersedes(Cancelled), "a cancel racing a call that was sent anyway");
+        for report in [Delivered, Undelivered, Read] {
+            for engine in [Queued, Dispatching, Sent, Failed] {
+                assert!(!engine.engine_supersedes(report), "dispatch's {engine:?} must not undo {report:?}");
+            }
+        }
+        for s in ALL {
+            assert_eq!(s.is_terminal(), s.rank() > 0, "{s:?}");
+        }
+    }
+}
