@@ -35,7 +35,8 @@ pub enum Mutation {
     /// per-row keyspace handle or copy on the committer thread).
     PutRows { ks: Keyspace, rows: Vec<(Slice, Slice)> },
     /// A read-modify-write decided on the committer thread (see the module comment). It
-    /// sees the group's pending writes of `reads` only (other tables: committed rows).
+    /// sees the group's pending `Put`s and `Delete`s of `reads` only (other tables, and bulk
+    /// `PutRows`: committed rows; nothing updates a row before its insert is durable).
     Compute { reads: Keyspace, f: ComputeFn },
 }
 
