@@ -137,6 +137,12 @@ impl App {
             coord,
             client_ip,
             whatsapp,
+            inbound: Arc::new(crate::inbound::Receivers::new(
+                store.clone(),
+                directory.clone(),
+                crate::status::StatusService::new(store.clone()),
+                config.server.public_url.clone(),
+            )),
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();

@@ -7,6 +7,8 @@
 //! api::grpc ─┴► auth ─► ingress ─► dispatch ─► providers ─► provider HTTP APIs
 //!                  │                    │
 //!                  └──────► store ◄─────┘        telemetry beside everything
+//!                             ▲
+//! provider callbacks ─► inbound ─► status ─┘    (the return path)
 //! ```
 //!
 //! * [`api`]: HTTP routes and the gRPC service; translate requests, call the layers below,
@@ -17,6 +19,8 @@
 //! * [`store`]: the storage trait, its embedded backend, the group committer.
 //! * [`domain`]: ids, timestamps, the provider catalogue; no I/O.
 //! * [`providers`]: one adapter per SMS provider (build the request, classify the answer).
+//! * [`inbound`]: receivers of provider callbacks (delivery reports): verify, parse, normalise.
+//! * [`status`]: the one status-update path every receiver calls (precedence, metrics).
 //! * [`sim`]: the provider simulator (every provider's wire format on one loopback port).
 //! * [`config`], [`telemetry`], [`app`] (the composition root).
 
@@ -30,10 +34,12 @@ pub mod demo;
 pub mod directory;
 pub mod dispatch;
 pub mod domain;
+pub mod inbound;
 pub mod ingress;
 pub mod loadgen;
 pub mod providers;
 pub mod sim;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod whatsapp;

@@ -219,9 +219,9 @@ async fn templates_are_validated_and_scoped() {
     }
     // Scoped: another association sees a 404; the super-admin names the association.
     assert_error(&send(wa(&s, &other, Method::GET, &format!("/api/v1/whatsapp-templates/{id}"))).await, 404, "not found");
-    let (status, listed) = send(s.client.get(s.url("/api/v1/whatsapp-templates?associationId=1")).header("x-api-key", &s.admin_key)).await;
+    let (status, listed) = send(s.client.get(s.url("/api/v1/whatsapp-templates?associationId=1")).header("x-api-key", ADMIN_KEY)).await;
     assert_eq!((status, listed["data"].as_array().map(Vec::len)), (200, Some(1)), "{listed}");
-    assert_error(&send(s.client.get(s.url("/api/v1/whatsapp-templates")).header("x-api-key", &s.admin_key)).await, 400, "associationId is required");
+    assert_error(&send(s.client.get(s.url("/api/v1/whatsapp-templates")).header("x-api-key", ADMIN_KEY)).await, 400, "associationId is required");
 
     // Update; an edit of an approved template is not approved any more.
     let (status, updated) = send(wa(&s, &k, Method::PUT, &format!("/api/v1/whatsapp-templates/{id}")).json(&json!({"footerText": "Jood", "isActive": false}))).await;

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod replay;
 pub mod secrets;
 pub mod sessions;
+pub mod twilio;
 pub mod webhook;
 
 pub use caller::{Authenticator, Caller};

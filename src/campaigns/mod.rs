@@ -168,7 +168,7 @@ impl CampaignService {
             for mid in ids {
                 if let Ok(Some(m)) = self.store.get_message(mid).await {
                     match m.status {
-                        MessageStatus::Sent | MessageStatus::Delivered => sent += 1,
+                        MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Undelivered | MessageStatus::Read => sent += 1,
                         MessageStatus::Failed | MessageStatus::Expired => failed += 1,
                         _ => cancelled += 1,
                     }

@@ -55,7 +55,7 @@ impl CampaignProgress {
     /// Counts a message found already final (resume after restart).
     pub fn count_final(&self, status: MessageStatus) {
         match status {
-            MessageStatus::Sent | MessageStatus::Delivered => self.sent.fetch_add(1, Ordering::Relaxed),
+            MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Undelivered | MessageStatus::Read => self.sent.fetch_add(1, Ordering::Relaxed),
             MessageStatus::Failed | MessageStatus::Expired => self.failed.fetch_add(1, Ordering::Relaxed),
             MessageStatus::Cancelled => self.cancelled.fetch_add(1, Ordering::Relaxed),
             _ => 0,

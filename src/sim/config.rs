@@ -40,6 +40,21 @@ pub struct SimConfig {
     pub dedup_window: usize,
     /// The Graph API simulator (Meta's WhatsApp Cloud API): templates, limits, webhooks.
     pub whatsapp: WhatsAppSimConfig,
+    /// Whether accepted Twilio and Infobip sends that name a callback URL get delivery
+    /// reports (see `sim::dlr`).
+    pub dlr_enabled: bool,
+    /// Delay before a message's reports are sent.
+    pub dlr_delay_ms: u64,
+    /// Uniform extra delay in `0..=dlr_jitter_ms`.
+    pub dlr_jitter_ms: u64,
+    /// Fraction of messages reported `undelivered` instead of `delivered`.
+    pub dlr_undelivered_rate: f64,
+    /// Fraction of messages whose final report is sent twice.
+    pub dlr_duplicate_rate: f64,
+    /// Fraction of (Twilio) messages whose final report comes before `sent`.
+    pub dlr_reorder_rate: f64,
+    /// Fraction of messages that get no report at all.
+    pub dlr_loss_rate: f64,
 }
 
 impl Default for SimConfig {
@@ -58,6 +73,13 @@ impl Default for SimConfig {
             record_requests: 64,
             dedup_window: 100_000,
             whatsapp: WhatsAppSimConfig::default(),
+            dlr_enabled: true,
+            dlr_delay_ms: 50,
+            dlr_jitter_ms: 50,
+            dlr_undelivered_rate: 0.0,
+            dlr_duplicate_rate: 0.0,
+            dlr_reorder_rate: 0.0,
+            dlr_loss_rate: 0.0,
         }
     }
 }
@@ -66,7 +88,15 @@ impl SimConfig {
     /// Reports every problem at once.
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        for (name, rate) in [("error_rate", self.error_rate), ("throttle_rate", self.throttle_rate), ("timeout_rate", self.timeout_rate)] {
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("throttle_rate", self.throttle_rate),
+            ("timeout_rate", self.timeout_rate),
+            ("dlr_undelivered_rate", self.dlr_undelivered_rate),
+            ("dlr_duplicate_rate", self.dlr_duplicate_rate),
+            ("dlr_reorder_rate", self.dlr_reorder_rate),
+            ("dlr_loss_rate", self.dlr_loss_rate),
+        ] {
             if !(0.0..=1.0).contains(&rate) {
                 problems.push(format!("{name} must be between 0 and 1 (got {rate})"));
             }

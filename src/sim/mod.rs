@@ -13,11 +13,17 @@
 //!   headers, parsed body).
 //! * `POST /_sim/reset`: clear counters, requests, faults and duplicate ids; reseed the RNG.
 //!
-//! Depends on `domain` (provider codes) only; nothing in the engine depends on it.
+//! Accepted Twilio and Infobip sends that name a callback URL get delivery reports back,
+//! signed as the provider signs them (`dlr.rs`; `dlr_*` settings); `GET /_sim/stats` counts
+//! them under `dlr`.
+//!
+//! Depends on `domain` (provider codes) and `auth::twilio` (the signature) only; nothing in
+//! the engine depends on it.
 
 mod config;
 mod graph;
 pub use graph::WhatsAppSimConfig;
+mod dlr;
 mod server;
 mod state;
 mod wire;
@@ -44,12 +50,13 @@ impl Simulator {
         let local = listener.local_addr()?;
         let state = Arc::new(SimState::new(config));
         let shutdown = CancellationToken::new();
-        let app = server::router(Shared { state: state.clone(), shutdown: shutdown.clone() });
+        let dlr = Arc::new(dlr::Dlr::new());
+        let app = server::router(Shared { state: state.clone(), shutdown: shutdown.clone(), dlr: dlr.clone() });
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
-        Ok(SimHandle { addr: local, state, shutdown, task: Some(task) })
+        Ok(SimHandle { addr: local, state, dlr, shutdown, task: Some(task) })
     }
 }
 
@@ -58,6 +65,7 @@ impl Simulator {
 pub struct SimHandle {
     addr: SocketAddr,
     state: Arc<SimState>,
+    dlr: Arc<dlr::Dlr>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -92,7 +100,9 @@ impl SimHandle {
 
     /// The same JSON as `GET /_sim/stats`.
     pub fn stats(&self) -> serde_json::Value {
-        self.state.stats_json()
+        let mut v = self.state.stats_json();
+        v["dlr"] = self.dlr.stats_json();
+        v
     }
 
     pub fn requests(&self, kind: ProviderKind) -> Vec<RecordedRequest> {

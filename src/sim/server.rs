@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub state: Arc<SimState>,
     /// Cancelled on stop, so hanging requests end instead of holding shutdown for `hang_ms`.
     pub shutdown: CancellationToken,
+    /// Delivery reports of accepted sends.
+    pub dlr: Arc<super::dlr::Dlr>,
 }
 
 /// Largest request body read; bulk requests of a few thousand numbers fit.
@@ -132,7 +134,25 @@ async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {
     if matches!(answer, Answer::Throttled) && config.retry_after {
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(config.retry_after_secs));
     }
+    if matches!(answer, Answer::Accepted(_)) && matches!(kind, ProviderKind::Twilio | ProviderKind::Infobip) && config.dlr_enabled {
+        response = schedule_reports(&s, &config, kind, &incoming, response).await;
+    }
     response
+}
+
+/// Reads the provider ids from an accepted answer and schedules their delivery reports;
+/// answers the same response.
+async fn schedule_reports(s: &Shared, config: &SimConfig, kind: ProviderKind, req: &Incoming, response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "simulator answer unreadable").into_response();
+    };
+    let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let form = if kind == ProviderKind::Twilio { wire::form_pairs(&req.body) } else { Vec::new() };
+    let json_body: Value = if kind == ProviderKind::Infobip { serde_json::from_slice(&req.body).unwrap_or(Value::Null) } else { Value::Null };
+    let accepted = super::dlr::accepted(kind, &form, &json_body, wire::basic_auth(&req.headers), &answer);
+    s.dlr.schedule(config, &s.state.rng, &s.shutdown, accepted);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// The answer to a request no fault intercepted: the provider's validation, then the
@@ -297,7 +317,9 @@ async fn delete_faults(State(s): State<Shared>) -> Json<Vec<FaultSpec>> {
 }
 
 async fn get_stats(State(s): State<Shared>) -> Json<Value> {
-    Json(s.state.stats_json())
+    let mut v = s.state.stats_json();
+    v["dlr"] = s.dlr.stats_json();
+    Json(v)
 }
 
 /// `?provider=twilio` → that provider's recent requests (oldest first); without it, all

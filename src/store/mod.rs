@@ -116,13 +116,29 @@ pub trait Store: WhatsAppStore + Send + Sync + 'static {
     /// unfinished index.
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()>;
     async fn get_message(&self, id: i64) -> StoreResult<Option<MessageRecord>>;
-    /// Replaces a message row; keeps the unfinished index (messages outside campaigns) and
-    /// the schedule in step with its status, and appends `attempt` in the same commit.
+    /// Replaces a message row unless it holds a higher status (see `apply_status`); keeps
+    /// the unfinished index (messages outside campaigns) and the schedule in step with its
+    /// status, and appends `attempt` and, when the row carries a provider message id, its
+    /// `provider_index` row in the same commit.
     async fn update_message(&self, msg: &MessageRecord, attempt: Option<&AttemptRecord>) -> StoreResult<()> {
         self.update_messages(&[MessageUpdate { message: msg.clone(), attempt: attempt.cloned() }]).await
     }
     /// Many `update_message`s in one durable commit, applied in order.
     async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()>;
+    /// Status events (delivery reports and the like), each decided against the message as
+    /// it is when the event is written: applied only when it moves the message to a higher
+    /// rank ([`MessageStatus::report_supersedes`]), then written with the event, the
+    /// counters and the observer's outbox row in one durable commit. Dispatch's own writes
+    /// (`update_messages`) are decided the same way ([`MessageStatus::engine_supersedes`]),
+    /// so neither can undo the other whatever order they reach the store in.
+    async fn apply_status(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>>;
+    /// The message a provider's message id belongs to (`provider_index`, written with the
+    /// update that first carried the id).
+    async fn find_by_provider_id(&self, provider: &str, provider_message_id: &str) -> StoreResult<Option<i64>>;
+    /// A message's history in order (at most 1,000 events).
+    async fn list_events(&self, message_id: i64) -> StoreResult<Vec<MessageEvent>>;
+    /// Installs the hook asked on every status change (see [`StatusObserver`]).
+    fn set_status_observer(&self, observer: Arc<dyn StatusObserver>);
     /// A message's delivery attempts in attempt order.
     async fn list_attempts(&self, message_id: i64) -> StoreResult<Vec<AttemptRecord>>;
     /// Ids of messages not yet in a terminal state, in id order, after `after` (recovery).

@@ -59,6 +59,9 @@ pub struct CredentialRecord {
     pub version: u64,
 }
 
+/// A message's lifecycle: `queued` (or `scheduled`) → `dispatching` → `sent` → `delivered` |
+/// `undelivered` | `read`; `failed` at any step; `cancelled`; `expired`. Status events may
+/// arrive late or twice: [`MessageStatus::rank`] orders them so that none moves a message back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
@@ -70,13 +73,54 @@ pub enum MessageStatus {
     Failed,
     Cancelled,
     Expired,
+    /// The provider accepted it but the handset was not reached.
+    Undelivered,
+    /// Read by the recipient (channels that report it, e.g. WhatsApp).
+    Read,
 }
 
 impl MessageStatus {
     /// Terminal states leave the unfinished index; nothing moves a message out of them
     /// except a delivery report (`sent` is terminal for dispatch, `delivered` may follow).
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Sent | Self::Delivered | Self::Failed | Self::Cancelled | Self::Expired)
+        !matches!(self, Self::Queued | Self::Scheduled | Self::Dispatching)
+    }
+
+    /// Precedence of a status: a status event never moves a message to a lower rank.
+    /// `queued`/`scheduled`/`dispatching` 0 < `sent` 1 < the outcomes (`delivered`,
+    /// `undelivered`, `failed`, `expired`, `cancelled`) 2 < `read` 3.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Queued | Self::Scheduled | Self::Dispatching => 0,
+            Self::Sent => 1,
+            Self::Delivered | Self::Undelivered | Self::Failed | Self::Expired | Self::Cancelled => 2,
+            Self::Read => 3,
+        }
+    }
+
+    /// Whether a report of `self` changes a message now in `current`: only a higher rank
+    /// does, so a repeated report changes nothing, a late `sent` never undoes `delivered`,
+    /// and of two outcomes the first one recorded stands.
+    pub fn report_supersedes(self, current: MessageStatus) -> bool {
+        self.rank() > current.rank()
+    }
+
+    /// Whether the engine's own write of `self` (dispatch's `dispatching`, `sent`, `failed`;
+    /// a cancel) replaces `current`. Dispatch moves freely below `sent` (a retry goes back
+    /// to `queued`) and may rewrite `sent` (a repeated call after a crash records its new
+    /// provider id); it never overwrites a higher rank, so its late `sent` cannot undo a
+    /// `delivered` report. `cancelled` stays overridable as before (a cancel racing a
+    /// provider call that was sent anyway ends `sent`).
+    pub fn engine_supersedes(self, current: MessageStatus) -> bool {
+        self == current
+            || current == Self::Cancelled
+            || self.rank() > current.rank()
+            || (self.rank() == current.rank() && current.rank() < 2)
+    }
+
+    /// Counts among the messages a provider accepted (campaign `sent`, stats `sent`).
+    pub fn was_sent(self) -> bool {
+        matches!(self, Self::Sent | Self::Delivered | Self::Undelivered | Self::Read)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +133,8 @@ impl MessageStatus {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
+            Self::Undelivered => "undelivered",
+            Self::Read => "read",
         }
     }
 }
@@ -383,7 +429,92 @@ pub struct CounterScope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterDelta {
     pub scope: CounterScope,
-    /// `accepted`, `sent`, `failed`, `cancelled`, `sent:<provider>`, `failed:<provider>`.
+    /// `accepted`, `sent`, `failed`, `cancelled`, `delivered`, `undelivered`, `read`, and
+    /// `<outcome>:<provider>` for `sent`, `failed`, `delivered`, `undelivered`.
     pub name: String,
     pub delta: i64,
+}
+
+/// One event of a message's history (table `message_events`, clustered by `seq`): the
+/// engine's own status changes and every provider report that changed the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageEvent {
+    pub message_id: i64,
+    /// Commit order within the message, assigned by the store when the event is written.
+    #[serde(default)]
+    pub seq: i64,
+    pub status: MessageStatus,
+    /// Unix ms: when the provider says it happened (reports) or when the engine did it.
+    pub at: i64,
+    /// `engine`, or the code of the provider whose report it was (`twilio`, `infobip`, …).
+    pub source: String,
+    /// The provider's own status word (`DELIVERED_TO_HANDSET`, `undelivered`, …).
+    #[serde(default)]
+    pub raw_status: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_text: Option<String>,
+}
+
+/// What [`Store::apply_status`](super::Store::apply_status) did with one status event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusOutcome {
+    /// The message moved; the event joined its history.
+    Applied { before: MessageRecord, after: MessageRecord },
+    /// The event would not move the message (a repeat, or a lower rank arriving late).
+    Unchanged(MessageRecord),
+    /// No such message.
+    Missing,
+}
+
+/// A row written beside a status change, in the same commit (the customer-callback outbox).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Stable event id (the outbox key).
+    pub id: i64,
+    pub payload: Vec<u8>,
+}
+
+/// The hook the callbacks layer plugs into the store: asked on every status change the
+/// store commits (dispatch's and reports' alike) and, when it answers an entry, the entry is
+/// written to `callback_outbox` in the same commit as the change, so a crash loses no
+/// customer callback. Called on the store's writer thread: keep it cheap and non-blocking.
+pub trait StatusObserver: Send + Sync + 'static {
+    fn on_change(&self, before: &MessageRecord, after: &MessageRecord, event: &MessageEvent) -> Option<OutboxEntry>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageStatus::{self, *};
+
+    const ALL: [MessageStatus; 10] = [Queued, Scheduled, Dispatching, Sent, Delivered, Failed, Cancelled, Expired, Undelivered, Read];
+
+    #[test]
+    fn reports_only_move_a_message_up() {
+        for s in ALL {
+            assert!(!s.report_supersedes(s), "a repeated {s:?} changes nothing");
+        }
+        assert!(Delivered.report_supersedes(Sent) && Undelivered.report_supersedes(Sent) && Failed.report_supersedes(Sent));
+        assert!(Delivered.report_supersedes(Dispatching), "delivered before sent was recorded");
+        assert!(!Sent.report_supersedes(Delivered), "a late sent");
+        assert!(!Delivered.report_supersedes(Undelivered) && !Undelivered.report_supersedes(Delivered), "the first outcome stands");
+        assert!(Read.report_supersedes(Delivered) && Read.report_supersedes(Sent) && !Delivered.report_supersedes(Read));
+    }
+
+    #[test]
+    fn dispatch_moves_freely_below_sent_and_never_undoes_a_report() {
+        assert!(Queued.engine_supersedes(Dispatching), "a retry goes back to queued");
+        assert!(Dispatching.engine_supersedes(Queued) && Sent.engine_supersedes(Dispatching) && Failed.engine_supersedes(Dispatching));
+        assert!(Sent.engine_supersedes(Sent), "a repeated call records its new provider id");
+        assert!(Sent.engine_supersedes(Cancelled), "a cancel racing a call that was sent anyway");
+        for report in [Delivered, Undelivered, Read] {
+            for engine in [Queued, Dispatching, Sent, Failed] {
+                assert!(!engine.engine_supersedes(report), "dispatch's {engine:?} must not undo {report:?}");
+            }
+        }
+        for s in ALL {
+            assert_eq!(s.is_terminal(), s.rank() > 0, "{s:?}");
+        }
+    }
 }

@@ -42,6 +42,10 @@ pub const AUTH_IP_DENIED_TOTAL: &str = "jood_auth_ip_denied_total";
 pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "jood_idempotency_replays_total";
 pub const REDIS_UP: &str = "jood_redis_up";
 pub const REDIS_FALLBACKS_TOTAL: &str = "jood_redis_fallbacks_total";
+pub const DELIVERY_REPORTS_TOTAL: &str = "jood_delivery_reports_total";
+pub const DELIVERY_REPORTS_UNKNOWN_TOTAL: &str = "jood_delivery_reports_unknown_total";
+pub const DELIVERY_REPORTS_REJECTED_TOTAL: &str = "jood_delivery_reports_rejected_total";
+pub const DELIVERY_LATENCY_SECONDS: &str = "jood_delivery_sent_to_delivered_seconds";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -89,6 +93,10 @@ fn describe() {
     describe_counter!(IDEMPOTENT_REPLAYS_TOTAL, "Sends answered from an earlier request with the same idempotency key");
     describe_gauge!(REDIS_UP, "1 while Redis answers, 0 while the engine runs on in-process limits (absent without redis.url)");
     describe_counter!(REDIS_FALLBACKS_TOTAL, "Operations served in-process because Redis was unreachable, by operation");
+    describe_counter!(DELIVERY_REPORTS_TOTAL, "Provider status reports for known messages, by provider and reported status (whether or not they changed the message)");
+    describe_counter!(DELIVERY_REPORTS_UNKNOWN_TOTAL, "Provider status reports naming a message id the engine does not know (answered 200, not stored), by provider");
+    describe_counter!(DELIVERY_REPORTS_REJECTED_TOTAL, "Provider callbacks refused, by provider and reason (signature, credential, malformed)");
+    describe_histogram!(DELIVERY_LATENCY_SECONDS, Unit::Seconds, "From the engine recording `sent` to the provider's `delivered` report, by provider");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.

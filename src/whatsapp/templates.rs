@@ -328,6 +328,11 @@ impl WhatsApp {
             updated_at: now,
         };
         validate(&mut t)?;
+        if submit {
+            // Refuse before saving anything when it could not be submitted at all.
+            let cred = self.require_meta_credential(association_id).await?;
+            self.graph(&cred)?;
+        }
         let existing = self.store.list_wa_templates(association_id).await?;
         if existing.len() >= MAX_TEMPLATES_PER_ASSOCIATION {
             return Err(invalid(format!("association {association_id} has {MAX_TEMPLATES_PER_ASSOCIATION} WhatsApp templates, the most it may keep")));

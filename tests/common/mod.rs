@@ -229,7 +229,7 @@ impl TestServer {
             let (status, body) = send(self.req(reqwest::Method::GET, &format!("/api/v1/notifications/{id}"), &keys.api_key, &keys.secret_key)).await;
             assert_eq!(status, 200, "{body}");
             let st = body["data"]["status"].as_str().unwrap().to_string();
-            if ["sent", "delivered", "failed", "cancelled", "expired"].contains(&st.as_str()) {
+            if ["sent", "delivered", "undelivered", "read", "failed", "cancelled", "expired"].contains(&st.as_str()) {
                 return body["data"].clone();
             }
             assert!(started.elapsed().as_secs() < secs, "notification {id} still {st} after {secs}s: {body}");

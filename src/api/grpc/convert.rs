@@ -33,6 +33,8 @@ pub fn message_status(s: MessageStatus) -> pb::NotificationStatus {
         MessageStatus::Failed => P::Failed,
         MessageStatus::Cancelled => P::Cancelled,
         MessageStatus::Expired => P::Expired,
+        MessageStatus::Undelivered => P::Undelivered,
+        MessageStatus::Read => P::Read,
     }
 }
 

@@ -4,6 +4,7 @@
 //! with the gRPC facade (`api::grpc`), which calls the same layers.
 
 mod associations;
+mod callbacks;
 mod campaigns;
 mod credentials;
 mod dashboard;
@@ -81,6 +82,8 @@ pub struct AppStateInner {
     pub client_ip: Arc<ClientIpSource>,
     /// WhatsApp credentials, templates and sends.
     pub whatsapp: Arc<crate::whatsapp::WhatsApp>,
+    /// Provider callbacks (delivery reports).
+    pub inbound: Arc<crate::inbound::Receivers>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -112,7 +115,11 @@ pub fn router(state: AppState) -> Router {
         .route("/whatsapp-templates/{id}/sync", post(whatsapp::sync_template))
         .route("/whatsapp-send/template", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_template)))
         .route("/whatsapp-send/text", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_text)))
-        .route("/whatsapp-send/media", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_media)));
+        .route("/whatsapp-send/media", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_media)))
+        .route(
+            "/callbacks/{provider}/{credential_id}",
+            post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
+        );
 
     Router::new()
         .nest("/api/v1", api)

@@ -1,5 +1,7 @@
 //! `GET /api/v1/notifications/:id` (beyond the document, after the multi-channel API's
-//! per-notification status): a message's status and every delivery attempt. Scoped to the
+//! per-notification status): a message's status, every delivery attempt, and its `timeline`
+//! (accepted, each attempt, and every status event: the engine's `sent`/`failed`/… and the
+//! provider's reports), oldest first. Scoped to the
 //! caller's association; another association's message is "not found", not "forbidden", so
 //! ids reveal nothing.
 
@@ -7,7 +9,7 @@ use super::extract::{AnyKeyAuth, IdPath};
 use super::{ApiError, AppState, Envelope};
 use crate::auth::Caller;
 use crate::domain::Timestamp;
-use crate::store::{AttemptRecord, MessageRecord};
+use crate::store::{AttemptRecord, MessageEvent, MessageRecord};
 use axum::extract::State;
 use serde::Serialize;
 
@@ -39,6 +41,68 @@ impl From<AttemptRecord> for AttemptView {
     }
 }
 
+/// One entry of a message's timeline.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    /// `accepted`, `attempt` or `status`.
+    event: &'static str,
+    /// The status the message took (`queued`/`scheduled` when accepted; none for attempts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    /// `engine`, or the provider whose report it was (for attempts: the provider called).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt: Option<u32>,
+    /// An attempt's result (`sent`, `retryable`, `permanent`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<String>,
+    /// The provider's own status word.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    at: Timestamp,
+}
+
+impl TimelineEntry {
+    fn blank(event: &'static str, at: i64) -> Self {
+        Self { event, status: None, source: None, attempt: None, result: None, provider_status: None, error_code: None, error: None, at: Timestamp(at) }
+    }
+}
+
+/// Accepted, the attempts, then the status events in the order they were recorded (a
+/// provider's own clock dates its reports, so times alone could misorder them).
+fn timeline(m: &MessageRecord, attempts: &[AttemptRecord], events: Vec<MessageEvent>) -> Vec<TimelineEntry> {
+    let accepted_as = if m.scheduled_at.is_some() { "scheduled" } else { "queued" };
+    let mut rest: Vec<(u8, i64, TimelineEntry)> = Vec::with_capacity(attempts.len() + events.len());
+    for a in attempts {
+        let mut e = TimelineEntry::blank("attempt", a.at);
+        e.source = Some(a.provider.clone());
+        e.attempt = Some(a.attempt);
+        e.result = Some(a.result.clone());
+        e.error = a.error.clone();
+        rest.push((0, i64::from(a.attempt), e));
+    }
+    for ev in events {
+        let mut e = TimelineEntry::blank("status", ev.at);
+        e.status = Some(ev.status.as_str());
+        e.provider_status = ev.raw_status;
+        e.error_code = ev.error_code;
+        e.error = ev.error_text;
+        e.source = Some(ev.source);
+        rest.push((1, ev.seq, e));
+    }
+    rest.sort_by_key(|(kind, seq, _)| (*kind, *seq));
+    let mut accepted = TimelineEntry::blank("accepted", m.created_at);
+    accepted.status = Some(accepted_as);
+    accepted.source = Some("engine".into());
+    std::iter::once(accepted).chain(rest.into_iter().map(|(_, _, e)| e)).collect()
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationView {
@@ -55,6 +119,7 @@ pub struct NotificationView {
     provider_message_id: Option<String>,
     error: Option<String>,
     attempts: Vec<AttemptView>,
+    timeline: Vec<TimelineEntry>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -78,6 +143,8 @@ pub async fn get(
     IdPath(id): IdPath<i64>,
 ) -> Result<Envelope<NotificationView>, ApiError> {
     let (m, attempts) = visible_notification(&s, caller, id).await?;
+    let events = s.store.list_events(id).await?;
+    let timeline = timeline(&m, &attempts, events);
     Ok(Envelope::ok(NotificationView {
         id: m.id,
         association_id: m.association_id,
@@ -92,6 +159,7 @@ pub async fn get(
         provider_message_id: m.provider_message_id,
         error: m.error,
         attempts: attempts.into_iter().map(Into::into).collect(),
+        timeline,
         created_at: Timestamp(m.created_at),
         updated_at: Timestamp(m.updated_at),
     }))

@@ -243,7 +243,7 @@ fn non_empty(v: Option<&str>) -> Option<&str> {
 }
 
 /// HTTP Basic credentials.
-fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     use base64::Engine;
     let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let b64 = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic "))?;

@@ -12,11 +12,18 @@
 //! If an fsync fails the committer poisons itself: the failed group and every later write
 //! are refused, since the journal's state on disk is unknown (the lesson of PostgreSQL's
 //! fsyncgate). A restart recovers from the journal.
+//!
+//! A [`Mutation::Compute`] is a read-modify-write run on this thread, in order with every
+//! other write: it reads through a [`GroupView`] (the rows already written by earlier
+//! requests of its group, then the committed ones) and answers the mutations to apply. The
+//! message status rules use it, so two writers of one message (dispatch's `sent`, a
+//! provider's `delivered`) can never both decide from the same stale row.
 
 use crate::store::{StoreError, StoreResult};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use fjall::{Database, Keyspace, PersistMode, Slice};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -30,20 +37,54 @@ pub enum Mutation {
     /// Many rows of one table, already in the store's own byte type (bulk inserts: no
     /// per-row keyspace handle or copy on the committer thread).
     PutRows { ks: Keyspace, rows: Vec<(Slice, Slice)> },
+    /// A read-modify-write decided on the committer thread (see the module comment). It
+    /// sees the group's pending `Put`s and `Delete`s of `reads` only (other tables, and bulk
+    /// `PutRows`: committed rows; nothing updates a row before its insert is durable).
+    Compute { reads: Keyspace, f: ComputeFn },
 }
 
-/// A check-and-write run on the committer thread, atomically with its group: it reads what
-/// it depends on through the [`GroupView`] and returns the mutations to apply, or an error
-/// that fails only its own request. Guards read single rows written with `Put`/`Delete`
-/// (not `PutRows` tables).
-pub type Guard = Box<dyn FnOnce(&GroupView<'_>) -> StoreResult<Vec<Mutation>> + Send>;
+pub type ComputeFn = Box<dyn FnOnce(&mut GroupView<'_>) -> Vec<Mutation> + Send>;
 
-/// The store as a guard sees it: committed rows overlaid with its group's earlier writes.
+/// What a [`Mutation::Compute`] sees: committed rows overlaid with the group's pending
+/// writes to the tables the group's computes read (`reads`).
 pub struct GroupView<'a> {
-    pending: &'a std::collections::HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
+    pending: &'a HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
 }
 
 impl GroupView<'_> {
+    pub fn get(&self, ks: &Keyspace, key: &[u8]) -> fjall::Result<Option<Vec<u8>>> {
+        if let Some(v) = self.pending.get(&(ks.id(), key.to_vec())) {
+            return Ok(v.clone());
+        }
+        Ok(ks.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// A sequence number larger than every one handed out before, in this process or an
+    /// earlier one (microseconds since the epoch, bumped past the last: a hybrid clock, as a
+    /// timeuuid clustering column would be on ScyllaDB). Orders a message's events as they
+    /// were committed, with no read of the partition.
+    pub fn next_seq(&mut self) -> i64 {
+        static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let prev = LAST.load(Ordering::Relaxed);
+        let next = now.max(prev + 1);
+        LAST.store(next, Ordering::Relaxed);
+        next
+    }
+}
+
+/// A check-and-write run on the committer thread, atomically with its group: it reads what
+/// it depends on through the [`GuardView`] and returns the mutations to apply, or an error
+/// that fails only its own request. Guards read single rows written with `Put`/`Delete`
+/// (not `PutRows` tables).
+pub type Guard = Box<dyn FnOnce(&GuardView<'_>) -> StoreResult<Vec<Mutation>> + Send>;
+
+/// The store as a guard sees it: committed rows overlaid with its group's earlier writes.
+pub struct GuardView<'a> {
+    pending: &'a std::collections::HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
+}
+
+impl GuardView<'_> {
     pub fn get(&self, ks: &Keyspace, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         if let Some(v) = self.pending.get(&(ks.id(), key.to_vec())) {
             return Ok(v.clone());
@@ -242,6 +283,9 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     let mut pending_rows: std::collections::HashMap<(u64, Vec<u8>), Option<Vec<u8>>> = Default::default();
     // Keyed by keyspace id, not name: a name would cost an allocation per counter update.
     let mut counters: std::collections::HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
+    // Pending point writes, kept only when some request reads them back.
+    let overlay: std::collections::HashSet<u64> =
+        group.iter().flat_map(|r| r.mutations.iter()).filter_map(|m| if let Mutation::Compute { reads, .. } = m { Some(reads.id()) } else { None }).collect();
     for req in group.iter_mut() {
         let mut conflict = None;
         for (ks, key, label) in &req.require_absent {
@@ -256,7 +300,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
             continue;
         }
         if let Some(guard) = req.guard.take() {
-            match guard(&GroupView { pending: &pending_rows }) {
+            match guard(&GuardView { pending: &pending_rows }) {
                 Ok(muts) => req.mutations.extend(muts),
                 Err(e) => {
                     results.push(Err(e));
@@ -264,13 +308,14 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                 }
             }
         }
-        for m in req.mutations.drain(..) {
+        let mut queue: std::collections::VecDeque<Mutation> = req.mutations.drain(..).collect();
+        while let Some(m) = queue.pop_front() {
             match m {
                 Mutation::Put { ks, key, value } => {
                     if !checked.is_empty() && checked.contains(ks.name().as_ref() as &str) {
                         pending_keys.insert((ks.name().to_string(), key.clone()));
                     }
-                    if guarded {
+                    if guarded || overlay.contains(&ks.id()) {
                         pending_rows.insert((ks.id(), key.clone()), Some(value.clone()));
                     }
                     batch.insert(&ks, key, value)
@@ -285,13 +330,20 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                     }
                 }
                 Mutation::Delete { ks, key } => {
-                    if guarded {
+                    if guarded || overlay.contains(&ks.id()) {
                         pending_rows.insert((ks.id(), key.clone()), None);
                     }
                     batch.remove(&ks, key)
                 }
                 Mutation::Add { ks, key, delta } => {
                     counters.entry((ks.id(), key)).or_insert((ks, 0)).1 += delta;
+                }
+                Mutation::Compute { f, .. } => {
+                    let mut view = GroupView { pending: &pending_rows };
+                    let produced = f(&mut view);
+                    for p in produced.into_iter().rev() {
+                        queue.push_front(p);
+                    }
                 }
             }
         }

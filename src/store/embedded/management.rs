@@ -8,7 +8,7 @@
 //! the codec and the key layouts of this backend.
 
 use super::codec::{decode, encode, i64_key, pair_key};
-use super::committer::{GroupView, Guard, Mutation};
+use super::committer::{GuardView, Guard, Mutation};
 use super::keys::template_key;
 use super::{EmbeddedStore, Tables};
 use crate::store::*;
@@ -24,7 +24,7 @@ struct VersionOnly {
 }
 
 /// Checks `expect` against the row at `key`; returns the row's bytes when it exists.
-fn check(view: &GroupView<'_>, ks: &Keyspace, table: &'static str, key: &[u8], expect: Expect, label: &str) -> StoreResult<Option<Vec<u8>>> {
+fn check(view: &GuardView<'_>, ks: &Keyspace, table: &'static str, key: &[u8], expect: Expect, label: &str) -> StoreResult<Option<Vec<u8>>> {
     let current = view.get(ks, key)?;
     match (expect, &current) {
         (Expect::Absent, None) => Ok(None),

@@ -8,6 +8,7 @@ mod codec;
 mod committer;
 mod keys;
 mod management;
+mod status;
 mod views;
 mod whatsapp;
 
@@ -43,6 +44,9 @@ struct Tables {
     unfinished_messages: Keyspace,
     meta: Keyspace,
     whatsapp: whatsapp::WaTables,
+    provider_index: Keyspace,
+    message_events: Keyspace,
+    callback_outbox: Keyspace,
 }
 
 pub struct EmbeddedOptions {
@@ -64,6 +68,8 @@ pub struct EmbeddedStore {
     /// database and its directory lock even while other parts still hold the store.
     tables: parking_lot::RwLock<Option<Arc<Tables>>>,
     committer: CommitterHandle,
+    /// Asked on every status change (the customer-callback outbox hook).
+    observer: parking_lot::RwLock<Option<Arc<dyn StatusObserver>>>,
 }
 
 /// Messages are spread over this many partitions of the unfinished index (as in ScyllaDB,
@@ -108,12 +114,15 @@ impl EmbeddedStore {
             unfinished_messages: ks("unfinished_messages")?,
             meta: ks("meta")?,
             whatsapp: whatsapp::WaTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
+            provider_index: ks("provider_index")?,
+            message_events: scanned("message_events")?,
+            callback_outbox: ks("callback_outbox")?,
         };
         let committer = CommitterHandle::spawn(
             db,
             CommitterOptions { max_batch: opts.max_batch, queue: opts.queue, fsync: opts.fsync },
         );
-        Ok(Self { tables: parking_lot::RwLock::new(Some(Arc::new(t))), committer })
+        Ok(Self { tables: parking_lot::RwLock::new(Some(Arc::new(t))), committer, observer: parking_lot::RwLock::new(None) })
     }
 
     fn t(&self) -> StoreResult<Arc<Tables>> {
@@ -458,31 +467,23 @@ impl Store for EmbeddedStore {
     }
 
     async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()> {
-        let t = self.t()?;
-        let mut muts = Vec::with_capacity(updates.len() * 3);
-        // Statistics: count a message once, when it first becomes final.
-        let mut deltas = Vec::new();
-        let mut finalised = std::collections::HashSet::new();
-        for u in updates {
-            if u.message.status.is_terminal() && !finalised.contains(&u.message.id) {
-                let before = Self::get_row::<MessageRecord>(&t.messages, "messages", &i64_key(u.message.id))?;
-                if before.is_none_or(|b| !b.status.is_terminal()) {
-                    finalised.insert(u.message.id);
-                    deltas.extend(crate::store::stats::final_deltas(&u.message));
-                }
-            }
-        }
-        Self::counter_mutations(&t, &deltas, &mut muts);
-        for MessageUpdate { message: msg, attempt } in updates {
-            muts.push(Self::put(&t.messages, i64_key(msg.id).to_vec(), msg));
-            if msg.campaign_id.is_none() {
-                Self::message_index_mutations(&t, msg, &mut muts);
-            }
-            if let Some(a) = attempt {
-                muts.push(Self::put(&t.attempts, pair_key(a.message_id, i64::from(a.attempt)).to_vec(), a));
-            }
-        }
-        self.committer.write(muts, vec![]).await
+        self.update_messages_decided(updates).await
+    }
+
+    async fn apply_status(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>> {
+        self.apply_status_decided(events).await
+    }
+
+    async fn find_by_provider_id(&self, provider: &str, provider_message_id: &str) -> StoreResult<Option<i64>> {
+        self.find_by_provider_id_row(provider, provider_message_id)
+    }
+
+    async fn list_events(&self, message_id: i64) -> StoreResult<Vec<MessageEvent>> {
+        self.list_events_rows(message_id)
+    }
+
+    fn set_status_observer(&self, observer: Arc<dyn StatusObserver>) {
+        *self.observer.write() = Some(observer);
     }
 
     async fn list_attempts(&self, message_id: i64) -> StoreResult<Vec<AttemptRecord>> {

@@ -36,7 +36,7 @@ enum StatusFilter {
 
 fn class(s: MessageStatus) -> StatusFilter {
     match s {
-        MessageStatus::Sent | MessageStatus::Delivered => StatusFilter::Success,
+        MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Undelivered | MessageStatus::Read => StatusFilter::Success,
         MessageStatus::Failed | MessageStatus::Expired | MessageStatus::Cancelled => StatusFilter::Failed,
         _ => StatusFilter::Pending,
     }

@@ -5,7 +5,7 @@ use crate::api::http::extract::{IdPath, JsonBody, QueryParams};
 use crate::api::http::{ApiError, AppState, Envelope};
 use crate::domain::{now_ms, ProviderKind, Timestamp};
 use crate::ingress::NewMessage;
-use crate::store::{MessageRecord, MessageStatus};
+use crate::store::MessageRecord;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -75,7 +75,7 @@ pub async fn send_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBo
     Ok(Envelope::ok(SendView {
         log_id: m.id,
         message_id: m.provider_message_id,
-        success: matches!(m.status, MessageStatus::Sent | MessageStatus::Delivered),
+        success: m.status.was_sent(),
         status: m.status.as_str(),
         error: m.error,
     }))
