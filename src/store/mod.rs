@@ -68,6 +68,8 @@ pub trait Store: WhatsAppStore + Send + Sync + 'static {
     async fn put_credentials(&self, recs: &[(CredentialRecord, Expect)]) -> StoreResult<()>;
     async fn get_credential(&self, association_id: i64, id: i64) -> StoreResult<Option<CredentialRecord>>;
     async fn list_credentials(&self, association_id: i64) -> StoreResult<Vec<CredentialRecord>>;
+    /// The association a credential id belongs to (credentials written by this version on).
+    async fn credential_owner(&self, id: i64) -> StoreResult<Option<i64>>;
     /// Deletes if still at `expected_version`: `Ok(false)` when absent, `VersionMismatch`
     /// when changed since read.
     async fn delete_credential(&self, association_id: i64, id: i64, expected_version: u64) -> StoreResult<bool>;

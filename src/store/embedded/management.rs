@@ -99,6 +99,8 @@ impl EmbeddedStore {
                 let key = pair_key(rec.association_id, rec.id).to_vec();
                 check(view, &t.credentials, "credentials", &key, *expect, &format!("credential {}", rec.id))?;
                 muts.push(put_row(&t.credentials, key, encode(rec)));
+                // Which association a credential id belongs to (callback URLs name only the id).
+                muts.push(put_row(&t.credential_owner, i64_key(rec.id).to_vec(), i64_key(rec.association_id).to_vec()));
             }
             Ok(muts)
         });
@@ -108,7 +110,8 @@ impl EmbeddedStore {
     pub(super) async fn cas_delete_credential(&self, association_id: i64, id: i64, expected: u64) -> StoreResult<bool> {
         let t = self.t()?;
         let key = pair_key(association_id, id).to_vec();
-        self.cas_delete(t.credentials.clone(), "credentials", key, expected, format!("credential {id}"), vec![]).await
+        let owner = Mutation::Delete { ks: t.credential_owner.clone(), key: i64_key(id).to_vec() };
+        self.cas_delete(t.credentials.clone(), "credentials", key, expected, format!("credential {id}"), vec![owner]).await
     }
 
     pub(super) async fn cas_put_allocation(&self, rec: &AllocationRecord, expect: Expect) -> StoreResult<()> {

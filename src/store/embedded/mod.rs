@@ -44,6 +44,7 @@ struct Tables {
     unfinished_messages: Keyspace,
     meta: Keyspace,
     whatsapp: whatsapp::WaTables,
+    credential_owner: Keyspace,
     provider_index: Keyspace,
     message_events: Keyspace,
     callback_outbox: Keyspace,
@@ -114,6 +115,7 @@ impl EmbeddedStore {
             unfinished_messages: ks("unfinished_messages")?,
             meta: ks("meta")?,
             whatsapp: whatsapp::WaTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
+            credential_owner: ks("credential_owner")?,
             provider_index: ks("provider_index")?,
             message_events: scanned("message_events")?,
             callback_outbox: ks("callback_outbox")?,
@@ -264,6 +266,11 @@ impl Store for EmbeddedStore {
     async fn get_credential(&self, association_id: i64, id: i64) -> StoreResult<Option<CredentialRecord>> {
         let t = self.t()?;
         Self::get_row(&t.credentials, "credentials", &pair_key(association_id, id))
+    }
+
+    async fn credential_owner(&self, id: i64) -> StoreResult<Option<i64>> {
+        let t = self.t()?;
+        Ok(t.credential_owner.get(i64_key(id)).map_err(io)?.and_then(|v| i64_from_key(&v)))
     }
 
     async fn list_credentials(&self, association_id: i64) -> StoreResult<Vec<CredentialRecord>> {
