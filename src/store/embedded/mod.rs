@@ -7,6 +7,7 @@
 mod codec;
 mod committer;
 mod keys;
+mod links;
 mod views;
 
 use super::*;
@@ -40,6 +41,7 @@ struct Tables {
     attempts: Keyspace,
     unfinished_messages: Keyspace,
     meta: Keyspace,
+    links: links::LinkTables,
 }
 
 pub struct EmbeddedOptions {
@@ -104,6 +106,7 @@ impl EmbeddedStore {
             attempts: ks("attempts")?,
             unfinished_messages: ks("unfinished_messages")?,
             meta: ks("meta")?,
+            links: links::LinkTables::open(&ks)?,
         };
         let committer = CommitterHandle::spawn(
             db,
@@ -626,4 +629,13 @@ impl Store for EmbeddedStore {
         self.tables.write().take();
         Ok(())
     }
+
+    // Redirect links: `links.rs`.
+    async fn create_link(&self, rec: &LinkRecord) -> StoreResult<()> { self.links_create(rec).await }
+    async fn get_link(&self, id: i64) -> StoreResult<Option<LinkRecord>> { self.links_get(id).await }
+    async fn get_link_by_code(&self, code: &str) -> StoreResult<Option<LinkRecord>> { self.links_get_by_code(code).await }
+    async fn list_links(&self, association_id: i64, offset: usize, limit: usize) -> StoreResult<LinkPage> { self.links_list(association_id, offset, limit).await }
+    async fn update_link(&self, rec: &LinkRecord) -> StoreResult<()> { self.links_update(rec).await }
+    async fn delete_link(&self, id: i64) -> StoreResult<bool> { self.links_delete(id).await }
+    async fn add_link_clicks(&self, clicks: &[LinkClicks]) -> StoreResult<()> { self.links_add_clicks(clicks).await }
 }
