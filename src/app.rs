@@ -39,6 +39,7 @@ pub struct App {
     directory: Arc<Directory>,
     campaigns: Arc<CampaignService>,
     webhook: Arc<SignedIngress>,
+    links: Arc<crate::links::LinkService>,
     grace: Duration,
 }
 
@@ -103,6 +104,7 @@ impl App {
             schedule_changed.clone(),
         )
         .await?;
+        let links = crate::links::LinkService::start(store.clone(), ids.clone(), Default::default(), shutdown.child_token());
         let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids, config.webhook.max_message_chars, schedule_changed));
         let webhook = Arc::new(SignedIngress::new(
             ingress,
@@ -128,6 +130,7 @@ impl App {
             prometheus,
             coord,
             client_ip,
+            links: links.clone(),
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
@@ -161,6 +164,7 @@ impl App {
             directory,
             campaigns,
             webhook,
+            links,
             grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -215,6 +219,10 @@ impl App {
         drain("HTTP", self.server, deadline).await?;
         if let Some(grpc) = self.grpc {
             drain("gRPC", grpc, deadline).await?;
+        }
+        // Clicks counted up to the last drained request (the flusher itself stopped with the token).
+        if let Err(e) = self.links.flush().await {
+            tracing::warn!(error = %e, "flushing link clicks at shutdown failed");
         }
         self.dispatcher.stop().await;
         self.store.close().await?;

@@ -31,6 +31,7 @@ pub mod directory;
 pub mod dispatch;
 pub mod domain;
 pub mod ingress;
+pub mod links;
 pub mod loadgen;
 pub mod providers;
 pub mod sim;

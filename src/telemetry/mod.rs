@@ -38,6 +38,8 @@ pub const AUTH_IP_DENIED_TOTAL: &str = "jood_auth_ip_denied_total";
 pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "jood_idempotency_replays_total";
 pub const REDIS_UP: &str = "jood_redis_up";
 pub const REDIS_FALLBACKS_TOTAL: &str = "jood_redis_fallbacks_total";
+pub const REDIRECTS_TOTAL: &str = "jood_redirects_total";
+pub const LINK_CLICKS_FLUSHED_TOTAL: &str = "jood_link_clicks_flushed_total";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -81,6 +83,8 @@ fn describe() {
     describe_counter!(IDEMPOTENT_REPLAYS_TOTAL, "Sends answered from an earlier request with the same idempotency key");
     describe_gauge!(REDIS_UP, "1 while Redis answers, 0 while the engine runs on in-process limits (absent without redis.url)");
     describe_counter!(REDIS_FALLBACKS_TOTAL, "Operations served in-process because Redis was unreachable, by operation");
+    describe_counter!(REDIRECTS_TOTAL, "GET /r/{code} answers, by result (found, not_found, error)");
+    describe_counter!(LINK_CLICKS_FLUSHED_TOTAL, "Redirect-link clicks written to the store by the batched flusher");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 mod idempotency;
+mod links;
 mod notifications;
 mod ops;
 pub mod protect;
@@ -77,6 +78,7 @@ pub struct AppStateInner {
     pub coord: Arc<Coordinator>,
     /// How the client address of a request is found.
     pub client_ip: Arc<ClientIpSource>,
+    pub links: Arc<crate::links::LinkService>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -99,7 +101,9 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/{id}", get(notifications::get).delete(campaigns::cancel_notification))
         .route("/campaigns/{id}", get(campaigns::get).delete(campaigns::cancel))
         .route("/templates", get(templates::list).post(templates::create))
-        .route("/templates/{code}", get(templates::get).put(templates::update).delete(templates::delete));
+        .route("/templates/{code}", get(templates::get).put(templates::update).delete(templates::delete))
+        .route("/redirect-links", get(links::list).post(links::create))
+        .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete));
 
     Router::new()
         .nest("/api/v1", api)
@@ -107,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/r/{code}", get(links::redirect))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
