@@ -39,6 +39,7 @@ pub struct App {
     directory: Arc<Directory>,
     campaigns: Arc<CampaignService>,
     webhook: Arc<SignedIngress>,
+    links: Arc<crate::links::LinkService>,
     grace: Duration,
 }
 
@@ -103,6 +104,7 @@ impl App {
             schedule_changed.clone(),
         )
         .await?;
+        let links = crate::links::LinkService::start(store.clone(), ids.clone(), Default::default(), shutdown.child_token());
         let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids.clone(), config.webhook.max_message_chars, schedule_changed));
         let whatsapp = Arc::new(crate::whatsapp::WhatsApp::new(
             store.clone(),
@@ -143,6 +145,7 @@ impl App {
                 crate::status::StatusService::new(store.clone()),
                 config.server.public_url.clone(),
             )),
+            links: links.clone(),
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
@@ -174,6 +177,7 @@ impl App {
             directory,
             campaigns,
             webhook,
+            links,
             grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -228,6 +232,10 @@ impl App {
         drain("HTTP", self.server, deadline).await?;
         if let Some(grpc) = self.grpc {
             drain("gRPC", grpc, deadline).await?;
+        }
+        // Clicks counted up to the last drained request (the flusher itself stopped with the token).
+        if let Err(e) = self.links.flush().await {
+            tracing::warn!(error = %e, "flushing link clicks at shutdown failed");
         }
         self.dispatcher.stop().await;
         self.store.close().await?;

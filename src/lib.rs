@@ -36,6 +36,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod inbound;
 pub mod ingress;
+pub mod links;
 pub mod loadgen;
 pub mod providers;
 pub mod sim;

@@ -491,6 +491,62 @@ async fn dispatch_and_reports_race_without_downgrade(s: SharedStore) {
     let c = s.get_counters(CounterScope { association_id: assoc, day: 0 }).await.unwrap();
     assert_eq!((c.get("sent"), c.get("delivered")), (Some(&200), Some(&200)), "{c:?}");
     assert_eq!((c.get("sent:twilio"), c.get("delivered:twilio")), (Some(&200), Some(&200)), "{c:?}");
+
+async fn redirect_links(s: SharedStore) {
+    let link = |id: i64, assoc: i64, code: &str| LinkRecord {
+        id,
+        association_id: assoc,
+        code: code.into(),
+        target_url: format!("https://x.example/{id}"),
+        name: None,
+        created_at: 1,
+        updated_at: 1,
+        click_count: 0,
+        last_clicked_at: None,
+    };
+    for id in 1..=5 {
+        s.create_link(&link(id, 7, &format!("code{id}"))).await.unwrap();
+    }
+    s.create_link(&link(6, 8, "other")).await.unwrap();
+    // Codes are unique across associations; a taken code writes nothing.
+    assert!(matches!(s.create_link(&link(9, 8, "code1")).await, Err(StoreError::Conflict(_))));
+    assert!(s.get_link(9).await.unwrap().is_none());
+    assert_eq!(s.get_link_by_code("code1").await.unwrap().unwrap().id, 1);
+    assert!(s.get_link_by_code("nope").await.unwrap().is_none());
+
+    // Newest first, paged by offset, with the partition's total.
+    let p = s.list_links(7, 0, 2).await.unwrap();
+    assert_eq!((p.links.iter().map(|l| l.id).collect::<Vec<_>>(), p.total), (vec![5, 4], 5));
+    let p = s.list_links(7, 4, 2).await.unwrap();
+    assert_eq!((p.links.iter().map(|l| l.id).collect::<Vec<_>>(), p.total), (vec![1], 5));
+    assert_eq!(s.list_links(7, 10, 2).await.unwrap().links.len(), 0);
+    assert_eq!(s.list_links(8, 0, 10).await.unwrap().total, 1);
+
+    // Clicks add up; the last click time only moves forward; unknown links are ignored.
+    let c = |link_id, clicks, at| LinkClicks { link_id, clicks, last_clicked_at: at };
+    s.add_link_clicks(&[c(1, 3, 100), c(2, 1, 50), c(404, 9, 1)]).await.unwrap();
+    s.add_link_clicks(&[c(1, 2, 90)]).await.unwrap();
+    let l1 = s.get_link(1).await.unwrap().unwrap();
+    assert_eq!((l1.click_count, l1.last_clicked_at), (5, Some(100)));
+    assert_eq!(s.get_link_by_code("code2").await.unwrap().unwrap().click_count, 1);
+    assert!(s.get_link(404).await.unwrap().is_none());
+
+    // An update keeps the code and the clicks.
+    let mut u = s.get_link(1).await.unwrap().unwrap();
+    u.target_url = "https://y.example/".into();
+    u.name = Some("renamed".into());
+    s.update_link(&u).await.unwrap();
+    let got = s.get_link_by_code("code1").await.unwrap().unwrap();
+    assert_eq!((got.target_url.as_str(), got.name.as_deref(), got.click_count), ("https://y.example/", Some("renamed"), 5));
+
+    // A delete removes the row, its code and its place in the listing; the code is free again.
+    assert!(s.delete_link(1).await.unwrap());
+    assert!(!s.delete_link(1).await.unwrap());
+    assert!(s.get_link(1).await.unwrap().is_none());
+    assert!(s.get_link_by_code("code1").await.unwrap().is_none());
+    assert_eq!(s.list_links(7, 0, 10).await.unwrap().total, 4);
+    s.create_link(&link(10, 7, "code1")).await.unwrap();
+    assert_eq!(s.get_link(10).await.unwrap().unwrap().click_count, 0, "a new link starts with no clicks");
 }
 
 macro_rules! suite {
@@ -516,7 +572,8 @@ mod embedded_backend {
         meta,
         many_concurrent_writers,
         provider_index_and_status_precedence,
-        dispatch_and_reports_race_without_downgrade
+        dispatch_and_reports_race_without_downgrade,
+        redirect_links
     );
 }
 

@@ -7,10 +7,12 @@
 //! both to one behaviour. Depends on `domain` only.
 
 pub mod embedded;
+mod links;
 mod model;
 pub mod stats;
 pub mod whatsapp;
 
+pub use links::{LinkClicks, LinkPage, LinkRecord};
 pub use model::*;
 pub use whatsapp::{WaButton, WaTemplateRecord, WhatsAppStore};
 
@@ -175,6 +177,23 @@ pub trait Store: WhatsAppStore + Send + Sync + 'static {
 
     /// Flushes and stops accepting writes (staged shutdown).
     async fn close(&self) -> StoreResult<()>;
+
+    // ---- redirect links ------------------------------------------------------------------
+    /// Inserts a link with its code-index and by-association rows; `Conflict` if the code
+    /// (or the id) is taken, and then nothing is written.
+    async fn create_link(&self, rec: &LinkRecord) -> StoreResult<()>;
+    /// A link by id, with its flushed click count.
+    async fn get_link(&self, id: i64) -> StoreResult<Option<LinkRecord>>;
+    /// A link by code, with its flushed click count (the redirect's cache miss).
+    async fn get_link_by_code(&self, code: &str) -> StoreResult<Option<LinkRecord>>;
+    /// An association's links newest first, skipping `offset`, at most `limit`, and the total.
+    async fn list_links(&self, association_id: i64, offset: usize, limit: usize) -> StoreResult<LinkPage>;
+    /// Rewrites a link's row and its index rows in one commit (its code never changes).
+    async fn update_link(&self, rec: &LinkRecord) -> StoreResult<()>;
+    /// Deletes a link, its index rows and its clicks; whether it existed.
+    async fn delete_link(&self, id: i64) -> StoreResult<bool>;
+    /// Adds batched click counts (one commit); counts for links that no longer exist are dropped.
+    async fn add_link_clicks(&self, clicks: &[LinkClicks]) -> StoreResult<()>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

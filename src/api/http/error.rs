@@ -210,3 +210,18 @@ impl From<DirectoryError> for ApiError {
         }
     }
 }
+
+impl From<crate::links::LinkError> for ApiError {
+    fn from(e: crate::links::LinkError) -> Self {
+        use crate::links::LinkError as E;
+        match e {
+            E::Invalid(m) => ApiError::invalid(m),
+            E::NotFound | E::AssociationNotFound => ApiError::NotFound(e.to_string()),
+            E::Code(cause) => {
+                tracing::error!(%cause, "no redirect-link code could be allocated");
+                ApiError::Internal
+            }
+            E::Store(s) => s.into(),
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 mod idempotency;
+mod links;
 mod notifications;
 mod ops;
 pub mod protect;
@@ -84,6 +85,7 @@ pub struct AppStateInner {
     pub whatsapp: Arc<crate::whatsapp::WhatsApp>,
     /// Provider callbacks (delivery reports).
     pub inbound: Arc<crate::inbound::Receivers>,
+    pub links: Arc<crate::links::LinkService>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -119,7 +121,9 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/callbacks/{provider}/{credential_id}",
             post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
-        );
+        )
+        .route("/redirect-links", get(links::list).post(links::create))
+        .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete));
 
     Router::new()
         .nest("/api/v1", api)
@@ -127,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/r/{code}", get(links::redirect))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), edge))

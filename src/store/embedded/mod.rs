@@ -9,6 +9,7 @@ mod committer;
 mod keys;
 mod management;
 mod status;
+mod links;
 mod views;
 mod whatsapp;
 
@@ -48,6 +49,7 @@ struct Tables {
     provider_index: Keyspace,
     message_events: Keyspace,
     callback_outbox: Keyspace,
+    links: links::LinkTables,
 }
 
 pub struct EmbeddedOptions {
@@ -119,6 +121,7 @@ impl EmbeddedStore {
             provider_index: ks("provider_index")?,
             message_events: scanned("message_events")?,
             callback_outbox: ks("callback_outbox")?,
+            links: links::LinkTables::open(&ks)?,
         };
         let committer = CommitterHandle::spawn(
             db,
@@ -597,4 +600,13 @@ impl Store for EmbeddedStore {
         self.tables.write().take();
         Ok(())
     }
+
+    // Redirect links: `links.rs`.
+    async fn create_link(&self, rec: &LinkRecord) -> StoreResult<()> { self.links_create(rec).await }
+    async fn get_link(&self, id: i64) -> StoreResult<Option<LinkRecord>> { self.links_get(id).await }
+    async fn get_link_by_code(&self, code: &str) -> StoreResult<Option<LinkRecord>> { self.links_get_by_code(code).await }
+    async fn list_links(&self, association_id: i64, offset: usize, limit: usize) -> StoreResult<LinkPage> { self.links_list(association_id, offset, limit).await }
+    async fn update_link(&self, rec: &LinkRecord) -> StoreResult<()> { self.links_update(rec).await }
+    async fn delete_link(&self, id: i64) -> StoreResult<bool> { self.links_delete(id).await }
+    async fn add_link_clicks(&self, clicks: &[LinkClicks]) -> StoreResult<()> { self.links_add_clicks(clicks).await }
 }
