@@ -247,3 +247,117 @@ async fn free_form_sends_need_the_customer_service_window() {
     assert_eq!(sim.stats()["providers"]["meta"]["received"].as_u64().unwrap_or(0), 0, "nothing reached Meta");
     s.stop().await;
 }
+
+async fn wait_status(s: &TestServer, k: &Keys, id: i64, want: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (code, body) = send(s.req(Method::GET, &format!("/api/v1/notifications/{id}"), &k.api_key, &k.secret_key)).await;
+        assert_eq!(code, 200, "{body}");
+        if body["data"]["status"] == want {
+            return body["data"].clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "notification {id} is not {want}: {body}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// Meta's webhooks end to end: verification, signed statuses through the one status path
+/// (sent → delivered → read), an inbound message opening the window for free-form text, a
+/// template paused at Meta, and a forged signature refused with nothing applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_webhooks_drive_statuses_windows_and_templates() {
+    let sim = sim().await;
+    let mut wh = sim.config().whatsapp;
+    wh.sent_delay_ms = 10;
+    wh.delivered_delay_ms = 10;
+    wh.read_delay_ms = 10;
+    wh.status_jitter_ms = 0;
+    wh.read_rate = 1.0;
+    sim.set_config(SimConfig { whatsapp: wh, ..sim.config() }).unwrap();
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "A").await;
+    let (status, saved) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&creds(&sim))).await;
+    assert_eq!(status, 200, "{saved}");
+    let cred = saved["data"]["id"].as_i64().unwrap();
+    let hook = format!("/api/v1/callbacks/meta/{cred}");
+
+    // Meta's subscription check.
+    let ok = s.client.get(s.url(&format!("{hook}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"))).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    let bad = s.client.get(s.url(&format!("{hook}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"))).send().await.unwrap();
+    assert_eq!(bad.status(), 403);
+
+    // The simulator posts this number's webhooks to the engine, signed with the app secret.
+    let target = json!({"phoneNumberId": PHONE_ID, "url": s.url(&hook), "appSecret": "app-secret", "wabaId": WABA});
+    let r = reqwest::Client::new().post(format!("{}/_sim/whatsapp/webhook", sim.base_url())).json(&target).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let template = json!({"name": "otp_code", "language": "ar", "category": "AUTHENTICATION", "bodyText": "رمزك {{1}}", "submitToMeta": true});
+    let (status, created) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&template)).await;
+    assert_eq!(status, 201, "{created}");
+    let tid = created["data"]["id"].as_i64().unwrap();
+    let meta_id = created["data"]["metaTemplateId"].as_str().unwrap().to_owned();
+    // Approval arrives by webhook (message_template_status_update), no sync needed.
+    let started = Instant::now();
+    loop {
+        let (_, t) = send(wa(&s, &k, Method::GET, &format!("/api/v1/whatsapp-templates/{tid}"))).await;
+        if t["data"]["status"] == "APPROVED" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "approval webhook never applied: {t}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+
+    let body = json!({"templateId": tid, "recipient": "+966501234567", "parameters": {"var1": "4829"}});
+    let (status, sent) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/template").json(&body)).await;
+    assert_eq!(status, 200, "{sent}");
+    let id = sent["data"]["messageId"].as_i64().unwrap();
+    let n = wait_status(&s, &k, id, "read").await;
+    let timeline: Vec<&str> = n["timeline"].as_array().unwrap().iter().filter_map(|e| e["status"].as_str()).collect();
+    assert!(timeline.contains(&"delivered") && timeline.contains(&"read"), "{n}");
+
+    // Free-form text is refused until the customer writes; then it goes out.
+    let text = json!({"recipient": "+966501234567", "message": "شكراً لتواصلك"});
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/text").json(&text)).await, 422, "window");
+    let inbound = json!({"phoneNumberId": PHONE_ID, "from": "966501234567", "text": "مرحبا"});
+    let r = reqwest::Client::new().post(format!("{}/_sim/whatsapp/inbound", sim.base_url())).json(&inbound).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let started = Instant::now();
+    let sent = loop {
+        let got = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/text").json(&text)).await;
+        if got.0 == 200 {
+            break got.1;
+        }
+        assert_eq!(got.0, 422, "{}", got.1);
+        assert!(started.elapsed() < Duration::from_secs(10), "the inbound message never opened the window");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    };
+    assert!(sent["data"]["metaMessageId"].as_str().is_some_and(|m| m.starts_with("wamid.")), "{sent}");
+
+    // A template paused at Meta is paused here, by webhook.
+    let r = reqwest::Client::new().post(format!("{}/_sim/whatsapp/template-status", sim.base_url())).json(&json!({"id": meta_id, "status": "PAUSED"})).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let started = Instant::now();
+    loop {
+        let (_, t) = send(wa(&s, &k, Method::GET, &format!("/api/v1/whatsapp-templates/{tid}"))).await;
+        if t["data"]["status"] == "PAUSED" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "pause webhook never applied: {t}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/template").json(&body)).await, 400, "PAUSED");
+
+    // A forged webhook (right shape, wrong signature) changes nothing.
+    let wamid = n["providerMessageId"].as_str().unwrap();
+    let forged = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages",
+        "value": {"messaging_product": "whatsapp", "statuses": [{"id": wamid, "status": "failed", "timestamp": "1"}]}}]}]});
+    let r = s.client.post(s.url(&hook)).header("x-hub-signature-256", "sha256=00").json(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = s.client.post(s.url(&hook)).json(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let (_, again) = send(s.req(Method::GET, &format!("/api/v1/notifications/{id}"), &k.api_key, &k.secret_key)).await;
+    assert_eq!(again["data"]["status"], "read");
+    s.stop().await;
+}

@@ -5,7 +5,8 @@
 //! callback is authentic; the answer is a 2xx only once every change is durable.
 //!
 //! Receivers exist for the providers whose notes (`shared/providers/*.md`) document a report
-//! mechanism: Twilio (`twilio.rs`, signed) and Infobip (`infobip.rs`, unsigned). Yamamah,
+//! mechanism: Twilio (`twilio.rs`, signed), Infobip (`infobip.rs`, unsigned) and Meta's
+//! WhatsApp Cloud API (`meta.rs`: signed statuses, inbound messages, template updates). Yamamah,
 //! Shastra, Qyadat, Unifonic and 4jawaly document none that can be implemented; their
 //! callback URLs answer 404 and `sent` stays final for them.
 //!
@@ -15,6 +16,7 @@
 //! framework types (the HTTP handler in `api::http::callbacks` translates).
 
 mod infobip;
+pub mod meta;
 mod twilio;
 
 use crate::directory::Directory;
@@ -39,6 +41,8 @@ pub struct Callback<'a> {
     pub host: Option<&'a str>,
     /// The `X-Twilio-Signature` header.
     pub twilio_signature: Option<&'a str>,
+    /// Meta's `X-Hub-Signature-256` header.
+    pub hub_signature: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -91,6 +95,14 @@ impl Receivers {
         Self { store, directory, status, public_url }
     }
 
+    /// Meta's `GET` subscription check: the challenge to echo.
+    pub async fn verify_subscription(&self, provider: &str, credential_id: i64, mode: Option<&str>, token: Option<&str>, challenge: Option<&str>) -> Result<String, InboundError> {
+        match ProviderKind::from_code(provider) {
+            Some(ProviderKind::MetaWhatsapp) => meta::verify_subscription(self, credential_id, mode, token, challenge).await,
+            _ => Err(InboundError::NoReceiver(provider.into())),
+        }
+    }
+
     pub async fn receive(&self, cb: Callback<'_>) -> Result<Receipt, InboundError> {
         let result = self.receive_inner(&cb).await;
         if let Err(e) = &result {
@@ -114,6 +126,7 @@ impl Receivers {
         match kind {
             ProviderKind::Twilio => twilio::receive(self, cb).await,
             ProviderKind::Infobip => infobip::receive(self, cb).await,
+            ProviderKind::MetaWhatsapp => meta::receive(self, cb).await,
             _ => Err(InboundError::NoReceiver(cb.provider.into())),
         }
     }

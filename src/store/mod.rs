@@ -14,7 +14,7 @@ pub mod whatsapp;
 
 pub use links::{LinkClicks, LinkPage, LinkRecord};
 pub use model::*;
-pub use whatsapp::{WaButton, WaTemplateRecord, WhatsAppStore};
+pub use whatsapp::{WaButton, WaInboundRecord, WaTemplateRecord, WhatsAppStore};
 
 use async_trait::async_trait;
 use std::sync::Arc;

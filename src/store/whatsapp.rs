@@ -72,6 +72,22 @@ impl WaButton {
     }
 }
 
+/// A message a customer sent to the association's WhatsApp number (Meta's inbound webhook).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaInboundRecord {
+    pub association_id: i64,
+    /// Meta's id of the message (`wamid…`).
+    pub wamid: String,
+    /// E.164.
+    pub from: String,
+    /// `text`, `image`, `button`, …
+    pub kind: String,
+    /// The text (capped at 4,096 characters); empty for media.
+    pub text: String,
+    /// Unix ms, as Meta stamped it.
+    pub at: i64,
+}
+
 /// Storage of WhatsApp templates and customer-service windows.
 #[async_trait]
 pub trait WhatsAppStore: Send + Sync {
@@ -86,6 +102,10 @@ pub trait WhatsAppStore: Send + Sync {
     /// Records an inbound message from `recipient` at `at` (Unix ms): it opens or refreshes
     /// the 24-hour customer-service window with that recipient.
     async fn touch_wa_window(&self, association_id: i64, recipient: &str, at: i64) -> StoreResult<()>;
+    /// Keeps an inbound message (newest first per association; a repeat of one wamid replaces it).
+    async fn put_wa_inbound(&self, rec: &WaInboundRecord) -> StoreResult<()>;
+    /// An association's inbound messages, newest first, at most `limit`.
+    async fn list_wa_inbound(&self, association_id: i64, limit: usize) -> StoreResult<Vec<WaInboundRecord>>;
     /// When `recipient` last wrote to the association, if ever.
     async fn wa_window(&self, association_id: i64, recipient: &str) -> StoreResult<Option<i64>>;
 }

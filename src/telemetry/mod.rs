@@ -47,6 +47,7 @@ pub const DELIVERY_REPORTS_UNKNOWN_TOTAL: &str = "jood_delivery_reports_unknown_
 pub const DELIVERY_REPORTS_REJECTED_TOTAL: &str = "jood_delivery_reports_rejected_total";
 pub const DELIVERY_LATENCY_SECONDS: &str = "jood_delivery_sent_to_delivered_seconds";
 pub const REDIRECTS_TOTAL: &str = "jood_redirects_total";
+pub const WHATSAPP_INBOUND_TOTAL: &str = "jood_whatsapp_inbound_messages_total";
 pub const LINK_CLICKS_FLUSHED_TOTAL: &str = "jood_link_clicks_flushed_total";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
@@ -99,6 +100,7 @@ fn describe() {
     describe_counter!(DELIVERY_REPORTS_UNKNOWN_TOTAL, "Provider status reports naming a message id the engine does not know (answered 200, not stored), by provider");
     describe_counter!(DELIVERY_REPORTS_REJECTED_TOTAL, "Provider callbacks refused, by provider and reason (signature, credential, malformed)");
     describe_histogram!(DELIVERY_LATENCY_SECONDS, Unit::Seconds, "From the engine recording `sent` to the provider's `delivered` report, by provider");
+    describe_counter!(WHATSAPP_INBOUND_TOTAL, "Messages customers sent to an association's WhatsApp number (Meta webhooks); each opens or refreshes a 24-hour window");
     describe_counter!(REDIRECTS_TOTAL, "GET /r/{code} answers, by result (found, not_found, error)");
     describe_counter!(LINK_CLICKS_FLUSHED_TOTAL, "Redirect-link clicks written to the store by the batched flusher");
 }

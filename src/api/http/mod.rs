@@ -120,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/whatsapp-send/media", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_media)))
         .route(
             "/callbacks/{provider}/{credential_id}",
-            post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
+            get(callbacks::verify).post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
         )
         .route("/redirect-links", get(links::list).post(links::create))
         .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete));

@@ -4,7 +4,7 @@
 use super::codec::{i64_from_key, i64_key, pair_key};
 use super::committer::Mutation;
 use super::{io, EmbeddedStore};
-use crate::store::whatsapp::{WaTemplateRecord, WhatsAppStore};
+use crate::store::whatsapp::{WaInboundRecord, WaTemplateRecord, WhatsAppStore};
 use crate::store::{StoreError, StoreResult};
 use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
@@ -13,6 +13,7 @@ pub(super) struct WaTables {
     templates: Keyspace,
     template_owner: Keyspace,
     windows: Keyspace,
+    inbound: Keyspace,
 }
 
 impl WaTables {
@@ -21,7 +22,7 @@ impl WaTables {
             db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes))
                 .map_err(|e| StoreError::Io(format!("open table {name}: {e}")))
         };
-        Ok(Self { templates: ks("whatsapp_templates")?, template_owner: ks("whatsapp_template_owner")?, windows: ks("whatsapp_windows")? })
+        Ok(Self { templates: ks("whatsapp_templates")?, template_owner: ks("whatsapp_template_owner")?, windows: ks("whatsapp_windows")?, inbound: ks("whatsapp_inbound")? })
     }
 }
 
@@ -68,6 +69,20 @@ impl WhatsAppStore for EmbeddedStore {
         let t = self.t()?;
         let m = Mutation::Put { ks: t.whatsapp.windows.clone(), key: window_key(association_id, recipient), value: at.to_le_bytes().to_vec() };
         self.committer.write(vec![m], vec![]).await
+    }
+
+    async fn put_wa_inbound(&self, rec: &WaInboundRecord) -> StoreResult<()> {
+        let t = self.t()?;
+        // Newest first within the association: (association, MAX - at, wamid).
+        let mut key = pair_key(rec.association_id, i64::MAX - rec.at).to_vec();
+        key.extend_from_slice(rec.wamid.as_bytes());
+        self.committer.write(vec![Self::put(&t.whatsapp.inbound, key, rec)], vec![]).await
+    }
+
+    async fn list_wa_inbound(&self, association_id: i64, limit: usize) -> StoreResult<Vec<WaInboundRecord>> {
+        let t = self.t()?;
+        let prefix = i64_key(association_id);
+        Self::scan(&t.whatsapp.inbound, "whatsapp_inbound", prefix.to_vec(), &prefix, limit)
     }
 
     async fn wa_window(&self, association_id: i64, recipient: &str) -> StoreResult<Option<i64>> {
