@@ -491,6 +491,7 @@ async fn dispatch_and_reports_race_without_downgrade(s: SharedStore) {
     let c = s.get_counters(CounterScope { association_id: assoc, day: 0 }).await.unwrap();
     assert_eq!((c.get("sent"), c.get("delivered")), (Some(&200), Some(&200)), "{c:?}");
     assert_eq!((c.get("sent:twilio"), c.get("delivered:twilio")), (Some(&200), Some(&200)), "{c:?}");
+}
 
 async fn redirect_links(s: SharedStore) {
     let link = |id: i64, assoc: i64, code: &str| LinkRecord {
