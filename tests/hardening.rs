@@ -205,3 +205,47 @@ async fn a_dashboard_campaign_over_one_mib_is_taken_up_to_the_bulk_limit() {
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["data"]["totalRecipients"], 90_000);
 }
+
+/// One scheduling rule on every send path: a time in the past sends at once, one more than
+/// 366 days ahead (up to i64::MAX over gRPC) is refused naming the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_scheduling_rule_on_every_path() {
+    let s = engine().await;
+    let k = s.create_association(1, "A").await;
+    let far = "2099-01-01T00:00:00Z";
+    let body = json!({"associationId": 1, "recipient": "+966501234567", "message": "x", "scheduledAt": far}).to_string();
+    assert_error(&send(s.signed("/api/v1/webhook/notification", &k.secret_key, &body)).await, 400, "366 days");
+    let bulk = json!({"associationId": 1, "recipients": ["+966501234567"], "message": "x", "scheduledAt": far}).to_string();
+    assert_error(&send(s.signed("/api/v1/webhook/bulk", &k.secret_key, &bulk)).await, 400, "366 days");
+    let root = login(&s, OPERATOR, OPERATOR_PASSWORD).await;
+    let far_dash = json!({"associationId": 1, "phoneNumber": "+966501234567", "message": "x", "scheduledAt": far});
+    assert_error(&root.call(Method::POST, "/schedule-sms", far_dash).await, 400, "366 days");
+
+    // The past sends at once, on the webhook and on schedule-sms alike: never `scheduled`.
+    let past = "2020-01-01T00:00:00Z";
+    let body = json!({"associationId": 1, "recipient": "+966501234567", "message": "x", "scheduledAt": past}).to_string();
+    let (status, a) = send(s.signed("/api/v1/webhook/notification", &k.secret_key, &body)).await;
+    assert_eq!((status, a["data"]["status"].as_str()), (200, Some("queued")), "{a}");
+    let (status, b) = root.call(Method::POST, "/schedule-sms", json!({"associationId": 1, "phoneNumber": "+966501234568", "message": "x", "scheduledAt": past})).await;
+    assert_eq!(status, 200, "{b}");
+    let id = b["data"]["queueId"].as_i64().unwrap();
+    let (_, n) = send(s.req(Method::GET, &format!("/api/v1/notifications/{id}"), &k.api_key, &k.secret_key)).await;
+    assert_ne!(n["data"]["status"], "scheduled", "{n}");
+    assert!(n["data"]["scheduledAt"].is_null(), "{n}");
+
+    // gRPC's i64::MAX seconds is refused too, not accepted to never fire.
+    let mut client = jood::api::grpc::pb::notifications_client::NotificationsClient::connect(s.grpc.clone()).await.unwrap();
+    let mut req = tonic::Request::new(jood::api::grpc::pb::SendNotificationRequest {
+        association_id: 1,
+        recipient: "+966501234567".into(),
+        message: "x".into(),
+        scheduled_at: Some(prost_types::Timestamp { seconds: i64::MAX, nanos: 0 }),
+        ..Default::default()
+    });
+    req.metadata_mut().insert("x-api-key", k.api_key.parse().unwrap());
+    req.metadata_mut().insert("x-api-secret", k.secret_key.parse().unwrap());
+    let err = client.send_notification(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("366 days"), "{err:?}");
+    s.stop().await;
+}

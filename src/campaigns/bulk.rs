@@ -373,7 +373,7 @@ impl CampaignService {
             limit,
             campaign_id: self.ids.next_id(),
             now,
-            scheduled: settings.scheduled_at.filter(|at| *at > now),
+            scheduled: crate::domain::time::schedule_at(settings.scheduled_at, now).map_err(CampaignError::Invalid)?,
             personalised: settings.message.contains("{{"),
             settings,
             seen: HashSet::with_capacity(expected.min(1 << 20)),

@@ -31,6 +31,23 @@ impl Timestamp {
     }
 }
 
+/// How far ahead a send may be scheduled: further is refused on every path (a far-future
+/// time is a mistake, and one beyond the id space would never fire).
+pub const MAX_SCHEDULE_AHEAD_MS: i64 = 366 * 24 * 60 * 60 * 1000;
+
+/// The one scheduling rule of every send path (webhook, bulk, dashboard, gRPC): a time at or
+/// before `now` sends at once (`None`), one within [`MAX_SCHEDULE_AHEAD_MS`] is scheduled,
+/// anything later is refused with a message naming the limit.
+pub fn schedule_at(at: Option<i64>, now: i64) -> Result<Option<i64>, String> {
+    match at {
+        Some(at) if at > now.saturating_add(MAX_SCHEDULE_AHEAD_MS) => {
+            Err(format!("scheduledAt {} is more than 366 days ahead; the latest allowed is {}", Timestamp(at).to_iso(), Timestamp(now + MAX_SCHEDULE_AHEAD_MS).to_iso()))
+        }
+        Some(at) if at > now => Ok(Some(at)),
+        _ => Ok(None),
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_iso())
@@ -47,5 +64,16 @@ mod tests {
         assert_eq!(t.to_iso(), "2026-01-15T10:30:00.000Z");
         assert_eq!(Timestamp::parse_iso("2026-01-15T12:30:00.250+02:00").unwrap().to_iso(), "2026-01-15T10:30:00.250Z");
         assert!(Timestamp::parse_iso("yesterday").is_none());
+    }
+
+    #[test]
+    fn one_scheduling_rule() {
+        let now = 1_800_000_000_000;
+        assert_eq!(schedule_at(None, now), Ok(None));
+        assert_eq!(schedule_at(Some(now - 1), now), Ok(None), "the past sends at once");
+        assert_eq!(schedule_at(Some(now), now), Ok(None));
+        assert_eq!(schedule_at(Some(now + 1), now), Ok(Some(now + 1)));
+        assert!(schedule_at(Some(now + MAX_SCHEDULE_AHEAD_MS + 1), now).unwrap_err().contains("366 days"));
+        assert!(schedule_at(Some(i64::MAX), now).is_err(), "never a time that cannot fire");
     }
 }

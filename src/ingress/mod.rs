@@ -118,7 +118,7 @@ impl Ingress {
             channel::ChannelError::Store(e) => IngressError::Store(e),
         })?;
         let now = now_ms();
-        let scheduled = m.scheduled_at.filter(|at| *at > now);
+        let scheduled = crate::domain::time::schedule_at(m.scheduled_at, now).map_err(IngressError::Invalid)?;
         if scheduled.is_none() {
             self.dispatcher.admit().map_err(|e| IngressError::Saturated(e.to_string()))?;
         }
