@@ -145,6 +145,19 @@ async fn a_template_is_submitted_approved_synced_and_sent() {
     assert_eq!(req["body"]["template"]["components"][0]["parameters"][1]["text"], "ORD-1");
     assert_eq!(req["body"]["template"]["components"][1]["parameters"][0]["text"], "a1b2c3d4");
 
+    // The signed webhook sends the same template: `templateCode` names it, `data` fills it.
+    let hook = json!({"associationId": 1, "recipient": "+966501234567", "channel": "whatsapp", "templateCode": "order_confirmation",
+                      "data": {"name": "Sara", "orderId": "ORD-2", "button_url": "z9"}}).to_string();
+    let (status, queued) = send(s.signed("/api/v1/webhook/notification", &k.secret_key, &hook)).await;
+    assert_eq!(status, 200, "{queued}");
+    let n = s.wait_terminal(&k, queued["data"]["queueId"].as_i64().unwrap(), 10).await;
+    assert_eq!((n["status"].as_str(), n["provider"].as_str()), (Some("sent"), Some("meta")), "{n}");
+    assert_eq!(n["message"], "Hello Sara, your order ORD-2 is confirmed.");
+    let req = serde_json::to_value(sim.requests(jood::domain::ProviderKind::MetaWhatsapp).pop().unwrap()).unwrap();
+    assert_eq!(req["body"]["template"]["components"][0]["parameters"][0]["text"], "Sara");
+    let bad = json!({"associationId": 1, "recipient": "+966501234567", "channel": "whatsapp", "templateCode": "order_confirmation", "data": {"name": "Sara"}}).to_string();
+    assert_error(&send(s.signed("/api/v1/webhook/notification", &k.secret_key, &bad)).await, 400, "parameters.orderId is required");
+
     // A missing parameter names itself; nothing is sent.
     let missing = json!({"templateId": id, "recipient": "+201097899908", "parameters": {"name": "Ahmed", "button_url": "x"}});
     assert_error(&send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-send/template").json(&missing)).await, 400, "parameters.orderId is required");

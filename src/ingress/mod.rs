@@ -11,6 +11,7 @@
 
 pub mod channel;
 pub mod signed;
+pub mod whatsapp;
 
 pub use signed::SignedIngress;
 

@@ -165,6 +165,25 @@ impl SignedIngress {
         let req: NotificationRequest = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let data = req.data.unwrap_or_default();
+        // `channel: "whatsapp"` with a templateCode naming an approved WhatsApp template: `data`
+        // holds its parameters, exactly as `parameters` on `/whatsapp-send/template`.
+        if let (Some("whatsapp"), Some(code)) = (req.channel.as_deref(), req.template_code.as_deref().filter(|c| !c.is_empty())) {
+            let templates = self.ingress.store.list_wa_templates(req.association_id).await?;
+            if let Some(t) = super::whatsapp::resolve(&templates, code).map_err(IngressError::Invalid).map_err(prefix_invalid)? {
+                let (content, rendered) = super::whatsapp::template_content(t, &data).map_err(IngressError::Invalid).map_err(prefix_invalid)?;
+                let m = NewMessage {
+                    association_id: req.association_id,
+                    recipient: req.recipient,
+                    body: rendered,
+                    channel: "whatsapp".into(),
+                    priority: req.priority.unwrap_or(0),
+                    credential_id: None,
+                    scheduled_at,
+                    content: Some(crate::domain::WhatsAppContent::Template(content)),
+                };
+                return self.ingress.accept(m).await.map_err(prefix_invalid);
+            }
+        }
         let (body, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
             // As documented: with a template, `message` is ignored.
             Some(code) => {

@@ -3,11 +3,11 @@
 //! accepted durably through ingress on the WhatsApp channel, then the route waits (bounded)
 //! for dispatch's outcome, because the documented answer carries Meta's message id.
 
-use super::templates::{body_param_key, button_param_key, dynamic_buttons, placeholders};
+use crate::ingress::whatsapp::template_content;
 use super::{WaResult, WhatsApp, WhatsAppError, WINDOW_MS};
-use crate::domain::{now_ms, phone, MediaItem, MediaKind, WhatsAppContent, WhatsAppTemplate};
+use crate::domain::{now_ms, phone, MediaItem, MediaKind, WhatsAppContent};
 use crate::ingress::NewMessage;
-use crate::store::{MessageRecord, MessageStatus, WaTemplateRecord};
+use crate::store::{MessageRecord, MessageStatus};
 use serde_json::{json, Map, Value};
 
 pub struct TemplateSend {
@@ -60,81 +60,8 @@ fn invalid(m: impl Into<String>) -> WhatsAppError {
     WhatsAppError::Invalid(m.into())
 }
 
-/// A parameter value as text (numbers are accepted as they are written).
-fn param(params: &Map<String, Value>, key: &str) -> WaResult<Option<String>> {
-    match params.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) if s.chars().count() > 1024 => Err(invalid(format!("parameters.{key} has more than 1024 characters"))),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(invalid(format!("parameters.{key} must be a string or a number"))),
-    }
-}
-
 fn media_url(field: &str, v: &str) -> WaResult<String> {
-    let ok = v.len() <= 2048 && reqwest::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if ok {
-        Ok(v.to_owned())
-    } else {
-        Err(invalid(format!("{field} must be a public http(s) URL of at most 2048 characters")))
-    }
-}
-
-/// The template's send payload from a send's `parameters`: body variables by name (or
-/// `var1..n`, or `1..n`), `header_image|video|document` (else the saved media), and
-/// `button_url` / `button_url_<index>` for dynamic URL buttons.
-pub fn template_content(t: &WaTemplateRecord, params: &Map<String, Value>) -> WaResult<(WhatsAppTemplate, String)> {
-    if params.len() > 100 {
-        return Err(invalid("parameters holds at most 100 entries"));
-    }
-    let n = placeholders(&t.body_text)?;
-    let mut body_params = Vec::with_capacity(n);
-    let mut rendered = t.body_text.clone();
-    for i in 1..=n {
-        let key = body_param_key(t, i);
-        let value = match param(params, &key)? {
-            Some(v) => v,
-            None => param(params, &format!("var{i}"))?.or(param(params, &i.to_string())?).ok_or_else(|| {
-                invalid(format!("parameters.{key} is required (body variable {{{{{i}}}}} of template `{}`)", t.name))
-            })?,
-        };
-        rendered = rendered.replace(&format!("{{{{{i}}}}}", i = i), &value);
-        body_params.push(value);
-    }
-    let header = match t.header_type.as_str() {
-        kind @ ("IMAGE" | "VIDEO" | "DOCUMENT") => {
-            let key = format!("header_{}", kind.to_ascii_lowercase());
-            let link = match param(params, &key)? {
-                Some(url) => media_url(&format!("parameters.{key}"), &url)?,
-                None => t.header_media_url.clone().ok_or_else(|| {
-                    invalid(format!("parameters.{key} is required: template `{}` has a {kind} header and no saved media", t.name))
-                })?,
-            };
-            let kind = MediaKind::parse(&kind.to_ascii_lowercase()).unwrap_or(MediaKind::Image);
-            Some(MediaItem { kind, link, caption: None, filename: None })
-        }
-        _ => None,
-    };
-    let mut url_buttons = Vec::new();
-    for (index, _) in dynamic_buttons(t) {
-        let key = button_param_key(t, index);
-        let value = match param(params, &key)? {
-            Some(v) => v,
-            None => param(params, &format!("button_url_{index}"))?
-                .ok_or_else(|| invalid(format!("parameters.{key} is required: template `{}` has a dynamic URL button", t.name)))?,
-        };
-        url_buttons.push((index as u32, value));
-    }
-    let content = WhatsAppTemplate {
-        name: t.name.clone(),
-        language: t.language.clone(),
-        body_params,
-        header,
-        url_buttons,
-        content_sid: t.twilio_content_sid.clone(),
-    };
-    Ok((content, rendered))
+    crate::ingress::whatsapp::media_url(field, v).map_err(WhatsAppError::Invalid)
 }
 
 impl WhatsApp {
@@ -146,7 +73,7 @@ impl WhatsApp {
         if !t.is_active {
             return Err(invalid(format!("template {} is disabled (isActive false)", t.id)));
         }
-        let (content, rendered) = template_content(&t, &req.parameters)?;
+        let (content, rendered) = template_content(&t, &req.parameters).map_err(WhatsAppError::Invalid)?;
         self.deliver(req.association_id, req.recipient, rendered, WhatsAppContent::Template(content), req.credential_id).await
     }
 
@@ -251,7 +178,7 @@ impl WhatsApp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::WaButton;
+    use crate::store::{WaButton, WaTemplateRecord};
 
     fn template() -> WaTemplateRecord {
         WaTemplateRecord {

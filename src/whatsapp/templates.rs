@@ -87,30 +87,6 @@ fn http_url(field: &str, v: &str) -> WaResult<String> {
     }
 }
 
-/// The `{{n}}` placeholders of a body, checked to be 1..=n each at least once.
-pub fn placeholders(body: &str) -> WaResult<usize> {
-    let mut seen = Vec::new();
-    let mut rest = body;
-    while let Some(i) = rest.find("{{") {
-        let after = &rest[i + 2..];
-        let Some(j) = after.find("}}") else { break };
-        let inner = after[..j].trim();
-        let n: usize = inner.parse().map_err(|_| invalid(format!("bodyText placeholder `{{{{{inner}}}}}` must be a number: {{{{1}}}}, {{{{2}}}}, …")))?;
-        if n == 0 || n > 100 {
-            return Err(invalid("bodyText placeholders are numbered from {{1}} up to {{100}}"));
-        }
-        if !seen.contains(&n) {
-            seen.push(n);
-        }
-        rest = &after[j + 2..];
-    }
-    seen.sort_unstable();
-    match seen.iter().enumerate().find(|(i, n)| **n != i + 1) {
-        Some((i, _)) => Err(invalid(format!("bodyText uses placeholders {seen:?}; they must run {{{{1}}}}..{{{{n}}}} without a gap ({{{{{}}}}} is missing)", i + 1))),
-        None => Ok(seen.len()),
-    }
-}
-
 /// Checks every field of a template against Meta's rules, naming the first bad one.
 fn validate(t: &mut WaTemplateRecord) -> WaResult<()> {
     let name_ok = !t.name.is_empty() && t.name.len() <= 512 && t.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
@@ -185,25 +161,12 @@ fn validate(t: &mut WaTemplateRecord) -> WaResult<()> {
     Ok(())
 }
 
-/// The key a send passes for body placeholder `n` (1-based): the variable's name, else `varN`.
-pub fn body_param_key(t: &WaTemplateRecord, n: usize) -> String {
-    t.variables.get(n - 1).cloned().unwrap_or_else(|| format!("var{n}"))
+/// [`crate::ingress::whatsapp::placeholders`], as this service's error.
+pub fn placeholders(body: &str) -> WaResult<usize> {
+    crate::ingress::whatsapp::placeholders(body).map_err(WhatsAppError::Invalid)
 }
 
-/// The template's URL buttons with a dynamic suffix, by their index among all buttons.
-pub fn dynamic_buttons(t: &WaTemplateRecord) -> Vec<(usize, &WaButton)> {
-    t.buttons.iter().enumerate().filter(|(_, b)| b.is_dynamic_url()).collect()
-}
-
-/// The key a send passes for a dynamic URL button: `button_url` when there is one, else
-/// `button_url_<index>`.
-pub fn button_param_key(t: &WaTemplateRecord, index: usize) -> String {
-    if dynamic_buttons(t).len() == 1 {
-        "button_url".into()
-    } else {
-        format!("button_url_{index}")
-    }
-}
+pub use crate::ingress::whatsapp::{body_param_key, button_param_key, dynamic_buttons};
 
 fn sample(t: &WaTemplateRecord, n: usize) -> String {
     let key = body_param_key(t, n);
