@@ -6,12 +6,14 @@
 //! with the same key order, so one conformance suite (`tests/store_conformance.rs`) holds
 //! both to one behaviour. Depends on `domain` only.
 
+pub mod callbacks;
 pub mod embedded;
 mod model;
 pub mod stats;
 pub mod whatsapp;
 
 pub use model::*;
+pub use callbacks::{CallbackAttempt, CallbackOutcome, CallbackStore, OutboxEntry};
 pub use whatsapp::{WaButton, WaTemplateRecord, WhatsAppStore};
 
 use async_trait::async_trait;
@@ -44,7 +46,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage contract every backend fulfils. Writes return only once durable.
 #[async_trait]
-pub trait Store: WhatsAppStore + Send + Sync + 'static {
+pub trait Store: WhatsAppStore + CallbackStore + Send + Sync + 'static {
     // ---- associations -------------------------------------------------------------
     /// Inserts an association and its key-index rows; `Conflict` if the id is taken.
     async fn create_association(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()>;

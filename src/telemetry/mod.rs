@@ -46,6 +46,9 @@ pub const DELIVERY_REPORTS_TOTAL: &str = "jood_delivery_reports_total";
 pub const DELIVERY_REPORTS_UNKNOWN_TOTAL: &str = "jood_delivery_reports_unknown_total";
 pub const DELIVERY_REPORTS_REJECTED_TOTAL: &str = "jood_delivery_reports_rejected_total";
 pub const DELIVERY_LATENCY_SECONDS: &str = "jood_delivery_sent_to_delivered_seconds";
+pub const CALLBACKS_TOTAL: &str = "jood_callbacks_total";
+pub const CALLBACKS_SECONDS: &str = "jood_callbacks_duration_seconds";
+pub const CALLBACKS_OUTBOX_DEPTH: &str = "jood_callbacks_outbox_depth";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -97,6 +100,9 @@ fn describe() {
     describe_counter!(DELIVERY_REPORTS_UNKNOWN_TOTAL, "Provider status reports naming a message id the engine does not know (answered 200, not stored), by provider");
     describe_counter!(DELIVERY_REPORTS_REJECTED_TOTAL, "Provider callbacks refused, by provider and reason (signature, credential, malformed)");
     describe_histogram!(DELIVERY_LATENCY_SECONDS, Unit::Seconds, "From the engine recording `sent` to the provider's `delivered` report, by provider");
+    describe_counter!(CALLBACKS_TOTAL, "Customer status callback attempts, by result (delivered, pending: a retry is scheduled, failed: given up)");
+    describe_histogram!(CALLBACKS_SECONDS, Unit::Seconds, "Customer status callback POST latency, until the answer or the failure");
+    describe_gauge!(CALLBACKS_OUTBOX_DEPTH, Unit::Count, "Customer status callbacks waiting in the outbox (due or scheduled for retry), sampled every 5 s");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.

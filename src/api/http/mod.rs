@@ -84,6 +84,8 @@ pub struct AppStateInner {
     pub whatsapp: Arc<crate::whatsapp::WhatsApp>,
     /// Provider callbacks (delivery reports).
     pub inbound: Arc<crate::inbound::Receivers>,
+    /// Customer status callbacks (URL checks, the attempts listing).
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/associations", get(associations::list).post(associations::create))
         .route("/associations/{id}", get(associations::get).put(associations::update))
         .route("/associations/{id}/rotate-keys", post(associations::rotate_keys))
+        .route("/associations/{id}/callbacks", get(associations::callback_attempts))
         .route("/associations/{id}/credentials", get(credentials::list).post(credentials::add))
         .route(
             "/associations/{id}/credentials/{credential_id}",

@@ -4,6 +4,7 @@
 //! Reads go straight to fjall from the caller's thread (point reads and bounded prefix scans
 //! take microseconds); writes are queued to `committer` and return once fsync'd.
 
+mod callbacks;
 mod codec;
 mod committer;
 mod keys;
@@ -47,6 +48,7 @@ struct Tables {
     provider_index: Keyspace,
     message_events: Keyspace,
     callback_outbox: Keyspace,
+    callbacks: callbacks::CallbackTables,
 }
 
 pub struct EmbeddedOptions {
@@ -117,6 +119,7 @@ impl EmbeddedStore {
             provider_index: ks("provider_index")?,
             message_events: scanned("message_events")?,
             callback_outbox: ks("callback_outbox")?,
+            callbacks: callbacks::CallbackTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
         };
         let committer = CommitterHandle::spawn(
             db,
