@@ -46,7 +46,7 @@ pub struct Sender {
 enum Answer {
     Status { code: u16, retry_after_ms: Option<u64> },
     /// No answer (timeout, refused connection, refused target); the text says which.
-    NoAnswer(String),
+    Unanswered(String),
     /// Cannot ever be delivered as it stands (the association is gone, the URL is refused).
     Permanent(String),
 }
@@ -137,7 +137,7 @@ impl Sender {
                 let wait = self.backoff_ms(n).max(retry_after_ms.unwrap_or(0)).min(self.cfg.backoff_max_ms);
                 (CallbackOutcome::Pending, Some(code), Some(format!("answered {code}")), Some(wait))
             }
-            Answer::NoAnswer(why) => (CallbackOutcome::Pending, None, Some(why), Some(self.backoff_ms(n))),
+            Answer::Unanswered(why) => (CallbackOutcome::Pending, None, Some(why), Some(self.backoff_ms(n))),
         };
         let (outcome, error) = match outcome {
             CallbackOutcome::Pending if too_old => (CallbackOutcome::Failed, Some(format!("{}; given up after callbacks.max_age_ms", error.unwrap_or_default()))),
@@ -177,7 +177,7 @@ impl Sender {
         let identity = match self.directory.signing_identity(entry.association_id).await {
             Ok(i) => i,
             Err(DirectoryError::NotFound(m)) => return Answer::Permanent(m),
-            Err(e) => return Answer::NoAnswer(format!("signing key unavailable: {e}")),
+            Err(e) => return Answer::Unanswered(format!("signing key unavailable: {e}")),
         };
         let ts = now_ms().to_string();
         let signature = crate::auth::webhook::sign(&identity.secret, &ts, &entry.payload);
@@ -196,9 +196,9 @@ impl Sender {
                 let retry_after_ms = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after_ms);
                 Answer::Status { code: resp.status().as_u16(), retry_after_ms }
             }
-            Err(e) if e.is_timeout() => Answer::NoAnswer("timed out".into()),
-            Err(e) if e.is_connect() => Answer::NoAnswer(format!("could not connect: {}", root_cause(&e))),
-            Err(e) => Answer::NoAnswer(format!("request failed: {}", root_cause(&e))),
+            Err(e) if e.is_timeout() => Answer::Unanswered("timed out".into()),
+            Err(e) if e.is_connect() => Answer::Unanswered(format!("could not connect: {}", root_cause(&e))),
+            Err(e) => Answer::Unanswered(format!("request failed: {}", root_cause(&e))),
         }
     }
 
