@@ -34,6 +34,7 @@ fn message(id: i64, i: u64) -> MessageRecord {
         created_at: 1_763_700_000_000 + i as i64,
         updated_at: 1_763_700_000_000 + i as i64,
         content: None,
+        callback_url: None,
     }
 }
 

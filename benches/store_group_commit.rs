@@ -31,6 +31,7 @@ fn message(id: i64) -> MessageRecord {
         created_at: 1_763_700_000_000,
         updated_at: 1_763_700_000_000,
         content: None,
+        callback_url: None,
     }
 }
 

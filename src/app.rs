@@ -93,6 +93,8 @@ impl App {
         let ids = Arc::new(IdGenerator::new(config.ids.node_id));
         let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
         let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids.clone()));
+        // Before dispatch starts: every status change from here on has its outbox row.
+        let callbacks = crate::callbacks::Callbacks::start(&config.callbacks, store.clone(), directory.clone(), shutdown.child_token())?;
         let dispatcher = Dispatcher::start(config.dispatch.clone(), config.server.public_url.clone(), store.clone(), directory.clone(), coord.clone()).await?;
         let schedule_changed = Arc::new(tokio::sync::Notify::new());
         let campaigns = CampaignService::start(
@@ -121,7 +123,7 @@ impl App {
             coord.clone(),
             config.webhook.reject_replays,
             config.webhook.max_skew_ms,
-        ));
+        ).with_callbacks(callbacks.clone()));
         let sessions = Arc::new(crate::auth::sessions::Sessions::new(store.clone(), config.dashboard.session_ttl_secs));
         if let Some((user, password)) = &secrets.operator {
             sessions.bootstrap(user, password).await.map_err(|e| anyhow::anyhow!("bootstrapping the dashboard operator: {e}"))?;
@@ -139,6 +141,7 @@ impl App {
             coord,
             client_ip,
             whatsapp,
+            callbacks,
             inbound: Arc::new(crate::inbound::Receivers::new(
                 store.clone(),
                 directory.clone(),

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod callbacks;
 mod observability;
 mod protection;
+pub use callbacks::CallbacksConfig;
 pub use observability::{LogConfig, MetricsConfig};
 pub use protection::{IdempotencyConfig, RateLimitConfig, RedisConfig};
 
@@ -33,6 +35,7 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub callbacks: CallbacksConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -235,6 +238,7 @@ impl Default for Config {
             idempotency: IdempotencyConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            callbacks: CallbacksConfig::default(),
         }
     }
 }
@@ -484,6 +488,7 @@ impl Config {
             problems.push("webhook.max_message_chars: must be greater than 0".into());
         }
         protection::validate(self, &mut problems);
+        callbacks::validate(self, &mut problems);
         observability::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())

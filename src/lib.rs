@@ -9,6 +9,7 @@
 //!                  └──────► store ◄─────┘        telemetry beside everything
 //!                             ▲
 //! provider callbacks ─► inbound ─► status ─┘    (the return path)
+//!                                            └─► callbacks (outbox, same commit) ─► customers' URLs
 //! ```
 //!
 //! * [`api`]: HTTP routes and the gRPC service; translate requests, call the layers below,
@@ -21,12 +22,14 @@
 //! * [`providers`]: one adapter per SMS provider (build the request, classify the answer).
 //! * [`inbound`]: receivers of provider callbacks (delivery reports): verify, parse, normalise.
 //! * [`status`]: the one status-update path every receiver calls (precedence, metrics).
+//! * [`callbacks`]: customer status callbacks: the outbox observer, the signed sender.
 //! * [`sim`]: the provider simulator (every provider's wire format on one loopback port).
 //! * [`config`], [`telemetry`], [`app`] (the composition root).
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod callbacks;
 pub mod campaigns;
 pub mod config;
 pub mod coord;

@@ -20,6 +20,7 @@ fn assoc(id: i64) -> AssociationRecord {
         admin_key_hash: format!("adm{id}").into_bytes(),
         secret_key_sealed: vec![1, 2, 3],
         ip_allowlist: vec![],
+        status_callback_url: None,
         created_at: 1,
         updated_at: 1,
         version: 1,
@@ -50,6 +51,7 @@ fn msg(id: i64, association_id: i64) -> MessageRecord {
         created_at: 1,
         updated_at: 1,
         content: None,
+        callback_url: None,
     }
 }
 

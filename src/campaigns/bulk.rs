@@ -31,6 +31,8 @@ pub struct BulkSettings {
     pub send_rate: Option<f64>,
     pub priority: i32,
     pub credential_id: Option<i64>,
+    /// Status callbacks of its messages go here (else to the association's URL).
+    pub callback_url: Option<String>,
 }
 
 /// A bulk request whose recipients are all at hand (the HTTP body).
@@ -484,6 +486,7 @@ impl BulkIngest {
             credential_id: s.credential_id,
             created_at: self.now,
             updated_at: self.now,
+            callback_url: s.callback_url,
         };
         self.svc.store.put_campaign(&campaign).await?;
         tracing::info!(campaign = campaign_id, recipients = valid, invalid = invalid_count, duplicates, "campaign created");

@@ -68,6 +68,9 @@ pub struct AssociationPatch {
     /// Replaces the IP allow-list (addresses and CIDR ranges; empty allows any address).
     /// Who may set it is the caller's business (the API allows the super-admin only).
     pub allowed_ips: Option<Vec<String>>,
+    /// `Some(None)` clears the status callback URL; the URL is checked by the caller
+    /// against the callback target policy (`callbacks::TargetPolicy`).
+    pub status_callback_url: Option<Option<String>>,
 }
 
 /// An association as created, with its keys in clear: the only time they are shown.
@@ -90,13 +93,15 @@ pub struct Directory {
     master: MasterKey,
     ids: Arc<IdGenerator>,
     signing: signing::SigningCache,
+    /// Told of every association write through this node (caches elsewhere drop the entry).
+    listeners: parking_lot::RwLock<Vec<Arc<dyn Fn(i64) + Send + Sync>>>,
 }
 
 const MAX_DOMAINS: usize = 100;
 
 impl Directory {
     pub fn new(store: SharedStore, master: MasterKey, ids: Arc<IdGenerator>) -> Self {
-        Self { store, master, ids, signing: Default::default() }
+        Self { store, master, ids, signing: Default::default(), listeners: Default::default() }
     }
 
     pub async fn create_association(&self, input: NewAssociation) -> DirResult<CreatedAssociation> {
@@ -119,6 +124,7 @@ impl Directory {
             admin_key_hash: keys::hash(&admin_api_key),
             secret_key_sealed: self.master.seal(secret_key.as_bytes()),
             ip_allowlist: Vec::new(),
+            status_callback_url: None,
             created_at: now,
             updated_at: now,
         };
@@ -177,13 +183,28 @@ impl Directory {
             if let Some(ips) = &ips {
                 rec.ip_allowlist = ips.clone();
             }
+            if let Some(url) = &patch.status_callback_url {
+                rec.status_callback_url = url.clone();
+            }
             rec.updated_at = now_ms().max(rec.updated_at);
             rec.version = expected + 1;
             self.store.update_association(&rec, expected).await?;
             Ok(rec)
         });
-        self.signing.invalidate(id);
+        self.invalidate(id);
         rec
+    }
+
+    /// Calls `f` with the id of every association written through this node, after the write.
+    pub fn on_association_change(&self, f: Arc<dyn Fn(i64) + Send + Sync>) {
+        self.listeners.write().push(f);
+    }
+
+    fn invalidate(&self, id: i64) {
+        self.signing.invalidate(id);
+        for f in self.listeners.read().iter() {
+            f(id);
+        }
     }
 
     /// New keys replace old ones in one commit: the old ones stop working at once. The
@@ -218,7 +239,7 @@ impl Directory {
             self.store.update_association(&rec, expected).await?;
             Ok(out)
         });
-        self.signing.invalidate(id);
+        self.invalidate(id);
         out
     }
 

@@ -53,6 +53,9 @@ pub struct NewMessage {
     pub scheduled_at: Option<i64>,
     /// A WhatsApp template or media payload (`body` is then its summary).
     pub content: Option<crate::domain::WhatsAppContent>,
+    /// Status callbacks of this message go here (else to the association's URL); checked
+    /// by the caller against the callback target policy.
+    pub callback_url: Option<String>,
 }
 
 /// The acknowledgement of a durable message.
@@ -130,6 +133,7 @@ impl Ingress {
             priority: m.priority,
             credential_id: m.credential_id,
             content: m.content,
+            callback_url: m.callback_url,
             ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, m.body, m.channel.clone(), scheduled, now)
         };
         self.store.insert_messages(std::slice::from_ref(&record)).await?;

@@ -30,6 +30,8 @@ pub struct SignedIngress {
     /// Replay protection (in Redis when configured) when `webhook.reject_replays`.
     replay: Option<Arc<Coordinator>>,
     max_skew_ms: i64,
+    /// Checks a send's `callbackUrl` (without it, the strict default policy does).
+    callbacks: Option<Arc<crate::callbacks::Callbacks>>,
 }
 
 /// A request whose signature, association, allow-list and activity checked out.
@@ -59,6 +61,9 @@ pub struct NotificationRequest {
     pub scheduled_at: Option<String>,
     #[serde(default)]
     pub priority: Option<i32>,
+    /// Beyond the document: status callbacks of this message go here.
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 /// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
@@ -85,6 +90,9 @@ pub struct BulkBody<'a> {
     pub send_rate: Option<f64>,
     #[serde(default)]
     pub priority: Option<i32>,
+    /// Beyond the document: status callbacks of the campaign's messages go here.
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 /// The fields read before the signature is checked (the rest is skipped, not built).
@@ -105,7 +113,23 @@ impl SignedIngress {
         reject_replays: bool,
         max_skew_ms: i64,
     ) -> Self {
-        Self { ingress, directory, campaigns, replay: reject_replays.then_some(coord), max_skew_ms }
+        Self { ingress, directory, campaigns, replay: reject_replays.then_some(coord), max_skew_ms, callbacks: None }
+    }
+
+    /// Sends' `callbackUrl`s are checked by `callbacks` (its `allow_private_targets`).
+    pub fn with_callbacks(mut self, callbacks: Arc<crate::callbacks::Callbacks>) -> Self {
+        self.callbacks = Some(callbacks);
+        self
+    }
+
+    /// A send's `callbackUrl`, checked against the callback target policy.
+    async fn callback_url(&self, url: Option<String>) -> Result<Option<String>, IngressError> {
+        let Some(url) = url else { return Ok(None) };
+        let checked = match &self.callbacks {
+            Some(c) => c.check_url("callbackUrl", &url).await.map_err(|e| e.to_string()),
+            None => crate::callbacks::TargetPolicy { allow_private: false }.check(&url).await.map_err(|e| format!("field `callbackUrl` {e}")),
+        };
+        checked.map(Some).map_err(|m| IngressError::Invalid(format!("Invalid request: {m}")))
     }
 
     /// Checks headers, signature, the IP allow-list and activity.
@@ -164,6 +188,7 @@ impl SignedIngress {
     pub async fn notification(&self, _verified: &Verified, body: &[u8]) -> Result<Accepted, IngressError> {
         let req: NotificationRequest = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
+        let callback_url = self.callback_url(req.callback_url).await?;
         let data = req.data.unwrap_or_default();
         // `channel: "whatsapp"` with a templateCode naming an approved WhatsApp template: `data`
         // holds its parameters, exactly as `parameters` on `/whatsapp-send/template`.
@@ -180,6 +205,7 @@ impl SignedIngress {
                     credential_id: None,
                     scheduled_at,
                     content: Some(crate::domain::WhatsAppContent::Template(content)),
+                    callback_url,
                 };
                 return self.ingress.accept(m).await.map_err(prefix_invalid);
             }
@@ -205,6 +231,7 @@ impl SignedIngress {
                 credential_id: None,
                 scheduled_at,
                 content: None,
+                callback_url,
             })
             .await
             .map_err(prefix_invalid)
@@ -214,6 +241,7 @@ impl SignedIngress {
     pub async fn bulk(&self, _verified: &Verified, body: &[u8]) -> Result<BulkAccepted, IngressError> {
         let req: BulkBody = parse_json_borrowed(body).map_err(|e| IngressError::Invalid(e.message()))?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
+        let callback_url = self.callback_url(req.callback_url).await?;
         let (message, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
             Some(code) => {
                 let t = self.template(req.association_id, code).await?;
@@ -236,10 +264,16 @@ impl SignedIngress {
                     send_rate: req.send_rate,
                     priority: req.priority.unwrap_or(0),
                     credential_id: None,
+                    callback_url,
                 },
                 recipients: &req.recipients,
             })
             .await
+            .inspect(|a| {
+                if let Some(c) = &self.callbacks {
+                    c.campaign_created(a.campaign.id, a.campaign.callback_url.clone());
+                }
+            })
             .map_err(|e| match e {
                 CampaignError::Invalid(m) => IngressError::Invalid(format!("Invalid request: {m}")),
                 CampaignError::NotFound(m) => IngressError::NotFound(m),

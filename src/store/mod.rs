@@ -6,6 +6,7 @@
 //! with the same key order, so one conformance suite (`tests/store_conformance.rs`) holds
 //! both to one behaviour. Depends on `domain` only.
 
+pub mod callbacks;
 pub mod embedded;
 mod links;
 mod model;
@@ -14,6 +15,7 @@ pub mod whatsapp;
 
 pub use links::{LinkClicks, LinkPage, LinkRecord};
 pub use model::*;
+pub use callbacks::{CallbackAttempt, CallbackOutcome, CallbackStore, OutboxEntry};
 pub use whatsapp::{WaButton, WaInboundRecord, WaTemplateRecord, WhatsAppStore};
 
 use async_trait::async_trait;
@@ -46,7 +48,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage contract every backend fulfils. Writes return only once durable.
 #[async_trait]
-pub trait Store: WhatsAppStore + Send + Sync + 'static {
+pub trait Store: WhatsAppStore + CallbackStore + Send + Sync + 'static {
     // ---- associations -------------------------------------------------------------
     /// Inserts an association and its key-index rows; `Conflict` if the id is taken.
     async fn create_association(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()>;

@@ -1,5 +1,6 @@
 //! The rows the store keeps, one struct per table of `schema.cql`.
 
+use super::callbacks::OutboxEntry;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,9 @@ pub struct AssociationRecord {
     /// before versions existed).
     #[serde(default)]
     pub version: u64,
+    /// Where status callbacks of its messages go (a send's `callbackUrl` wins).
+    #[serde(default)]
+    pub status_callback_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +178,10 @@ pub struct MessageRecord {
     /// for a WhatsApp session text, whose text is `body`.
     #[serde(default)]
     pub content: Option<crate::domain::WhatsAppContent>,
+    /// The send's own `callbackUrl` (status callbacks go there rather than to the
+    /// association's `statusCallbackUrl`).
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 impl MessageRecord {
@@ -207,6 +215,7 @@ impl MessageRecord {
             created_at: now,
             updated_at: now,
             content: None,
+            callback_url: None,
         }
     }
 
@@ -343,6 +352,9 @@ pub struct CampaignRecord {
     pub credential_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The bulk send's `callbackUrl` for status callbacks of its messages.
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 /// What a schedule entry fires.
@@ -466,14 +478,6 @@ pub enum StatusOutcome {
     Unchanged(MessageRecord),
     /// No such message.
     Missing,
-}
-
-/// A row written beside a status change, in the same commit (the customer-callback outbox).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxEntry {
-    /// Stable event id (the outbox key).
-    pub id: i64,
-    pub payload: Vec<u8>,
 }
 
 /// The hook the callbacks layer plugs into the store: asked on every status change the

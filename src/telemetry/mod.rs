@@ -49,6 +49,9 @@ pub const DELIVERY_LATENCY_SECONDS: &str = "jood_delivery_sent_to_delivered_seco
 pub const REDIRECTS_TOTAL: &str = "jood_redirects_total";
 pub const WHATSAPP_INBOUND_TOTAL: &str = "jood_whatsapp_inbound_messages_total";
 pub const LINK_CLICKS_FLUSHED_TOTAL: &str = "jood_link_clicks_flushed_total";
+pub const CALLBACKS_TOTAL: &str = "jood_callbacks_total";
+pub const CALLBACKS_SECONDS: &str = "jood_callbacks_duration_seconds";
+pub const CALLBACKS_OUTBOX_DEPTH: &str = "jood_callbacks_outbox_depth";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -103,6 +106,9 @@ fn describe() {
     describe_counter!(WHATSAPP_INBOUND_TOTAL, "Messages customers sent to an association's WhatsApp number (Meta webhooks); each opens or refreshes a 24-hour window");
     describe_counter!(REDIRECTS_TOTAL, "GET /r/{code} answers, by result (found, not_found, error)");
     describe_counter!(LINK_CLICKS_FLUSHED_TOTAL, "Redirect-link clicks written to the store by the batched flusher");
+    describe_counter!(CALLBACKS_TOTAL, "Customer status callback attempts, by result (delivered, pending: a retry is scheduled, failed: given up)");
+    describe_histogram!(CALLBACKS_SECONDS, Unit::Seconds, "Customer status callback POST latency, until the answer or the failure");
+    describe_gauge!(CALLBACKS_OUTBOX_DEPTH, Unit::Count, "Customer status callbacks waiting in the outbox (due or scheduled for retry), sampled every 5 s");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.

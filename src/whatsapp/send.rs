@@ -135,6 +135,7 @@ impl WhatsApp {
             credential_id,
             scheduled_at: None,
             content: Some(content),
+            callback_url: None,
         };
         let mut outcome = None;
         let accepted = self.ingress.accept_watched(m, Some(&mut outcome)).await?;

@@ -36,6 +36,7 @@ pub async fn send_bulk(api: &GrpcApi, req: Request<Streaming<pb::SendBulkChunk>>
         send_rate: s.send_rate,
         priority: s.priority,
         credential_id: None,
+        callback_url: None,
     };
     let campaigns = &api.state.campaigns;
     let mut ingest = campaigns.begin_bulk(settings, api.state.config.campaigns.max_recipients_per_stream, 0).await?;

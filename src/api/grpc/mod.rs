@@ -101,6 +101,7 @@ impl GrpcApi {
                 credential_id: None,
                 scheduled_at: r.scheduled_at.map(convert::ms_of),
                 content: None,
+                callback_url: None,
             })
             .await?;
         Ok(pb::SendNotificationResponse { queue_id: accepted.id, status: convert::message_status(accepted.status) as i32 })

@@ -1,7 +1,8 @@
 //! `/api/v1/associations`: list (super-admin), create (super-admin), get, update (its
-//! `allowedIps` by the super-admin only), rotate keys.
+//! `allowedIps` by the super-admin only; `statusCallbackUrl`), rotate keys, and the status
+//! callback attempts (`/associations/{id}/callbacks`).
 
-use super::extract::{IdPath, JsonBody, KeyAuth};
+use super::extract::{IdPath, JsonBody, KeyAuth, QueryParams};
 use super::{ApiError, AppState, Envelope};
 use crate::directory::{AssociationPatch, NewAssociation};
 use crate::domain::Timestamp;
@@ -18,6 +19,8 @@ pub struct AssociationView {
     /// Addresses and CIDR ranges the association's requests must come from; empty: any.
     allowed_ips: Vec<String>,
     is_active: bool,
+    /// Where status callbacks of its messages go (`null`: none).
+    status_callback_url: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -30,6 +33,7 @@ impl From<AssociationRecord> for AssociationView {
             allowed_domains: r.allowed_domains,
             allowed_ips: r.ip_allowlist,
             is_active: r.is_active,
+            status_callback_url: r.status_callback_url,
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
         }
@@ -114,6 +118,14 @@ pub struct UpdateBody {
     is_active: Option<bool>,
     /// Beyond the document's update schema ("IP Whitelisting": set by the administrator).
     allowed_ips: Option<Vec<String>>,
+    /// Beyond the document: status callbacks; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    status_callback_url: Option<Option<String>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or set.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 pub async fn update(
@@ -128,11 +140,16 @@ pub async fn update(
         // administrator configure it.
         return Err(ApiError::Forbidden("Super admin access required to set allowedIps".into()));
     }
+    let status_callback_url = match body.status_callback_url {
+        Some(Some(url)) => Some(Some(s.callbacks.check_url("statusCallbackUrl", &url).await?)),
+        other => other,
+    };
     let patch = AssociationPatch {
         name: body.name,
         allowed_domains: body.allowed_domains,
         is_active: body.is_active,
         allowed_ips: body.allowed_ips,
+        status_callback_url,
     };
     let rec = s.directory.update_association(id, patch).await?;
     Ok(Envelope::ok(rec.into()).message("Association updated successfully"))
@@ -172,4 +189,57 @@ pub async fn rotate_keys(
     tracing::info!(association = id, api = body.rotate_api_key, secret = body.rotate_secret_key, "keys rotated");
     Ok(Envelope::ok(RotatedView { api_key: keys.api_key, secret_key: keys.secret_key, admin_api_key: keys.admin_api_key })
         .message("Keys rotated successfully"))
+}
+
+#[derive(Deserialize)]
+pub struct AttemptsQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    event_id: String,
+    queue_id: i64,
+    url: String,
+    attempt: u32,
+    at: Timestamp,
+    /// `null` when no answer came (timeout, refused connection).
+    status_code: Option<u16>,
+    latency_ms: u64,
+    /// delivered, pending (a retry is scheduled) or failed (given up).
+    status: &'static str,
+    next_retry_at: Option<Timestamp>,
+    error: Option<String>,
+}
+
+/// `GET /api/v1/associations/{id}/callbacks?status=failed|pending|delivered&limit=N`: the
+/// status callback attempts, newest first.
+pub async fn callback_attempts(
+    State(s): State<AppState>,
+    KeyAuth(caller): KeyAuth,
+    IdPath(id): IdPath<i64>,
+    QueryParams(q): QueryParams<AttemptsQuery>,
+) -> Result<Envelope<Vec<AttemptView>>, ApiError> {
+    caller.require_association(id)?;
+    s.directory.get_association(id).await?;
+    let attempts = s.callbacks.attempts(id, q.status.as_deref(), q.limit).await?;
+    Ok(Envelope::ok(
+        attempts
+            .into_iter()
+            .map(|a| AttemptView {
+                event_id: a.event_id,
+                queue_id: a.message_id,
+                url: a.url,
+                attempt: a.attempt,
+                at: Timestamp(a.at),
+                status_code: a.status_code,
+                latency_ms: a.latency_ms,
+                status: a.outcome.as_str(),
+                next_retry_at: a.next_at.map(Timestamp),
+                error: a.error,
+            })
+            .collect(),
+    ))
 }

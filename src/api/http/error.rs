@@ -225,3 +225,12 @@ impl From<crate::links::LinkError> for ApiError {
         }
     }
 }
+
+impl From<crate::callbacks::CallbacksError> for ApiError {
+    fn from(e: crate::callbacks::CallbacksError) -> Self {
+        match e {
+            crate::callbacks::CallbacksError::Invalid(m) => ApiError::invalid(m),
+            crate::callbacks::CallbacksError::Store(s) => s.into(),
+        }
+    }
+}

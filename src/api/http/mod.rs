@@ -86,6 +86,8 @@ pub struct AppStateInner {
     /// Provider callbacks (delivery reports).
     pub inbound: Arc<crate::inbound::Receivers>,
     pub links: Arc<crate::links::LinkService>,
+    /// Customer status callbacks (URL checks, the attempts listing).
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/associations", get(associations::list).post(associations::create))
         .route("/associations/{id}", get(associations::get).put(associations::update))
         .route("/associations/{id}/rotate-keys", post(associations::rotate_keys))
+        .route("/associations/{id}/callbacks", get(associations::callback_attempts))
         .route("/associations/{id}/credentials", get(credentials::list).post(credentials::add))
         .route(
             "/associations/{id}/credentials/{credential_id}",

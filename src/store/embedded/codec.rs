@@ -74,6 +74,7 @@ mod tests {
             created_at: 100,
             updated_at: 101,
             content: None,
+            callback_url: None,
         };
         let mut compact = Vec::new();
         encode_compact_into(&mut compact, &m);
@@ -81,8 +82,8 @@ mod tests {
         assert!(compact.len() * 2 < named.len(), "{} vs {}", compact.len(), named.len());
         assert_eq!(decode::<MessageRecord>("messages", &compact).unwrap(), m);
         assert_eq!(decode::<MessageRecord>("messages", &named).unwrap(), m);
-        // An array (array16 of 18 fields), not a map.
-        assert_eq!(&compact[..3], &[0xdc, 0, 18]);
+        // An array (array16 of 19 fields), not a map.
+        assert_eq!(&compact[..3], &[0xdc, 0, 19]);
     }
 
     #[test]

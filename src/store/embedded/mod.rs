@@ -4,6 +4,7 @@
 //! Reads go straight to fjall from the caller's thread (point reads and bounded prefix scans
 //! take microseconds); writes are queued to `committer` and return once fsync'd.
 
+mod callbacks;
 mod codec;
 mod committer;
 mod keys;
@@ -50,6 +51,7 @@ struct Tables {
     message_events: Keyspace,
     callback_outbox: Keyspace,
     links: links::LinkTables,
+    callbacks: callbacks::CallbackTables,
 }
 
 pub struct EmbeddedOptions {
@@ -122,6 +124,7 @@ impl EmbeddedStore {
             message_events: scanned("message_events")?,
             callback_outbox: ks("callback_outbox")?,
             links: links::LinkTables::open(&ks)?,
+            callbacks: callbacks::CallbackTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
         };
         let committer = CommitterHandle::spawn(
             db,

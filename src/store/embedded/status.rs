@@ -76,7 +76,7 @@ impl EmbeddedStore {
             ev.seq = view.next_seq();
             if let (Some(obs), Some(before)) = (observer, c.before) {
                 if let Some(entry) = obs.on_change(before, m, &ev) {
-                    muts.push(Mutation::Put { ks: t.callback_outbox.clone(), key: i64_key(entry.id).to_vec(), value: entry.payload });
+                    muts.push(super::callbacks::outbox_put(t, &entry));
                 }
             }
             muts.push(Self::put(&t.message_events, pair_key(m.id, ev.seq).to_vec(), &ev));

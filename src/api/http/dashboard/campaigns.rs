@@ -63,6 +63,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
                 send_rate: None,
                 priority: 0,
                 credential_id: b.credential_id,
+                callback_url: None,
             },
             recipients: &b.recipients,
         })

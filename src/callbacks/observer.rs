@@ -1,0 +1,179 @@
+//! The store's [`StatusObserver`]: on every status change the store commits, it decides
+//! whether the message has a callback URL (the send's `callbackUrl`, else its campaign's,
+//! else its association's `statusCallbackUrl`) and, if so, answers the outbox row written in
+//! the same commit.
+//!
+//! It runs on the store's committer thread, so it does little: the message row is at hand,
+//! and the URLs of campaigns and associations come from caches. A miss reads one row (a point
+//! read of the embedded store, synchronous under its async signature). Association entries
+//! are dropped by writes through this node ([`UrlCache::invalidate_association`]) and live at
+//! most [`ASSOCIATION_TTL`] otherwise (writes through another node sharing the store); a
+//! campaign's URL never changes. Depends on `store` and `domain`.
+
+use crate::domain::Timestamp;
+use crate::store::{MessageEvent, MessageRecord, OutboxEntry, StatusObserver, Store};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// How long an association's URL is trusted without re-reading it.
+pub const ASSOCIATION_TTL: Duration = Duration::from_secs(5);
+/// Entries kept per cache; beyond it the cache starts over (rows are re-read on demand).
+const MAX_ENTRIES: usize = 10_000;
+
+type Url = Option<Arc<str>>;
+
+#[derive(Default)]
+pub struct UrlCache {
+    associations: RwLock<HashMap<i64, (Instant, Url)>>,
+    campaigns: RwLock<HashMap<i64, Url>>,
+    /// Bumped by every invalidation: a row read before it is not cached after it.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl UrlCache {
+    pub fn invalidate_association(&self, id: i64) {
+        let mut map = self.associations.write();
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        map.remove(&id);
+    }
+
+    /// A campaign's URL as just created through this node (saves the first read).
+    pub fn put_campaign(&self, id: i64, url: Option<String>) {
+        let mut map = self.campaigns.write();
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(id, url.map(Arc::from));
+    }
+
+    fn association(&self, store: &dyn Store, id: i64) -> Url {
+        if let Some((at, url)) = self.associations.read().get(&id) {
+            if at.elapsed() < ASSOCIATION_TTL {
+                return url.clone();
+            }
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let url: Url = match ready(store.get_association(id)) {
+            Ok(rec) => rec.and_then(|r| r.status_callback_url).map(Arc::from),
+            Err(e) => {
+                tracing::warn!(association = id, error = %e, "association unreadable for its callback URL");
+                return None;
+            }
+        };
+        let mut map = self.associations.write();
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) == generation {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(id, (Instant::now(), url.clone()));
+        }
+        url
+    }
+
+    fn campaign(&self, store: &dyn Store, id: i64) -> Url {
+        if let Some(url) = self.campaigns.read().get(&id) {
+            return url.clone();
+        }
+        match ready(store.get_campaign(id)) {
+            Ok(Some(c)) => {
+                self.put_campaign(id, c.callback_url.clone());
+                c.callback_url.map(Arc::from)
+            }
+            // Not written yet (its messages are inserted first): ask again next time.
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(campaign = id, error = %e, "campaign unreadable for its callback URL");
+                None
+            }
+        }
+    }
+}
+
+/// The result of a store read that completes without waiting (the embedded store's point
+/// reads do: they are synchronous under their async signature). One that would wait is not
+/// waited for on the committer thread: it reads as unavailable.
+fn ready<T>(fut: impl std::future::Future<Output = crate::store::StoreResult<T>>) -> crate::store::StoreResult<T> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => Err(crate::store::StoreError::Unavailable("read would wait on the committer thread".into())),
+    }
+}
+
+pub struct Observer {
+    store: Weak<dyn Store>,
+    urls: Arc<UrlCache>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Observer {
+    pub fn new(store: Weak<dyn Store>, urls: Arc<UrlCache>, wake: Arc<tokio::sync::Notify>) -> Self {
+        Self { store, urls, wake }
+    }
+
+    fn url_of(&self, m: &MessageRecord) -> Url {
+        if let Some(u) = &m.callback_url {
+            return Some(Arc::from(u.as_str()));
+        }
+        let store = self.store.upgrade()?;
+        if let Some(c) = m.campaign_id {
+            if let Some(u) = self.urls.campaign(store.as_ref(), c) {
+                return Some(u);
+            }
+        }
+        self.urls.association(store.as_ref(), m.association_id)
+    }
+}
+
+/// The stable id of the callback telling `event` of message `message_id`.
+pub fn event_id(message_id: i64, seq: i64) -> String {
+    format!("{message_id}-{seq}")
+}
+
+/// The documented callback body.
+pub fn payload(id: &str, m: &MessageRecord, event: &MessageEvent) -> Vec<u8> {
+    let error = match (&event.error_code, &event.error_text) {
+        (None, None) => m.error.clone(),
+        (Some(c), Some(t)) => Some(format!("{c}: {t}")),
+        (Some(c), None) => Some(c.clone()),
+        (None, Some(t)) => Some(t.clone()),
+    };
+    let body = serde_json::json!({
+        "event": "message.status",
+        "id": id,
+        "data": {
+            "queueId": m.id,
+            "campaignId": m.campaign_id,
+            "recipient": m.recipient,
+            "channel": m.channel,
+            "status": event.status.as_str(),
+            "provider": m.provider,
+            "providerMessageId": m.provider_message_id,
+            "error": error,
+            "at": Timestamp(event.at),
+        }
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+impl StatusObserver for Observer {
+    fn on_change(&self, _before: &MessageRecord, after: &MessageRecord, event: &MessageEvent) -> Option<OutboxEntry> {
+        let url = self.url_of(after)?;
+        let id = event_id(after.id, event.seq);
+        let entry = OutboxEntry {
+            payload: payload(&id, after, event),
+            event_id: id,
+            association_id: after.association_id,
+            message_id: after.id,
+            url: url.to_string(),
+            attempt: 0,
+            next_at: crate::domain::now_ms(),
+            created_at: crate::domain::now_ms(),
+        };
+        self.wake.notify_one();
+        Some(entry)
+    }
+}

@@ -1,0 +1,241 @@
+//! The outbox sender: one task that reads each association's due outbox rows (a bounded
+//! batch per association per scan), and POSTs each one signed exactly like the documented
+//! webhooks, at most `callbacks.per_association_concurrency` at once per association, so one
+//! slow endpoint delays no one else's callbacks.
+//!
+//! Each attempt is recorded in the commit that settles its row: a 2xx deletes it
+//! (delivered); a 410 deletes it (the endpoint asked to stop); anything else (another status,
+//! a timeout, a refused connection) writes it back due after an exponential backoff with
+//! jitter, or the `Retry-After` the endpoint asked for, until `callbacks.max_age_ms` after
+//! the status change. A row leaves the outbox only in the commit recording its last attempt,
+//! so a crash at any point repeats at most the attempts in flight (at-least-once, the event id
+//! stays the same). On start the sender simply reads the outbox again: nothing is lost.
+//! Depends on `store`, `directory` (the secret), `auth::webhook` (the signature), `telemetry`.
+
+use super::target::{GuardedResolver, TargetPolicy};
+use crate::config::CallbacksConfig;
+use crate::directory::{Directory, DirectoryError};
+use crate::domain::now_ms;
+use crate::store::{CallbackAttempt, CallbackOutcome, OutboxEntry, SharedStore};
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// How often the outbox is scanned when nothing wakes the sender.
+const POLL: Duration = Duration::from_millis(250);
+/// How often the outbox depth gauge is refreshed.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
+/// The longest error text kept in an attempt row.
+const MAX_ERROR_CHARS: usize = 200;
+
+pub struct Sender {
+    cfg: CallbacksConfig,
+    policy: TargetPolicy,
+    store: SharedStore,
+    directory: Arc<Directory>,
+    client: reqwest::Client,
+    wake: Arc<Notify>,
+    in_flight: Mutex<HashSet<String>>,
+    permits: Mutex<HashMap<i64, Arc<Semaphore>>>,
+}
+
+/// What one POST came to.
+enum Answer {
+    Status { code: u16, retry_after_ms: Option<u64> },
+    /// No answer (timeout, refused connection, refused target); the text says which.
+    Unanswered(String),
+    /// Cannot ever be delivered as it stands (the association is gone, the URL is refused).
+    Permanent(String),
+}
+
+impl Sender {
+    pub fn new(cfg: CallbacksConfig, store: SharedStore, directory: Arc<Directory>, wake: Arc<Notify>) -> anyhow::Result<Self> {
+        let policy = TargetPolicy { allow_private: cfg.allow_private_targets };
+        let timeout = Duration::from_millis(cfg.timeout_ms);
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("jood-callbacks/", env!("CARGO_PKG_VERSION")));
+        if !policy.allow_private {
+            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        }
+        let client = builder.build()?;
+        Ok(Self { cfg, policy, store, directory, client, wake, in_flight: Mutex::default(), permits: Mutex::default() })
+    }
+
+    /// Runs until `stop`; attempts in flight then are abandoned (their rows stay in the
+    /// outbox and are sent again on the next start).
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut depth_at = Instant::now() - DEPTH_EVERY;
+        loop {
+            if let Err(e) = self.scan(&mut tasks).await {
+                tracing::warn!(error = %e, "callback outbox scan failed; retrying");
+            }
+            while tasks.try_join_next().is_some() {}
+            if depth_at.elapsed() >= DEPTH_EVERY {
+                depth_at = Instant::now();
+                if let Ok(n) = self.store.outbox_len().await {
+                    metrics::gauge!(crate::telemetry::CALLBACKS_OUTBOX_DEPTH).set(n as f64);
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                // The observer wakes us before its commit is durable: give it a moment.
+                _ = self.wake.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn scan(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>) -> crate::store::StoreResult<()> {
+        let now = now_ms();
+        for association_id in self.store.outbox_associations().await? {
+            let sem = self
+                .permits
+                .lock()
+                .entry(association_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.per_association_concurrency)))
+                .clone();
+            if sem.available_permits() == 0 {
+                continue;
+            }
+            // Rows in flight are still in the outbox (at the front): read past them.
+            let limit = self.cfg.batch.max(self.cfg.per_association_concurrency * 2);
+            for entry in self.store.due_callbacks(association_id, now, limit).await? {
+                if self.in_flight.lock().contains(&entry.event_id) {
+                    continue;
+                }
+                let Ok(permit) = sem.clone().try_acquire_owned() else { break };
+                self.in_flight.lock().insert(entry.event_id.clone());
+                let me = self.clone();
+                tasks.spawn(async move { me.attempt(entry, permit).await });
+            }
+        }
+        Ok(())
+    }
+
+    async fn attempt(self: Arc<Self>, entry: OutboxEntry, _permit: OwnedSemaphorePermit) {
+        let started = Instant::now();
+        let answer = self.post(&entry).await;
+        let latency = started.elapsed();
+        let now = now_ms();
+        let n = entry.attempt.saturating_add(1);
+        let too_old = now.saturating_sub(entry.created_at) >= self.cfg.max_age_ms as i64;
+        let (outcome, status_code, error, wait_ms) = match answer {
+            Answer::Status { code, .. } if (200..300).contains(&code) => (CallbackOutcome::Delivered, Some(code), None, None),
+            Answer::Status { code: 410, .. } => (CallbackOutcome::Failed, Some(410), Some("410 Gone: the endpoint asked to stop".to_string()), None),
+            Answer::Permanent(why) => (CallbackOutcome::Failed, None, Some(why), None),
+            Answer::Status { code, retry_after_ms } => {
+                let wait = self.backoff_ms(n).max(retry_after_ms.unwrap_or(0)).min(self.cfg.backoff_max_ms);
+                (CallbackOutcome::Pending, Some(code), Some(format!("answered {code}")), Some(wait))
+            }
+            Answer::Unanswered(why) => (CallbackOutcome::Pending, None, Some(why), Some(self.backoff_ms(n))),
+        };
+        let (outcome, error) = match outcome {
+            CallbackOutcome::Pending if too_old => (CallbackOutcome::Failed, Some(format!("{}; given up after callbacks.max_age_ms", error.unwrap_or_default()))),
+            o => (o, error),
+        };
+        let next = wait_ms.filter(|_| outcome == CallbackOutcome::Pending).map(|w| OutboxEntry { attempt: n, next_at: now.saturating_add(w as i64), ..entry.clone() });
+        let record = CallbackAttempt {
+            event_id: entry.event_id.clone(),
+            association_id: entry.association_id,
+            message_id: entry.message_id,
+            url: entry.url.clone(),
+            attempt: n,
+            at: now,
+            status_code,
+            latency_ms: latency.as_millis() as u64,
+            outcome,
+            next_at: next.as_ref().map(|e| e.next_at),
+            error: error.map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
+        };
+        metrics::counter!(crate::telemetry::CALLBACKS_TOTAL, "result" => outcome.as_str()).increment(1);
+        metrics::histogram!(crate::telemetry::CALLBACKS_SECONDS).record(latency.as_secs_f64());
+        if let Err(e) = self.store.settle_callback(&entry, &record, next.as_ref()).await {
+            // The row stays as it was: the next scan tries it again (at-least-once).
+            tracing::warn!(event = %entry.event_id, error = %e, "callback attempt not recorded");
+        }
+        self.in_flight.lock().remove(&entry.event_id);
+        if outcome == CallbackOutcome::Failed {
+            tracing::info!(event = %entry.event_id, association = entry.association_id, "callback given up");
+        }
+    }
+
+    /// One signed POST (see the module comment).
+    async fn post(&self, entry: &OutboxEntry) -> Answer {
+        if let Err(e) = self.policy.check_form(&entry.url) {
+            return Answer::Permanent(format!("callback URL refused: {e}"));
+        }
+        let identity = match self.directory.signing_identity(entry.association_id).await {
+            Ok(i) => i,
+            Err(DirectoryError::NotFound(m)) => return Answer::Permanent(m),
+            Err(e) => return Answer::Unanswered(format!("signing key unavailable: {e}")),
+        };
+        let ts = now_ms().to_string();
+        let signature = crate::auth::webhook::sign(&identity.secret, &ts, &entry.payload);
+        let sent = self
+            .client
+            .post(&entry.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("X-Webhook-Timestamp", &ts)
+            .header("X-Webhook-Signature", signature)
+            .header("X-Jood-Event-Id", &entry.event_id)
+            .body(entry.payload.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => {
+                let retry_after_ms = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after_ms);
+                Answer::Status { code: resp.status().as_u16(), retry_after_ms }
+            }
+            Err(e) if e.is_timeout() => Answer::Unanswered("timed out".into()),
+            Err(e) if e.is_connect() => Answer::Unanswered(format!("could not connect: {}", root_cause(&e))),
+            Err(e) => Answer::Unanswered(format!("request failed: {}", root_cause(&e))),
+        }
+    }
+
+    /// The delay before attempt `n + 1`: base × 2^(n−1), capped, with jitter in [d/2, d].
+    fn backoff_ms(&self, n: u32) -> u64 {
+        let exp = self.cfg.backoff_base_ms.saturating_mul(1u64 << n.saturating_sub(1).min(30));
+        let d = exp.min(self.cfg.backoff_max_ms).max(1);
+        let mut b = [0u8; 8];
+        let _ = getrandom::fill(&mut b);
+        d / 2 + u64::from_le_bytes(b) % (d / 2 + 1)
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date, in milliseconds from now.
+fn retry_after_ms(v: &str) -> Option<u64> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(s.saturating_mul(1000));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?.timestamp_millis();
+    Some(at.saturating_sub(now_ms()).max(0) as u64)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(super::retry_after_ms("7"), Some(7000));
+        assert_eq!(super::retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"), Some(0));
+        assert_eq!(super::retry_after_ms("soon"), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! The rows of the customer-callback tables (`schema.cql`: `callback_outbox`,
+//! `callback_attempts`) and the store contract for them, a supertrait of [`super::Store`]
+//! like [`super::WhatsAppStore`].
+//!
+//! `callback_outbox` is partitioned by association and clustered by due time, so the sender
+//! reads each association's due rows on their own (one slow endpoint's backlog never hides
+//! another association's rows). An outbox row is written by the store's [`StatusObserver`]
+//! hook in the same commit as the status change it reports; it leaves the outbox in the
+//! commit that records its last attempt. `callback_attempts` keeps every attempt, newest first,
+//! in one partition per (association, outcome) and one for all outcomes.
+//!
+//! [`StatusObserver`]: super::StatusObserver
+
+use super::StoreResult;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// One customer callback waiting to be delivered (a row of `callback_outbox`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Stable event id, the `id` of the payload: the same on every attempt.
+    pub event_id: String,
+    pub association_id: i64,
+    pub message_id: i64,
+    /// Where it goes (the send's `callbackUrl`, else the association's `statusCallbackUrl`).
+    pub url: String,
+    /// The exact JSON body posted (signed as it is).
+    pub payload: Vec<u8>,
+    /// Attempts made so far.
+    pub attempt: u32,
+    /// Unix ms when the next attempt is due (the clustering column).
+    pub next_at: i64,
+    /// Unix ms when the status change happened (retries stop `callbacks.max_age_ms` after it).
+    pub created_at: i64,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackOutcome {
+    /// A 2xx answer: the callback left the outbox.
+    Delivered,
+    /// Not delivered; another attempt is scheduled.
+    Pending,
+    /// Not delivered and given up (410, too old, refused target).
+    Failed,
+}
+
+impl CallbackOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Pending => "pending",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "delivered" => Some(Self::Delivered),
+            "pending" => Some(Self::Pending),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One delivery attempt (a row of `callback_attempts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackAttempt {
+    pub event_id: String,
+    pub association_id: i64,
+    pub message_id: i64,
+    pub url: String,
+    /// 1-based.
+    pub attempt: u32,
+    /// Unix ms when it was made.
+    pub at: i64,
+    /// The HTTP status answered; `None` when no answer came (timeout, refused connection).
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub outcome: CallbackOutcome,
+    /// Unix ms of the next attempt (outcome `pending`).
+    pub next_at: Option<i64>,
+    /// Why it did not deliver (never the endpoint's body).
+    pub error: Option<String>,
+}
+
+#[async_trait]
+pub trait CallbackStore: Send + Sync {
+    /// Associations with rows in the outbox (one seek per association).
+    async fn outbox_associations(&self) -> StoreResult<Vec<i64>>;
+    /// Rows of one association due at or before `until`, earliest first, at most `limit`.
+    async fn due_callbacks(&self, association_id: i64, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+    /// Records an attempt of `entry` in one commit: the row leaves the outbox, `next` (the
+    /// same event, rescheduled) takes its place when given, and the attempt joins the history.
+    async fn settle_callback(&self, entry: &OutboxEntry, attempt: &CallbackAttempt, next: Option<&OutboxEntry>) -> StoreResult<()>;
+    /// Attempts of an association, newest first, of one outcome or all, at most `limit`.
+    async fn list_callback_attempts(&self, association_id: i64, outcome: Option<CallbackOutcome>, limit: usize) -> StoreResult<Vec<CallbackAttempt>>;
+    /// Rows in the outbox (approximate on large tables).
+    async fn outbox_len(&self) -> StoreResult<u64>;
+}
