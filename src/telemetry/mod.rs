@@ -9,7 +9,7 @@
 //! sampled when `/metrics` is scraped (`api::http::ops`).
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -46,6 +46,7 @@ pub const DELIVERY_REPORTS_TOTAL: &str = "jood_delivery_reports_total";
 pub const DELIVERY_REPORTS_UNKNOWN_TOTAL: &str = "jood_delivery_reports_unknown_total";
 pub const DELIVERY_REPORTS_REJECTED_TOTAL: &str = "jood_delivery_reports_rejected_total";
 pub const DELIVERY_LATENCY_SECONDS: &str = "jood_delivery_sent_to_delivered_seconds";
+pub const MESSAGES_FINISHED_TOTAL: &str = "jood_messages_finished_total";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -54,6 +55,12 @@ pub fn prometheus() -> PrometheusHandle {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("static buckets are valid")
+                // Handsets answer in seconds to days, not milliseconds.
+                .set_buckets_for_metric(
+                    Matcher::Full(DELIVERY_LATENCY_SECONDS.into()),
+                    &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0, 172800.0],
+                )
                 .expect("static buckets are valid")
                 .install_recorder()
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
@@ -97,6 +104,7 @@ fn describe() {
     describe_counter!(DELIVERY_REPORTS_UNKNOWN_TOTAL, "Provider status reports naming a message id the engine does not know (answered 200, not stored), by provider");
     describe_counter!(DELIVERY_REPORTS_REJECTED_TOTAL, "Provider callbacks refused, by provider and reason (signature, credential, malformed)");
     describe_histogram!(DELIVERY_LATENCY_SECONDS, Unit::Seconds, "From the engine recording `sent` to the provider's `delivered` report, by provider");
+    describe_counter!(MESSAGES_FINISHED_TOTAL, "Messages a provider's report moved to an outcome (delivered, undelivered, failed, expired, read), by status, channel and provider; dispatch's own ends are jood_dispatch_messages_total");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.
@@ -133,6 +141,13 @@ pub fn provider_label(code: Option<&str>) -> &'static str {
 /// A message reached a final dispatch status.
 pub fn message_finished(status: &'static str, channel: &str, provider: Option<&str>) {
     metrics::counter!(DISPATCH_MESSAGES_TOTAL, "status" => status, "channel" => channel_label(channel), "provider" => provider_label(provider))
+        .increment(1);
+}
+
+/// A provider's report moved a message to the outcome `status` (a status name from the
+/// message model: a bounded set).
+pub fn message_reported(status: &'static str, channel: &str, provider: Option<&str>) {
+    metrics::counter!(MESSAGES_FINISHED_TOTAL, "status" => status, "channel" => channel_label(channel), "provider" => provider_label(provider))
         .increment(1);
 }
 
