@@ -114,11 +114,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{resp:#?}");
         }
         Command::Watch { campaign } => {
-            let req = pb::WatchCampaignRequest { campaign_id: campaign, min_interval_ms: 1000 };
+            let req = pb::WatchCampaignRequest { campaign_id: campaign, min_interval_ms: 1000, ..Default::default() };
             let mut stream = client.watch_campaign(authed(req, &cli.key, &cli.secret)?).await?.into_inner();
             while let Some(p) = stream.message().await? {
                 let status = pb::CampaignStatus::try_from(p.status).map(|s| s.as_str_name()).unwrap_or("?");
-                println!("{status}: {} sent, {} failed, {} cancelled of {}", p.sent, p.failed, p.cancelled, p.total_recipients);
+                println!("{status}: {} sent ({} delivered, {} undelivered), {} failed, {} cancelled of {}", p.sent, p.delivered, p.undelivered, p.failed, p.cancelled, p.total_recipients);
             }
         }
     }

@@ -158,7 +158,7 @@ async fn a_streamed_campaign_is_created_and_watched_to_completion() {
 
     // Watch until completed: snapshots only grow, the last one is final.
     let mut stream = c
-        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 100 }, &k.api_key, &k.secret_key))
+        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 100, ..Default::default() }, &k.api_key, &k.secret_key))
         .await
         .unwrap()
         .into_inner();
@@ -185,7 +185,7 @@ async fn a_streamed_campaign_is_created_and_watched_to_completion() {
     // Another association cannot watch it.
     let other = s.create_association(2, "B").await;
     let st = c
-        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 0 }, &other.api_key, &other.secret_key))
+        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 0, ..Default::default() }, &other.api_key, &other.secret_key))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::NotFound);
@@ -214,7 +214,7 @@ async fn malformed_streams_are_invalid_arguments() {
     let st = run(vec![pb::SendBulkChunk { settings: Some(settings("x")), recipients: vec![recipient("nope", &[])] }]).await;
     assert!(st.code() == Code::InvalidArgument && st.message().contains("all 1 recipients are invalid"), "{st:?}");
     let st = c
-        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: 5, min_interval_ms: 0 }, &k.api_key, &k.secret_key))
+        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: 5, min_interval_ms: 0, ..Default::default() }, &k.api_key, &k.secret_key))
         .await
         .unwrap_err();
     assert_eq!((st.code(), st.message()), (Code::NotFound, "Campaign 5 not found"));
@@ -255,7 +255,7 @@ async fn a_graceful_stop_ends_watch_streams_with_unavailable() {
     let resp = c.send_bulk(authed(tokio_stream::iter(vec![chunk]), &k.api_key, &k.secret_key)).await.unwrap().into_inner();
     assert_eq!(resp.status, pb::CampaignStatus::Scheduled as i32);
     let mut stream = c
-        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 0 }, &k.api_key, &k.secret_key))
+        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 0, ..Default::default() }, &k.api_key, &k.secret_key))
         .await
         .unwrap()
         .into_inner();
@@ -278,7 +278,7 @@ async fn a_watch_ends_with_the_final_counts_of_a_cancelled_campaign() {
     let chunk = pb::SendBulkChunk { settings: Some(later), recipients };
     let resp = c.send_bulk(authed(tokio_stream::iter(vec![chunk]), &k.api_key, &k.secret_key)).await.unwrap().into_inner();
     let mut stream = c
-        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 100 }, &k.api_key, &k.secret_key))
+        .watch_campaign(authed(pb::WatchCampaignRequest { campaign_id: resp.campaign_id, min_interval_ms: 100, ..Default::default() }, &k.api_key, &k.secret_key))
         .await
         .unwrap()
         .into_inner();

@@ -10,7 +10,8 @@
 //!    changes nothing) and writes the row, its history event, the statistics counters and the
 //!    customer-callback outbox row (the store's [`StatusObserver`](crate::store::StatusObserver)
 //!    hook) in one durable commit;
-//! 3. counts it (`jood_delivery_reports_total`, the sent→delivered latency).
+//! 3. counts it (`jood_delivery_reports_total`, the sent→delivered latency, and
+//!    `jood_messages_finished_total` for each outcome a report decided).
 //!
 //! A report naming an id the engine does not know is counted
 //! (`jood_delivery_reports_unknown_total`) and not stored. Depends on `store`, `domain` and
@@ -205,6 +206,9 @@ impl StatusService {
                     if after.status == MessageStatus::Delivered && before.status == MessageStatus::Sent {
                         let secs = (crate::domain::now_ms() - before.updated_at).max(0) as f64 / 1000.0;
                         metrics::histogram!(crate::telemetry::DELIVERY_LATENCY_SECONDS, "provider" => provider.code()).record(secs);
+                    }
+                    if after.status.rank() >= 2 {
+                        crate::telemetry::message_reported(after.status.as_str(), &after.channel, Some(provider.code()));
                     }
                     Applied::Changed { message_id, from: before.status, to: after.status }
                 }

@@ -433,8 +433,19 @@ pub struct SessionRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CounterScope {
     pub association_id: i64,
-    /// Days since the Unix epoch (UTC); 0 = all time.
+    /// Days since the Unix epoch (UTC); 0 = all time; [`CounterScope::CAMPAIGN`] = the
+    /// scope of one campaign, whose id then stands in `association_id`.
     pub day: i64,
+}
+
+impl CounterScope {
+    /// The `day` that marks a campaign's scope (days are never negative).
+    pub const CAMPAIGN: i64 = -1;
+
+    /// The counters of one campaign's messages (`delivered`, `undelivered`, `read`), all time.
+    pub fn campaign(campaign_id: i64) -> Self {
+        Self { association_id: campaign_id, day: Self::CAMPAIGN }
+    }
 }
 
 /// A counter increment.

@@ -59,9 +59,38 @@ pub fn outcome_deltas(before: MessageStatus, after: &MessageRecord) -> Vec<Count
         names.push("read".into());
     }
     let day = day_of(after.updated_at);
-    scopes(after.association_id, day)
+    let mut deltas: Vec<CounterDelta> = scopes(after.association_id, day)
         .flat_map(|scope| names.iter().map(move |name| CounterDelta { scope, name: name.clone(), delta: 1 }))
-        .collect()
+        .collect();
+    // A campaign's message also counts in its campaign's scope (without the by-provider
+    // names): campaign progress reads them, whenever the report came.
+    if let Some(c) = after.campaign_id {
+        let scope = CounterScope::campaign(c);
+        deltas.extend(names.iter().filter(|n| !n.contains(':')).map(|name| CounterDelta { scope, name: name.clone(), delta: 1 }));
+    }
+    deltas
+}
+
+/// What the providers' reports said of a set of messages (a campaign's, an association's),
+/// from its counters: `delivered` (read ones included), `undelivered` (not reached, or
+/// failed after the provider accepted them), `read`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub delivered: u64,
+    pub undelivered: u64,
+    pub read: u64,
+}
+
+impl DeliveryCounts {
+    pub fn from_counters(c: &std::collections::BTreeMap<String, i64>) -> Self {
+        let get = |k: &str| c.get(k).copied().unwrap_or(0).max(0) as u64;
+        Self { delivered: get("delivered"), undelivered: get("undelivered"), read: get("read") }
+    }
+
+    /// A campaign's counts (one counter-partition read; never a scan of its messages).
+    pub async fn of_campaign(store: &dyn super::Store, campaign_id: i64) -> super::StoreResult<Self> {
+        Ok(Self::from_counters(&store.get_counters(CounterScope::campaign(campaign_id)).await?))
+    }
 }
 
 /// The by-provider counters of a message whose outcome was counted before its provider was

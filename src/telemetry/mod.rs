@@ -9,7 +9,7 @@
 //! sampled when `/metrics` is scraped (`api::http::ops`).
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,6 +52,7 @@ pub const LINK_CLICKS_FLUSHED_TOTAL: &str = "jood_link_clicks_flushed_total";
 pub const CALLBACKS_TOTAL: &str = "jood_callbacks_total";
 pub const CALLBACKS_SECONDS: &str = "jood_callbacks_duration_seconds";
 pub const CALLBACKS_OUTBOX_DEPTH: &str = "jood_callbacks_outbox_depth";
+pub const MESSAGES_FINISHED_TOTAL: &str = "jood_messages_finished_total";
 
 /// Installs the Prometheus recorder once per process and returns its render handle.
 pub fn prometheus() -> PrometheusHandle {
@@ -60,6 +61,15 @@ pub fn prometheus() -> PrometheusHandle {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("static buckets are valid")
+                // Reports come milliseconds (load tests) to days (a handset switched off) after `sent`.
+                .set_buckets_for_metric(
+                    Matcher::Full(DELIVERY_LATENCY_SECONDS.into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
+                        86400.0, 172800.0,
+                    ],
+                )
                 .expect("static buckets are valid")
                 .install_recorder()
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
@@ -109,6 +119,7 @@ fn describe() {
     describe_counter!(CALLBACKS_TOTAL, "Customer status callback attempts, by result (delivered, pending: a retry is scheduled, failed: given up)");
     describe_histogram!(CALLBACKS_SECONDS, Unit::Seconds, "Customer status callback POST latency, until the answer or the failure");
     describe_gauge!(CALLBACKS_OUTBOX_DEPTH, Unit::Count, "Customer status callbacks waiting in the outbox (due or scheduled for retry), sampled every 5 s");
+    describe_counter!(MESSAGES_FINISHED_TOTAL, "Messages a provider's report moved to an outcome (delivered, undelivered, failed, expired, read), by status, channel and provider; dispatch's own ends are jood_dispatch_messages_total");
 }
 
 /// Initialises tracing: `format` is `text` or `json`; `RUST_LOG` overrides `level`.
@@ -145,6 +156,13 @@ pub fn provider_label(code: Option<&str>) -> &'static str {
 /// A message reached a final dispatch status.
 pub fn message_finished(status: &'static str, channel: &str, provider: Option<&str>) {
     metrics::counter!(DISPATCH_MESSAGES_TOTAL, "status" => status, "channel" => channel_label(channel), "provider" => provider_label(provider))
+        .increment(1);
+}
+
+/// A provider's report moved a message to the outcome `status` (a status name from the
+/// message model: a bounded set).
+pub fn message_reported(status: &'static str, channel: &str, provider: Option<&str>) {
+    metrics::counter!(MESSAGES_FINISHED_TOTAL, "status" => status, "channel" => channel_label(channel), "provider" => provider_label(provider))
         .increment(1);
 }
 

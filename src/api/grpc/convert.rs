@@ -2,7 +2,8 @@
 //! and the views of a notification and a campaign. No logic beyond the mapping.
 
 use super::pb;
-use crate::api::http::ApiError;
+use crate::api::http::{ApiError, TimelineEntry};
+use crate::store::stats::DeliveryCounts;
 use crate::store::{AttemptRecord, CampaignRecord, CampaignStatus, MessageRecord, MessageStatus};
 
 /// The engine's channel name of a proto channel (unspecified means SMS).
@@ -56,8 +57,23 @@ pub fn timestamp(ms: i64) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 })
 }
 
-pub fn notification(m: MessageRecord, attempts: Vec<AttemptRecord>) -> pb::Notification {
+pub fn timeline_event(e: TimelineEntry) -> pb::TimelineEvent {
+    pb::TimelineEvent {
+        event: e.event.to_string(),
+        status: e.status.map_or(pb::NotificationStatus::Unspecified, message_status) as i32,
+        source: e.source.unwrap_or_default(),
+        attempt: e.attempt.unwrap_or_default(),
+        result: e.result.unwrap_or_default(),
+        provider_status: e.provider_status.unwrap_or_default(),
+        error_code: e.error_code.unwrap_or_default(),
+        error: e.error.unwrap_or_default(),
+        at: timestamp(e.at.0),
+    }
+}
+
+pub fn notification(m: MessageRecord, attempts: Vec<AttemptRecord>, timeline: Vec<TimelineEntry>) -> pb::Notification {
     pb::Notification {
+        timeline: timeline.into_iter().map(timeline_event).collect(),
         id: m.id,
         association_id: m.association_id,
         campaign_id: m.campaign_id.unwrap_or_default(),
@@ -89,8 +105,11 @@ pub fn notification(m: MessageRecord, attempts: Vec<AttemptRecord>) -> pb::Notif
     }
 }
 
-pub fn progress(c: &CampaignRecord) -> pb::CampaignProgress {
+pub fn progress(c: &CampaignRecord, d: DeliveryCounts) -> pb::CampaignProgress {
     pb::CampaignProgress {
+        delivered: d.delivered,
+        undelivered: d.undelivered,
+        read: d.read,
         campaign_id: c.id,
         status: campaign_status(c.status) as i32,
         total_recipients: c.total_recipients,

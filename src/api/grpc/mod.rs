@@ -14,7 +14,7 @@ pub mod pb;
 mod watch;
 
 use crate::api::http::protect::{check_limit, RouteClass};
-use crate::api::http::{visible_notification, ApiError, AppState};
+use crate::api::http::{timeline, visible_notification, ApiError, AppState};
 use crate::auth::Caller;
 use crate::ingress::NewMessage;
 use pb::notifications_server::{Notifications, NotificationsServer};
@@ -110,7 +110,8 @@ impl GrpcApi {
     async fn get_notification(&self, req: Request<pb::GetNotificationRequest>) -> Result<pb::Notification, ApiError> {
         let caller = self.caller(&req, self.client_ip(&req)).await?;
         let (m, attempts) = visible_notification(&self.state, caller, req.into_inner().id).await?;
-        Ok(convert::notification(m, attempts))
+        let timeline = timeline(&m, &attempts, self.state.store.list_events(m.id).await?);
+        Ok(convert::notification(m, attempts, timeline))
     }
 }
 

@@ -1,13 +1,17 @@
 //! Campaign progress and cancellation, and cancelling a scheduled message, for API-key
 //! callers (beyond the document, which has them only on the dashboard): `GET` and `DELETE
 //! /api/v1/campaigns/:id`, `DELETE /api/v1/notifications/:id`. Scoped to the caller's
-//! association; another association's ids are "not found".
+//! association; another association's ids are "not found". Progress shows `delivered`,
+//! `undelivered` and `read` beside `sent`/`failed`: the campaign's report counters
+//! ([`DeliveryCounts`]), written with each status change, so reports that arrive after the
+//! campaign completed still count.
 
 use super::extract::{AnyKeyAuth, IdPath};
 use super::{ApiError, AppState, Envelope};
 use crate::auth::Caller;
 use crate::campaigns::CampaignError;
 use crate::domain::Timestamp;
+use crate::store::stats::DeliveryCounts;
 use crate::store::CampaignRecord;
 use axum::extract::State;
 use serde::Serialize;
@@ -23,6 +27,10 @@ pub struct CampaignView {
     total_recipients: u64,
     sent: u64,
     failed: u64,
+    /// Of `sent`: what the providers' reports said so far.
+    delivered: u64,
+    undelivered: u64,
+    read: u64,
     cancelled: u64,
     invalid_recipients: u64,
     duplicates_removed: u64,
@@ -32,8 +40,8 @@ pub struct CampaignView {
     updated_at: Timestamp,
 }
 
-impl From<CampaignRecord> for CampaignView {
-    fn from(c: CampaignRecord) -> Self {
+impl CampaignView {
+    pub(crate) fn new(c: CampaignRecord, d: DeliveryCounts) -> Self {
         Self {
             id: c.id,
             association_id: c.association_id,
@@ -43,6 +51,9 @@ impl From<CampaignRecord> for CampaignView {
             total_recipients: c.total_recipients,
             sent: c.sent,
             failed: c.failed,
+            delivered: d.delivered,
+            undelivered: d.undelivered,
+            read: d.read,
             cancelled: c.cancelled,
             invalid_recipients: c.invalid_recipients,
             duplicates_removed: c.duplicates_removed,
@@ -75,7 +86,9 @@ pub(crate) async fn visible(s: &AppState, caller: Caller, id: i64) -> Result<Cam
 }
 
 pub async fn get(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, IdPath(id): IdPath<i64>) -> Result<Envelope<CampaignView>, ApiError> {
-    Ok(Envelope::ok(visible(&s, caller, id).await?.into()))
+    let c = visible(&s, caller, id).await?;
+    let d = DeliveryCounts::of_campaign(s.store.as_ref(), id).await?;
+    Ok(Envelope::ok(CampaignView::new(c, d)))
 }
 
 pub async fn cancel(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, IdPath(id): IdPath<i64>) -> Result<Envelope<()>, ApiError> {

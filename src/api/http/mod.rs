@@ -25,7 +25,7 @@ mod whatsapp;
 pub use envelope::Envelope;
 pub use error::ApiError;
 pub(crate) use campaigns::visible as visible_campaign;
-pub(crate) use notifications::visible_notification;
+pub(crate) use notifications::{timeline, visible_notification, TimelineEntry};
 
 use crate::auth::Authenticator;
 use crate::campaigns::CampaignService;

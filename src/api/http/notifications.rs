@@ -3,13 +3,13 @@
 //! (accepted, each attempt, and every status event: the engine's `sent`/`failed`/… and the
 //! provider's reports), oldest first. Scoped to the
 //! caller's association; another association's message is "not found", not "forbidden", so
-//! ids reveal nothing.
+//! ids reveal nothing. The timeline is shared with gRPC's `GetNotification`.
 
 use super::extract::{AnyKeyAuth, IdPath};
 use super::{ApiError, AppState, Envelope};
 use crate::auth::Caller;
 use crate::domain::Timestamp;
-use crate::store::{AttemptRecord, MessageEvent, MessageRecord};
+use crate::store::{AttemptRecord, MessageEvent, MessageRecord, MessageStatus};
 use axum::extract::State;
 use serde::Serialize;
 
@@ -44,28 +44,28 @@ impl From<AttemptRecord> for AttemptView {
 /// One entry of a message's timeline.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TimelineEntry {
+pub(crate) struct TimelineEntry {
     /// `accepted`, `attempt` or `status`.
-    event: &'static str,
+    pub(crate) event: &'static str,
     /// The status the message took (`queued`/`scheduled` when accepted; none for attempts).
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<&'static str>,
+    pub(crate) status: Option<MessageStatus>,
     /// `engine`, or the provider whose report it was (for attempts: the provider called).
     #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<String>,
+    pub(crate) source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    attempt: Option<u32>,
+    pub(crate) attempt: Option<u32>,
     /// An attempt's result (`sent`, `retryable`, `permanent`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<String>,
+    pub(crate) result: Option<String>,
     /// The provider's own status word.
     #[serde(skip_serializing_if = "Option::is_none")]
-    provider_status: Option<String>,
+    pub(crate) provider_status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_code: Option<String>,
+    pub(crate) error_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    at: Timestamp,
+    pub(crate) error: Option<String>,
+    pub(crate) at: Timestamp,
 }
 
 impl TimelineEntry {
@@ -76,8 +76,8 @@ impl TimelineEntry {
 
 /// Accepted, the attempts, then the status events in the order they were recorded (a
 /// provider's own clock dates its reports, so times alone could misorder them).
-fn timeline(m: &MessageRecord, attempts: &[AttemptRecord], events: Vec<MessageEvent>) -> Vec<TimelineEntry> {
-    let accepted_as = if m.scheduled_at.is_some() { "scheduled" } else { "queued" };
+pub(crate) fn timeline(m: &MessageRecord, attempts: &[AttemptRecord], events: Vec<MessageEvent>) -> Vec<TimelineEntry> {
+    let accepted_as = if m.scheduled_at.is_some() { MessageStatus::Scheduled } else { MessageStatus::Queued };
     let mut rest: Vec<(u8, i64, TimelineEntry)> = Vec::with_capacity(attempts.len() + events.len());
     for a in attempts {
         let mut e = TimelineEntry::blank("attempt", a.at);
@@ -89,7 +89,7 @@ fn timeline(m: &MessageRecord, attempts: &[AttemptRecord], events: Vec<MessageEv
     }
     for ev in events {
         let mut e = TimelineEntry::blank("status", ev.at);
-        e.status = Some(ev.status.as_str());
+        e.status = Some(ev.status);
         e.provider_status = ev.raw_status;
         e.error_code = ev.error_code;
         e.error = ev.error_text;

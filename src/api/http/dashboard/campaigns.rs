@@ -1,10 +1,12 @@
 //! Campaigns from the dashboard: create (same engine as the bulk webhook), list, cancel.
+//! The list shows each campaign's `delivered`/`undelivered` from its report counters.
 
 use super::{Dash, Page, Paged};
 use crate::api::http::extract::{parse_json_borrowed, IdPath, QueryParams};
 use crate::api::http::{ApiError, AppState, Envelope};
 use crate::campaigns::{BulkRequest, BulkSettings};
 use crate::domain::Timestamp;
+use crate::store::stats::DeliveryCounts;
 use crate::store::CampaignRecord;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -88,12 +90,15 @@ pub struct CampaignItem {
     total_recipients: u64,
     sent: u64,
     failed: u64,
+    /// From the providers' reports (beyond the document).
+    delivered: u64,
+    undelivered: u64,
     scheduled_at: Option<Timestamp>,
     created_at: Timestamp,
 }
 
-impl From<CampaignRecord> for CampaignItem {
-    fn from(c: CampaignRecord) -> Self {
+impl CampaignItem {
+    fn new(c: CampaignRecord, d: DeliveryCounts) -> Self {
         Self {
             id: c.id,
             association_id: c.association_id,
@@ -102,6 +107,8 @@ impl From<CampaignRecord> for CampaignItem {
             total_recipients: c.total_recipients,
             sent: c.sent,
             failed: c.failed,
+            delivered: d.delivered,
+            undelivered: d.undelivered,
             scheduled_at: c.scheduled_at.map(Timestamp),
             created_at: Timestamp(c.created_at),
         }
@@ -132,8 +139,9 @@ pub async fn list(State(s): State<AppState>, dash: Dash, QueryParams(q): QueryPa
     let total = all.len() as u64;
     let mut items: Vec<CampaignItem> = Vec::with_capacity(limit);
     for c in all.into_iter().skip((page - 1) * limit).take(limit) {
-        // Live counters for running campaigns.
-        items.push(s.campaigns.get(c.id).await.unwrap_or(c).into());
+        // Live counters for running campaigns; the report counters of every one.
+        let d = DeliveryCounts::of_campaign(s.store.as_ref(), c.id).await?;
+        items.push(CampaignItem::new(s.campaigns.get(c.id).await.unwrap_or(c), d));
     }
     Ok(Envelope::ok(Paged { items, total, page, limit }))
 }
