@@ -178,3 +178,16 @@ mod tests {
         assert_eq!(err("[1,2]"), "Invalid request: request body must be a JSON object");
     }
 }
+
+/// Which association a call is for: the caller's own (a named one must be it: another is
+/// 403), or the one the super-admin names (required: 400). The one rule of every route that
+/// takes `associationId` in its body or query (templates, WhatsApp, redirect links).
+pub fn target_association(caller: Caller, requested: Option<i64>) -> Result<i64, ApiError> {
+    match (caller, requested) {
+        (Caller::Association { id }, None) => Ok(id),
+        (Caller::Association { id }, Some(r)) if r == id => Ok(id),
+        (Caller::Association { .. }, Some(_)) => Err(ApiError::Forbidden("Access denied: these keys belong to another association".into())),
+        (Caller::SuperAdmin, Some(r)) => Ok(r),
+        (Caller::SuperAdmin, None) => Err(ApiError::invalid("associationId is required for super-admin keys")),
+    }
+}

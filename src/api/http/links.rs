@@ -87,13 +87,7 @@ fn association(caller: Caller, body: Option<i64>, query: Option<i64>) -> Result<
         (Some(b), Some(q)) if b != q => return Err(ApiError::invalid("associationId differs between the body and the query")),
         (b, q) => b.or(q),
     };
-    match (caller, requested) {
-        (Caller::Association { id }, None) => Ok(id),
-        (Caller::Association { id }, Some(r)) if r == id => Ok(id),
-        (Caller::Association { .. }, Some(_)) => Err(ApiError::Forbidden("Access denied: these keys belong to another association".into())),
-        (Caller::SuperAdmin, Some(r)) => Ok(r),
-        (Caller::SuperAdmin, None) => Err(ApiError::invalid("associationId is required for super-admin keys (in the body or the query)")),
-    }
+    super::extract::target_association(caller, requested)
 }
 
 #[derive(Deserialize)]

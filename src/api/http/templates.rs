@@ -3,9 +3,8 @@
 //! association's keys manage their own templates, the super-admin names `associationId`
 //! (in the body on create, in the query otherwise).
 
-use super::extract::{AnyKeyAuth, IdPath, JsonBody, QueryParams};
+use super::extract::{target_association, AnyKeyAuth, IdPath, JsonBody, QueryParams};
 use super::{ApiError, AppState, Envelope};
-use crate::auth::Caller;
 use crate::directory::{TemplateInput, TemplatePatch};
 use crate::domain::Timestamp;
 use crate::store::TemplateRecord;
@@ -58,17 +57,6 @@ pub struct Scope {
     association_id: Option<i64>,
 }
 
-/// Which association a template call is for: the caller's own, or the one a super-admin names.
-fn association(caller: Caller, requested: Option<i64>) -> Result<i64, ApiError> {
-    match (caller, requested) {
-        (Caller::Association { id }, None) => Ok(id),
-        (Caller::Association { id }, Some(r)) if r == id => Ok(id),
-        (Caller::Association { .. }, Some(_)) => Err(ApiError::Forbidden("Access denied: these keys belong to another association".into())),
-        (Caller::SuperAdmin, Some(r)) => Ok(r),
-        (Caller::SuperAdmin, None) => Err(ApiError::invalid("associationId is required for super-admin keys")),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
@@ -84,7 +72,7 @@ pub async fn create(
     AnyKeyAuth(caller): AnyKeyAuth,
     JsonBody(b): JsonBody<CreateBody>,
 ) -> Result<Envelope<TemplateView>, ApiError> {
-    let assoc = association(caller, b.association_id)?;
+    let assoc = target_association(caller, b.association_id)?;
     let t = s.directory.create_template(assoc, TemplateInput { code: b.code, name: b.name, content: b.content, channel: b.channel }).await?;
     Ok(Envelope::created(t.into()).message("Template created successfully"))
 }
@@ -94,7 +82,7 @@ pub async fn list(
     AnyKeyAuth(caller): AnyKeyAuth,
     QueryParams(q): QueryParams<Scope>,
 ) -> Result<Envelope<Vec<TemplateView>>, ApiError> {
-    let assoc = association(caller, q.association_id)?;
+    let assoc = target_association(caller, q.association_id)?;
     Ok(Envelope::ok(s.directory.list_templates(assoc).await?.into_iter().map(Into::into).collect()))
 }
 
@@ -104,7 +92,7 @@ pub async fn get(
     IdPath(code): IdPath<String>,
     QueryParams(q): QueryParams<Scope>,
 ) -> Result<Envelope<TemplateView>, ApiError> {
-    let assoc = association(caller, q.association_id)?;
+    let assoc = target_association(caller, q.association_id)?;
     Ok(Envelope::ok(s.directory.get_template(assoc, &code).await?.into()))
 }
 
@@ -123,7 +111,7 @@ pub async fn update(
     QueryParams(q): QueryParams<Scope>,
     JsonBody(b): JsonBody<UpdateBody>,
 ) -> Result<Envelope<TemplateView>, ApiError> {
-    let assoc = association(caller, q.association_id)?;
+    let assoc = target_association(caller, q.association_id)?;
     let t = s.directory.update_template(assoc, &code, TemplatePatch { name: b.name, content: b.content, channel: b.channel }).await?;
     Ok(Envelope::ok(t.into()).message("Template updated successfully"))
 }
@@ -134,7 +122,7 @@ pub async fn delete(
     IdPath(code): IdPath<String>,
     QueryParams(q): QueryParams<Scope>,
 ) -> Result<Envelope<()>, ApiError> {
-    let assoc = association(caller, q.association_id)?;
+    let assoc = target_association(caller, q.association_id)?;
     s.directory.delete_template(assoc, &code).await?;
     Ok(Envelope::done("Template deleted successfully"))
 }

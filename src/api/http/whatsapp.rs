@@ -4,7 +4,7 @@
 //! `associationId` (in the body, the query or the path). Handlers translate and delegate to
 //! [`crate::whatsapp::WhatsApp`].
 
-use super::extract::{AnyKeyAuth, IdPath, JsonBody, QueryParams};
+use super::extract::{target_association, AnyKeyAuth, IdPath, JsonBody, QueryParams};
 use super::{ApiError, AppState, Envelope};
 use crate::auth::Caller;
 use crate::domain::Timestamp;
@@ -28,17 +28,6 @@ impl From<WhatsAppError> for ApiError {
             WhatsAppError::Ingress(i) => i.into(),
             WhatsAppError::Store(s) => s.into(),
         }
-    }
-}
-
-/// Which association a call is for: the caller's own, or the one a super-admin names.
-fn association(caller: Caller, requested: Option<i64>) -> Result<i64, ApiError> {
-    match (caller, requested) {
-        (Caller::Association { id }, None) => Ok(id),
-        (Caller::Association { id }, Some(r)) if r == id => Ok(id),
-        (Caller::Association { .. }, Some(_)) => Err(ApiError::Forbidden("Access denied: these keys belong to another association".into())),
-        (Caller::SuperAdmin, Some(r)) => Ok(r),
-        (Caller::SuperAdmin, None) => Err(ApiError::invalid("associationId is required for super-admin keys")),
     }
 }
 
@@ -231,7 +220,7 @@ pub async fn create_template(
     AnyKeyAuth(caller): AnyKeyAuth,
     JsonBody(b): JsonBody<CreateTemplateBody>,
 ) -> Result<Envelope<TemplateView>, ApiError> {
-    let association_id = association(caller, b.association_id)?;
+    let association_id = target_association(caller, b.association_id)?;
     let input = wa::TemplateInput {
         name: b.name,
         language: b.language,
@@ -263,7 +252,7 @@ pub async fn list_templates(
     AnyKeyAuth(caller): AnyKeyAuth,
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Envelope<Vec<TemplateView>>, ApiError> {
-    let association_id = association(caller, q.association_id)?;
+    let association_id = target_association(caller, q.association_id)?;
     let list = s.whatsapp.list_templates(association_id, q.status.as_deref(), q.category.as_deref()).await?;
     Ok(Envelope::ok(list.into_iter().map(|t| TemplateView::of(t, false)).collect()))
 }
@@ -349,7 +338,7 @@ pub struct SyncAllBody {
 }
 
 pub async fn sync_all(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, JsonBody(b): JsonBody<SyncAllBody>) -> Result<Envelope<wa::SyncReport>, ApiError> {
-    let association_id = association(caller, b.association_id)?;
+    let association_id = target_association(caller, b.association_id)?;
     Ok(Envelope::ok(s.whatsapp.sync_all(association_id).await?))
 }
 
@@ -382,7 +371,7 @@ pub struct TemplateSendBody {
 }
 
 pub async fn send_template(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, JsonBody(b): JsonBody<TemplateSendBody>) -> Result<Response, ApiError> {
-    let association_id = association(caller, b.association_id)?;
+    let association_id = target_association(caller, b.association_id)?;
     let req = wa::TemplateSend {
         association_id,
         template_id: b.template_id,
@@ -402,7 +391,7 @@ pub struct TextSendBody {
 }
 
 pub async fn send_text(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, JsonBody(b): JsonBody<TextSendBody>) -> Result<Response, ApiError> {
-    let association_id = association(caller, b.association_id)?;
+    let association_id = target_association(caller, b.association_id)?;
     Ok(send_answer(s.whatsapp.send_text(wa::TextSend { association_id, recipient: b.recipient, message: b.message }).await?))
 }
 
@@ -418,7 +407,7 @@ pub struct MediaSendBody {
 }
 
 pub async fn send_media(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, JsonBody(b): JsonBody<MediaSendBody>) -> Result<Response, ApiError> {
-    let association_id = association(caller, b.association_id)?;
+    let association_id = target_association(caller, b.association_id)?;
     let req = wa::MediaSend {
         association_id,
         recipient: b.recipient,
