@@ -152,6 +152,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(d) = args.data_dir {
         config.store.data_dir = d;
     }
+    if args.demo && config.server.public_url.is_empty() {
+        // The in-process simulator reports deliveries back to the engine, so the demo follows
+        // each message to `delivered` (a real deployment sets its own public URL).
+        if let Ok(mut addr) = config.server.http_addr.parse::<std::net::SocketAddr>() {
+            if addr.port() != 0 {
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                config.server.public_url = format!("http://{addr}");
+            }
+        }
+    }
     config.validate()?;
     jood::telemetry::init_logging(&config.log.format, &config.log.level);
     let secrets = load_secrets(&config, args.demo)?;
