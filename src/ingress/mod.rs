@@ -10,6 +10,7 @@
 //! would add a hop without adding batching, which the group committer already does.
 
 pub mod channel;
+pub mod json;
 pub mod signed;
 pub mod whatsapp;
 

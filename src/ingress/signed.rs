@@ -11,7 +11,7 @@
 //! its first answer between the two.
 
 use super::{Accepted, Ingress, IngressError, NewMessage};
-use crate::api::http::extract::{parse_json, parse_json_borrowed};
+use super::json::{parse as parse_json, parse_borrowed as parse_json_borrowed};
 use crate::auth::webhook::{self, SignatureError, SignedRequest};
 use crate::campaigns::{BulkAccepted, BulkRequest, BulkSettings, CampaignError, CampaignService};
 use crate::coord::Coordinator;
@@ -143,7 +143,7 @@ impl SignedIngress {
         let now = now_ms();
         let req = SignedRequest { signature, timestamp, body };
         let (ts_ms, sig) = webhook::check_headers(&req, now, self.max_skew_ms)?;
-        let head: Head = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
+        let head: Head = parse_json(body).map_err(invalid_request)?;
         let association_id = match head.association_id {
             Some(v) => v.as_i64().ok_or_else(|| IngressError::Invalid("Invalid request: field `associationId`: expected an integer".into()))?,
             None => return Err(IngressError::Invalid("Invalid request: missing field `associationId`".into())),
@@ -186,7 +186,7 @@ impl SignedIngress {
 
     /// `POST /api/v1/webhook/notification` after [`Self::verify`] and [`Self::check_replay`].
     pub async fn notification(&self, _verified: &Verified, body: &[u8]) -> Result<Accepted, IngressError> {
-        let req: NotificationRequest = parse_json(body).map_err(|e| IngressError::Invalid(e.message()))?;
+        let req: NotificationRequest = parse_json(body).map_err(invalid_request)?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let callback_url = self.callback_url(req.callback_url).await?;
         let data = req.data.unwrap_or_default();
@@ -239,7 +239,7 @@ impl SignedIngress {
 
     /// `POST /api/v1/webhook/bulk` after [`Self::verify`] and [`Self::check_replay`].
     pub async fn bulk(&self, _verified: &Verified, body: &[u8]) -> Result<BulkAccepted, IngressError> {
-        let req: BulkBody = parse_json_borrowed(body).map_err(|e| IngressError::Invalid(e.message()))?;
+        let req: BulkBody = parse_json_borrowed(body).map_err(invalid_request)?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let callback_url = self.callback_url(req.callback_url).await?;
         let (message, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
@@ -303,4 +303,9 @@ fn prefix_invalid(e: IngressError) -> IngressError {
         IngressError::Invalid(m) if !m.starts_with("Invalid request") => IngressError::Invalid(format!("Invalid request: {m}")),
         other => other,
     }
+}
+
+/// A body that does not parse, in the words the HTTP edge uses for it.
+fn invalid_request(detail: String) -> IngressError {
+    IngressError::Invalid(format!("Invalid request: {detail}"))
 }

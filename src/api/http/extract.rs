@@ -29,46 +29,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// Parses a JSON object body, reporting the field path for type errors and missing fields.
+/// Parses a JSON object body, reporting the field path for type errors and missing fields
+/// (the parsing itself is ingress's, [`crate::ingress::json`]; this maps it to a 400).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    parse_json_borrowed(bytes)
+    crate::ingress::json::parse(bytes).map_err(ApiError::invalid)
 }
 
 /// [`parse_json`] for types that borrow from the body (raw slices of a large request).
 pub fn parse_json_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(ApiError::invalid("request body is empty; expected a JSON object")),
-        Some(b'{') => {}
-        Some(_) => return Err(ApiError::invalid("request body must be a JSON object")),
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                ApiError::invalid(format!("malformed JSON: {inner}"))
-            }
-            serde_json::error::Category::Data => {
-                let msg = strip_position(&inner.to_string());
-                if path == "." || msg.starts_with("missing field") {
-                    let prefix = if path == "." { String::new() } else { format!("{path}: ") };
-                    ApiError::invalid(format!("{prefix}{msg}"))
-                } else {
-                    ApiError::invalid(format!("field `{path}`: {msg}"))
-                }
-            }
-        }
-    })?;
-    de.end().map_err(|e| ApiError::invalid(format!("malformed JSON: {e}")))?;
-    Ok(value)
-}
-
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
+    crate::ingress::json::parse_borrowed(bytes).map_err(ApiError::invalid)
 }
 
 /// An integer path parameter (or a tuple of them) with a 400 naming the bad one.
