@@ -10,6 +10,7 @@
 //! client). Never on api.
 
 mod credentials;
+mod meta_format;
 mod send;
 pub mod templates;
 
