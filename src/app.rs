@@ -104,10 +104,11 @@ impl App {
             config.campaigns.clone(),
             config.webhook.max_message_chars,
             schedule_changed.clone(),
+            (&config.delivery).into(),
         )
         .await?;
         let links = crate::links::LinkService::start(store.clone(), ids.clone(), Default::default(), shutdown.child_token());
-        let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids.clone(), config.webhook.max_message_chars, schedule_changed));
+        let ingress = Arc::new(Ingress::new(store.clone(), dispatcher.clone(), ids.clone(), config.webhook.max_message_chars, schedule_changed, (&config.delivery).into()));
         let whatsapp = Arc::new(crate::whatsapp::WhatsApp::new(
             store.clone(),
             directory.clone(),
@@ -128,6 +129,16 @@ impl App {
         if let Some((user, password)) = &secrets.operator {
             sessions.bootstrap(user, password).await.map_err(|e| anyhow::anyhow!("bootstrapping the dashboard operator: {e}"))?;
         }
+        // The return path's background work: parked early reports, validity expiry.
+        let inbound = Arc::new(crate::inbound::Receivers::new(
+            store.clone(),
+            directory.clone(),
+            crate::status::StatusService::new(store.clone()),
+            config.server.public_url.clone(),
+            Arc::new(crate::inbound::early::EarlyReports::new(config.delivery.clone())),
+        ));
+        tokio::spawn(inbound.early_reports().run(inbound.clone(), shutdown.child_token()));
+        tokio::spawn(crate::status::expiry::run(store.clone(), config.delivery.clone(), shutdown.child_token()));
         let state = AppState::new(crate::api::http::AppStateInner {
             config: config.clone(),
             store: store.clone(),
@@ -142,12 +153,7 @@ impl App {
             client_ip,
             whatsapp,
             callbacks,
-            inbound: Arc::new(crate::inbound::Receivers::new(
-                store.clone(),
-                directory.clone(),
-                crate::status::StatusService::new(store.clone()),
-                config.server.public_url.clone(),
-            )),
+            inbound: inbound.clone(),
             links: links.clone(),
         });
         // Messages left unfinished by the previous run go back to dispatch.

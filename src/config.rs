@@ -13,9 +13,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod callbacks;
+mod delivery;
 mod observability;
 mod protection;
 pub use callbacks::CallbacksConfig;
+pub use delivery::DeliveryConfig;
 pub use observability::{LogConfig, MetricsConfig};
 pub use protection::{IdempotencyConfig, RateLimitConfig, RedisConfig};
 
@@ -36,6 +38,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub callbacks: CallbacksConfig,
+    pub delivery: DeliveryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -239,6 +242,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             callbacks: CallbacksConfig::default(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -489,6 +493,7 @@ impl Config {
         }
         protection::validate(self, &mut problems);
         callbacks::validate(self, &mut problems);
+        delivery::validate(self, &mut problems);
         observability::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())

@@ -22,6 +22,8 @@ async fn engine(public_url: &str) -> TestServer {
     TestServer::start_with(move |c| {
         c.dispatch.route_refresh_ms = 1;
         c.server.public_url = public_url;
+        c.delivery.early_report_ttl_ms = 300;
+        c.delivery.early_report_scan_ms = 20;
     })
     .await
 }
@@ -100,7 +102,7 @@ async fn signed_twilio_reports_end_delivered_and_repeats_or_late_ones_change_not
     let (id, sid) = sent_message(&s, &k).await;
 
     let (status, body) = post_twilio(&s, cred, &twilio_report(&sid, "sent", None), TOKEN, PUBLIC).await;
-    assert_eq!((status, &body["data"]), (200, &json!({"changed": 0, "unchanged": 1, "unknown": 0})), "{body}");
+    assert_eq!((status, &body["data"]), (200, &json!({"changed": 0, "unchanged": 1, "unknown": 0, "parked": 0})), "{body}");
     let (status, body) = post_twilio(&s, cred, &twilio_report(&sid, "delivered", None), TOKEN, PUBLIC).await;
     assert_eq!((status, body["data"]["changed"].as_u64()), (200, Some(1)), "{body}");
     let n = notification(&s, &k, id).await;
@@ -183,11 +185,32 @@ async fn reports_for_unknown_ids_get_200_and_are_only_counted() {
     let cred = s.add_credential(1, &k, twilio(&sim)).await;
     let (id, _) = sent_message(&s, &k).await;
     let before = notification(&s, &k, id).await;
+    // Signed by the URL's credential: kept (it may have overtaken the engine's own `sent`
+    // write), then dropped and counted once its wait (300 ms here) is over.
     let (status, body) = post_twilio(&s, cred, &twilio_report("SM0000000000000000000000000000dead", "delivered", None), TOKEN, PUBLIC).await;
-    assert_eq!((status, &body["data"]), (200, &json!({"changed": 0, "unchanged": 0, "unknown": 1})), "{body}");
-    assert_eq!(notification(&s, &k, id).await, before);
+    assert_eq!((status, &body["data"]), (200, &json!({"changed": 0, "unchanged": 0, "unknown": 0, "parked": 1})), "{body}");
     let metrics = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("jood_delivery_reports_unknown_total{provider=\"twilio\"}"), "{metrics}");
+    assert!(metric(&metrics, "jood_delivery_reports_parked_total{provider=\"twilio\"}") >= 1.0, "{metrics}");
+    // Forged, it is refused rather than kept.
+    let forged = post_twilio(&s, cred, &twilio_report("SM0000000000000000000000000000beef", "delivered", None), "wrong", PUBLIC).await;
+    assert_error(&forged, 403, "Invalid signature");
+    // A credential id that is no Twilio credential: counted as unknown at once.
+    let path = "/api/v1/callbacks/twilio/999999";
+    let pairs = twilio_report("SM1", "delivered", None);
+    let sig = jood::auth::twilio::signature(TOKEN, &format!("{PUBLIC}{path}"), &pairs);
+    let (status, body) = send(s.client.post(s.url(path)).header("x-twilio-signature", sig).body(form(&pairs))).await;
+    assert_eq!((status, &body["data"]), (200, &json!({"changed": 0, "unchanged": 0, "unknown": 1, "parked": 0})), "{body}");
+    // (Metrics are per process, shared by the tests of this file: compare, don't count.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        if metric(&metrics, "jood_delivery_reports_unknown_total{provider=\"twilio\"}") >= 2.0 && s.store.list_parked_reports(10).await.unwrap().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the parked report was never dropped: {metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(notification(&s, &k, id).await, before);
 
     // Providers without a report mechanism have no receiver; malformed bodies are refused.
     let (status, _) = send(s.client.post(s.url("/api/v1/callbacks/yamamah/1")).body("x=1")).await;
@@ -258,7 +281,7 @@ async fn infobip_report_batches_are_applied_and_checked_against_the_credential()
 
     let batch = json!({"results": [report(&pid, 3, "DELIVERED_TO_HANDSET"), report("no-such-message", 3, "DELIVERED_TO_HANDSET"), report(&pid, 3, "DELIVERED_TO_HANDSET")]});
     let (status, body) = send(s.client.post(s.url(&path)).json(&batch)).await;
-    assert_eq!((status, &body["data"]), (200, &json!({"changed": 1, "unchanged": 1, "unknown": 1})), "{body}");
+    assert_eq!((status, &body["data"]), (200, &json!({"changed": 1, "unchanged": 1, "unknown": 0, "parked": 1})), "{body}");
     let n = notification(&s, &k, id).await;
     assert_eq!(n["status"], "delivered", "{n}");
     let last = n["timeline"].as_array().unwrap().last().unwrap().clone();
@@ -314,4 +337,56 @@ async fn simulator_reports_flow_back_through_the_engine() {
     let n = wait_status(&s, &k, id, "undelivered").await;
     assert_eq!(n["error"], "30003: Unreachable destination handset");
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_overtakes_the_engines_sent_write_is_kept_and_applied_once_the_id_is_known() {
+    let sim = sim().await;
+    let s = TestServer::start_with(|c| {
+        c.dispatch.route_refresh_ms = 1;
+        c.server.public_url = PUBLIC.into();
+        c.delivery.early_report_scan_ms = 20;
+    })
+    .await;
+    let k = s.create_association(1, "A").await;
+    let cred = s.add_credential(1, &k, twilio(&sim)).await;
+    // The provider reports before the engine has written `sent` with this id.
+    let (status, body) = post_twilio(&s, cred, &twilio_report("SMearly", "delivered", None), TOKEN, PUBLIC).await;
+    assert_eq!((status, &body["data"]), (200, &json!({"changed": 0, "unchanged": 0, "unknown": 0, "parked": 1})), "{body}");
+    assert_eq!(s.store.list_parked_reports(10).await.unwrap().len(), 1);
+
+    // Then the engine's own write lands (written here as dispatch writes it).
+    let now = now_ms();
+    let recipient = jood::domain::phone::normalise("+966501234567").unwrap();
+    let mut m = jood::store::MessageRecord::accepted(42, 1, recipient, "code".into(), "sms".into(), None, now);
+    s.store.insert_messages(std::slice::from_ref(&m)).await.unwrap();
+    m.status = jood::store::MessageStatus::Sent;
+    m.provider = Some("twilio".into());
+    m.provider_message_id = Some("SMearly".into());
+    m.credential_id = Some(cred);
+    m.updated_at = now + 1;
+    s.store.update_messages(&[jood::store::MessageUpdate { message: m, attempt: None }]).await.unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let n = notification(&s, &k, 42).await;
+        if n["status"] == "delivered" {
+            let last = n["timeline"].as_array().unwrap().last().unwrap().clone();
+            assert_eq!(last["source"], "twilio", "{n}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the parked report was never applied: {n}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Its parked row goes in the pass's next commit.
+    while !s.store.list_parked_reports(10).await.unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the applied report stayed parked");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    s.stop().await;
+}
+
+/// The value of one series in a Prometheus text page (0 when absent).
+fn metric(page: &str, series: &str) -> f64 {
+    page.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
 }

@@ -33,6 +33,8 @@ pub struct BulkSettings {
     pub credential_id: Option<i64>,
     /// Status callbacks of its messages go here (else to the association's URL).
     pub callback_url: Option<String>,
+    /// Its messages' `validityPeriod` in seconds (else the association's, else the engine's).
+    pub validity_secs: Option<u32>,
 }
 
 /// A bulk request whose recipients are all at hand (the HTTP body).
@@ -311,6 +313,8 @@ pub struct BulkIngest {
     limit: usize,
     campaign_id: i64,
     now: i64,
+    /// Every message's validity deadline (from the campaign's due time).
+    expires_at: i64,
     scheduled: Option<i64>,
     personalised: bool,
     seen: HashSet<u64>,
@@ -370,12 +374,16 @@ impl CampaignService {
             }
         }
         let now = now_ms();
+        let scheduled = crate::domain::time::schedule_at(settings.scheduled_at, now).map_err(CampaignError::Invalid)?;
+        let association = self.store.get_association(settings.association_id).await?.ok_or_else(|| CampaignError::NotFound(format!("Association {} not found", settings.association_id)))?;
+        let expires_at = self.validity.deadline(settings.validity_secs, &association, scheduled.unwrap_or(now)).map_err(CampaignError::Invalid)?;
         Ok(BulkIngest {
             svc: self.clone(),
             limit,
             campaign_id: self.ids.next_id(),
             now,
-            scheduled: crate::domain::time::schedule_at(settings.scheduled_at, now).map_err(CampaignError::Invalid)?,
+            expires_at,
+            scheduled,
             personalised: settings.message.contains("{{"),
             settings,
             seen: HashSet::with_capacity(expected.min(1 << 20)),
@@ -434,6 +442,7 @@ impl BulkIngest {
                 .zip(ids)
                 .map(|((recipient, body), id)| MessageRecord {
                     campaign_id: Some(self.campaign_id),
+                    expires_at: Some(self.expires_at),
                     priority: s.priority,
                     credential_id: s.credential_id,
                     ..MessageRecord::accepted(id, s.association_id, recipient, body, s.channel.clone(), self.scheduled, self.now)

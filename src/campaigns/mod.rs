@@ -40,6 +40,7 @@ pub struct CampaignService {
     pub(crate) config: CampaignsConfig,
     pub(crate) max_message_chars: usize,
     schedule_changed: Arc<tokio::sync::Notify>,
+    pub(crate) validity: crate::ingress::validity::Validity,
 }
 
 impl CampaignService {
@@ -51,8 +52,9 @@ impl CampaignService {
         config: CampaignsConfig,
         max_message_chars: usize,
         schedule_changed: Arc<tokio::sync::Notify>,
+        validity: crate::ingress::validity::Validity,
     ) -> Result<Arc<Self>, StoreError> {
-        let svc = Arc::new(Self { store, dispatcher, ids, config, max_message_chars, schedule_changed: schedule_changed.clone() });
+        let svc = Arc::new(Self { store, dispatcher, ids, config, max_message_chars, schedule_changed: schedule_changed.clone(), validity });
         for c in svc.store.list_active_campaigns().await? {
             match c.status {
                 CampaignStatus::Processing => svc.start_pump(c),

@@ -71,6 +71,9 @@ pub struct AssociationPatch {
     /// `Some(None)` clears the status callback URL; the URL is checked by the caller
     /// against the callback target policy (`callbacks::TargetPolicy`).
     pub status_callback_url: Option<Option<String>>,
+    /// `Some(None)` returns its messages to the engine's default validity period; the range
+    /// is checked by the caller (it knows `delivery.max_validity_secs`).
+    pub validity_period_secs: Option<Option<u32>>,
 }
 
 /// An association as created, with its keys in clear: the only time they are shown.
@@ -125,6 +128,7 @@ impl Directory {
             secret_key_sealed: self.master.seal(secret_key.as_bytes()),
             ip_allowlist: Vec::new(),
             status_callback_url: None,
+            validity_period_secs: None,
             created_at: now,
             updated_at: now,
         };
@@ -185,6 +189,9 @@ impl Directory {
             }
             if let Some(url) = &patch.status_callback_url {
                 rec.status_callback_url = url.clone();
+            }
+            if let Some(v) = patch.validity_period_secs {
+                rec.validity_period_secs = v;
             }
             rec.updated_at = now_ms().max(rec.updated_at);
             rec.version = expected + 1;

@@ -189,6 +189,12 @@ impl AssocState {
         while self.in_flight < self.ctx.config.association_window {
             let Some((_, _, Reverse(id))) = self.queue.pop() else { break };
             let Some(w) = self.work.get_mut(&id) else { continue };
+            // Past its validity period before any provider took it: it is not sent at all.
+            if w.record.expires_at.is_some_and(|at| at <= now_ms()) {
+                metrics::counter!(crate::telemetry::MESSAGES_EXPIRED_TOTAL, "stage" => "queued").increment(1);
+                self.finish(id, MessageStatus::Expired, Some("the validity period ended before the message could be sent".into()), None);
+                continue;
+            }
             let channel = w.record.channel_kind();
             w.route = match w.record.credential_id {
                 Some(c) => routing::route_to(c, channel, &self.credentials),

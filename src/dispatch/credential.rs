@@ -199,6 +199,7 @@ fn outbound(record: &MessageRecord, sender: &str, callback: Option<&Arc<str>>) -
         sender: sender.to_owned(),
         payload,
         status_callback_url: callback.map(|u| u.to_string()),
+        validity_secs: crate::domain::time::seconds_left(record.expires_at, crate::domain::now_ms()),
     }
 }
 

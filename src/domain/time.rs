@@ -54,8 +54,21 @@ impl Serialize for Timestamp {
     }
 }
 
+/// Whole seconds left until `deadline_ms` (rounded up, at least 1), for providers that take
+/// a validity period; `None` without a deadline.
+pub fn seconds_left(deadline_ms: Option<i64>, now_ms: i64) -> Option<u64> {
+    deadline_ms.map(|at| (at.saturating_sub(now_ms).max(0) as u64).div_ceil(1000).max(1))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seconds_left_is_rounded_up_and_never_zero() {
+        assert_eq!(super::seconds_left(Some(10_500), 0), Some(11));
+        assert_eq!(super::seconds_left(Some(0), 5_000), Some(1));
+        assert_eq!(super::seconds_left(None, 0), None);
+    }
+
     use super::*;
 
     #[test]

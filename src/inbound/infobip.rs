@@ -117,17 +117,27 @@ pub(super) async fn receive(r: &Receivers, cb: &Callback<'_>) -> Result<Receipt,
     // credential's refuses the whole callback, unchanged.
     let found = r.locate_all(ProviderKind::Infobip, cb.credential_id, &evs).await?;
     let mut located = Vec::with_capacity(evs.len());
-    let mut unknown = 0;
+    let mut early = Vec::new();
     for (ev, l) in evs.into_iter().zip(found) {
         match l {
             Some(l) => located.push((l, ev)),
-            None => {
-                StatusService::count_unknown(ProviderKind::Infobip);
-                unknown += 1;
-            }
+            None => early.push(ev),
         }
     }
-    r.apply_all(located, unknown).await
+    // Not known yet: kept until they are, if the URL names an Infobip credential.
+    let (unknown, parked) = if early.is_empty() {
+        (0, 0)
+    } else if r.url_credential(ProviderKind::Infobip, cb.credential_id).await?.is_some() {
+        let n = early.len();
+        let parked = r.early.park(r, ProviderKind::Infobip, early).await?;
+        (n - parked, parked)
+    } else {
+        early.iter().for_each(|_| StatusService::count_unknown(ProviderKind::Infobip));
+        (early.len(), 0)
+    };
+    let mut receipt = r.apply_all(located, unknown).await?;
+    receipt.parked = parked;
+    Ok(receipt)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use super::{Callback, InboundError, Receipt, Receivers, MAX_REPORTS};
 use crate::domain::{now_ms, phone, ProviderKind};
-use crate::status::{ReportStatus, StatusEvent, StatusService};
+use crate::status::{ReportStatus, StatusEvent};
 use crate::store::{CredentialRecord, WaInboundRecord};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -157,19 +157,20 @@ pub(super) async fn receive(r: &Receivers, cb: &Callback<'_>) -> Result<Receipt,
     }
 
     let located = r.locate_all(ProviderKind::MetaWhatsapp, cb.credential_id, &p.statuses).await?;
-    let mut unknown = 0;
+    let mut early = Vec::new();
     let mut found = Vec::new();
     for (l, ev) in located.into_iter().zip(p.statuses) {
         match l {
             Some(l) if l.message.association_id == association_id => found.push((l, ev)),
             Some(_) => return Err(InboundError::Forbidden("the credential does not own this message")),
-            None => {
-                StatusService::count_unknown(ProviderKind::MetaWhatsapp);
-                unknown += 1;
-            }
+            None => early.push(ev),
         }
     }
-    let mut receipt = r.apply_all(found, unknown).await?;
+    // Signed, so kept until the send's own write names the wamid.
+    let n = early.len();
+    let parked = if early.is_empty() { 0 } else { r.early.park(r, ProviderKind::MetaWhatsapp, early).await? };
+    let mut receipt = r.apply_all(found, n - parked).await?;
+    receipt.parked = parked;
     receipt.changed += p.inbound.len() + p.templates.len();
     Ok(receipt)
 }

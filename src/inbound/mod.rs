@@ -10,11 +10,13 @@
 //! Shastra, Qyadat, Unifonic and 4jawaly document none that can be implemented; their
 //! callback URLs answer 404 and `sent` stays final for them.
 //!
-//! A report whose provider id the engine does not know is answered 200 (so the provider stops
-//! retrying), counted, and not stored: it cannot be verified against a credential either,
-//! so it changes nothing. Depends on `status`, `store`, `directory`, `auth` and `domain`; no
+//! A report whose provider id the engine does not know yet is checked as far as it can be
+//! (the URL's credential is this provider's; Twilio's signature) and parked durably until the
+//! engine's `sent` write names the id (`early.rs`); one still unknown after
+//! `delivery.early_report_ttl_ms` is dropped and counted, having changed nothing. Depends on `status`, `store`, `directory`, `auth` and `domain`; no
 //! framework types (the HTTP handler in `api::http::callbacks` translates).
 
+pub mod early;
 mod infobip;
 pub mod meta;
 mod twilio;
@@ -52,6 +54,8 @@ pub struct Receipt {
     pub changed: usize,
     pub unchanged: usize,
     pub unknown: usize,
+    /// Reports whose message is not known yet, kept until it is (`early`).
+    pub parked: usize,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,6 +86,7 @@ pub struct Receivers {
     status: StatusService,
     /// `server.public_url`.
     public_url: String,
+    early: Arc<early::EarlyReports>,
 }
 
 /// A report located to its message and credential, not yet applied.
@@ -91,8 +96,13 @@ pub(crate) struct Located {
 }
 
 impl Receivers {
-    pub fn new(store: SharedStore, directory: Arc<Directory>, status: StatusService, public_url: String) -> Self {
-        Self { store, directory, status, public_url }
+    pub fn new(store: SharedStore, directory: Arc<Directory>, status: StatusService, public_url: String, early: Arc<early::EarlyReports>) -> Self {
+        Self { store, directory, status, public_url, early }
+    }
+
+    /// The parked-report matcher ([`early::EarlyReports::run`] drives it).
+    pub fn early_reports(&self) -> Arc<early::EarlyReports> {
+        self.early.clone()
     }
 
     /// Meta's `GET` subscription check: the challenge to echo.

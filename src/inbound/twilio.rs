@@ -75,8 +75,18 @@ pub(super) async fn receive(r: &Receivers, cb: &Callback<'_>) -> Result<Receipt,
     let pairs = form_pairs(cb.body)?;
     let ev = event(&pairs, cb.credential_id)?;
     let Some(located) = r.locate(ProviderKind::Twilio, cb.credential_id, &ev).await? else {
-        StatusService::count_unknown(ProviderKind::Twilio);
-        return Ok(Receipt { unknown: 1, ..Receipt::default() });
+        // Not known yet: verified with the URL's credential, then kept until it is.
+        let Some(cred) = r.url_credential(ProviderKind::Twilio, cb.credential_id).await? else {
+            StatusService::count_unknown(ProviderKind::Twilio);
+            return Ok(Receipt { unknown: 1, ..Receipt::default() });
+        };
+        let token = r.credential_field(&cred, "authToken").ok_or(InboundError::Forbidden("the credential has no authToken"))?;
+        let signature = cb.twilio_signature.ok_or(InboundError::Forbidden("X-Twilio-Signature missing"))?;
+        if !crate::auth::twilio::verify(&token, &r.callback_urls(cb), &pairs, signature) {
+            return Err(InboundError::Forbidden("X-Twilio-Signature does not verify"));
+        }
+        let parked = r.early.park(r, ProviderKind::Twilio, vec![ev]).await?;
+        return Ok(Receipt { unknown: 1 - parked, parked, ..Receipt::default() });
     };
     let token = r.credential_field(&located.credential, "authToken").ok_or(InboundError::Forbidden("the credential has no authToken"))?;
     let signature = cb.twilio_signature.ok_or(InboundError::Forbidden("X-Twilio-Signature missing"))?;

@@ -12,6 +12,7 @@
 pub mod channel;
 pub mod json;
 pub mod signed;
+pub mod validity;
 pub mod whatsapp;
 
 pub use signed::SignedIngress;
@@ -57,6 +58,8 @@ pub struct NewMessage {
     /// Status callbacks of this message go here (else to the association's URL); checked
     /// by the caller against the callback target policy.
     pub callback_url: Option<String>,
+    /// The send's own `validityPeriod` in seconds (else the association's, else the engine's).
+    pub validity_secs: Option<u32>,
 }
 
 /// The acknowledgement of a durable message.
@@ -73,6 +76,7 @@ pub struct Ingress {
     max_message_chars: usize,
     /// Wakes the scheduler when a scheduled message is stored.
     schedule_changed: Arc<tokio::sync::Notify>,
+    validity: validity::Validity,
 }
 
 impl Ingress {
@@ -82,8 +86,9 @@ impl Ingress {
         ids: Arc<IdGenerator>,
         max_message_chars: usize,
         schedule_changed: Arc<tokio::sync::Notify>,
+        validity: validity::Validity,
     ) -> Self {
-        Self { store, dispatcher, ids, max_message_chars, schedule_changed }
+        Self { store, dispatcher, ids, max_message_chars, schedule_changed, validity }
     }
 
     pub fn max_message_chars(&self) -> usize {
@@ -103,7 +108,7 @@ impl Ingress {
         outcome: Option<&mut Option<tokio::sync::oneshot::Receiver<MessageRecord>>>,
     ) -> Result<Accepted, IngressError> {
         // The one activity check every sending path makes (webhook, dashboard, gRPC, WhatsApp).
-        crate::directory::require_active(self.store.as_ref(), m.association_id).await.map_err(|e| match e {
+        let association = crate::directory::require_active(self.store.as_ref(), m.association_id).await.map_err(|e| match e {
             crate::directory::DirectoryError::Inactive => IngressError::Inactive,
             crate::directory::DirectoryError::NotFound(m) => IngressError::NotFound(m),
             crate::directory::DirectoryError::Store(s) => IngressError::Store(s),
@@ -130,7 +135,9 @@ impl Ingress {
         if m.content.is_some() && channel != crate::domain::Channel::Whatsapp {
             return Err(IngressError::Invalid(format!("a WhatsApp template or media payload cannot be sent on the {} channel", channel.as_str())));
         }
+        let expires_at = self.validity.deadline(m.validity_secs, &association, scheduled.unwrap_or(now)).map_err(IngressError::Invalid)?;
         let record = MessageRecord {
+            expires_at: Some(expires_at),
             priority: m.priority,
             credential_id: m.credential_id,
             content: m.content,

@@ -64,6 +64,9 @@ pub struct NotificationRequest {
     /// Beyond the document: status callbacks of this message go here.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Beyond the document: seconds the message may take to be delivered.
+    #[serde(default)]
+    pub validity_period: Option<u32>,
 }
 
 /// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
@@ -93,6 +96,9 @@ pub struct BulkBody<'a> {
     /// Beyond the document: status callbacks of the campaign's messages go here.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Beyond the document: seconds each message may take to be delivered.
+    #[serde(default)]
+    pub validity_period: Option<u32>,
 }
 
 /// The fields read before the signature is checked (the rest is skipped, not built).
@@ -206,6 +212,7 @@ impl SignedIngress {
                     scheduled_at,
                     content: Some(crate::domain::WhatsAppContent::Template(content)),
                     callback_url,
+                    validity_secs: req.validity_period,
                 };
                 return self.ingress.accept(m).await.map_err(prefix_invalid);
             }
@@ -232,6 +239,7 @@ impl SignedIngress {
                 scheduled_at,
                 content: None,
                 callback_url,
+                validity_secs: req.validity_period,
             })
             .await
             .map_err(prefix_invalid)
@@ -265,6 +273,7 @@ impl SignedIngress {
                     priority: req.priority.unwrap_or(0),
                     credential_id: None,
                     callback_url,
+                    validity_secs: req.validity_period,
                 },
                 recipients: &req.recipients,
             })

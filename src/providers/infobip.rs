@@ -13,6 +13,10 @@ use serde_json::{json, Value};
 
 pub struct Infobip;
 
+
+/// Infobip's `validityPeriod` maximum (and default): 48 h, in minutes.
+const INFOBIP_MAX_VALIDITY_MINUTES: u64 = 2_880;
+
 impl ProviderAdapter for Infobip {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Infobip
@@ -41,6 +45,10 @@ impl ProviderAdapter for Infobip {
         // `webhooks.delivery.url`; v2 called it `notifyUrl`).
         if let Some(url) = &sms.status_callback_url {
             message["webhooks"] = json!({ "delivery": { "url": url, "intermediateReport": false }, "contentType": "application/json" });
+        }
+        // Infobip's default validity is its maximum, 48 h: only a shorter one is passed on.
+        if let Some(minutes) = sms.validity_secs.map(|s| s.div_ceil(60).max(1)).filter(|m| *m < INFOBIP_MAX_VALIDITY_MINUTES) {
+            message["options"] = json!({ "validityPeriod": { "amount": minutes, "timeUnit": "MINUTES" } });
         }
         let body = json!({ "messages": [message] });
         Ok(client

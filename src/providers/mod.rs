@@ -27,6 +27,9 @@ pub struct OutboundMessage {
     /// API takes a per-message URL (Twilio `StatusCallback`, Infobip `notifyUrl`); `None`
     /// when no public URL is configured.
     pub status_callback_url: Option<String>,
+    /// What is left of the message's validity period, in seconds, for providers whose API
+    /// takes one (Twilio `ValidityPeriod`, Infobip `validityPeriod`); `None`: no limit set.
+    pub validity_secs: Option<u64>,
 }
 
 /// What a message carries, per channel.
@@ -54,6 +57,7 @@ impl OutboundMessage {
             sender: sender.into(),
             payload: Payload::Sms { text: text.into() },
             status_callback_url: None,
+            validity_secs: None,
         }
     }
 

@@ -14,6 +14,10 @@ use reqwest::StatusCode;
 
 pub struct Twilio;
 
+
+/// Twilio's `ValidityPeriod` maximum (and default), in seconds.
+const TWILIO_MAX_VALIDITY_SECS: u64 = 36_000;
+
 impl ProviderAdapter for Twilio {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Twilio
@@ -47,6 +51,11 @@ impl ProviderAdapter for Twilio {
         }
         if let Some(callback) = &msg.status_callback_url {
             form.push(("StatusCallback", callback.clone()));
+        }
+        // Twilio keeps a message queued up to 36,000 s (its default and maximum): a shorter
+        // validity is passed on; a longer one would only shorten it to Twilio's maximum.
+        if let Some(secs) = msg.validity_secs.filter(|s| *s < TWILIO_MAX_VALIDITY_SECS) {
+            form.push(("ValidityPeriod", secs.max(1).to_string()));
         }
         Ok(client.post(endpoint(cred, url)?).basic_auth(sid, Some(token)).header(ACCEPT, "application/json").form(&form))
     }

@@ -17,6 +17,8 @@
 //! (`jood_delivery_reports_unknown_total`) and not stored. Depends on `store`, `domain` and
 //! `telemetry`; knows nothing of HTTP or of any provider's wire format.
 
+pub mod expiry;
+
 use crate::domain::ProviderKind;
 use crate::store::{MessageEvent, MessageRecord, MessageStatus, SharedStore, StatusOutcome, StoreError};
 use std::time::Duration;
@@ -50,6 +52,11 @@ impl ReportStatus {
             Self::Expired => Some(MessageStatus::Expired),
             Self::Read => Some(MessageStatus::Read),
         }
+    }
+
+    /// The status a label names ([`Self::as_str`]), for reports kept in the store.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Sent, Self::Delivered, Self::Undelivered, Self::Failed, Self::Expired, Self::Read].into_iter().find(|r| r.as_str() == s)
     }
 
     /// The metric label (a bounded set).
@@ -105,13 +112,14 @@ pub enum StatusError {
 pub struct StatusService {
     store: SharedStore,
     /// How long a lookup that misses keeps trying: a report may overtake the engine's own
-    /// `sent` commit (the provider answered, the commit is a few ms behind).
+    /// `sent` commit (the provider answered, the commit is a few ms behind). Kept short:
+    /// a report still unmatched after it is parked (`inbound::early`), not lost.
     settle: Duration,
 }
 
 impl StatusService {
     pub fn new(store: SharedStore) -> Self {
-        Self { store, settle: Duration::from_millis(600) }
+        Self { store, settle: Duration::from_millis(200) }
     }
 
     /// The message a provider id belongs to, retried briefly on a miss (see `settle`).

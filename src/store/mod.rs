@@ -7,6 +7,7 @@
 //! both to one behaviour. Depends on `domain` only.
 
 pub mod callbacks;
+pub mod delivery;
 pub mod embedded;
 mod links;
 mod model;
@@ -16,6 +17,7 @@ pub mod whatsapp;
 pub use links::{LinkClicks, LinkPage, LinkRecord};
 pub use model::*;
 pub use callbacks::{CallbackAttempt, CallbackOutcome, CallbackStore, OutboxEntry};
+pub use delivery::{DeliveryStore, ExpiryEntry, ParkedReport};
 pub use whatsapp::{WaButton, WaInboundRecord, WaTemplateRecord, WhatsAppStore};
 
 use async_trait::async_trait;
@@ -48,7 +50,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage contract every backend fulfils. Writes return only once durable.
 #[async_trait]
-pub trait Store: WhatsAppStore + CallbackStore + Send + Sync + 'static {
+pub trait Store: WhatsAppStore + CallbackStore + DeliveryStore + Send + Sync + 'static {
     // ---- associations -------------------------------------------------------------
     /// Inserts an association and its key-index rows; `Conflict` if the id is taken.
     async fn create_association(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()>;

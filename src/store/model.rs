@@ -28,6 +28,10 @@ pub struct AssociationRecord {
     /// Where status callbacks of its messages go (a send's `callbackUrl` wins).
     #[serde(default)]
     pub status_callback_url: Option<String>,
+    /// Default validity period of its messages, in seconds (`validityPeriod`); the engine's
+    /// `delivery.default_validity_secs` when `None`.
+    #[serde(default)]
+    pub validity_period_secs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +186,11 @@ pub struct MessageRecord {
     /// association's `statusCallbackUrl`).
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Unix ms: the end of its validity period. Not sent by then, it is not sent at all;
+    /// sent and not delivered by then, it ends `expired`. `None`: rows from before validity
+    /// periods existed (never expire).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }
 
 impl MessageRecord {
@@ -216,6 +225,7 @@ impl MessageRecord {
             updated_at: now,
             content: None,
             callback_url: None,
+            expires_at: None,
         }
     }
 

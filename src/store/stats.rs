@@ -28,6 +28,10 @@ pub fn final_deltas(m: &MessageRecord) -> Vec<CounterDelta> {
     if let (Some(p), "sent" | "failed") = (&m.provider, outcome) {
         names.push(format!("{outcome}:{p}"));
     }
+    // Never sent within its validity period: a failure, and counted as an expiry too.
+    if m.status == MessageStatus::Expired {
+        names.push("expired".into());
+    }
     let day = day_of(m.updated_at);
     scopes(m.association_id, day)
         .flat_map(|scope| names.iter().map(move |name| CounterDelta { scope, name: name.clone(), delta: 1 }))
@@ -44,6 +48,8 @@ pub fn outcome_deltas(before: MessageStatus, after: &MessageRecord) -> Vec<Count
         Delivered | Read => Some("delivered"),
         Undelivered => Some("undelivered"),
         Failed if was_sent => Some("undelivered"),
+        // Accepted by the provider, never reported delivered within its validity period.
+        Expired if was_sent => Some("expired"),
         _ => None,
     };
     let mut names = Vec::new();
@@ -79,12 +85,14 @@ pub struct DeliveryCounts {
     pub delivered: u64,
     pub undelivered: u64,
     pub read: u64,
+    /// Sent, then not delivered within the validity period.
+    pub expired: u64,
 }
 
 impl DeliveryCounts {
     pub fn from_counters(c: &std::collections::BTreeMap<String, i64>) -> Self {
         let get = |k: &str| c.get(k).copied().unwrap_or(0).max(0) as u64;
-        Self { delivered: get("delivered"), undelivered: get("undelivered"), read: get("read") }
+        Self { delivered: get("delivered"), undelivered: get("undelivered"), read: get("read"), expired: get("expired") }
     }
 
     /// A campaign's counts (one counter-partition read; never a scan of its messages).

@@ -136,6 +136,7 @@ impl WhatsApp {
             scheduled_at: None,
             content: Some(content),
             callback_url: None,
+                validity_secs: None,
         };
         let mut outcome = None;
         let accepted = self.ingress.accept_watched(m, Some(&mut outcome)).await?;

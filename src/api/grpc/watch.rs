@@ -74,7 +74,7 @@ pub async fn watch_campaign(api: &GrpcApi, req: Request<pb::WatchCampaignRequest
             if c.status.is_final() && campaigns.is_settled(id) {
                 match reports_idle {
                     None => return,
-                    Some(idle) if d.delivered + d.undelivered >= c.sent || changed_at.elapsed() >= idle => return,
+                    Some(idle) if d.delivered + d.undelivered + d.expired >= c.sent || changed_at.elapsed() >= idle => return,
                     Some(_) => {}
                 }
             }

@@ -21,6 +21,8 @@ pub struct AssociationView {
     is_active: bool,
     /// Where status callbacks of its messages go (`null`: none).
     status_callback_url: Option<String>,
+    /// Default validity period of its messages in seconds (`null`: the engine's default).
+    validity_period: Option<u32>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -34,6 +36,7 @@ impl From<AssociationRecord> for AssociationView {
             allowed_ips: r.ip_allowlist,
             is_active: r.is_active,
             status_callback_url: r.status_callback_url,
+            validity_period: r.validity_period_secs,
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
         }
@@ -121,6 +124,14 @@ pub struct UpdateBody {
     /// Beyond the document: status callbacks; `null` clears it.
     #[serde(default, deserialize_with = "present")]
     status_callback_url: Option<Option<String>>,
+    /// Beyond the document: the default validity period of its messages, in seconds; `null`
+    /// returns to the engine's default.
+    #[serde(default, deserialize_with = "present_u32")]
+    validity_period: Option<Option<u32>>,
+}
+
+fn present_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or set.
@@ -144,7 +155,11 @@ pub async fn update(
         Some(Some(url)) => Some(Some(s.callbacks.check_url("statusCallbackUrl", &url).await?)),
         other => other,
     };
+    if let Some(Some(v)) = body.validity_period {
+        crate::ingress::validity::check(v, s.config.delivery.max_validity_secs).map_err(ApiError::BadRequest)?;
+    }
     let patch = AssociationPatch {
+        validity_period_secs: body.validity_period,
         name: body.name,
         allowed_domains: body.allowed_domains,
         is_active: body.is_active,

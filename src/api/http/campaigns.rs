@@ -31,6 +31,8 @@ pub struct CampaignView {
     delivered: u64,
     undelivered: u64,
     read: u64,
+    /// Of `sent`: not delivered within the validity period.
+    expired: u64,
     cancelled: u64,
     invalid_recipients: u64,
     duplicates_removed: u64,
@@ -54,6 +56,7 @@ impl CampaignView {
             delivered: d.delivered,
             undelivered: d.undelivered,
             read: d.read,
+            expired: d.expired,
             cancelled: c.cancelled,
             invalid_recipients: c.invalid_recipients,
             duplicates_removed: c.duplicates_removed,

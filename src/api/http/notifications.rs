@@ -120,6 +120,8 @@ pub struct NotificationView {
     error: Option<String>,
     attempts: Vec<AttemptView>,
     timeline: Vec<TimelineEntry>,
+    /// The end of its validity period (`validityPeriod`).
+    expires_at: Option<Timestamp>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -161,6 +163,7 @@ pub async fn get(
         attempts: attempts.into_iter().map(Into::into).collect(),
         timeline,
         created_at: Timestamp(m.created_at),
+        expires_at: m.expires_at.map(Timestamp),
         updated_at: Timestamp(m.updated_at),
     }))
 }

@@ -75,6 +75,7 @@ mod tests {
             updated_at: 101,
             content: None,
             callback_url: None,
+            expires_at: Some(5_000),
         };
         let mut compact = Vec::new();
         encode_compact_into(&mut compact, &m);
@@ -82,8 +83,8 @@ mod tests {
         assert!(compact.len() * 2 < named.len(), "{} vs {}", compact.len(), named.len());
         assert_eq!(decode::<MessageRecord>("messages", &compact).unwrap(), m);
         assert_eq!(decode::<MessageRecord>("messages", &named).unwrap(), m);
-        // An array (array16 of 19 fields), not a map.
-        assert_eq!(&compact[..3], &[0xdc, 0, 19]);
+        // An array (array16 of 20 fields), not a map.
+        assert_eq!(&compact[..3], &[0xdc, 0, 20]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod callbacks;
 mod codec;
 mod committer;
+mod delivery;
 mod keys;
 mod management;
 mod status;
@@ -52,6 +53,7 @@ struct Tables {
     callback_outbox: Keyspace,
     links: links::LinkTables,
     callbacks: callbacks::CallbackTables,
+    delivery: delivery::DeliveryTables,
 }
 
 pub struct EmbeddedOptions {
@@ -125,6 +127,7 @@ impl EmbeddedStore {
             callback_outbox: ks("callback_outbox")?,
             links: links::LinkTables::open(&ks)?,
             callbacks: callbacks::CallbackTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
+            delivery: delivery::DeliveryTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
         };
         let committer = CommitterHandle::spawn(
             db,

@@ -72,6 +72,13 @@ impl EmbeddedStore {
         if m.campaign_id.is_none() {
             Self::message_index_mutations(t, m, muts);
         }
+        // A message the provider has just accepted is watched until its validity ends (the
+        // expiry sweeper decides it then, if no report has).
+        if let (MessageStatus::Sent, Some(at)) = (m.status, m.expires_at) {
+            if c.before.is_none_or(|b| b.status != MessageStatus::Sent) {
+                muts.push(super::delivery::expiry_put(t, crate::store::ExpiryEntry { at, message_id: m.id }));
+            }
+        }
         if let Some(mut ev) = c.event {
             ev.seq = view.next_seq();
             if let (Some(obs), Some(before)) = (observer, c.before) {

@@ -66,6 +66,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
                 priority: 0,
                 credential_id: b.credential_id,
                 callback_url: None,
+                validity_secs: None,
             },
             recipients: &b.recipients,
         })
@@ -93,6 +94,7 @@ pub struct CampaignItem {
     /// From the providers' reports (beyond the document).
     delivered: u64,
     undelivered: u64,
+    expired: u64,
     scheduled_at: Option<Timestamp>,
     created_at: Timestamp,
 }
@@ -109,6 +111,7 @@ impl CampaignItem {
             failed: c.failed,
             delivered: d.delivered,
             undelivered: d.undelivered,
+            expired: d.expired,
             scheduled_at: c.scheduled_at.map(Timestamp),
             created_at: Timestamp(c.created_at),
         }

@@ -217,6 +217,8 @@ pub struct StatsView {
     total_delivered: i64,
     total_undelivered: i64,
     total_read: i64,
+    /// Not delivered (or not even sent) within their validity period.
+    total_expired: i64,
     /// `delivered` as a percentage of `sent` (0 to 100, two decimals).
     delivery_rate: f64,
     today_delivered: i64,
@@ -277,6 +279,7 @@ pub async fn stats(State(s): State<AppState>, dash: Dash, QueryParams(q): QueryP
         total_delivered: delivered,
         total_undelivered: get(&all, "undelivered"),
         total_read: get(&all, "read"),
+        total_expired: get(&all, "expired"),
         delivery_rate: percent(delivered, sent),
         today_delivered,
         today_undelivered: get(&today, "undelivered"),
