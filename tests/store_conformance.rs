@@ -21,6 +21,7 @@ fn assoc(id: i64) -> AssociationRecord {
         secret_key_sealed: vec![1, 2, 3],
         ip_allowlist: vec![],
         status_callback_url: None,
+        sms: Default::default(),
         created_at: 1,
         updated_at: 1,
         version: 1,
@@ -52,6 +53,8 @@ fn msg(id: i64, association_id: i64) -> MessageRecord {
         updated_at: 1,
         content: None,
         callback_url: None,
+        encoding: None,
+        segments: 0,
     }
 }
 

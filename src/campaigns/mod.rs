@@ -40,6 +40,8 @@ pub struct CampaignService {
     pub(crate) config: CampaignsConfig,
     pub(crate) max_message_chars: usize,
     schedule_changed: Arc<tokio::sync::Notify>,
+    /// What quiet hours are decided by (tests set it; see `domain::sms_policy::Clock`).
+    pub clock: Arc<crate::domain::sms_policy::Clock>,
 }
 
 impl CampaignService {
@@ -52,7 +54,15 @@ impl CampaignService {
         max_message_chars: usize,
         schedule_changed: Arc<tokio::sync::Notify>,
     ) -> Result<Arc<Self>, StoreError> {
-        let svc = Arc::new(Self { store, dispatcher, ids, config, max_message_chars, schedule_changed: schedule_changed.clone() });
+        let svc = Arc::new(Self {
+            store,
+            dispatcher,
+            ids,
+            config,
+            max_message_chars,
+            schedule_changed: schedule_changed.clone(),
+            clock: Default::default(),
+        });
         for c in svc.store.list_active_campaigns().await? {
             match c.status {
                 CampaignStatus::Processing => svc.start_pump(c),

@@ -6,6 +6,7 @@
 
 mod allocations;
 mod credentials;
+pub mod opt_outs;
 mod signing;
 mod templates;
 
@@ -71,6 +72,8 @@ pub struct AssociationPatch {
     /// `Some(None)` clears the status callback URL; the URL is checked by the caller
     /// against the callback target policy (`callbacks::TargetPolicy`).
     pub status_callback_url: Option<Option<String>>,
+    /// SMS rules (`maxSegments`, smart encoding, quiet hours, the opt-out bypass).
+    pub sms: crate::domain::sms_policy::SmsPatch,
 }
 
 /// An association as created, with its keys in clear: the only time they are shown.
@@ -125,6 +128,7 @@ impl Directory {
             secret_key_sealed: self.master.seal(secret_key.as_bytes()),
             ip_allowlist: Vec::new(),
             status_callback_url: None,
+            sms: Default::default(),
             created_at: now,
             updated_at: now,
         };
@@ -164,6 +168,7 @@ impl Directory {
         // Validate once, before any read: the patch does not depend on the row.
         let name = patch.name.as_deref().map(validate_name).transpose()?;
         let domains = patch.allowed_domains.map(validate_domains).transpose()?;
+        patch.sms.validate().map_err(DirectoryError::Invalid)?;
         let ips = match patch.allowed_ips {
             Some(ips) => Some(crate::auth::ip::IpAllowList::parse(&ips).map_err(DirectoryError::Invalid)?.to_strings()),
             None => None,
@@ -186,6 +191,7 @@ impl Directory {
             if let Some(url) = &patch.status_callback_url {
                 rec.status_callback_url = url.clone();
             }
+            patch.sms.apply(&mut rec.sms);
             rec.updated_at = now_ms().max(rec.updated_at);
             rec.version = expected + 1;
             self.store.update_association(&rec, expected).await?;

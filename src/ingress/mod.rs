@@ -12,6 +12,7 @@
 pub mod channel;
 pub mod json;
 pub mod signed;
+pub mod sms_rules;
 pub mod whatsapp;
 
 pub use signed::SignedIngress;
@@ -35,6 +36,9 @@ pub enum IngressError {
     /// The association's `allowedIps` do not include the client address.
     #[error("IP not allowed")]
     IpNotAllowed,
+    /// The recipient is on the association's opt-out list (422).
+    #[error("{0}")]
+    OptedOut(String),
     #[error("engine saturated: {0}")]
     Saturated(String),
     #[error(transparent)]
@@ -57,6 +61,8 @@ pub struct NewMessage {
     /// Status callbacks of this message go here (else to the association's URL); checked
     /// by the caller against the callback target policy.
     pub callback_url: Option<String>,
+    /// Smart encoding, quiet hours and transactional marks asked for by the send.
+    pub sms: sms_rules::SendOptions,
 }
 
 /// The acknowledgement of a durable message.
@@ -64,6 +70,10 @@ pub struct NewMessage {
 pub struct Accepted {
     pub id: i64,
     pub status: MessageStatus,
+    /// SMS only: how it travels and in how many parts.
+    pub encoding: Option<crate::domain::sms::Encoding>,
+    pub segments: u32,
+    pub smart_encoding_applied: bool,
 }
 
 pub struct Ingress {
@@ -103,7 +113,7 @@ impl Ingress {
         outcome: Option<&mut Option<tokio::sync::oneshot::Receiver<MessageRecord>>>,
     ) -> Result<Accepted, IngressError> {
         // The one activity check every sending path makes (webhook, dashboard, gRPC, WhatsApp).
-        crate::directory::require_active(self.store.as_ref(), m.association_id).await.map_err(|e| match e {
+        let association = crate::directory::require_active(self.store.as_ref(), m.association_id).await.map_err(|e| match e {
             crate::directory::DirectoryError::Inactive => IngressError::Inactive,
             crate::directory::DirectoryError::NotFound(m) => IngressError::NotFound(m),
             crate::directory::DirectoryError::Store(s) => IngressError::Store(s),
@@ -122,6 +132,8 @@ impl Ingress {
             channel::ChannelError::Refused(why) => IngressError::Invalid(why),
             channel::ChannelError::Store(e) => IngressError::Store(e),
         })?;
+        let shaped = sms_rules::shape(&association.sms, channel, m.body, &m.sms).map_err(IngressError::Invalid)?;
+        sms_rules::check_opt_out(self.store.as_ref(), &association.sms, m.association_id, &recipient.e164, channel.as_str(), &m.sms).await?;
         let now = now_ms();
         let scheduled = crate::domain::time::schedule_at(m.scheduled_at, now).map_err(IngressError::Invalid)?;
         if scheduled.is_none() {
@@ -135,15 +147,24 @@ impl Ingress {
             credential_id: m.credential_id,
             content: m.content,
             callback_url: m.callback_url,
-            ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, m.body, m.channel.clone(), scheduled, now)
+            encoding: shaped.encoding,
+            segments: shaped.segments,
+            ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, shaped.body, m.channel.clone(), scheduled, now)
         };
         self.store.insert_messages(std::slice::from_ref(&record)).await?;
         metrics::counter!(crate::telemetry::INGRESS_ACCEPTED_TOTAL, "channel" => channel.as_str())
             .increment(1);
         let id = record.id;
+        let accepted = |status| Accepted {
+            id,
+            status,
+            encoding: shaped.encoding,
+            segments: shaped.segments,
+            smart_encoding_applied: shaped.smart_encoding_applied,
+        };
         if scheduled.is_some() {
             self.schedule_changed.notify_one();
-            return Ok(Accepted { id, status: MessageStatus::Scheduled });
+            return Ok(accepted(MessageStatus::Scheduled));
         }
         if let Some(slot) = outcome {
             *slot = Some(self.dispatcher.watch(id));
@@ -153,6 +174,6 @@ impl Ingress {
             // Durable already: recovery dispatches it on the next start.
             Err(DispatchError::Stopped) => tracing::warn!(id, "dispatch stopped; message kept for recovery"),
         }
-        Ok(Accepted { id, status: MessageStatus::Queued })
+        Ok(accepted(MessageStatus::Queued))
     }
 }

@@ -28,6 +28,9 @@ pub struct AssociationRecord {
     /// Where status callbacks of its messages go (a send's `callbackUrl` wins).
     #[serde(default)]
     pub status_callback_url: Option<String>,
+    /// SMS rules: `maxSegments`, smart encoding, quiet hours, the opt-out bypass.
+    #[serde(default)]
+    pub sms: crate::domain::sms_policy::SmsSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +185,13 @@ pub struct MessageRecord {
     /// association's `statusCallbackUrl`).
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// How the text travels as an SMS (`None` on rows written before encodings were kept,
+    /// and on channels without one).
+    #[serde(default)]
+    pub encoding: Option<crate::domain::sms::Encoding>,
+    /// SMS parts the text is sent in (what providers bill); 0 on older rows and non-SMS.
+    #[serde(default)]
+    pub segments: u32,
 }
 
 impl MessageRecord {
@@ -216,6 +226,8 @@ impl MessageRecord {
             updated_at: now,
             content: None,
             callback_url: None,
+            encoding: None,
+            segments: 0,
         }
     }
 
@@ -355,6 +367,12 @@ pub struct CampaignRecord {
     /// The bulk send's `callbackUrl` for status callbacks of its messages.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// While quiet hours hold its messages: when they end (Unix ms).
+    #[serde(default)]
+    pub paused_until: Option<i64>,
+    /// SMS parts of its rendered messages, summed at creation.
+    #[serde(default)]
+    pub segments: u64,
 }
 
 /// What a schedule entry fires.

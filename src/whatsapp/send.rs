@@ -136,6 +136,7 @@ impl WhatsApp {
             scheduled_at: None,
             content: Some(content),
             callback_url: None,
+            sms: Default::default(),
         };
         let mut outcome = None;
         let accepted = self.ingress.accept_watched(m, Some(&mut outcome)).await?;

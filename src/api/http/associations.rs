@@ -21,6 +21,9 @@ pub struct AssociationView {
     is_active: bool,
     /// Where status callbacks of its messages go (`null`: none).
     status_callback_url: Option<String>,
+    /// SMS rules beyond the document (see `sms_settings.rs`).
+    #[serde(flatten)]
+    sms: super::sms_settings::SmsSettingsView,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -34,6 +37,7 @@ impl From<AssociationRecord> for AssociationView {
             allowed_ips: r.ip_allowlist,
             is_active: r.is_active,
             status_callback_url: r.status_callback_url,
+            sms: (&r.sms).into(),
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
         }
@@ -121,6 +125,9 @@ pub struct UpdateBody {
     /// Beyond the document: status callbacks; `null` clears it.
     #[serde(default, deserialize_with = "present")]
     status_callback_url: Option<Option<String>>,
+    /// Beyond the document: `maxSegments`, `smartEncoding`, `quietHours`, `optOutBypassTransactional`.
+    #[serde(flatten)]
+    sms: super::sms_settings::SmsSettingsBody,
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or set.
@@ -150,6 +157,7 @@ pub async fn update(
         is_active: body.is_active,
         allowed_ips: body.allowed_ips,
         status_callback_url,
+        sms: body.sms.into_patch()?,
     };
     let rec = s.directory.update_association(id, patch).await?;
     Ok(Envelope::ok(rec.into()).message("Association updated successfully"))

@@ -75,6 +75,8 @@ mod tests {
             updated_at: 101,
             content: None,
             callback_url: None,
+            encoding: Some(crate::domain::sms::Encoding::Ucs2),
+            segments: 3,
         };
         let mut compact = Vec::new();
         encode_compact_into(&mut compact, &m);
@@ -82,8 +84,21 @@ mod tests {
         assert!(compact.len() * 2 < named.len(), "{} vs {}", compact.len(), named.len());
         assert_eq!(decode::<MessageRecord>("messages", &compact).unwrap(), m);
         assert_eq!(decode::<MessageRecord>("messages", &named).unwrap(), m);
-        // An array (array16 of 19 fields), not a map.
-        assert_eq!(&compact[..3], &[0xdc, 0, 19]);
+        // An array (array16 of 21 fields), not a map.
+        assert_eq!(&compact[..3], &[0xdc, 0, 21]);
+    }
+
+    /// A compact row written before `encoding` and `segments` existed (19 fields) still
+    /// decodes, with the new fields at their defaults.
+    #[test]
+    fn old_compact_message_rows_still_decode() {
+        #[derive(serde::Serialize)]
+        struct Old<'a>(i64, i64, Option<i64>, &'a str, Option<&'a str>, &'a str, &'a str, i32, &'a str, Option<i64>, Option<i64>, Option<&'a str>, Option<&'a str>, Option<&'a str>, u32, i64, i64, Option<()>, Option<&'a str>);
+        let old = Old(7, 1, None, "+966501234567", Some("SA"), "Hi", "sms", 0, "queued", None, None, None, None, None, 0, 100, 100, None, None);
+        let mut bytes = Vec::new();
+        encode_compact_into(&mut bytes, &old);
+        let m: crate::store::MessageRecord = decode("messages", &bytes).unwrap();
+        assert_eq!((m.id, m.body.as_str(), m.encoding, m.segments), (7, "Hi", None, 0));
     }
 
     #[test]

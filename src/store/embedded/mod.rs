@@ -9,6 +9,7 @@ mod codec;
 mod committer;
 mod keys;
 mod management;
+mod opt_outs;
 mod status;
 mod links;
 mod views;
@@ -52,6 +53,7 @@ struct Tables {
     callback_outbox: Keyspace,
     links: links::LinkTables,
     callbacks: callbacks::CallbackTables,
+    opt_outs: opt_outs::OptOutTables,
 }
 
 pub struct EmbeddedOptions {
@@ -125,6 +127,7 @@ impl EmbeddedStore {
             callback_outbox: ks("callback_outbox")?,
             links: links::LinkTables::open(&ks)?,
             callbacks: callbacks::CallbackTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
+            opt_outs: opt_outs::OptOutTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
         };
         let committer = CommitterHandle::spawn(
             db,
