@@ -10,6 +10,7 @@
 
 mod bulk;
 mod pump;
+mod quiet;
 pub mod scheduler;
 
 pub use bulk::{BulkAccepted, BulkIngest, BulkRequest, BulkSettings, InvalidRecipient, RecipientInput, Variables};

@@ -17,6 +17,7 @@
 
 mod infobip;
 pub mod meta;
+mod sms_keywords;
 mod twilio;
 
 use crate::directory::Directory;

@@ -165,6 +165,13 @@ pub fn message_finished(status: &'static str, channel: &str, provider: Option<&s
         .increment(1);
 }
 
+/// A provider accepted an SMS of `segments` parts (what it bills).
+pub fn segments_sent(segments: u32, provider: Option<&str>) {
+    if segments > 0 {
+        metrics::counter!(SMS_SEGMENTS_TOTAL, "provider" => provider_label(provider)).increment(segments as u64);
+    }
+}
+
 /// A provider's report moved a message to the outcome `status` (a status name from the
 /// message model: a bounded set).
 pub fn message_reported(status: &'static str, channel: &str, provider: Option<&str>) {

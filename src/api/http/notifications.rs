@@ -122,6 +122,9 @@ pub struct NotificationView {
     timeline: Vec<TimelineEntry>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// SMS: `GSM7` or `UCS2` and the parts billed (`null` / 0 for other channels).
+    encoding: Option<&'static str>,
+    segments: u32,
 }
 
 /// A message and its attempts, if the caller may see it (else "not found"). Shared with gRPC.
@@ -162,5 +165,7 @@ pub async fn get(
         timeline,
         created_at: Timestamp(m.created_at),
         updated_at: Timestamp(m.updated_at),
+        encoding: m.encoding.map(|e| e.as_str()),
+        segments: m.segments,
     }))
 }
