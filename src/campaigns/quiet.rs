@@ -55,6 +55,10 @@ impl Gate {
                     }
                     None => tracing::info!(campaign = campaign.id, "quiet hours over; campaign resumes"),
                 }
+                // Resuming after a pause: settings and opt-outs may have changed meanwhile.
+                if until.is_none() {
+                    self.read_at = None;
+                }
                 campaign.paused_until = until;
                 super::pump::flush(svc, campaign, progress).await;
             }
