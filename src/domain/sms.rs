@@ -125,17 +125,14 @@ fn pack(costs: impl Iterator<Item = u8>, total: usize, single: usize, multi: usi
 pub fn analyse(text: &str) -> SmsInfo {
     if text.is_ascii() {
         let bytes = text.as_bytes();
-        let mut units = 0usize;
-        let mut wide = false;
+        // Branch-free: sum the costs and note any byte outside GSM-7 (cost 0) on the way.
+        let (mut units, mut any_zero) = (0usize, false);
         for &b in bytes {
             let c = ASCII_COST[b as usize];
-            if c == 0 {
-                wide = true;
-                break;
-            }
+            any_zero |= c == 0;
             units += c as usize;
         }
-        if !wide {
+        if !any_zero {
             // Plain texts without extension characters: parts are a division.
             let segments = if units == bytes.len() {
                 if units <= 160 { 1 } else { units.div_ceil(153) as u32 }
