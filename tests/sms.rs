@@ -140,6 +140,13 @@ async fn max_segments_and_smart_encoding() {
     let bulk = json!({"associationId": 1, "recipients": [TO], "message": "x".repeat(400)});
     assert_error(&send(s.signed("/api/v1/webhook/bulk", &k.secret_key, &bulk.to_string())).await, 400, "needs 3 SMS segments");
 
+    // The preview the console counts with: nothing is stored.
+    let (status, p) = send(key(&s, &k, Method::POST, "/api/v1/sms/segments").json(&json!({"message": "😀".repeat(36)}))).await;
+    assert_eq!((status, p["data"]["encoding"].as_str(), p["data"]["segments"].as_u64(), p["data"]["perSegment"].as_u64()), (200, Some("UCS2"), Some(2), Some(67)), "{p}");
+    let (_, p) = send(key(&s, &k, Method::POST, "/api/v1/sms/segments").json(&json!({"message": "a \u{2013} b", "smartEncoding": true}))).await;
+    assert_eq!((p["data"]["message"].as_str(), p["data"]["encoding"].as_str(), p["data"]["smartEncodingApplied"].as_bool()), (Some("a - b"), Some("GSM7"), Some(true)), "{p}");
+    assert_eq!(s.client.post(s.url("/api/v1/sms/segments")).json(&json!({"message": "x"})).send().await.unwrap().status(), 401);
+
     // Smart encoding: per send, then per association; reported either way.
     let curly = "It\u{2019}s ready \u{2014} see you\u{2026}";
     let (_, plain) = send(signed_send(&s, &k, json!({"associationId": 1, "recipient": TO, "message": curly}))).await;

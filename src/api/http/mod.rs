@@ -128,6 +128,7 @@ pub fn router(state: AppState) -> Router {
             get(callbacks::verify).post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
         )
         .route("/opt-outs", get(opt_outs::list).post(opt_outs::add).delete(opt_outs::remove))
+        .route("/sms/segments", post(sms_settings::preview))
         .route("/redirect-links", get(links::list).post(links::create))
         .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete));
 

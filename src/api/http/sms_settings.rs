@@ -1,7 +1,8 @@
 //! The SMS settings of an association as the API shows and takes them (flattened into the
 //! association's view and `PUT /api/v1/associations/{id}` body): `maxSegments`,
 //! `smartEncoding`, `quietHours` (`{timeZone, start, end}`, `null` removes it) and
-//! `optOutBypassTransactional`. Translation only; the rules live in `domain::sms_policy`.
+//! `optOutBypassTransactional`; and `POST /api/v1/sms/segments`, what a text costs as an SMS.
+//! Translation only; the rules live in `domain::sms` and `domain::sms_policy`.
 
 use super::ApiError;
 use crate::domain::sms_policy::{QuietHours, SmsPatch, SmsSettings};
@@ -71,4 +72,46 @@ impl SmsSettingsBody {
         patch.validate().map_err(ApiError::invalid)?;
         Ok(patch)
     }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewBody {
+    message: String,
+    #[serde(default)]
+    smart_encoding: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewView {
+    /// The text as it would be sent (smart encoding applied when asked and useful).
+    message: String,
+    encoding: &'static str,
+    segments: u32,
+    /// Septets (GSM7) or UTF-16 units (UCS2).
+    units: usize,
+    /// Capacity of each part: 160 / 70 for one part, 153 / 67 when concatenated.
+    per_segment: usize,
+    smart_encoding_applied: bool,
+}
+
+/// `POST /api/v1/sms/segments` (X-API-Key): what a text costs as an SMS, for the console's
+/// counter and for clients checking before they send. No message is stored.
+pub async fn preview(
+    super::extract::AnyKeyAuth(_caller): super::extract::AnyKeyAuth,
+    super::extract::JsonBody(b): super::extract::JsonBody<PreviewBody>,
+) -> Result<super::Envelope<PreviewView>, ApiError> {
+    use crate::domain::sms;
+    let (text, applied) = if b.smart_encoding { sms::smart_encode(&b.message) } else { (std::borrow::Cow::Borrowed(b.message.as_str()), false) };
+    let info = sms::analyse(&text);
+    let (single, multi) = info.encoding.part_sizes();
+    Ok(super::Envelope::ok(PreviewView {
+        message: text.into_owned(),
+        encoding: info.encoding.as_str(),
+        segments: info.segments,
+        units: info.units,
+        per_segment: if info.segments > 1 { multi } else { single },
+        smart_encoding_applied: applied,
+    }))
 }
