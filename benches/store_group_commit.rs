@@ -33,6 +33,8 @@ fn message(id: i64) -> MessageRecord {
         content: None,
         callback_url: None,
         expires_at: None,
+        encoding: None,
+        segments: 0,
     }
 }
 

@@ -128,7 +128,9 @@ async fn dashboard_logs_and_stats_show_what_the_reports_said() {
         assert_eq!((st["totalDelivered"].as_i64(), st["totalUndelivered"].as_i64(), st["totalRead"].as_i64()), (Some(6), Some(3), Some(0)), "{st}");
         assert_eq!(st["deliveryRate"], 66.67, "{st}");
         assert_eq!(st["successRate"], 100.0, "{st}");
-        assert_eq!(st["byProvider"]["twilio"], json!({"sent": 9, "failed": 0, "delivered": 6, "undelivered": 3}), "{st}");
+        // One SMS segment each: the billed parts are counted beside the outcomes.
+        assert_eq!(st["byProvider"]["twilio"], json!({"sent": 9, "failed": 0, "delivered": 6, "undelivered": 3, "segments": 9}), "{st}");
+        assert_eq!((st["totalSegments"].as_i64(), st["todaySegments"].as_i64()), (Some(9), Some(9)), "{st}");
         // Everything happened today.
         assert_eq!((st["todayDelivered"].as_i64(), st["todayUndelivered"].as_i64()), (Some(6), Some(3)), "{st}");
         assert_eq!(st["todayDeliveryRate"], 66.67, "{st}");

@@ -22,6 +22,7 @@ fn assoc(id: i64) -> AssociationRecord {
         ip_allowlist: vec![],
         status_callback_url: None,
         validity_period_secs: None,
+        sms: Default::default(),
         created_at: 1,
         updated_at: 1,
         version: 1,
@@ -54,6 +55,8 @@ fn msg(id: i64, association_id: i64) -> MessageRecord {
         content: None,
         callback_url: None,
         expires_at: None,
+        encoding: None,
+        segments: 0,
     }
 }
 
@@ -554,6 +557,37 @@ async fn redirect_links(s: SharedStore) {
     assert_eq!(s.get_link(10).await.unwrap().unwrap().click_count, 0, "a new link starts with no clicks");
 }
 
+/// The opt-out list: one row per (association, recipient, channel), a recipient's rows in one
+/// read, deletes of one channel or all, listing in (recipient, channel) order with a cursor,
+/// partitions kept apart; message rows keep their encoding and segments.
+async fn opt_outs_and_sms_fields(s: SharedStore) {
+    use jood::store::OptOutRecord;
+    let row = |a: i64, r: &str, c: &str| OptOutRecord { association_id: a, recipient: r.into(), channel: c.into(), reason: None, source: "api".into(), created_at: 1 };
+    for r in [row(1, "+966501", "sms"), row(1, "+966501", "whatsapp"), row(1, "+9665011", "all"), row(1, "+966502", "all"), row(2, "+966501", "all")] {
+        s.put_opt_out(&r).await.unwrap();
+    }
+    // Replacing a row keeps one.
+    s.put_opt_out(&OptOutRecord { reason: Some("again".into()), ..row(1, "+966501", "sms") }).await.unwrap();
+    let mine = s.opt_outs_of(1, "+966501").await.unwrap();
+    assert_eq!(mine.iter().map(|r| r.channel.as_str()).collect::<Vec<_>>(), vec!["sms", "whatsapp"], "a prefix of another number is another number");
+    assert_eq!(mine[0].reason.as_deref(), Some("again"));
+    let page = s.list_opt_outs(1, None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| (r.recipient.as_str(), r.channel.as_str())).collect::<Vec<_>>(), vec![("+966501", "sms"), ("+966501", "whatsapp")]);
+    let rest = s.list_opt_outs(1, Some(("+966501", "whatsapp")), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.recipient.as_str()).collect::<Vec<_>>(), vec!["+9665011", "+966502"]);
+    assert_eq!(s.list_opt_outs(2, None, 10).await.unwrap().len(), 1);
+    assert_eq!(s.delete_opt_outs(1, "+966501", Some("sms")).await.unwrap(), 1);
+    assert_eq!(s.delete_opt_outs(1, "+966501", Some("sms")).await.unwrap(), 0);
+    assert_eq!(s.delete_opt_outs(1, "+966501", None).await.unwrap(), 1);
+    assert!(s.opt_outs_of(1, "+966501").await.unwrap().is_empty());
+    assert_eq!(s.opt_outs_of(2, "+966501").await.unwrap().len(), 1, "another association's row stays");
+
+    let m = MessageRecord { encoding: Some(jood::domain::sms::Encoding::Ucs2), segments: 3, ..msg(900, 1) };
+    s.insert_messages(std::slice::from_ref(&m)).await.unwrap();
+    let got = s.get_message(900).await.unwrap().unwrap();
+    assert_eq!((got.encoding, got.segments), (Some(jood::domain::sms::Encoding::Ucs2), 3));
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -578,7 +612,8 @@ mod embedded_backend {
         many_concurrent_writers,
         provider_index_and_status_precedence,
         dispatch_and_reports_race_without_downgrade,
-        redirect_links
+        redirect_links,
+        opt_outs_and_sms_fields
     );
 }
 

@@ -35,6 +35,8 @@ pub struct BulkSettings {
     pub callback_url: Option<String>,
     /// Its messages' `validityPeriod` in seconds (else the association's, else the engine's).
     pub validity_secs: Option<u32>,
+    /// Smart encoding for its messages (`None`: the association's setting).
+    pub smart_encoding: Option<bool>,
 }
 
 /// A bulk request whose recipients are all at hand (the HTTP body).
@@ -325,6 +327,12 @@ pub struct BulkIngest {
     /// Entries received so far (the index of the next one).
     received: usize,
     writes: tokio::task::JoinSet<StoreResult<()>>,
+    /// The association's SMS rules, the campaign's channel, whether the association has any
+    /// opt-outs at all (if not, no recipient is looked up), and the segments stored so far.
+    sms: crate::domain::sms_policy::SmsSettings,
+    channel: crate::domain::Channel,
+    check_opt_outs: bool,
+    segments: u64,
 }
 
 impl CampaignService {
@@ -364,10 +372,12 @@ impl CampaignService {
         if settings.message.trim().is_empty() {
             return Err(CampaignError::Invalid("message must not be empty".into()));
         }
-        crate::ingress::channel::deliverable(&self.store, settings.association_id, &settings.channel).await.map_err(|e| match e {
+        let channel = crate::ingress::channel::deliverable(&self.store, settings.association_id, &settings.channel).await.map_err(|e| match e {
             crate::ingress::channel::ChannelError::Refused(why) => CampaignError::Invalid(why),
             crate::ingress::channel::ChannelError::Store(e) => CampaignError::Store(e),
         })?;
+        let sms = self.store.get_association(settings.association_id).await?.map(|a| a.sms).unwrap_or_default();
+        let check_opt_outs = !self.store.list_opt_outs(settings.association_id, None, 1).await?.is_empty();
         if let Some(rate) = settings.send_rate {
             if !(rate.is_finite() && rate > 0.0) {
                 return Err(CampaignError::Invalid("sendRate must be a positive number of messages per second".into()));
@@ -393,6 +403,10 @@ impl CampaignService {
             valid: 0,
             received: 0,
             writes: tokio::task::JoinSet::new(),
+            sms,
+            channel,
+            check_opt_outs,
+            segments: 0,
         })
     }
 }
@@ -426,7 +440,21 @@ impl BulkIngest {
                                 self.svc.max_message_chars
                             )));
                         }
-                        accepted.push((recipient, body));
+                        let opts = crate::ingress::sms_rules::SendOptions { smart_encoding: s.smart_encoding, ..Default::default() };
+                        let shaped = crate::ingress::sms_rules::shape(&self.sms, self.channel, body, &opts)
+                            .map_err(|m| CampaignError::Invalid(format!("recipients[{}]: {m}", base + i)))?;
+                        if self.check_opt_outs {
+                            let store = self.svc.store.as_ref();
+                            if crate::ingress::sms_rules::blocking_opt_out(store, s.association_id, &recipient.e164, self.channel.as_str()).await?.is_some() {
+                                self.invalid_count += 1;
+                                if self.invalid.len() < self.svc.config.invalid_report_limit {
+                                    let reason = crate::ingress::sms_rules::OPTED_OUT.to_string();
+                                    self.invalid.push(InvalidRecipient { index: base + i, recipient: recipient.e164, reason });
+                                }
+                                continue;
+                            }
+                        }
+                        accepted.push((recipient, shaped));
                     }
                     Entry::Invalid { shown, reason } => {
                         self.invalid_count += 1;
@@ -440,15 +468,18 @@ impl BulkIngest {
             let records: Vec<MessageRecord> = accepted
                 .into_iter()
                 .zip(ids)
-                .map(|((recipient, body), id)| MessageRecord {
+                .map(|((recipient, shaped), id)| MessageRecord {
                     campaign_id: Some(self.campaign_id),
                     expires_at: Some(self.expires_at),
                     priority: s.priority,
                     credential_id: s.credential_id,
-                    ..MessageRecord::accepted(id, s.association_id, recipient, body, s.channel.clone(), self.scheduled, self.now)
+                    encoding: shaped.encoding,
+                    segments: shaped.segments,
+                    ..MessageRecord::accepted(id, s.association_id, recipient, shaped.body, s.channel.clone(), self.scheduled, self.now)
                 })
                 .collect();
             self.valid += records.len() as u64;
+            self.segments += records.iter().map(|r| r.segments as u64).sum::<u64>();
             if !records.is_empty() {
                 let store = self.svc.store.clone();
                 self.writes.spawn(async move { store.insert_messages(&records).await });
@@ -496,6 +527,8 @@ impl BulkIngest {
             created_at: self.now,
             updated_at: self.now,
             callback_url: s.callback_url,
+            paused_until: None,
+            segments: self.segments,
         };
         self.svc.store.put_campaign(&campaign).await?;
         tracing::info!(campaign = campaign_id, recipients = valid, invalid = invalid_count, duplicates, "campaign created");

@@ -10,6 +10,7 @@
 
 mod bulk;
 mod pump;
+mod quiet;
 pub mod scheduler;
 
 pub use bulk::{BulkAccepted, BulkIngest, BulkRequest, BulkSettings, InvalidRecipient, RecipientInput, Variables};
@@ -41,6 +42,8 @@ pub struct CampaignService {
     pub(crate) max_message_chars: usize,
     schedule_changed: Arc<tokio::sync::Notify>,
     pub(crate) validity: crate::ingress::validity::Validity,
+    /// What quiet hours are decided by (tests set it; see `domain::sms_policy::Clock`).
+    pub clock: Arc<crate::domain::sms_policy::Clock>,
 }
 
 impl CampaignService {
@@ -54,7 +57,16 @@ impl CampaignService {
         schedule_changed: Arc<tokio::sync::Notify>,
         validity: crate::ingress::validity::Validity,
     ) -> Result<Arc<Self>, StoreError> {
-        let svc = Arc::new(Self { store, dispatcher, ids, config, max_message_chars, schedule_changed: schedule_changed.clone(), validity });
+        let svc = Arc::new(Self {
+            store,
+            dispatcher,
+            ids,
+            config,
+            max_message_chars,
+            schedule_changed: schedule_changed.clone(),
+            clock: Default::default(),
+            validity,
+        });
         for c in svc.store.list_active_campaigns().await? {
             match c.status {
                 CampaignStatus::Processing => svc.start_pump(c),

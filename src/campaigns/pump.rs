@@ -26,6 +26,7 @@ async fn pump(svc: &Arc<CampaignService>, mut campaign: CampaignRecord, progress
     let mut last_flush = Instant::now();
     let mut bucket = campaign.send_rate.map(|r| TokenBucket::new(r, Instant::now()));
     let mut after = None;
+    let mut gate = super::quiet::Gate::new(campaign.association_id);
     'pages: loop {
         let ids = svc.store.list_campaign_messages(campaign.id, after, 1000).await?;
         let Some(last) = ids.last().copied() else { break };
@@ -60,6 +61,14 @@ async fn pump(svc: &Arc<CampaignService>, mut campaign: CampaignRecord, progress
             let Some(m) = svc.store.get_message(mid).await? else { continue };
             if m.status.is_terminal() {
                 progress.count_final(m.status);
+                continue;
+            }
+            // Quiet hours: nothing of the campaign goes out inside the window.
+            gate.wait_quiet_hours(svc, &mut campaign, progress).await?;
+            if progress.is_cancelled() {
+                break 'pages;
+            }
+            if gate.skip_opted_out(svc, &m, progress).await? {
                 continue;
             }
             if !progress.hand_over(mid) {
@@ -98,6 +107,7 @@ async fn pump(svc: &Arc<CampaignService>, mut campaign: CampaignRecord, progress
         c.failed = progress.failed.load(Ordering::Relaxed);
         c.cancelled = progress.cancelled.load(Ordering::Relaxed);
         c.status = CampaignStatus::Completed;
+        c.paused_until = None;
         c.updated_at = now_ms();
         svc.store.put_campaign(&c).await?;
         tracing::info!(campaign = c.id, sent = c.sent, failed = c.failed, "campaign completed");
@@ -107,7 +117,7 @@ async fn pump(svc: &Arc<CampaignService>, mut campaign: CampaignRecord, progress
 }
 
 /// Writes the live counters to the campaign row (unless it was cancelled meanwhile).
-async fn flush(svc: &CampaignService, campaign: &mut CampaignRecord, progress: &CampaignProgress) {
+pub(super) async fn flush(svc: &CampaignService, campaign: &mut CampaignRecord, progress: &CampaignProgress) {
     if progress.is_cancelled() {
         return;
     }

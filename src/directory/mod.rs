@@ -6,6 +6,7 @@
 
 mod allocations;
 mod credentials;
+pub mod opt_outs;
 mod signing;
 mod templates;
 
@@ -74,6 +75,8 @@ pub struct AssociationPatch {
     /// `Some(None)` returns its messages to the engine's default validity period; the range
     /// is checked by the caller (it knows `delivery.max_validity_secs`).
     pub validity_period_secs: Option<Option<u32>>,
+    /// SMS rules (`maxSegments`, smart encoding, quiet hours, the opt-out bypass).
+    pub sms: crate::domain::sms_policy::SmsPatch,
 }
 
 /// An association as created, with its keys in clear: the only time they are shown.
@@ -129,6 +132,7 @@ impl Directory {
             ip_allowlist: Vec::new(),
             status_callback_url: None,
             validity_period_secs: None,
+            sms: Default::default(),
             created_at: now,
             updated_at: now,
         };
@@ -168,6 +172,7 @@ impl Directory {
         // Validate once, before any read: the patch does not depend on the row.
         let name = patch.name.as_deref().map(validate_name).transpose()?;
         let domains = patch.allowed_domains.map(validate_domains).transpose()?;
+        patch.sms.validate().map_err(DirectoryError::Invalid)?;
         let ips = match patch.allowed_ips {
             Some(ips) => Some(crate::auth::ip::IpAllowList::parse(&ips).map_err(DirectoryError::Invalid)?.to_strings()),
             None => None,
@@ -193,6 +198,7 @@ impl Directory {
             if let Some(v) = patch.validity_period_secs {
                 rec.validity_period_secs = v;
             }
+            patch.sms.apply(&mut rec.sms);
             rec.updated_at = now_ms().max(rec.updated_at);
             rec.version = expected + 1;
             self.store.update_association(&rec, expected).await?;

@@ -342,6 +342,9 @@ impl AssocState {
         w.record.error = error;
         w.record.updated_at = now_ms();
         crate::telemetry::message_finished(status.as_str(), &w.record.channel, w.record.provider.as_deref().or(attempt.as_ref().map(|a| a.provider.as_str())));
+        if status == MessageStatus::Sent {
+            crate::telemetry::segments_sent(w.record.segments, w.record.provider.as_deref());
+        }
         if let Some(p) = w.record.campaign_id.and_then(|c| self.ctx.campaigns.get(c)) {
             p.finish(id, status);
         }

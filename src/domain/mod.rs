@@ -9,6 +9,8 @@ pub mod input;
 pub mod phone;
 pub mod template;
 pub mod provider;
+pub mod sms;
+pub mod sms_policy;
 pub mod time;
 
 pub use content::{MediaItem, MediaKind, WhatsAppContent, WhatsAppTemplate};

@@ -145,6 +145,10 @@ pub(super) async fn receive(r: &Receivers, cb: &Callback<'_>) -> Result<Receipt,
         r.store.put_wa_inbound(&rec).await.map_err(|e| InboundError::Unavailable(e.to_string()))?;
         r.store.touch_wa_window(association_id, &number.e164, *at).await.map_err(|e| InboundError::Unavailable(e.to_string()))?;
         metrics::counter!(crate::telemetry::WHATSAPP_INBOUND_TOTAL).increment(1);
+        // STOP / START (and their Arabic equivalents) change the opt-out list.
+        if kind == "text" {
+            super::sms_keywords::apply(r, association_id, &number.e164, crate::domain::Channel::Whatsapp, text, "meta").await?;
+        }
     }
     for (meta_id, event, reason) in &p.templates {
         let templates = r.store.list_wa_templates(association_id).await.map_err(|e| InboundError::Unavailable(e.to_string()))?;

@@ -19,6 +19,7 @@
 pub mod early;
 mod infobip;
 pub mod meta;
+mod sms_keywords;
 mod twilio;
 
 use crate::directory::Directory;

@@ -73,6 +73,9 @@ pub(super) fn event(pairs: &[(String, String)], credential_id: i64) -> Result<St
 
 pub(super) async fn receive(r: &Receivers, cb: &Callback<'_>) -> Result<Receipt, InboundError> {
     let pairs = form_pairs(cb.body)?;
+    if super::sms_keywords::is_twilio_inbound(&pairs) {
+        return super::sms_keywords::twilio_inbound(r, cb, &pairs).await;
+    }
     let ev = event(&pairs, cb.credential_id)?;
     let Some(located) = r.locate(ProviderKind::Twilio, cb.credential_id, &ev).await? else {
         // Not known yet: verified with the URL's credential, then kept until it is.

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod json;
 pub mod signed;
 pub mod validity;
+pub mod sms_rules;
 pub mod whatsapp;
 
 pub use signed::SignedIngress;
@@ -36,6 +37,9 @@ pub enum IngressError {
     /// The association's `allowedIps` do not include the client address.
     #[error("IP not allowed")]
     IpNotAllowed,
+    /// The recipient is on the association's opt-out list (422).
+    #[error("{0}")]
+    OptedOut(String),
     #[error("engine saturated: {0}")]
     Saturated(String),
     #[error(transparent)]
@@ -60,6 +64,8 @@ pub struct NewMessage {
     pub callback_url: Option<String>,
     /// The send's own `validityPeriod` in seconds (else the association's, else the engine's).
     pub validity_secs: Option<u32>,
+    /// Smart encoding, quiet hours and transactional marks asked for by the send.
+    pub sms: sms_rules::SendOptions,
 }
 
 /// The acknowledgement of a durable message.
@@ -67,6 +73,10 @@ pub struct NewMessage {
 pub struct Accepted {
     pub id: i64,
     pub status: MessageStatus,
+    /// SMS only: how it travels and in how many parts.
+    pub encoding: Option<crate::domain::sms::Encoding>,
+    pub segments: u32,
+    pub smart_encoding_applied: bool,
 }
 
 pub struct Ingress {
@@ -127,6 +137,8 @@ impl Ingress {
             channel::ChannelError::Refused(why) => IngressError::Invalid(why),
             channel::ChannelError::Store(e) => IngressError::Store(e),
         })?;
+        let shaped = sms_rules::shape(&association.sms, channel, m.body, &m.sms).map_err(IngressError::Invalid)?;
+        sms_rules::check_opt_out(self.store.as_ref(), &association.sms, m.association_id, &recipient.e164, channel.as_str(), &m.sms).await?;
         let now = now_ms();
         let scheduled = crate::domain::time::schedule_at(m.scheduled_at, now).map_err(IngressError::Invalid)?;
         if scheduled.is_none() {
@@ -142,15 +154,24 @@ impl Ingress {
             credential_id: m.credential_id,
             content: m.content,
             callback_url: m.callback_url,
-            ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, m.body, m.channel.clone(), scheduled, now)
+            encoding: shaped.encoding,
+            segments: shaped.segments,
+            ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, shaped.body, m.channel.clone(), scheduled, now)
         };
         self.store.insert_messages(std::slice::from_ref(&record)).await?;
         metrics::counter!(crate::telemetry::INGRESS_ACCEPTED_TOTAL, "channel" => channel.as_str())
             .increment(1);
         let id = record.id;
+        let accepted = |status| Accepted {
+            id,
+            status,
+            encoding: shaped.encoding,
+            segments: shaped.segments,
+            smart_encoding_applied: shaped.smart_encoding_applied,
+        };
         if scheduled.is_some() {
             self.schedule_changed.notify_one();
-            return Ok(Accepted { id, status: MessageStatus::Scheduled });
+            return Ok(accepted(MessageStatus::Scheduled));
         }
         if let Some(slot) = outcome {
             *slot = Some(self.dispatcher.watch(id));
@@ -160,6 +181,6 @@ impl Ingress {
             // Durable already: recovery dispatches it on the next start.
             Err(DispatchError::Stopped) => tracing::warn!(id, "dispatch stopped; message kept for recovery"),
         }
-        Ok(Accepted { id, status: MessageStatus::Queued })
+        Ok(accepted(MessageStatus::Queued))
     }
 }

@@ -67,6 +67,15 @@ pub struct NotificationRequest {
     /// Beyond the document: seconds the message may take to be delivered.
     #[serde(default)]
     pub validity_period: Option<u32>,
+    /// Beyond the document: replace look-alike characters so the text fits GSM-7.
+    #[serde(default)]
+    pub smart_encoding: Option<bool>,
+    /// Beyond the document: inside the association's quiet hours, wait for their end.
+    #[serde(default)]
+    pub respect_quiet_hours: Option<bool>,
+    /// Beyond the document: a transactional send (see `optOutBypassTransactional`).
+    #[serde(default)]
+    pub transactional: Option<bool>,
 }
 
 /// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
@@ -99,6 +108,9 @@ pub struct BulkBody<'a> {
     /// Beyond the document: seconds each message may take to be delivered.
     #[serde(default)]
     pub validity_period: Option<u32>,
+    /// Beyond the document: smart encoding for this campaign's messages.
+    #[serde(default)]
+    pub smart_encoding: Option<bool>,
 }
 
 /// The fields read before the signature is checked (the rest is skipped, not built).
@@ -193,7 +205,15 @@ impl SignedIngress {
     /// `POST /api/v1/webhook/notification` after [`Self::verify`] and [`Self::check_replay`].
     pub async fn notification(&self, _verified: &Verified, body: &[u8]) -> Result<Accepted, IngressError> {
         let req: NotificationRequest = parse_json(body).map_err(invalid_request)?;
-        let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
+        let mut scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
+        let sms = super::sms_rules::SendOptions {
+            smart_encoding: req.smart_encoding,
+            respect_quiet_hours: req.respect_quiet_hours.unwrap_or(false),
+            transactional: req.transactional.unwrap_or(false),
+        };
+        if sms.respect_quiet_hours {
+            scheduled_at = self.after_quiet_hours(req.association_id, scheduled_at).await?;
+        }
         let callback_url = self.callback_url(req.callback_url).await?;
         let data = req.data.unwrap_or_default();
         // `channel: "whatsapp"` with a templateCode naming an approved WhatsApp template: `data`
@@ -213,6 +233,7 @@ impl SignedIngress {
                     content: Some(crate::domain::WhatsAppContent::Template(content)),
                     callback_url,
                     validity_secs: req.validity_period,
+                    sms,
                 };
                 return self.ingress.accept(m).await.map_err(prefix_invalid);
             }
@@ -240,9 +261,22 @@ impl SignedIngress {
                 content: None,
                 callback_url,
                 validity_secs: req.validity_period,
+                sms,
             })
             .await
             .map_err(prefix_invalid)
+    }
+
+    /// `respectQuietHours`: a send due inside the association's quiet hours (now, or at its
+    /// `scheduledAt`) is scheduled for their end instead.
+    async fn after_quiet_hours(&self, association_id: i64, scheduled_at: Option<i64>) -> Result<Option<i64>, IngressError> {
+        let identity = self.directory.signing_identity(association_id).await.map_err(|e| match e {
+            DirectoryError::Store(s) => IngressError::Store(s),
+            other => IngressError::Invalid(other.to_string()),
+        })?;
+        let Some(q) = &identity.record.sms.quiet_hours else { return Ok(scheduled_at) };
+        let due = scheduled_at.unwrap_or_else(|| self.campaigns.clock.now_ms());
+        Ok(q.hold_until(due).map(Some).unwrap_or(scheduled_at))
     }
 
     /// `POST /api/v1/webhook/bulk` after [`Self::verify`] and [`Self::check_replay`].
@@ -274,6 +308,7 @@ impl SignedIngress {
                     credential_id: None,
                     callback_url,
                     validity_secs: req.validity_period,
+                    smart_encoding: req.smart_encoding,
                 },
                 recipients: &req.recipients,
             })

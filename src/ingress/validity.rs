@@ -73,6 +73,7 @@ mod tests {
             version: 1,
             status_callback_url: None,
             validity_period_secs: v,
+            sms: Default::default(),
         }
     }
 

@@ -28,6 +28,7 @@ impl ProviderAdapter for FourJawaly {
         sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
         let text = sms.sms_text(self.kind())?;
+        // 4jawaly detects the encoding from the UTF-8 text (its answer reports `encoding` and `messages`): no flag.
         let key = required(cred, "appKey")?;
         let secret = required(cred, "appSecret")?;
         let body = json!({

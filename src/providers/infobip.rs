@@ -35,6 +35,7 @@ impl ProviderAdapter for Infobip {
         sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
         let text = sms.sms_text(self.kind())?;
+        // Infobip picks GSM-7 or UCS-2 from the UTF-8 text itself (no flag in the v3 API).
         let key = required(cred, "apiKey")?;
         let mut message = json!({
             "sender": sms.sender,

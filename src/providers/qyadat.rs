@@ -5,7 +5,7 @@
 //! `{"Code":100,"MessageIs":"…"}` (or a bare `100` for `return=string`) is success; failures are
 //! classified on their message text, and anything unrecognised is Ambiguous.
 
-use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, snippet, unrecognised};
+use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
 use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -35,7 +35,8 @@ impl ProviderAdapter for Qyadat {
         let text = sms.sms_text(self.kind())?;
         let username = required(cred, "username")?;
         let password = required(cred, "password")?;
-        let unicode = if is_ascii_text(text) { "e" } else { "u" };
+        // `unicode=u` for anything outside GSM-7 (the legacy platform sends `e` texts as 7-bit).
+        let unicode = if crate::domain::sms::is_gsm7(text) { "e" } else { "u" };
         let recipient = intl_digits(&sms.recipient);
         // The password travels in the query string: callers must never log this URL.
         let query = [

@@ -5,7 +5,7 @@
 //! `{msg_id, number, str_response}`; errors come as HTTP 200 with a text (or a 3-digit code from
 //! the `ShowError=C` table), so the body decides.
 
-use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, is_ascii_text, json, required, unrecognised};
+use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, json, required, unrecognised};
 use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -32,7 +32,9 @@ impl ProviderAdapter for Shastra {
         let text = sms.sms_text(self.kind())?;
         let user = required(cred, "username")?;
         let pwd = required(cred, "password")?;
-        let language = if is_ascii_text(text) { "English" } else { "Unicode" };
+        // mShastra needs `language=Unicode` for anything outside GSM-7 (Arabic, emoji), else
+        // it sends the text as 7-bit and the handset shows garbage.
+        let language = if crate::domain::sms::is_gsm7(text) { "English" } else { "Unicode" };
         let body = json!([{
             "user": user,
             "pwd": pwd,

@@ -41,6 +41,8 @@ impl ProviderAdapter for Twilio {
             Payload::Sms { text } => {
                 form.push(("To", e164_plus(&msg.recipient)));
                 form.push(sender_field(&msg.sender, false));
+                // Twilio encodes UTF-8 `Body` as GSM-7 or UCS-2 itself; the engine does its own
+                // smart encoding, so Twilio's `SmartEncoded` is left off.
                 form.push(("Body", text.clone()));
             }
             Payload::WhatsApp(content) => {

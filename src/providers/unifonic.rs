@@ -29,6 +29,7 @@ impl ProviderAdapter for Unifonic {
         sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
         let text = sms.sms_text(self.kind())?;
+        // Unifonic takes `Body` as UTF-8 and chooses GSM7 or UCS2 itself (no flag; `baseEncode` is for base64 bodies only).
         let app_sid = required(cred, "appSid")?;
         let mut form = vec![
             ("AppSid", app_sid.to_owned()),

@@ -51,12 +51,6 @@ pub(super) fn e164_plus(recipient: &str) -> String {
     format!("+{}", intl_digits(recipient))
 }
 
-/// Whether a body is plain ASCII: providers with an explicit language/encoding switch
-/// (mShastra `language`, Qyadat `unicode`) need the Unicode mode for anything else (Arabic).
-pub(super) fn is_ascii_text(body: &str) -> bool {
-    body.is_ascii()
-}
-
 /// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 allows both).
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();

@@ -31,6 +31,7 @@ impl ProviderAdapter for Yamamah {
         sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
         let text = sms.sms_text(self.kind())?;
+        // Yamamah takes UTF-8 text (Arabic works in every known client): no encoding flag is documented.
         let username = required(cred, "username")?;
         let password = required(cred, "password")?;
         let body = json!({

@@ -129,6 +129,13 @@ async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {
         None => Outcome::Accepted,
         Some(r) => Outcome::Rejected(r),
     };
+    if let Answer::Accepted(dests) = &answer {
+        let ok = dests.iter().filter(|d| **d == Dest::Ok).count();
+        let billed = wire::billed_segments(endpoint, &parsed);
+        // Invalid and duplicate destinations are not billed.
+        let share = if parsed.recipients.is_empty() { 0 } else { billed * ok as u64 / parsed.recipients.len() as u64 };
+        s.state.count_segments(kind, share);
+    }
     s.state.count(kind, &parsed.identity, Some(outcome));
     let mut response = wire::respond(endpoint, &parsed, &answer, &s.state.rng);
     if matches!(answer, Answer::Throttled) && config.retry_after {

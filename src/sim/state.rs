@@ -149,6 +149,8 @@ struct ProviderStats {
     hung: AtomicU64,
     rejected: [AtomicU64; 6],
     identities: Mutex<HashMap<String, Counts>>,
+    /// SMS segments of accepted requests (what the provider would bill).
+    segments: AtomicU64,
 }
 
 impl ProviderStats {
@@ -297,6 +299,11 @@ impl SimState {
         self.stats[index(kind)].count(identity, outcome);
     }
 
+    /// Adds the billed segments of an accepted request.
+    pub(crate) fn count_segments(&self, kind: ProviderKind, n: u64) {
+        self.stats[index(kind)].segments.fetch_add(n, Relaxed);
+    }
+
     pub(crate) fn record(&self, kind: ProviderKind, request: RecordedRequest, keep: usize) {
         if keep == 0 {
             return;
@@ -341,6 +348,7 @@ impl SimState {
             let mut entry = t.to_json();
             let ids: Map<String, Value> = s.identities.lock().iter().map(|(k, c)| (k.clone(), c.to_json())).collect();
             entry["credentials"] = Value::Object(ids);
+            entry["segments"] = json!(s.segments.load(Relaxed));
             providers.insert(kind.code().to_owned(), entry);
         }
         json!({ "total": total.to_json(), "providers": providers, "whatsapp": self.graph.stats_json() })
@@ -356,6 +364,7 @@ impl SimState {
             s.hung.store(0, Relaxed);
             s.rejected.iter().for_each(|r| r.store(0, Relaxed));
             s.identities.lock().clear();
+            s.segments.store(0, Relaxed);
         }
         self.requests.iter().for_each(|r| r.lock().clear());
         self.clear_faults();

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod embedded;
 mod links;
 mod model;
+pub mod opt_outs;
 pub mod stats;
 pub mod whatsapp;
 
@@ -19,6 +20,7 @@ pub use model::*;
 pub use callbacks::{CallbackAttempt, CallbackOutcome, CallbackStore, OutboxEntry};
 pub use delivery::{DeliveryStore, ExpiryEntry, ParkedReport};
 pub use whatsapp::{WaButton, WaInboundRecord, WaTemplateRecord, WhatsAppStore};
+pub use opt_outs::{OptOutRecord, OptOutStore};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -50,7 +52,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage contract every backend fulfils. Writes return only once durable.
 #[async_trait]
-pub trait Store: WhatsAppStore + CallbackStore + DeliveryStore + Send + Sync + 'static {
+pub trait Store: WhatsAppStore + CallbackStore + DeliveryStore + OptOutStore + Send + Sync + 'static {
     // ---- associations -------------------------------------------------------------
     /// Inserts an association and its key-index rows; `Conflict` if the id is taken.
     async fn create_association(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()>;

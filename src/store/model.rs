@@ -32,6 +32,9 @@ pub struct AssociationRecord {
     /// `delivery.default_validity_secs` when `None`.
     #[serde(default)]
     pub validity_period_secs: Option<u32>,
+    /// SMS rules: `maxSegments`, smart encoding, quiet hours, the opt-out bypass.
+    #[serde(default)]
+    pub sms: crate::domain::sms_policy::SmsSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +194,13 @@ pub struct MessageRecord {
     /// periods existed (never expire).
     #[serde(default)]
     pub expires_at: Option<i64>,
+    /// How the text travels as an SMS (`None` on rows written before encodings were kept,
+    /// and on channels without one).
+    #[serde(default)]
+    pub encoding: Option<crate::domain::sms::Encoding>,
+    /// SMS parts the text is sent in (what providers bill); 0 on older rows and non-SMS.
+    #[serde(default)]
+    pub segments: u32,
 }
 
 impl MessageRecord {
@@ -226,6 +236,8 @@ impl MessageRecord {
             content: None,
             callback_url: None,
             expires_at: None,
+            encoding: None,
+            segments: 0,
         }
     }
 
@@ -365,6 +377,12 @@ pub struct CampaignRecord {
     /// The bulk send's `callbackUrl` for status callbacks of its messages.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// While quiet hours hold its messages: when they end (Unix ms).
+    #[serde(default)]
+    pub paused_until: Option<i64>,
+    /// SMS parts of its rendered messages, summed at creation.
+    #[serde(default)]
+    pub segments: u64,
 }
 
 /// What a schedule entry fires.

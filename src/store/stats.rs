@@ -33,8 +33,32 @@ pub fn final_deltas(m: &MessageRecord) -> Vec<CounterDelta> {
         names.push("expired".into());
     }
     let day = day_of(m.updated_at);
-    scopes(m.association_id, day)
+    let mut deltas: Vec<CounterDelta> = scopes(m.association_id, day)
         .flat_map(|scope| names.iter().map(move |name| CounterDelta { scope, name: name.clone(), delta: 1 }))
+        .collect();
+    if outcome == "sent" {
+        deltas.extend(segment_deltas(m, true));
+    }
+    deltas
+}
+
+/// `segments` and `segments:<provider>`: the SMS parts of a message a provider accepted
+/// (what providers bill), counted once with its `sent`. `total` false: the by-provider
+/// name only (a backfill, whose `segments` was counted already).
+fn segment_deltas(m: &MessageRecord, total: bool) -> Vec<CounterDelta> {
+    if m.segments == 0 {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    if total {
+        names.push("segments".to_string());
+    }
+    if let Some(p) = &m.provider {
+        names.push(format!("segments:{p}"));
+    }
+    let delta = m.segments as i64;
+    scopes(m.association_id, day_of(m.updated_at))
+        .flat_map(|scope| names.iter().map(move |name| CounterDelta { scope, name: name.clone(), delta }))
         .collect()
 }
 
@@ -115,7 +139,11 @@ pub fn provider_backfill_deltas(m: &MessageRecord) -> Vec<CounterDelta> {
         _ => {}
     }
     let day = day_of(m.updated_at);
-    scopes(m.association_id, day)
+    let mut deltas: Vec<CounterDelta> = scopes(m.association_id, day)
         .flat_map(|scope| names.iter().map(move |name| CounterDelta { scope, name: name.clone(), delta: 1 }))
-        .collect()
+        .collect();
+    if m.status.was_sent() {
+        deltas.extend(segment_deltas(m, false));
+    }
+    deltas
 }

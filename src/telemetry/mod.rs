@@ -25,6 +25,9 @@ pub const STORE_COMMIT_BATCH_SIZE: &str = "jood_store_commit_batch_size";
 pub const STORE_COMMIT_QUEUE: &str = "jood_store_commit_queue_depth";
 pub const INGRESS_ACCEPTED_TOTAL: &str = "jood_ingress_messages_accepted_total";
 pub const INGRESS_REJECTED_TOTAL: &str = "jood_ingress_requests_rejected_total";
+pub const OPT_OUTS_TOTAL: &str = "jood_opt_outs_changes_total";
+pub const SMS_SEGMENTS_TOTAL: &str = "jood_sms_segments_sent_total";
+pub const CAMPAIGN_QUIET_HOLDS_TOTAL: &str = "jood_campaigns_quiet_hours_holds_total";
 pub const DISPATCH_MESSAGES_TOTAL: &str = "jood_dispatch_messages_total";
 pub const DISPATCH_RETRIES_TOTAL: &str = "jood_dispatch_retries_total";
 pub const DISPATCH_FAILOVERS_TOTAL: &str = "jood_dispatch_failovers_total";
@@ -95,6 +98,9 @@ fn describe() {
     describe_gauge!(STORE_COMMIT_QUEUE, Unit::Count, "Write requests waiting for the group committer");
     describe_counter!(INGRESS_ACCEPTED_TOTAL, "Messages accepted durably, by channel");
     describe_counter!(INGRESS_REJECTED_TOTAL, "Send requests refused, by reason");
+    describe_counter!(OPT_OUTS_TOTAL, "Opt-out list changes made by inbound keywords, by channel and change (opt_out, opt_in)");
+    describe_counter!(SMS_SEGMENTS_TOTAL, "SMS segments (billed parts) of messages providers accepted, by provider");
+    describe_counter!(CAMPAIGN_QUIET_HOLDS_TOTAL, "Times a campaign paused for its association's quiet hours");
     describe_counter!(DISPATCH_MESSAGES_TOTAL, "Messages that reached a final dispatch status, by status, channel and provider (none when no provider was called)");
     describe_counter!(DISPATCH_RETRIES_TOTAL, "Provider calls scheduled for retry, by provider and channel");
     describe_counter!(DISPATCH_FAILOVERS_TOTAL, "Messages a credential gave up on and handed back to be routed to the next credential, by provider and channel");
@@ -161,6 +167,13 @@ pub fn provider_label(code: Option<&str>) -> &'static str {
 pub fn message_finished(status: &'static str, channel: &str, provider: Option<&str>) {
     metrics::counter!(DISPATCH_MESSAGES_TOTAL, "status" => status, "channel" => channel_label(channel), "provider" => provider_label(provider))
         .increment(1);
+}
+
+/// A provider accepted an SMS of `segments` parts (what it bills).
+pub fn segments_sent(segments: u32, provider: Option<&str>) {
+    if segments > 0 {
+        metrics::counter!(SMS_SEGMENTS_TOTAL, "provider" => provider_label(provider)).increment(segments as u64);
+    }
 }
 
 /// A provider's report moved a message to the outcome `status` (a status name from the

@@ -137,6 +137,7 @@ impl WhatsApp {
             content: Some(content),
             callback_url: None,
                 validity_secs: None,
+            sms: Default::default(),
         };
         let mut outcome = None;
         let accepted = self.ingress.accept_watched(m, Some(&mut outcome)).await?;

@@ -22,6 +22,8 @@ pub struct TestServer {
     pub dispatcher: jood::dispatch::Dispatcher,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// The clock quiet hours are decided by (tests freeze and move it).
+    pub clock: std::sync::Arc<jood::domain::sms_policy::Clock>,
     token: tokio_util::sync::CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -60,9 +62,9 @@ impl TestServer {
         let base = format!("http://{}", app.http_addr());
         let grpc = app.grpc_addr().map(|a| format!("http://{a}")).unwrap_or_default();
         let token = app.shutdown_token();
-        let (store, dispatcher) = (app.store(), app.dispatcher().clone());
+        let (store, dispatcher, clock) = (app.store(), app.dispatcher().clone(), app.campaigns().clock.clone());
         let task = tokio::spawn(app.run_until_stopped());
-        Self { base, grpc, store, dispatcher, client: reqwest::Client::new(), dir, token, task: Some(task) }
+        Self { base, grpc, store, dispatcher, client: reqwest::Client::new(), dir, clock, token, task: Some(task) }
     }
 
     /// Stops the engine gracefully; returns the data directory (deleted when dropped).

@@ -103,6 +103,7 @@ impl GrpcApi {
                 content: None,
                 callback_url: None,
                 validity_secs: None,
+                sms: Default::default(),
             })
             .await?;
         Ok(pb::SendNotificationResponse { queue_id: accepted.id, status: convert::message_status(accepted.status) as i32 })

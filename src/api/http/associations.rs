@@ -23,6 +23,9 @@ pub struct AssociationView {
     status_callback_url: Option<String>,
     /// Default validity period of its messages in seconds (`null`: the engine's default).
     validity_period: Option<u32>,
+    /// SMS rules beyond the document (see `sms_settings.rs`).
+    #[serde(flatten)]
+    sms: super::sms_settings::SmsSettingsView,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -37,6 +40,7 @@ impl From<AssociationRecord> for AssociationView {
             is_active: r.is_active,
             status_callback_url: r.status_callback_url,
             validity_period: r.validity_period_secs,
+            sms: (&r.sms).into(),
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
         }
@@ -128,6 +132,9 @@ pub struct UpdateBody {
     /// returns to the engine's default.
     #[serde(default, deserialize_with = "present_u32")]
     validity_period: Option<Option<u32>>,
+    /// Beyond the document: `maxSegments`, `smartEncoding`, `quietHours`, `optOutBypassTransactional`.
+    #[serde(flatten)]
+    sms: super::sms_settings::SmsSettingsBody,
 }
 
 fn present_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
@@ -165,6 +172,7 @@ pub async fn update(
         is_active: body.is_active,
         allowed_ips: body.allowed_ips,
         status_callback_url,
+        sms: body.sms.into_patch()?,
     };
     let rec = s.directory.update_association(id, patch).await?;
     Ok(Envelope::ok(rec.into()).message("Association updated successfully"))

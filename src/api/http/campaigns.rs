@@ -40,6 +40,10 @@ pub struct CampaignView {
     send_rate: Option<f64>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// SMS segments of its messages (the billed parts, summed when it was created).
+    segments: u64,
+    /// While the association's quiet hours hold its messages: when they end.
+    paused_until: Option<Timestamp>,
 }
 
 impl CampaignView {
@@ -64,6 +68,8 @@ impl CampaignView {
             send_rate: c.send_rate,
             created_at: Timestamp(c.created_at),
             updated_at: Timestamp(c.updated_at),
+            segments: c.segments,
+            paused_until: c.paused_until.map(Timestamp),
         }
     }
 }

@@ -181,6 +181,7 @@ impl From<crate::ingress::IngressError> for ApiError {
                 ApiError::Unauthorized(s.to_string())
             }
             E::Inactive => ApiError::Forbidden("Inactive association".into()),
+            E::OptedOut(m) => ApiError::Unprocessable(m),
             E::IpNotAllowed => {
                 metrics::counter!(crate::telemetry::INGRESS_REJECTED_TOTAL, "reason" => "ip_not_allowed").increment(1);
                 ApiError::Forbidden("IP not allowed".into())

@@ -15,9 +15,11 @@ mod idempotency;
 mod links;
 mod notifications;
 mod ops;
+mod opt_outs;
 pub mod protect;
 mod providers;
 pub mod serve;
+mod sms_settings;
 mod templates;
 mod webhook;
 mod whatsapp;
@@ -125,6 +127,8 @@ pub fn router(state: AppState) -> Router {
             "/callbacks/{provider}/{credential_id}",
             get(callbacks::verify).post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
         )
+        .route("/opt-outs", get(opt_outs::list).post(opt_outs::add).delete(opt_outs::remove))
+        .route("/sms/segments", post(sms_settings::preview))
         .route("/redirect-links", get(links::list).post(links::create))
         .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete));
 

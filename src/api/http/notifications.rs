@@ -124,6 +124,9 @@ pub struct NotificationView {
     expires_at: Option<Timestamp>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// SMS: `GSM7` or `UCS2` and the parts billed (`null` / 0 for other channels).
+    encoding: Option<&'static str>,
+    segments: u32,
 }
 
 /// A message and its attempts, if the caller may see it (else "not found"). Shared with gRPC.
@@ -165,5 +168,7 @@ pub async fn get(
         created_at: Timestamp(m.created_at),
         expires_at: m.expires_at.map(Timestamp),
         updated_at: Timestamp(m.updated_at),
+        encoding: m.encoding.map(|e| e.as_str()),
+        segments: m.segments,
     }))
 }

@@ -18,6 +18,14 @@ pub struct QueuedView {
     queue_id: i64,
     job_id: String,
     status: &'static str,
+    /// Beyond the document (SMS): `GSM7` or `UCS2`, the parts billed, and whether smart
+    /// encoding replaced look-alike characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segments: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smart_encoding_applied: Option<bool>,
 }
 
 pub(super) fn raw_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
@@ -68,7 +76,15 @@ async fn verify(
 async fn send_notification(s: &AppState, verified: Verified, body: &[u8]) -> Result<Envelope<QueuedView>, ApiError> {
     s.webhook.check_replay(&verified).await?;
     let accepted = s.webhook.notification(&verified, body).await?;
-    Ok(Envelope::ok(QueuedView { queue_id: accepted.id, job_id: format!("job_{}", accepted.id), status: accepted.status.as_str() })
+    let sms = accepted.encoding.is_some();
+    Ok(Envelope::ok(QueuedView {
+        queue_id: accepted.id,
+        job_id: format!("job_{}", accepted.id),
+        status: accepted.status.as_str(),
+        encoding: accepted.encoding.map(|e| e.as_str()),
+        segments: sms.then_some(accepted.segments),
+        smart_encoding_applied: sms.then_some(accepted.smart_encoding_applied),
+    })
         .message(if accepted.status == crate::store::MessageStatus::Scheduled {
             "Notification scheduled for sending"
         } else {

@@ -3,6 +3,7 @@
 //! [`Answer`] in the provider's own shapes. Shared request/response helpers live here; the
 //! policy (faults, invalid numbers, duplicates, counting) lives in `sim::server`.
 
+mod encoding;
 mod fourjawaly;
 mod infobip;
 pub(crate) mod meta;
@@ -151,6 +152,17 @@ impl Answer<'_> {
 }
 
 pub(crate) fn parse(ep: Endpoint, req: &Incoming) -> Parsed {
+    let mut p = parse_fields(ep, req);
+    encoding::check_flag(ep, &mut p);
+    p
+}
+
+/// SMS segments an accepted request is billed for (0 for WhatsApp).
+pub(crate) fn billed_segments(ep: Endpoint, p: &Parsed) -> u64 {
+    encoding::billed_segments(&encoding::texts(ep, &p.body), p.recipients.len())
+}
+
+fn parse_fields(ep: Endpoint, req: &Incoming) -> Parsed {
     match ep {
         Endpoint::Twilio => twilio::parse(req),
         Endpoint::InfobipV3 | Endpoint::InfobipV2 => infobip::parse(ep, req),
@@ -264,15 +276,9 @@ fn split_numbers(s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
 }
 
-/// SMS segments of a text: GSM-7 160/153 per part when ASCII, UCS-2 70/67 otherwise.
+/// SMS segments of a text, by the engine's own GSM 03.38 / UCS-2 rules (`domain::sms`).
 fn segments(text: &str) -> u64 {
-    let (single, multi, len) =
-        if text.is_ascii() { (160, 153, text.len()) } else { (70, 67, text.encode_utf16().count()) };
-    if len <= single {
-        1
-    } else {
-        len.div_ceil(multi) as u64
-    }
+    crate::domain::sms::analyse(text).segments as u64
 }
 
 // ---- response helpers -------------------------------------------------------------------------
@@ -319,6 +325,9 @@ mod tests {
         assert_eq!(segments(&"a".repeat(161)), 2);
         assert_eq!(segments(&"ر".repeat(70)), 1);
         assert_eq!(segments(&"ر".repeat(71)), 2);
+        // The extension table costs two septets; a grave accent forces UCS-2.
+        assert_eq!(segments(&"€".repeat(81)), 2);
+        assert_eq!(segments(&"`".repeat(71)), 2);
     }
 
     #[test]

@@ -76,6 +76,8 @@ mod tests {
             content: None,
             callback_url: None,
             expires_at: Some(5_000),
+            encoding: Some(crate::domain::sms::Encoding::Ucs2),
+            segments: 3,
         };
         let mut compact = Vec::new();
         encode_compact_into(&mut compact, &m);
@@ -83,8 +85,21 @@ mod tests {
         assert!(compact.len() * 2 < named.len(), "{} vs {}", compact.len(), named.len());
         assert_eq!(decode::<MessageRecord>("messages", &compact).unwrap(), m);
         assert_eq!(decode::<MessageRecord>("messages", &named).unwrap(), m);
-        // An array (array16 of 20 fields), not a map.
-        assert_eq!(&compact[..3], &[0xdc, 0, 20]);
+        // An array (array16 of 22 fields), not a map.
+        assert_eq!(&compact[..3], &[0xdc, 0, 22]);
+    }
+
+    /// A compact row written before `encoding` and `segments` existed (19 fields) still
+    /// decodes, with the new fields at their defaults.
+    #[test]
+    fn old_compact_message_rows_still_decode() {
+        #[derive(serde::Serialize)]
+        struct Old<'a>(i64, i64, Option<i64>, &'a str, Option<&'a str>, &'a str, &'a str, i32, &'a str, Option<i64>, Option<i64>, Option<&'a str>, Option<&'a str>, Option<&'a str>, u32, i64, i64, Option<()>, Option<&'a str>);
+        let old = Old(7, 1, None, "+966501234567", Some("SA"), "Hi", "sms", 0, "queued", None, None, None, None, None, 0, 100, 100, None, None);
+        let mut bytes = Vec::new();
+        encode_compact_into(&mut bytes, &old);
+        let m: crate::store::MessageRecord = decode("messages", &bytes).unwrap();
+        assert_eq!((m.id, m.body.as_str(), m.encoding, m.segments), (7, "Hi", None, 0));
     }
 
     #[test]

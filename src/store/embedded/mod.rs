@@ -10,6 +10,7 @@ mod committer;
 mod delivery;
 mod keys;
 mod management;
+mod opt_outs;
 mod status;
 mod links;
 mod views;
@@ -54,6 +55,7 @@ struct Tables {
     links: links::LinkTables,
     callbacks: callbacks::CallbackTables,
     delivery: delivery::DeliveryTables,
+    opt_outs: opt_outs::OptOutTables,
 }
 
 pub struct EmbeddedOptions {
@@ -128,6 +130,7 @@ impl EmbeddedStore {
             links: links::LinkTables::open(&ks)?,
             callbacks: callbacks::CallbackTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
             delivery: delivery::DeliveryTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
+            opt_outs: opt_outs::OptOutTables::open(&db, opts.memtable_mib * 1024 * 1024)?,
         };
         let committer = CommitterHandle::spawn(
             db,

@@ -67,6 +67,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
                 credential_id: b.credential_id,
                 callback_url: None,
                 validity_secs: None,
+                smart_encoding: None,
             },
             recipients: &b.recipients,
         })

@@ -109,6 +109,10 @@ pub struct LogItem {
     error: Option<String>,
     sent_at: Option<Timestamp>,
     created_at: Timestamp,
+    /// Beyond the document (SMS): `GSM7` / `UCS2` and the parts billed (`null` / 0 for
+    /// other channels and for rows from before they were kept).
+    encoding: Option<&'static str>,
+    segments: u32,
 }
 
 impl From<MessageRecord> for LogItem {
@@ -130,6 +134,8 @@ impl From<MessageRecord> for LogItem {
             error: m.error,
             sent_at: m.status.was_sent().then_some(Timestamp(m.updated_at)),
             created_at: Timestamp(m.created_at),
+            encoding: m.encoding.map(|e| e.as_str()),
+            segments: m.segments,
         }
     }
 }
@@ -201,6 +207,8 @@ pub struct ProviderStats {
     failed: i64,
     delivered: i64,
     undelivered: i64,
+    /// SMS segments of the messages it accepted (what it bills).
+    segments: i64,
 }
 
 #[derive(Serialize)]
@@ -225,6 +233,9 @@ pub struct StatsView {
     today_undelivered: i64,
     today_delivery_rate: f64,
     today_by_provider: BTreeMap<String, ProviderStats>,
+    /// SMS segments sent (accepted by a provider), all time and today.
+    total_segments: i64,
+    today_segments: i64,
 }
 
 #[derive(Deserialize)]
@@ -254,6 +265,7 @@ fn by_provider(c: &BTreeMap<String, i64>) -> BTreeMap<String, ProviderStats> {
                 "failed" => e.failed = v,
                 "delivered" => e.delivered = v,
                 "undelivered" => e.undelivered = v,
+                "segments" => e.segments = v,
                 _ => {}
             }
         }
@@ -286,6 +298,8 @@ pub async fn stats(State(s): State<AppState>, dash: Dash, QueryParams(q): QueryP
         // Of today's counters: a report today for a message sent yesterday counts today.
         today_delivery_rate: percent(today_delivered, today_sent).min(100.0),
         today_by_provider: by_provider(&today),
+        total_segments: get(&all, "segments"),
+        today_segments: get(&today, "segments"),
     }))
 }
 
