@@ -149,6 +149,7 @@ impl App {
                 config.server.public_url.clone(),
             )),
             links: links.clone(),
+            console: crate::api::console::Live::start(store.clone(), directory.clone(), shutdown.child_token()),
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
