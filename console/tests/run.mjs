@@ -30,6 +30,16 @@ function localInput(d) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
+/** Polls `cond` from node (page.waitForFunction would eval in the page, which the console's CSP forbids). */
+async function waitUntil(cond, what, ms = STEP_TIMEOUT) {
+  const started = Date.now();
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() - started > ms) fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function login(page, user, password) {
   await page.goto(`${base}/`);
   await page.waitForSelector('#login-form');
@@ -102,7 +112,7 @@ async function run(page) {
   await page.click(`[data-cancel="${queueId}"]`);
   await page.waitForSelector('#queue-note .ok');
   expect((await page.textContent('#queue-note .ok')).includes('cancelled'), 'cancel confirmed');
-  await page.waitForFunction((id) => !document.querySelector(`[data-cancel="${id}"]`), queueId);
+  await waitUntil(async () => (await page.locator(`[data-cancel="${queueId}"]`).count()) === 0, 'the cancelled message to leave the queue');
 
   // ---- campaigns: a 10,000-recipient CSV with a {{name}} column, previewed, created, watched to 100%.
   log('create a 10,000-recipient campaign from a CSV and watch it reach 100%');
@@ -146,7 +156,7 @@ async function run(page) {
   // ---- routing: an include allocation for Saudi Arabia, then the tester shows it first.
   log('create an allocation and test a route');
   await go(page, 'routing');
-  await page.waitForSelector('#allocation-form select[name=credentialId] option[value]');
+  await page.waitForSelector('#allocation-form select[name=credentialId] option[value]', { state: 'attached' });
   await page.selectOption('#allocation-form select[name=credentialId]', String(cfg.routeCredentialId));
   await page.selectOption('#allocation-form select[name=routingType]', 'include');
   await page.selectOption('#allocation-form select[name=countryCode]', 'SA');
@@ -171,7 +181,7 @@ async function run(page) {
   await go(page, 'logs');
   await page.fill('#logs-form input[name=search]', cfg.arabicText);
   await page.click('#logs-form button[type=submit]');
-  await page.waitForFunction(() => document.querySelectorAll('#logs-body tbody tr').length === 1);
+  await waitUntil(async () => (await page.locator('#logs-body tbody tr').count()) === 1, 'one log row for the Arabic text');
   await page.click('#logs-body tbody tr');
   await page.waitForSelector('#log-timeline .timeline li');
   await page.selectOption('#logs-form select[name=status]', 'pending');
@@ -181,7 +191,7 @@ async function run(page) {
   for (const s of ['stats', 'setup']) {
     log(`open ${s}`);
     await go(page, s);
-    await page.waitForFunction((id) => document.querySelector(`#screen-${id} table, #screen-${id} .empty`), s);
+    await page.locator(`#screen-${s} table, #screen-${s} .empty`).first().waitFor();
     const errs = await page.locator(`#screen-${s} .error`).count();
     expect(errs === 0, `${s} shows an error: ${await page.locator(`#screen-${s} .error`).first().textContent().catch(() => '')}`);
   }
