@@ -134,24 +134,29 @@ async function run(page) {
   expect(campaignId && created.includes('10,000 recipients') && created.includes('2 invalid'), `create result was "${created}"`);
   const bar = `[data-campaign="${campaignId}"] .progress`;
   await page.waitForSelector(bar);
+  // The detail (open while it runs) lists the invalid recipients with their reasons.
+  await page.click(`[data-campaign="${campaignId}"]`);
+  await page.waitForSelector('#campaign-detail');
   let lastPct = -1;
+  let shot = false;
   const started = Date.now();
   for (;;) {
     const pct = Number(await page.getAttribute(bar, 'data-pct'));
     if (pct !== lastPct) { console.log(`console test:   campaign ${campaignId} at ${pct}%`); lastPct = pct; }
+    if (cfg.screenshots && !shot && pct >= 40 && pct < 100) {
+      // Mid-run: the live bar, the rate, the detail.
+      await page.screenshot({ path: join(cfg.screenshots, 'console-campaigns.png'), fullPage: true });
+      shot = true;
+    }
     if (pct >= 100) break;
     expect(Date.now() - started < 180_000, `campaign stuck at ${pct}%`);
     await page.waitForTimeout(500);
   }
-  // The detail lists the invalid recipients with their reasons.
-  await page.click(`[data-campaign="${campaignId}"]`);
-  await page.waitForSelector('#campaign-detail');
+  const segs = await page.locator(`${bar} .seg.delivered, ${bar} .seg.sent`).evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width));
+  expect(segs.some((w) => w > 10), `the progress bar's segments are drawn (${segs})`);
   const detail = await page.textContent('#campaign-detail');
   expect(detail.includes('not-a-number') && detail.includes('10,000 recipients'), `campaign detail was "${detail.slice(0, 400)}"`);
-  if (cfg.screenshots) {
-    await page.waitForTimeout(1600); // one more poll: the rate column and the final counts
-    await page.screenshot({ path: join(cfg.screenshots, 'console-campaigns.png'), fullPage: true });
-  }
+  if (cfg.screenshots && !shot) await page.screenshot({ path: join(cfg.screenshots, 'console-campaigns.png'), fullPage: true });
 
   // ---- routing: an include allocation for Saudi Arabia, then the tester shows it first.
   log('create an allocation and test a route');

@@ -49,8 +49,8 @@ export function lineChart(points, names, { label = 'Chart', unit = '/s' } = {}) 
   }
   if (points.length > 1) {
     const fmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-    for (const t of [t0, (t0 + t1) / 2, t1]) {
-      svg.append(s('text', { x: x(t), y: H - 8, 'text-anchor': 'middle', class: 'axis' }, fmt.format(new Date(t))));
+    for (const [t, anchor] of [[t0, 'start'], [(t0 + t1) / 2, 'middle'], [t1, 'end']]) {
+      svg.append(s('text', { x: x(t), y: H - 8, 'text-anchor': anchor, class: 'axis' }, fmt.format(new Date(t))));
     }
     names.forEach((_, i) => {
       const d = points.map((p, j) => `${j ? 'L' : 'M'}${x(p.at).toFixed(1)},${y(p.values[i]).toFixed(1)}`).join('');

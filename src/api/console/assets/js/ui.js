@@ -11,6 +11,7 @@ export function h(tag, attrs, ...children) {
     else if (k === 'class') el.className = v;
     else if (k === 'value') el.value = v;
     else if (k === 'checked') el.checked = !!v;
+    else if (k === 'style') throw new Error('style attributes are refused by the CSP: set el.style instead');
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);
@@ -117,7 +118,12 @@ export function progress(parts, total) {
   const done = parts.reduce((a, [, v]) => a + v, 0);
   const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
   return h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': pct, 'data-pct': pct, title: parts.map(([, v, l]) => `${l}: ${num(v)}`).join(' · ') },
-    parts.map(([cls, v]) => h('span', { class: `seg ${cls}`, style: `width:${total > 0 ? (v / total) * 100 : 0}%` })),
+    parts.map(([cls, v]) => {
+      // Through the CSSOM: the console's CSP refuses style attributes.
+      const seg = h('span', { class: `seg ${cls}` });
+      seg.style.width = `${total > 0 ? (v / total) * 100 : 0}%`;
+      return seg;
+    }),
     h('span', { class: 'pct' }, `${pct}%`));
 }
 

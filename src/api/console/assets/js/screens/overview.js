@@ -44,8 +44,8 @@ export function render({ el, association }) {
       ['Error rate', (c) => (c.calls ? `${(c.errorRate * 100).toFixed(1)}%` : '—')],
       ['p99', (c) => (c.p99Ms != null ? `${c.p99Ms} ms` : '—')],
       ['In flight', (c) => `${num(c.inFlight)}${c.inFlightPerCredential ? '' : ' (provider)'}`],
-      ['Calls (5 min)', (c) => num(c.calls)],
-    ], d.credentials, { empty: 'No provider credentials yet.', caption: 'Provider credentials (error rate, p99 and calls are the provider’s over the last 5 minutes)' });
+      ['Recent calls', (c) => num(c.calls)],
+    ], d.credentials, { empty: 'No provider credentials yet.', caption: 'Error rate, p99 and recent calls are the provider’s, over its last 5 minutes of calls (at most the last 2,048)' });
     mount(slot, cards, h('section', {}, h('h2', {}, 'Rates, last 15 minutes'), chart), h('section', {}, h('h2', {}, 'Credential health'), health));
   });
 }
