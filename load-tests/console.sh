@@ -42,9 +42,29 @@ SECRET=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdi
 api POST /api/v1/associations/1/credentials "$KEY" "$SECRET" \
   "{\"providerId\":7,\"senderName\":\"JOOD\",\"credentials\":{\"accountSid\":\"ACload\",\"authToken\":\"t\"},\"apiUrl\":\"http://127.0.0.1:$SIM_PORT\",\"isDefault\":true}" >/dev/null
 
+# CPU seconds the engine has used so far (user + system): its cost per request, whatever else
+# (the browsers) shares the cores.
+cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/stat"; }
 loadgen() {
+  local cpu0; cpu0=$(cpu_secs "${PIDS[1]}")
   $BIN loadgen --url http://127.0.0.1:$ENGINE_PORT --association-id 1 --secret "$SECRET" \
-    --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --sim-url http://127.0.0.1:$SIM_PORT --drain-secs 60 2>&1 | sed 's/^/    /'
+    --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --sim-url http://127.0.0.1:$SIM_PORT --drain-secs 60 2>&1 | tee "$WORK/run.txt" | sed 's/^/    /'
+  local n; n=$(grep -oE 'accepted \(200\): [0-9]+' "$WORK/run.txt" | grep -oE '[0-9]+$')
+  python3 -c "c=$(cpu_secs "${PIDS[1]}")-$cpu0; print(f'    engine CPU: {c:.1f} s = {c*1e6/max(1,$n):.0f} µs per accepted request (sending and delivering included)')"
+}
+# The three consoles' dashboard requests without the browsers (as often as watch.mjs measured
+# them), to tell the engine's own cost from the browsers' CPU on the same cores.
+pollers() {
+  local jar="$WORK/cookies" csrf
+  csrf=$(curl -sf -c "$jar" -H 'Content-Type: application/json' -d "{\"username\":\"$JOOD_OPERATOR_USERNAME\",\"password\":\"$JOOD_OPERATOR_PASSWORD\"}" \
+    http://127.0.0.1:$ENGINE_PORT/api/v1/dashboard/auth/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["csrfToken"])')
+  local end=$((SECONDS + $1))
+  while [ $SECONDS -lt $end ]; do
+    for path in overview campaigns logs overview; do
+      curl -sf -b "$jar" "http://127.0.0.1:$ENGINE_PORT/api/v1/dashboard/$path" >/dev/null || echo "poll $path failed"
+    done
+    sleep 1
+  done
 }
 
 echo "== 1. no console: loadgen ${DURATION}s, ${CONCURRENCY} connections, on $(nproc) cores"
@@ -54,6 +74,12 @@ node console/tests/watch.mjs "http://127.0.0.1:$ENGINE_PORT" "$JOOD_OPERATOR_USE
 WATCH=$!
 sleep 10   # the consoles are logged in and polling before the load starts
 loadgen
-wait "$WATCH"
+wait "$WATCH" || echo "(a console saw a failed request)"
 echo "== 3. no console again"
 loadgen
+echo "== 4. the consoles' requests without browsers (4 dashboard requests a second)"
+pollers $((DURATION + 5)) &
+POLL=$!
+sleep 2
+loadgen
+wait "$POLL"

@@ -14,24 +14,26 @@ const [base, username, password, durationArg, countArg] = process.argv.slice(2);
 const duration = Number(durationArg || 20) * 1000;
 const count = Number(countArg || 3);
 const screens = ['overview', 'campaigns', 'logs'];
-const profile = mkdtempSync(join(tmpdir(), 'jood-console-watch-'));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-});
+const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
 let requests = 0;
 let failures = 0;
+const contexts = [];
+const profiles = [];
 try {
   const pages = [];
   for (let i = 0; i < count; i++) {
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
+    // One browser per console, each with a fresh profile (its own session), as three operators would have.
+    const profile = mkdtempSync(join(tmpdir(), 'jood-console-watch-'));
+    profiles.push(profile);
+    const ctx = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args });
+    contexts.push(ctx);
+    const page = ctx.pages()[0] || await ctx.newPage();
     page.on('response', (r) => {
       if (!r.url().includes('/api/v1/dashboard/')) return;
       requests++;
-      if (r.status() >= 400) failures++;
+      // The page's first /auth/me is a 401 by design (no session yet: it shows the log-in).
+      if (r.status() >= 400 && !(r.status() === 401 && r.url().endsWith('/auth/me'))) failures++;
     });
     await page.goto(`${base}/console/`);
     await page.fill('#login-form input[name=username]', username);
@@ -55,7 +57,7 @@ try {
   const secs = (Date.now() - started) / 1000;
   console.log(`consoles: ${requests} dashboard requests in ${secs.toFixed(0)} s (${(requests / secs).toFixed(1)}/s), ${failures} failed`);
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  for (const c of contexts) await c.close().catch(() => {});
+  for (const p of profiles) rmSync(p, { recursive: true, force: true });
 }
 process.exit(failures ? 1 : 0);
