@@ -48,7 +48,8 @@ export function lineChart(points, names, { label = 'Chart', unit = '/s' } = {}) 
     svg.append(s('text', { x: PAD.l - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, `${+v.toFixed(2)}${i === 4 ? unit : ''}`));
   }
   if (points.length > 1) {
-    const fmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+    // Seconds too when the window is short (a freshly started engine), so labels differ.
+    const fmt = new Intl.DateTimeFormat(undefined, t1 - t0 < 10 * 60 * 1000 ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' });
     for (const [t, anchor] of [[t0, 'start'], [(t0 + t1) / 2, 'middle'], [t1, 'end']]) {
       svg.append(s('text', { x: x(t), y: H - 8, 'text-anchor': anchor, class: 'axis' }, fmt.format(new Date(t))));
     }
