@@ -176,6 +176,12 @@ async function run(page) {
   const routeText = await page.textContent('#route-result');
   expect(routeText.includes(`Route: credential ${cfg.routeCredentialId}`) && routeText.includes('include allocation'), `route was "${routeText}"`);
   expect(routeText.includes('Failover: credential'), `no failover order in "${routeText}"`);
+  // Edit it: priority 7, saved through PUT, shown in the list.
+  await page.click('#allocations [data-edit]');
+  await page.fill('#allocation-form input[name=priority]', '7');
+  await page.click('#allocation-form button[type=submit]');
+  await waitUntil(async () => (await page.textContent('#routing-note')).includes('Allocation updated'), 'the allocation update');
+  await waitUntil(async () => (await page.locator('#allocations input[type=number]').first().inputValue()) === '7', 'priority 7 in the list');
   // A bad number shows the API's message.
   await page.fill('#route-form input[name=phoneNumber]', '+1');
   await page.click('#route-form button[type=submit]');

@@ -41,6 +41,7 @@ export async function render({ el, association, associations }) {
           try { const r = await del(`/allocations/${a.id}`); mount(note, okBox(r.message)); } catch (e) { mount(note, errorBox(e)); }
           load();
         } }, 'Delete')],
+        ['', (a) => h('button', { type: 'button', 'data-edit': a.id, onclick: () => edit(a) }, 'Edit')],
       ], rows, { empty: 'No allocations: every message goes to the default credential.' }));
     } catch (e) { mount(list, errorBox(e)); }
   };
@@ -54,15 +55,37 @@ export async function render({ el, association, associations }) {
   const syncType = () => { countryField.hidden = type.value !== 'include'; excludedField.hidden = type.value !== 'exclude'; };
   type.addEventListener('change', syncType);
   syncType();
-  const form = h('form', { class: 'card form', id: 'allocation-form' }, h('h2', {}, 'New allocation'), assoc.input,
+  // One form creates, or (after Edit) saves changes to an existing allocation.
+  let editing = null;
+  const formTitle = h('h2', {}, 'New allocation');
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Create allocation');
+  const edit = (a) => {
+    editing = a.id;
+    mount(formTitle, `Edit allocation ${a.id}`);
+    submit.textContent = 'Save allocation';
+    credSel.value = String(a.credentialId);
+    type.value = a.routingType;
+    country.value = a.countryCode || '';
+    for (const o of excluded.options) o.selected = (a.excludedCountries || []).includes(o.value);
+    priority.value = a.priority;
+    syncType();
+    form.scrollIntoView();
+  };
+  const form = h('form', { class: 'card form', id: 'allocation-form' }, formTitle, assoc.input,
     field('Credential', credSel), field('Routing type', type), countryField, excludedField, field('Priority', priority, 'Higher wins within a level'),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Create allocation')));
+    h('div', { class: 'actions' }, submit));
   if (assoc.input) assoc.input.querySelector('select').addEventListener('change', loadCredentials);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const body = { associationId: assoc.value(), credentialId: Number(credSel.value), routingType: type.value, priority: Number(priority.value || 0) };
     if (type.value === 'include') { body.countryCode = country.value; body.countryName = country.value ? countryName(country.value) : undefined; } else body.excludedCountries = [...excluded.selectedOptions].map((o) => o.value);
-    try { const r = await post('/allocations', body); mount(note, okBox(`${r.message} (id ${r.data.id})`)); } catch (err) { mount(note, errorBox(err)); }
+    try {
+      const r = editing == null ? await post('/allocations', body) : await put(`/allocations/${editing}`, body);
+      mount(note, okBox(`${r.message} (id ${r.data.id})`));
+      editing = null;
+      mount(formTitle, 'New allocation');
+      submit.textContent = 'Create allocation';
+    } catch (err) { mount(note, errorBox(err)); }
     load();
   });
 
