@@ -155,6 +155,7 @@ impl App {
             callbacks,
             inbound: inbound.clone(),
             links: links.clone(),
+            console: crate::api::console::Live::start(store.clone(), directory.clone(), shutdown.child_token()),
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();

@@ -8,6 +8,8 @@
 //! Gauges that describe state rather than events (dispatch queue depth, schedule backlog) are
 //! sampled when `/metrics` is scraped (`api::http::ops`).
 
+pub mod live;
+
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
@@ -64,7 +66,7 @@ pub fn prometheus() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
+            let recorder = PrometheusBuilder::new()
                 .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
                 .expect("static buckets are valid")
                 // Reports come milliseconds (load tests) to days (a handset switched off) after `sent`.
@@ -76,8 +78,13 @@ pub fn prometheus() -> PrometheusHandle {
                     ],
                 )
                 .expect("static buckets are valid")
-                .install_recorder()
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+                .build_recorder();
+            let handle = recorder.handle();
+            // Through the console's tap (`live`): Prometheus gets every series unchanged.
+            let handle = match metrics::set_global_recorder(live::Tee { inner: recorder }) {
+                Ok(()) => handle,
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            };
             describe();
             handle
         })
@@ -204,6 +211,11 @@ pub fn circuit_state(provider: &'static str, credential_id: i64, open: bool) {
     if changed {
         set_circuit_gauge(&map, provider, credential_id, open);
     }
+}
+
+/// Whether a credential's circuit breaker is open or half-open now (the console's health).
+pub fn circuit_open(credential_id: i64) -> bool {
+    OPEN_CIRCUITS.lock().contains_key(&credential_id)
 }
 
 /// A credential actor starts with a closed circuit: clears what a failed predecessor left

@@ -36,7 +36,7 @@ pub struct LinkView {
 }
 
 impl LinkView {
-    fn new(l: LinkRecord, base: &str) -> Self {
+    pub(super) fn new(l: LinkRecord, base: &str) -> Self {
         Self {
             id: l.id,
             association_id: l.association_id,
@@ -62,7 +62,7 @@ pub struct LinkList {
 
 /// Where short URLs point: `server.public_url`, else `http://` and the request's Host (only
 /// when it looks like a host, so a forged header cannot inject anything), else a relative URL.
-fn base_url(s: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn base_url(s: &AppState, headers: &HeaderMap) -> String {
     let public = s.config.server.public_url.trim_end_matches('/');
     if !public.is_empty() {
         return public.to_string();

@@ -90,6 +90,8 @@ pub struct AppStateInner {
     pub links: Arc<crate::links::LinkService>,
     /// Customer status callbacks (URL checks, the attempts listing).
     pub callbacks: Arc<crate::callbacks::Callbacks>,
+    /// The console overview's sampled history.
+    pub console: Arc<crate::api::console::Live>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -139,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/r/{code}", get(links::redirect))
+        .merge(crate::api::console::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), edge))

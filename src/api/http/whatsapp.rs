@@ -127,7 +127,7 @@ pub struct TemplateView {
 }
 
 impl TemplateView {
-    fn of(t: WaTemplateRecord, with_send_info: bool) -> Self {
+    pub(super) fn of(t: WaTemplateRecord, with_send_info: bool) -> Self {
         let send_info = with_send_info.then(|| wa::templates::send_info(&t));
         Self {
             id: t.id,

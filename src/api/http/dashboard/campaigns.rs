@@ -34,6 +34,16 @@ pub struct CreatedView {
     status: &'static str,
     invalid_recipients: usize,
     duplicates_removed: usize,
+    /// Beyond the document: the first invalid recipients, each with its reason (the console
+    /// shows them on the campaign's detail).
+    invalid: Vec<InvalidItem>,
+}
+
+#[derive(Serialize)]
+pub struct InvalidItem {
+    index: usize,
+    recipient: String,
+    reason: String,
 }
 
 /// Up to `server.bulk_body_limit_bytes` (as the bulk webhook), 413 in the envelope beyond.
@@ -78,6 +88,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
         status: a.campaign.status.as_str(),
         invalid_recipients: a.invalid_count,
         duplicates_removed: a.duplicates_removed,
+        invalid: a.invalid.into_iter().map(|i| InvalidItem { index: i.index, recipient: i.recipient, reason: i.reason }).collect(),
     })
     .message("Campaign created successfully"))
 }
@@ -96,6 +107,8 @@ pub struct CampaignItem {
     delivered: u64,
     undelivered: u64,
     expired: u64,
+    /// Beyond the document: recipients cancelled before they were sent.
+    cancelled: u64,
     scheduled_at: Option<Timestamp>,
     created_at: Timestamp,
 }
@@ -113,6 +126,7 @@ impl CampaignItem {
             delivered: d.delivered,
             undelivered: d.undelivered,
             expired: d.expired,
+            cancelled: c.cancelled,
             scheduled_at: c.scheduled_at.map(Timestamp),
             created_at: Timestamp(c.created_at),
         }

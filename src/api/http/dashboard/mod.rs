@@ -5,8 +5,12 @@
 mod allocations;
 mod auth;
 mod campaigns;
+mod detail;
 mod logs;
 mod messages;
+mod overview;
+mod route_test;
+mod setup;
 
 use super::{ApiError, AppState};
 use crate::auth::sessions::{csrf_matches, Operator};
@@ -42,6 +46,17 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/allocations/{id}", put(allocations::update).delete(allocations::delete))
         .route("/logs", get(logs::logs))
         .route("/stats", get(logs::stats))
+        // The console's (beyond the document).
+        .route("/overview", get(overview::overview))
+        .route("/messages/{id}", get(detail::message))
+        .route("/stats/daily", get(detail::daily))
+        .route("/route-test", get(route_test::route_test))
+        .route("/associations", get(setup::associations))
+        .route("/credentials", get(setup::credentials).post(setup::add_credential))
+        .route("/templates", get(setup::templates).post(setup::add_template))
+        .route("/whatsapp-templates", get(setup::whatsapp_templates))
+        .route("/links", get(setup::links))
+        .route("/callbacks", get(setup::callback_attempts))
 }
 
 /// The session cookie's token, if any.

@@ -1,0 +1,279 @@
+// Browser tests of the operator console: headless Debian chromium driven by playwright-core
+// (no browser download), against a running engine. Started by `tests/console.rs` with:
+//   node console/tests/run.mjs <baseUrl> <config.json>
+// config: {super: {username, password}, bound: {username, password, associationId},
+//          associationId, phone, otherText, boundText, screenshots}
+// Exits 0 when every flow passed; prints each step, and on a failure the step, the error
+// and the page's text (and saves a screenshot next to the others as failure.png).
+
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [base, configJson] = process.argv.slice(2);
+if (!base || !configJson) {
+  console.error('usage: node run.mjs <baseUrl> <config.json>');
+  process.exit(2);
+}
+const cfg = JSON.parse(configJson);
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_TIMEOUT = 20_000;
+
+let step = 'start';
+const log = (s) => { step = s; console.log(`console test: ${s}`); };
+const fail = (msg) => { throw new Error(msg); };
+const expect = (cond, msg) => { if (!cond) fail(msg); };
+
+function localInput(d) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** Polls `cond` from node (page.waitForFunction would eval in the page, which the console's CSP forbids). */
+async function waitUntil(cond, what, ms = STEP_TIMEOUT) {
+  const started = Date.now();
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() - started > ms) fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function login(page, user, password) {
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#login-form');
+  expect(new URL(page.url()).pathname === '/console/', `/ should redirect to /console/, got ${page.url()}`);
+  await page.fill('#login-form input[name=username]', user);
+  await page.fill('#login-form input[name=password]', password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#logout');
+}
+
+async function go(page, screen) {
+  await page.goto(`${base}/console/#/${screen}`);
+  await page.waitForSelector(`#screen-${screen}`);
+}
+
+async function pickAssociation(page, id) {
+  await page.selectOption('select#association', String(id));
+  await page.waitForTimeout(50);
+}
+
+async function run(page) {
+  // ---- log-in: a wrong password shows the API's message, then the right one gets in.
+  log('log-in refuses a wrong password with the API message');
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#login-form');
+  await page.fill('#login-form input[name=username]', cfg.super.username);
+  await page.fill('#login-form input[name=password]', 'not the password');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#login-form .error');
+  const loginErr = await page.textContent('#login-form .error');
+  expect(loginErr.includes('Invalid username or password'), `login error was "${loginErr}"`);
+
+  log('log in as the super operator');
+  await login(page, cfg.super.username, cfg.super.password);
+  await page.waitForSelector('#overview-body .cards');
+  await pickAssociation(page, cfg.associationId);
+
+  // ---- send: an Arabic test SMS, its result and timeline; a bad number shows its error.
+  log('send a test SMS in Arabic and see its timeline');
+  await go(page, 'send');
+  await page.fill('#send-form input[name=phoneNumber]', 'not a phone');
+  await page.fill('#send-form textarea[name=message]', cfg.arabicText);
+  await page.click('#send-button');
+  await page.waitForSelector('#send-result .error');
+  const sendErr = await page.textContent('#send-result .error');
+  expect(sendErr.includes('phoneNumber'), `send error was "${sendErr}"`);
+  await page.fill('#send-form input[name=phoneNumber]', cfg.phone);
+  await page.click('#send-button');
+  await page.waitForSelector('#send-result .ok', { timeout: STEP_TIMEOUT });
+  const okText = await page.textContent('#send-result .ok');
+  expect(okText.startsWith('Sent'), `send result was "${okText}"`);
+  await page.waitForSelector('#send-timeline .timeline li');
+  const shown = page.locator('#send-timeline .user-text').first();
+  expect((await shown.getAttribute('dir')) === 'auto', 'message text must carry dir=auto');
+  expect((await shown.textContent()) === cfg.arabicText, 'the Arabic text is shown as sent');
+  const title = await page.getAttribute('#send-timeline time', 'title');
+  expect(/ UTC$/.test(title || ''), `times carry UTC on hover, got "${title}"`);
+
+  // ---- schedule one for tomorrow, then cancel it from the queue.
+  log('schedule a message, then cancel it from the queue');
+  await page.fill('#send-form textarea[name=message]', cfg.scheduledText);
+  await page.fill('#send-form input[name=scheduledAt]', localInput(new Date(Date.now() + 24 * 3600 * 1000)));
+  await page.click('#send-button');
+  await page.waitForSelector('#send-result .ok');
+  const queued = await page.textContent('#send-result .ok');
+  const queueId = (queued.match(/queue id (\d+)/) || [])[1];
+  expect(queueId, `schedule result was "${queued}"`);
+  await go(page, 'queue');
+  await page.waitForSelector(`[data-cancel="${queueId}"]`);
+  await page.click(`[data-cancel="${queueId}"]`);
+  await page.waitForSelector('#queue-note .ok');
+  expect((await page.textContent('#queue-note .ok')).includes('cancelled'), 'cancel confirmed');
+  await waitUntil(async () => (await page.locator(`[data-cancel="${queueId}"]`).count()) === 0, 'the cancelled message to leave the queue');
+
+  // ---- campaigns: a 10,000-recipient CSV with a {{name}} column, previewed, created, watched to 100%.
+  log('create a 10,000-recipient campaign from a CSV and watch it reach 100%');
+  await go(page, 'campaigns');
+  const rows = ['phone,name'];
+  for (let i = 0; i < 10_000; i++) rows.push(`+96650${1_000_000 + i},Sara ${i}`);
+  rows.push('not-a-number,Nobody', '12,Short');
+  await page.fill('#campaign-form input[name=name]', 'Console 10k');
+  await page.fill('#campaign-form textarea[name=message]', 'مرحبا {{name}}: your code is ready');
+  await page.setInputFiles('#campaign-form input[name=csv]', { name: 'recipients.csv', mimeType: 'text/csv', buffer: Buffer.from(rows.join('\n')) });
+  await page.waitForSelector('#campaign-preview li');
+  const preview = await page.textContent('#campaign-preview');
+  expect(preview.includes('10,002 recipients') && preview.includes('variables: name'), `preview header was "${preview}"`);
+  expect(preview.includes('مرحبا Sara 0: your code is ready'), `preview does not render {{name}}: "${preview}"`);
+  await page.click('#campaign-create');
+  await page.waitForSelector('#campaign-create-result .ok', { timeout: STEP_TIMEOUT });
+  const created = await page.textContent('#campaign-create-result .ok');
+  const campaignId = (created.match(/campaign (\d+)/) || [])[1];
+  expect(campaignId && created.includes('10,000 recipients') && created.includes('2 invalid'), `create result was "${created}"`);
+  const bar = `[data-campaign="${campaignId}"] .progress`;
+  await page.waitForSelector(bar);
+  // The detail (open while it runs) lists the invalid recipients with their reasons.
+  await page.click(`[data-campaign="${campaignId}"]`);
+  await page.waitForSelector('#campaign-detail');
+  let lastPct = -1;
+  let shot = false;
+  const started = Date.now();
+  for (;;) {
+    const pct = Number(await page.getAttribute(bar, 'data-pct'));
+    if (pct !== lastPct) { console.log(`console test:   campaign ${campaignId} at ${pct}%`); lastPct = pct; }
+    if (cfg.screenshots && !shot && pct >= 40 && pct < 100) {
+      // Mid-run: the live bar, the rate, the detail.
+      await page.screenshot({ path: join(cfg.screenshots, 'console-campaigns.png'), fullPage: true });
+      shot = true;
+    }
+    if (pct >= 100) break;
+    expect(Date.now() - started < 180_000, `campaign stuck at ${pct}%`);
+    await page.waitForTimeout(500);
+  }
+  const segs = await page.locator(`${bar} .seg.delivered, ${bar} .seg.sent`).evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width));
+  expect(segs.some((w) => w > 10), `the progress bar's segments are drawn (${segs})`);
+  const detail = await page.textContent('#campaign-detail');
+  expect(detail.includes('not-a-number') && detail.includes('10,000 recipients'), `campaign detail was "${detail.slice(0, 400)}"`);
+  if (cfg.screenshots && !shot) await page.screenshot({ path: join(cfg.screenshots, 'console-campaigns.png'), fullPage: true });
+
+  // ---- routing: an include allocation for Saudi Arabia, then the tester shows it first.
+  log('create an allocation and test a route');
+  await go(page, 'routing');
+  await page.waitForSelector('#allocation-form select[name=credentialId] option[value]', { state: 'attached' });
+  await page.selectOption('#allocation-form select[name=credentialId]', String(cfg.routeCredentialId));
+  await page.selectOption('#allocation-form select[name=routingType]', 'include');
+  await page.selectOption('#allocation-form select[name=countryCode]', 'SA');
+  await page.fill('#allocation-form input[name=priority]', '5');
+  await page.click('#allocation-form button[type=submit]');
+  await page.waitForSelector('#routing-note .ok');
+  expect((await page.textContent('#routing-note .ok')).includes('Allocation created'), 'allocation created');
+  await page.waitForSelector('#allocations td:text("include")');
+  await page.fill('#route-form input[name=phoneNumber]', cfg.phone);
+  await page.click('#route-form button[type=submit]');
+  await page.waitForSelector('#route-result ol.route li');
+  const routeText = await page.textContent('#route-result');
+  expect(routeText.includes(`Route: credential ${cfg.routeCredentialId}`) && routeText.includes('include allocation'), `route was "${routeText}"`);
+  expect(routeText.includes('Failover: credential'), `no failover order in "${routeText}"`);
+  // Edit it: priority 7, saved through PUT, shown in the list.
+  await page.click('#allocations [data-edit]');
+  await page.fill('#allocation-form input[name=priority]', '7');
+  await page.click('#allocation-form button[type=submit]');
+  await waitUntil(async () => (await page.textContent('#routing-note')).includes('Allocation updated'), 'the allocation update');
+  await waitUntil(async () => (await page.locator('#allocations input[type=number]').first().inputValue()) === '7', 'priority 7 in the list');
+  // A bad number shows the API's message.
+  await page.fill('#route-form input[name=phoneNumber]', '+1');
+  await page.click('#route-form button[type=submit]');
+  await page.waitForSelector('#route-result .error');
+
+  // ---- logs: search by the Arabic text, open the timeline.
+  log('search the logs and open a timeline');
+  await go(page, 'logs');
+  await page.fill('#logs-form input[name=search]', cfg.arabicText);
+  await page.click('#logs-form button[type=submit]');
+  await waitUntil(async () => (await page.locator('#logs-body tbody tr').count()) === 1, 'one log row for the Arabic text');
+  await page.click('#logs-body tbody tr');
+  await page.waitForSelector('#log-timeline .timeline li');
+  await page.selectOption('#logs-form select[name=status]', 'pending');
+  await page.waitForSelector('#logs-body .empty');
+
+  // ---- the other screens render without an error.
+  for (const s of ['stats', 'setup']) {
+    log(`open ${s}`);
+    await go(page, s);
+    await page.locator(`#screen-${s} table, #screen-${s} .empty`).first().waitFor();
+    const errs = await page.locator(`#screen-${s} .error`).count();
+    expect(errs === 0, `${s} shows an error: ${await page.locator(`#screen-${s} .error`).first().textContent().catch(() => '')}`);
+  }
+
+  // ---- overview with the traffic of the campaign, then log out.
+  log('overview screenshot');
+  await go(page, 'overview');
+  await page.waitForSelector('#overview-body .chart path.line');
+  await page.waitForSelector('#overview-body table');
+  if (cfg.screenshots) await page.screenshot({ path: join(cfg.screenshots, 'console-overview.png'), fullPage: true });
+
+  log('log out');
+  await page.click('#logout');
+  await page.waitForSelector('#login-form');
+  await page.reload();
+  await page.waitForSelector('#login-form');
+
+  // ---- a bound operator sees only its association.
+  log('a bound operator sees only its association');
+  await login(page, cfg.bound.username, cfg.bound.password);
+  const label = await page.textContent('#association');
+  expect(label.includes(`Association ${cfg.bound.associationId}`), `bound label was "${label}"`);
+  expect((await page.locator('select#association').count()) === 0, 'a bound operator has no association selector');
+  await go(page, 'logs');
+  await page.waitForSelector('#logs-body tbody tr, #logs-body .empty');
+  const logsText = await page.textContent('#logs-body');
+  expect(logsText.includes(cfg.boundText), 'the bound operator sees its own message');
+  expect(!logsText.includes(cfg.arabicText) && !logsText.includes('Sara'), 'the bound operator sees no other association\'s messages');
+  await go(page, 'campaigns');
+  await page.waitForSelector('#campaign-list .empty, #campaign-list table');
+  expect(!(await page.textContent('#campaign-list')).includes('Console 10k'), 'the bound operator sees no other association\'s campaign');
+  await go(page, 'routing');
+  await page.waitForSelector('#allocations .empty, #allocations table');
+  expect(!(await page.textContent('#allocations')).includes('include'), 'the bound operator sees no other association\'s allocations');
+  await page.click('#logout');
+  await page.waitForSelector('#login-form');
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'jood-console-chromium-'));
+let context;
+let code = 0;
+try {
+  if (cfg.screenshots) mkdirSync(cfg.screenshots, { recursive: true });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  context.setDefaultTimeout(STEP_TIMEOUT);
+  const page = context.pages()[0] || await context.newPage();
+  page.on('dialog', (d) => d.accept());
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  try {
+    await run(page);
+    expect(pageErrors.length === 0, `uncaught errors in the page: ${pageErrors.join('; ')}`);
+    console.log('console test: all flows passed');
+  } catch (e) {
+    code = 1;
+    console.error(`console test FAILED at "${step}": ${e.message}`);
+    const text = await page.locator('body').innerText().catch(() => '');
+    console.error(`page ${page.url()}:\n${text.slice(0, 3000)}`);
+    if (cfg.screenshots) await page.screenshot({ path: join(cfg.screenshots, 'failure.png'), fullPage: true }).catch(() => {});
+  }
+} catch (e) {
+  code = 1;
+  console.error(`console test FAILED to start chromium (${executablePath}): ${e.message}`);
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(code);
