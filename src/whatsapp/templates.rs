@@ -49,7 +49,7 @@ pub struct TemplatePatch {
 }
 
 /// What `sync-all` did, as documented.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncReport {
     pub created: u32,
     pub updated: u32,

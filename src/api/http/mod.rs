@@ -14,6 +14,7 @@ pub mod extract;
 mod idempotency;
 mod links;
 mod notifications;
+pub mod openapi;
 mod ops;
 pub mod protect;
 mod providers;
@@ -126,7 +127,8 @@ pub fn router(state: AppState) -> Router {
             get(callbacks::verify).post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),
         )
         .route("/redirect-links", get(links::list).post(links::create))
-        .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete));
+        .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete))
+        .route("/openapi.json", get(openapi::serve));
 
     Router::new()
         .nest("/api/v1", api)

@@ -2,11 +2,11 @@
 //! [`Dash`] resolves the session (401 without a valid one) and, on state-changing methods,
 //! checks the CSRF header (403), so a cross-site page cannot act with an operator's cookie.
 
-mod allocations;
-mod auth;
-mod campaigns;
-mod logs;
-mod messages;
+pub(super) mod allocations;
+pub(super) mod auth;
+pub(super) mod campaigns;
+pub(super) mod logs;
+pub(super) mod messages;
 
 use super::{ApiError, AppState};
 use crate::auth::sessions::{csrf_matches, Operator};
@@ -102,7 +102,7 @@ impl Page {
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub total: u64,
