@@ -15,8 +15,11 @@ mod dashboard;
 mod links;
 mod management;
 mod ops;
+mod routes;
 mod sending;
 mod whatsapp;
+
+pub use routes::{drift, route_table, RouteEntry};
 
 use crate::domain::Timestamp;
 use crate::store::MessageStatus;
