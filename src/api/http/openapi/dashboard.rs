@@ -47,13 +47,18 @@ pub struct CampaignRequest {
 
 #[utoipa::path(post, path = "/api/v1/dashboard/auth/login", tag = "dashboard",
     request_body = au::LoginBody,
-    responses((status = 200, description = "Logged in: the session cookie is set; csrfToken goes in X-CSRF-Token", body = Success<au::MeView>,
-        headers(("Set-Cookie" = String, description = "jood_session=…; HttpOnly; SameSite=Strict")))))]
+    responses(
+        (status = 200, description = "Logged in: the session cookie is set; csrfToken goes in X-CSRF-Token", body = Success<au::MeView>,
+            headers(("Set-Cookie" = String, description = "jood_session=…; HttpOnly; SameSite=Strict"))),
+        (status = 401, description = "Wrong username or password", body = super::Failure),
+        (status = 403, description = "The operator is disabled, or its association is inactive", body = super::Failure)))]
 #[allow(dead_code)]
 fn login() {}
 
 #[utoipa::path(post, path = "/api/v1/dashboard/auth/logout", tag = "dashboard",
-    responses((status = 200, description = "The session (if any) is ended and the cookie cleared", body = Done)))]
+    responses(
+        (status = 200, description = "The session is ended and the cookie cleared", body = Done),
+        (status = 401, description = "No valid session to end", body = super::Failure)))]
 #[allow(dead_code)]
 fn logout() {}
 
@@ -66,9 +71,7 @@ fn me() {}
 #[utoipa::path(post, path = "/api/v1/dashboard/operators", tag = "dashboard",
     security(("sessionCookie" = [], "csrfToken" = [])),
     request_body = au::OperatorBody,
-    responses(
-        (status = 201, description = "Created (super operators only)", body = Success<au::OperatorView>),
-        (status = 409, description = "The username is taken", body = super::Failure)))]
+    responses((status = 201, description = "Saved (super operators only): created, or an existing operator replaced, which ends its sessions", body = Success<au::OperatorView>)))]
 #[allow(dead_code)]
 fn create_operator() {}
 
