@@ -30,6 +30,10 @@ ADMIN_KEY="fuzz-super-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 OPERATOR=fuzzop
 OPERATOR_PASSWORD="fuzz-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
+SIM_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$BIN" sim --addr "127.0.0.1:$SIM_PORT" >"$WORK/sim.log" 2>&1 &
+SIM=$!
+
 # Callbacks may target the loopback sink the hooks force every URL to (nothing else).
 JOOD_MASTER_KEY="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" JOOD_ADMIN_KEY="$ADMIN_KEY" \
 JOOD_OPERATOR_USERNAME="$OPERATOR" JOOD_OPERATOR_PASSWORD="$OPERATOR_PASSWORD" \
@@ -38,19 +42,19 @@ JOOD__CALLBACKS__ALLOW_PRIVATE_TARGETS=true JOOD__RATE_LIMIT__ENABLED=false \
 ENGINE=$!
 # FUZZ_KEEP=DIR keeps the engine log and the reports there.
 cleanup() {
-  kill "$ENGINE" 2>/dev/null || true; wait "$ENGINE" 2>/dev/null || true
+  kill "$ENGINE" "$SIM" 2>/dev/null || true; wait "$ENGINE" "$SIM" 2>/dev/null || true
   if [ -n "${FUZZ_KEEP:-}" ]; then mkdir -p "$FUZZ_KEEP" && cp -r "$WORK/engine.log" "$WORK/report" "$FUZZ_KEEP/" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && curl -s -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/stats" && break; sleep 0.1; done
 
 ASSOC_ID=4242
 CREATED="$(curl -sf -X POST "$BASE/api/v1/associations" -H "x-api-key: $ADMIN_KEY" -H "x-api-secret: $ADMIN_KEY" \
   -H 'Content-Type: application/json' -d "{\"id\":$ASSOC_ID,\"name\":\"Fuzz\"}")"
 field() { python3 -c "import json,sys; d=json.load(sys.stdin)['data']; print($1)" <<<"$CREATED"; }
 
-export JOOD_FUZZ_BASE="$BASE" JOOD_FUZZ_ADMIN_KEY="$ADMIN_KEY" JOOD_FUZZ_ASSOC_ID="$ASSOC_ID" \
+export JOOD_FUZZ_BASE="$BASE" JOOD_FUZZ_SIM="http://127.0.0.1:$SIM_PORT" JOOD_FUZZ_ADMIN_KEY="$ADMIN_KEY" JOOD_FUZZ_ASSOC_ID="$ASSOC_ID" \
   JOOD_FUZZ_API_KEY="$(field "d['association']['apiKey']")" JOOD_FUZZ_SECRET_KEY="$(field "d['association']['secretKey']")" \
   JOOD_FUZZ_OPERATOR="$OPERATOR" JOOD_FUZZ_OPERATOR_PASSWORD="$OPERATOR_PASSWORD"
 export SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/.ci${PYTHONPATH:+:$PYTHONPATH}"

@@ -8,19 +8,24 @@ the run on this machine:
 * the dashboard session cookie and its CSRF token (one login when this module loads);
 * HMAC signing of the signed webhooks: the body is serialised here, sent as those exact
   bytes, and signed as the documented clients sign (hex HMAC-SHA256 of "timestamp.body");
-* every URL the engine would call or deliver to (a credential's apiUrl, WhatsApp's apiUrl,
-  callbackUrl, statusCallbackUrl) is forced to a closed loopback port, so no generated
-  value makes the engine reach another host.
+* a few seeded resources (credential, templates, link, a scheduled send) that path
+  parameters and body fields point at half the time, with a real phone number, so requests
+  get past validation into the engine;
+* every URL the engine would call or deliver to is forced onto this machine: a credential's
+  apiUrl (SMS and WhatsApp) to the provider simulator, callbackUrl and statusCallbackUrl to
+  a closed loopback port, so no generated value makes the engine reach another host.
 
 Environment (set by the script): JOOD_FUZZ_BASE, JOOD_FUZZ_ADMIN_KEY, JOOD_FUZZ_ASSOC_ID,
-JOOD_FUZZ_API_KEY, JOOD_FUZZ_SECRET_KEY, JOOD_FUZZ_OPERATOR, JOOD_FUZZ_OPERATOR_PASSWORD.
+JOOD_FUZZ_SIM, JOOD_FUZZ_API_KEY, JOOD_FUZZ_SECRET_KEY, JOOD_FUZZ_OPERATOR, JOOD_FUZZ_OPERATOR_PASSWORD.
 """
 
 import hashlib
 import hmac
 import json
 import os
+import random
 import time
+import urllib.error
 import urllib.request
 
 import schemathesis
@@ -33,7 +38,10 @@ SECRET_KEY = os.environ["JOOD_FUZZ_SECRET_KEY"]
 OPERATOR = os.environ["JOOD_FUZZ_OPERATOR"]
 OPERATOR_PASSWORD = os.environ["JOOD_FUZZ_OPERATOR_PASSWORD"]
 
-# Nothing listens there: provider calls and callbacks fail fast, on this machine.
+# The provider simulator (`jood sim`, started by the script) stands in for every provider.
+SIM = os.environ["JOOD_FUZZ_SIM"]
+META = SIM + "/v23.0"
+# Nothing listens there: customer callbacks fail fast, on this machine.
 SINK = "http://127.0.0.1:9/sink"
 URL_FIELDS = ("apiUrl", "callbackUrl", "statusCallbackUrl")
 SUPER_ADMIN_ONLY = {("GET", "/api/v1/associations"), ("POST", "/api/v1/associations")}
@@ -54,6 +62,94 @@ def _login():
 
 
 SESSION_COOKIE, CSRF = _login()
+
+
+def _call(method, path, body=None, headers=None):
+    req = urllib.request.Request(BASE + path, data=None if body is None else json.dumps(body).encode(), method=method)
+    req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return json.load(resp)["data"]
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"seeding {method} {path}: {e.code} {e.read()[:300]!r}") from None
+
+
+def _signed(path, body):
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    ts = str(int(time.time() * 1000))
+    sig = hmac.new(SECRET_KEY.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(BASE + path, data=raw, method="POST")
+    for k, v in {"Content-Type": "application/json", "X-Webhook-Timestamp": ts, "X-Webhook-Signature": sig}.items():
+        req.add_header(k, v)
+    with urllib.request.urlopen(req) as resp:
+        return json.load(resp)["data"]
+
+
+def _seed():
+    """Resources the generated requests can find by id: an SMS credential (at the sink), a
+    template, a redirect link, WhatsApp credentials and a template, a scheduled send."""
+    keys = {"X-API-Key": API_KEY, "X-API-Secret": SECRET_KEY}
+    providers = _call("GET", "/api/v1/providers", headers=keys)
+    sms = next(p for p in providers if "sms" in p["channels"])
+    cred = _call("POST", f"/api/v1/associations/{ASSOC_ID}/credentials", {
+        "providerId": sms["id"], "senderName": "Jood", "credentials": {f: "fuzz" for f in sms["fields"]}, "apiUrl": SIM, "isDefault": True,
+    }, keys)
+    _call("POST", "/api/v1/templates", {"code": "welcome", "content": "Hello {{name}}"}, keys)
+    link = _call("POST", "/api/v1/redirect-links", {"targetUrl": "https://example.com/offer", "name": "offer"}, keys)
+    _call("POST", f"/api/v1/whatsapp-credentials/{ASSOC_ID}", {
+        "phoneNumberId": "1000", "businessAccountId": "2000", "accessToken": "fuzz-token", "displayPhoneNumber": "+966500000000", "apiUrl": META,
+    }, keys)
+    wa = _call("POST", "/api/v1/whatsapp-templates", {"name": "order_update", "language": "en", "category": "UTILITY", "bodyText": "Order {{1}} is on its way"}, keys)
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+    queued = _signed("/api/v1/webhook/notification", {"associationId": ASSOC_ID, "recipient": "+966501234567", "message": "Later", "scheduledAt": later})
+    return {
+        "credential_id": cred["id"],
+        "code": link["code"],
+        "template_code": "welcome",
+        "link_id": link["id"],
+        "wa_template_id": wa["id"],
+        "notification_id": queued["queueId"],
+    }
+
+
+SEEDED = _seed()
+# Deterministic (one worker, fixed order): which requests get a known value.
+RNG = random.Random(20261201)
+PHONE = "+966501234567"
+
+
+def _known(case, path):
+    """Half the time, path parameters point at a seeded resource and phone numbers are real."""
+    params = case.path_parameters or {}
+    if RNG.random() < 0.5:
+        if "credential_id" in params and path.startswith("/api/v1/associations/"):
+            params["id"] = ASSOC_ID
+            params["credential_id"] = SEEDED["credential_id"]
+        elif path == "/r/{code}":
+            params["code"] = SEEDED["code"]
+        elif path.startswith("/api/v1/templates/{code}"):
+            params["code"] = SEEDED["template_code"]
+        elif path.startswith("/api/v1/redirect-links/{id}"):
+            params["id"] = SEEDED["link_id"]
+        elif path.startswith("/api/v1/whatsapp-templates/{id}"):
+            params["id"] = SEEDED["wa_template_id"]
+        elif path.startswith("/api/v1/notifications/{id}") or path.startswith("/api/v1/dashboard/queue/{id}"):
+            params["id"] = SEEDED["notification_id"]
+    body = case.body
+    if isinstance(body, dict) and RNG.random() < 0.5:
+        for field in ("recipient", "phoneNumber"):
+            if isinstance(body.get(field), str):
+                body[field] = PHONE
+        if isinstance(body.get("recipients"), list):
+            body["recipients"] = [PHONE if isinstance(r, str) else r for r in body["recipients"]]
+        if "templateCode" in body and isinstance(body["templateCode"], str):
+            body["templateCode"] = SEEDED["template_code"]
+        if "templateId" in body and isinstance(body["templateId"], int):
+            body["templateId"] = SEEDED["wa_template_id"]
+        if "credentialId" in body and isinstance(body["credentialId"], int):
+            body["credentialId"] = SEEDED["credential_id"]
 
 
 def _force_urls(body):
@@ -89,12 +185,13 @@ def before_call(context, case, kwargs):
     if body_present:
         _force_urls(case.body)
         if "/credentials" in path and method in ("POST",) and isinstance(case.body, dict):
-            case.body["apiUrl"] = SINK
+            case.body["apiUrl"] = SIM
         if path.startswith("/api/v1/whatsapp-credentials") and isinstance(case.body, dict):
-            case.body["apiUrl"] = SINK
+            case.body["apiUrl"] = META
         if path.endswith("/credentials/{credential_id}") and isinstance(case.body, dict) and "apiUrl" in case.body:
-            case.body["apiUrl"] = SINK
+            case.body["apiUrl"] = SIM
     _scope(case)
+    _known(case, path)
     # The run's own association is never deactivated nor its keys rotated (other ids are
     # fuzzed as generated: they are another association's, or none).
     own = bool(case.path_parameters) and str(case.path_parameters.get("id")) == str(ASSOC_ID) and path.startswith("/api/v1/associations/{id}")

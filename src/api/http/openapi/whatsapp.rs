@@ -55,6 +55,7 @@ fn list_templates() {}
     responses(
         (status = 201, description = "Created (and submitted to Meta when asked)", body = Success<wa::TemplateView>),
         (status = 409, description = "A template with this name and language exists", body = super::Failure),
+        (status = 422, description = "Meta refused the request (invalid template, duplicate name, bad token): its reason is in the message", body = super::Failure),
         (status = 502, description = "Meta refused or failed the submission", body = super::Failure)))]
 #[allow(dead_code)]
 fn create_template() {}
@@ -64,6 +65,7 @@ fn create_template() {}
     request_body = wa::SyncAllBody,
     responses(
         (status = 200, description = "What the sync with Meta changed", body = Success<crate::whatsapp::SyncReport>),
+        (status = 422, description = "Meta refused the request (invalid template, duplicate name, bad token): its reason is in the message", body = super::Failure),
         (status = 502, description = "Meta failed", body = super::Failure)))]
 #[allow(dead_code)]
 fn sync_all() {}
@@ -81,6 +83,7 @@ fn get_template() {}
     request_body = wa::UpdateTemplateBody,
     responses(
         (status = 200, description = "Updated", body = Success<wa::TemplateView>),
+        (status = 422, description = "Meta refused the request (invalid template, duplicate name, bad token): its reason is in the message", body = super::Failure),
         (status = 502, description = "Meta refused or failed the resubmission", body = super::Failure)))]
 #[allow(dead_code)]
 fn update_template() {}
@@ -90,6 +93,7 @@ fn update_template() {}
     params(("id" = i64, Path, description = "Template id"), ("deleteFromMeta" = Option<bool>, Query, description = "Delete it at Meta too")),
     responses(
         (status = 200, description = "Deleted", body = Done),
+        (status = 422, description = "Meta refused the request (invalid template, duplicate name, bad token): its reason is in the message", body = super::Failure),
         (status = 502, description = "Meta refused or failed the deletion", body = super::Failure)))]
 #[allow(dead_code)]
 fn delete_template() {}
@@ -100,6 +104,7 @@ fn delete_template() {}
     responses(
         (status = 200, description = "Submitted to Meta for review", body = Success<wa::TemplateView>),
         (status = 409, description = "Already submitted", body = super::Failure),
+        (status = 422, description = "Meta refused the request (invalid template, duplicate name, bad token): its reason is in the message", body = super::Failure),
         (status = 502, description = "Meta refused or failed", body = super::Failure)))]
 #[allow(dead_code)]
 fn submit_template() {}
@@ -109,6 +114,7 @@ fn submit_template() {}
     params(("id" = i64, Path, description = "Template id")),
     responses(
         (status = 200, description = "Status read back from Meta", body = Success<wa::TemplateView>),
+        (status = 422, description = "Meta refused the request (invalid template, duplicate name, bad token): its reason is in the message", body = super::Failure),
         (status = 502, description = "Meta failed", body = super::Failure)))]
 #[allow(dead_code)]
 fn sync_template() {}
@@ -118,7 +124,8 @@ fn sync_template() {}
     request_body = wa::TemplateSendBody,
     responses(
         (status = 200, description = "Sent: the provider accepted it", body = Success<Value>),
-        (status = 202, description = "Durably queued; the provider had not answered yet", body = Success<Value>)))]
+        (status = 202, description = "Durably queued; the provider had not answered yet", body = Success<Value>),
+        (status = 422, description = "Refused: the provider rejected it, or (free-form text and media) the 24-hour customer service window is closed", body = super::Failure)))]
 #[allow(dead_code)]
 fn send_template() {}
 
@@ -127,7 +134,8 @@ fn send_template() {}
     request_body = wa::TextSendBody,
     responses(
         (status = 200, description = "Sent: the provider accepted it", body = Success<Value>),
-        (status = 202, description = "Durably queued; the provider had not answered yet", body = Success<Value>)))]
+        (status = 202, description = "Durably queued; the provider had not answered yet", body = Success<Value>),
+        (status = 422, description = "Refused: the provider rejected it, or (free-form text and media) the 24-hour customer service window is closed", body = super::Failure)))]
 #[allow(dead_code)]
 fn send_text() {}
 
@@ -136,6 +144,7 @@ fn send_text() {}
     request_body = wa::MediaSendBody,
     responses(
         (status = 200, description = "Sent: the provider accepted it", body = Success<Value>),
-        (status = 202, description = "Durably queued; the provider had not answered yet", body = Success<Value>)))]
+        (status = 202, description = "Durably queued; the provider had not answered yet", body = Success<Value>),
+        (status = 422, description = "Refused: the provider rejected it, or (free-form text and media) the 24-hour customer service window is closed", body = super::Failure)))]
 #[allow(dead_code)]
 fn send_media() {}
