@@ -58,6 +58,8 @@ export JOOD_FUZZ_BASE="$BASE" JOOD_FUZZ_SIM="http://127.0.0.1:$SIM_PORT" JOOD_FU
   JOOD_FUZZ_API_KEY="$(field "d['association']['apiKey']")" JOOD_FUZZ_SECRET_KEY="$(field "d['association']['secretKey']")" \
   JOOD_FUZZ_OPERATOR="$OPERATOR" JOOD_FUZZ_OPERATOR_PASSWORD="$OPERATOR_PASSWORD"
 export SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/.ci${PYTHONPATH:+:$PYTHONPATH}"
+# Run from the scratch directory: schemathesis keeps a .schemathesis/ cache in the current one.
+cd "$WORK"
 
 set +e
 schemathesis run "$BASE/api/v1/openapi.json" \

@@ -66,3 +66,40 @@ async fn a_template_meta_refuses_is_422_not_502() {
     let got = send(wa(Method::POST, &format!("/api/v1/whatsapp-templates/{id2}/submit"))).await;
     assert_error(&got, 502, "Meta");
 }
+
+/// Integer extremes from the client never panic (a 500): `providerId` of i64::MIN (found by
+/// schemathesis), a webhook timestamp of i64::MIN, a page number whose offset overflows.
+#[tokio::test]
+async fn integer_extremes_are_400s_and_401s_not_500s() {
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "Acme").await;
+    for provider_id in [i64::MIN, i64::MIN + 1, 0, i64::MAX] {
+        let body = json!({"providerId": provider_id, "senderName": "Jood", "credentials": {}});
+        let got = send(s.req(Method::POST, "/api/v1/associations/1/credentials", &k.api_key, &k.secret_key).json(&body)).await;
+        assert_error(&got, 400, "providerId");
+    }
+
+    let body = json!({"associationId": 1, "recipient": "+966501234567", "message": "hi"}).to_string();
+    for ts in [i64::MIN, i64::MAX] {
+        let ts = ts.to_string();
+        let req = s
+            .client
+            .post(s.url("/api/v1/webhook/notification"))
+            .header("content-type", "application/json")
+            .header("x-webhook-timestamp", &ts)
+            .header("x-webhook-signature", common::sign(&k.secret_key, &ts, &body))
+            .body(body.clone());
+        assert_error(&send(req).await, 401, "Timestamp expired");
+    }
+
+    let login = json!({"username": common::OPERATOR, "password": common::OPERATOR_PASSWORD});
+    let resp = s.client.post(s.url("/api/v1/dashboard/auth/login")).json(&login).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    for path in ["/api/v1/dashboard/logs", "/api/v1/dashboard/queue", "/api/v1/dashboard/campaigns"] {
+        let got = send(s.client.get(s.url(&format!("{path}?page={}&limit=100", u64::MAX))).header("cookie", &cookie)).await;
+        assert_error(&got, 400, "page is too large");
+    }
+    let got = send(s.client.get(s.url(&format!("/api/v1/redirect-links?page={}&limit=100", u64::MAX))).header("x-api-key", &k.admin_api_key)).await;
+    assert_error(&got, 400, "page is too large");
+}

@@ -98,6 +98,10 @@ impl Page {
         if !(1..=100).contains(&limit) {
             return Err(ApiError::invalid("limit must be between 1 and 100"));
         }
+        // The pages skip (page - 1) * limit rows: that must not overflow.
+        if (page - 1).checked_mul(limit).is_none() {
+            return Err(ApiError::invalid("page is too large"));
+        }
         Ok((page, limit))
     }
 }

@@ -36,7 +36,9 @@ fn openapi_json() {}
         ("hub.mode" = Option<String>, Query, description = "Meta: subscribe"),
         ("hub.verify_token" = Option<String>, Query, description = "Meta: the credential's webhook verify token"),
         ("hub.challenge" = Option<String>, Query, description = "Meta: echoed back")),
-    responses((status = 200, description = "Meta's webhook verification: the challenge echoed", content_type = "text/plain", body = String)))]
+    responses(
+        (status = 200, description = "Meta's webhook verification: the challenge echoed", content_type = "text/plain", body = String),
+        (status = 403, description = "Verification failed (wrong verify token or mode)", body = super::Failure)))]
 #[allow(dead_code)]
 fn callback_verify() {}
 
@@ -47,6 +49,8 @@ fn callback_verify() {}
         ("X-Twilio-Signature" = Option<String>, Header, description = "Twilio's signature"),
         ("X-Hub-Signature-256" = Option<String>, Header, description = "Meta's signature")),
     request_body(content = Value, description = "The provider's own format (JSON, or form-encoded for Twilio and others)", content_type = "application/json"),
-    responses((status = 200, description = "Durably applied (unknown ids are acknowledged and counted)", body = Success<crate::inbound::Receipt>)))]
+    responses(
+        (status = 200, description = "Durably applied (unknown ids are acknowledged and counted)", body = Success<crate::inbound::Receipt>),
+        (status = 403, description = "The provider's signature is missing or wrong", body = super::Failure)))]
 #[allow(dead_code)]
 fn callback_receive() {}
