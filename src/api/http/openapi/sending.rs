@@ -44,6 +44,8 @@ pub struct BulkRequest {
     send_rate: Option<f64>,
     priority: Option<i32>,
     callback_url: Option<String>,
+    /// Seconds each message may take to be delivered (then `expired`).
+    validity_period: Option<u32>,
     /// Also accepted as the `Idempotency-Key` header.
     idempotency_key: Option<String>,
 }
