@@ -41,6 +41,8 @@ pub struct App {
     webhook: Arc<SignedIngress>,
     links: Arc<crate::links::LinkService>,
     grace: Duration,
+    /// The HTTP router's routes (for the OpenAPI drift check).
+    routes: Vec<crate::api::http::openapi::RouteEntry>,
 }
 
 const MASTER_CHECK_KEY: &str = "master_key_check";
@@ -171,6 +173,7 @@ impl App {
         let grpc_addr = grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let grpc = grpc_listener.map(|l| crate::api::grpc::spawn(l, state.clone(), shutdown.clone()));
         let app = router(state);
+        let routes = crate::api::http::openapi::route_table(&app);
         let limits = crate::api::http::serve::ConnLimits::from_config(&config.server);
         let server = tokio::spawn(crate::api::http::serve::serve(listener, app, limits, shutdown.clone()));
         stop_on_failure.disarm();
@@ -189,6 +192,7 @@ impl App {
             webhook,
             links,
             grace: Duration::from_millis(config.server.shutdown_grace_ms),
+            routes,
         })
     }
 
@@ -213,6 +217,11 @@ impl App {
     /// drives it without HTTP).
     pub fn webhook(&self) -> &Arc<SignedIngress> {
         &self.webhook
+    }
+
+    /// Every HTTP route with its methods, as the router has them.
+    pub fn routes(&self) -> &[crate::api::http::openapi::RouteEntry] {
+        &self.routes
     }
 
     pub fn http_addr(&self) -> SocketAddr {

@@ -45,7 +45,9 @@ pub fn check_headers(req: &SignedRequest<'_>, now_ms: i64, max_skew_ms: i64) -> 
         return Err(SignatureError::Missing);
     };
     let ts_ms: i64 = ts.parse().map_err(|_| SignatureError::Expired)?;
-    if (now_ms - ts_ms).abs() > max_skew_ms {
+    // Checked: a timestamp near i64::MIN or MAX must neither overflow (a panic) nor wrap
+    // into the window.
+    if now_ms.checked_sub(ts_ms).is_none_or(|d| d.unsigned_abs() > max_skew_ms.unsigned_abs()) {
         return Err(SignatureError::Expired);
     }
     let sig = sig.strip_prefix("sha256=").unwrap_or(sig);
@@ -192,5 +194,10 @@ mod tests {
         assert_eq!(check(Some("zz"), Some(&now.to_string())).unwrap_err(), SignatureError::Invalid);
         assert!(check(Some(&good), Some(&now.to_string())).is_ok());
         assert!(check(Some(&format!("sha256={good}")), Some(&now.to_string())).is_ok());
+        // Extremes neither overflow nor wrap into the window.
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            assert_eq!(check(Some(&good), Some(&ts.to_string())).unwrap_err(), SignatureError::Expired, "{ts}");
+        }
+        assert_eq!(check_headers(&SignedRequest { signature: Some(&good), timestamp: Some("0"), body }, i64::MIN, MAX_SKEW_MS).unwrap_err(), SignatureError::Expired);
     }
 }

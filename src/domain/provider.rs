@@ -63,8 +63,10 @@ impl ProviderKind {
         Self::ALL.iter().position(|p| *p == self).map(|i| i as i64 + 1).unwrap_or(0)
     }
 
+    /// `None` for any id that is not one of ours, `i64::MIN` included (schemathesis found
+    /// `id - 1` overflowing there: a panic, answered 500).
     pub fn from_id(id: i64) -> Option<Self> {
-        usize::try_from(id - 1).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(id.checked_sub(1)?).ok().and_then(|i| Self::ALL.get(i).copied())
     }
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -145,6 +147,16 @@ impl ProviderKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_id_refuses_every_other_id() {
+        for id in [i64::MIN, -1, 0, ProviderKind::ALL.len() as i64 + 1, i64::MAX] {
+            assert_eq!(ProviderKind::from_id(id), None, "{id}");
+        }
+        for p in ProviderKind::ALL {
+            assert_eq!(ProviderKind::from_id(p.id()), Some(p));
+        }
+    }
 
     #[test]
     fn ids_match_the_documented_examples() {

@@ -50,7 +50,7 @@ pub struct Callback<'a> {
 }
 
 /// What became of a callback's reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub changed: usize,
     pub unchanged: usize,

@@ -44,7 +44,7 @@ pub struct Verified {
 }
 
 /// `POST /api/v1/webhook/notification`, as documented.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationRequest {
     pub association_id: i64,

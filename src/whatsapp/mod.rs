@@ -41,10 +41,10 @@ pub enum WhatsAppError {
     /// The 24-hour customer-service window with the recipient is closed.
     #[error("{0}")]
     WindowClosed(String),
-    /// Meta refused a template call, or could not be reached.
+    /// Meta could not be reached, failed, or paced us (a refusal is `Rejected`).
     #[error("{0}")]
     Meta(String),
-    /// The provider refused the message for good.
+    /// The provider (or Meta, for a template call) refused the request for good.
     #[error("{0}")]
     Rejected(String),
     #[error(transparent)]
@@ -141,6 +141,21 @@ impl WhatsApp {
 
 impl From<GraphError> for WhatsAppError {
     fn from(e: GraphError) -> Self {
-        WhatsAppError::Meta(e.to_string())
+        meta_error(e, "")
+    }
+}
+
+/// A Graph API failure as the caller should see it: Meta answering a 4xx with its error
+/// object (invalid parameter, duplicate template, bad token) refused *this request*, which
+/// is the caller's to fix (422, [`WhatsAppError::Rejected`]); Meta unreachable, unreadable,
+/// failing (5xx) or pacing us (429) is an upstream failure (502, [`WhatsAppError::Meta`]).
+/// Schemathesis found template submissions Meta refused answered as 502s.
+pub(crate) fn meta_error(e: GraphError, context: &str) -> WhatsAppError {
+    let refused = matches!(&e, GraphError::Meta { status, .. } if (400..500).contains(status) && *status != 429);
+    let message = format!("{context}{e}");
+    if refused {
+        WhatsAppError::Rejected(message)
+    } else {
+        WhatsAppError::Meta(message)
     }
 }

@@ -49,7 +49,7 @@ pub struct TemplatePatch {
 }
 
 /// What `sync-all` did, as documented.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncReport {
     pub created: u32,
     pub updated: u32,
@@ -308,7 +308,7 @@ impl WhatsApp {
                 t.status_reason = Some(format!("submission failed: {e}"));
                 t.updated_at = now_ms().max(t.updated_at + 1);
                 self.store.put_wa_template(&t).await?;
-                return Err(WhatsAppError::Meta(format!("template {} is saved, but Meta did not take it: {e}", t.id)));
+                return Err(super::meta_error(e, &format!("template {} is saved, but Meta did not take it: ", t.id)));
             }
         }
         t.updated_at = now_ms().max(t.updated_at + 1);

@@ -10,7 +10,7 @@ use crate::store::AssociationRecord;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociationView {
     id: i64,
@@ -53,7 +53,8 @@ pub async fn list(State(s): State<AppState>, KeyAuth(caller): KeyAuth) -> Result
     Ok(Envelope::ok(all.into_iter().map(Into::into).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = associations::CreateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     id: i64,
@@ -62,14 +63,15 @@ pub struct CreateBody {
     allowed_domains: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = associations::CreatedView)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedView {
     association: CreatedAssociationView,
     admin_api_key: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedAssociationView {
     id: i64,
@@ -117,7 +119,8 @@ pub async fn get(
     Ok(Envelope::ok(s.directory.get_association(id).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = associations::UpdateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     name: Option<String>,
@@ -178,7 +181,7 @@ pub async fn update(
     Ok(Envelope::ok(rec.into()).message("Association updated successfully"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateBody {
     #[serde(default)]
@@ -190,7 +193,7 @@ pub struct RotateBody {
     rotate_admin_api_key: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotatedView {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,7 +223,8 @@ pub struct AttemptsQuery {
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = associations::AttemptView)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     event_id: String,

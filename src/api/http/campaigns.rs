@@ -16,7 +16,7 @@ use crate::store::CampaignRecord;
 use axum::extract::State;
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CampaignView {
     id: i64,

@@ -10,7 +10,7 @@ use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderRef {
     code: &'static str,
@@ -18,7 +18,7 @@ pub struct ProviderRef {
     channel: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialView {
     id: i64,
@@ -60,7 +60,7 @@ pub async fn list(
     Ok(Envelope::ok(creds.into_iter().map(Into::into).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AddBody {
     provider_id: i64,
@@ -95,7 +95,8 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = credentials::UpdateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     sender_name: Option<String>,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 /// Highest `page` of a listing (with `limit` at most 100: the first million links).
 const MAX_PAGE: usize = 10_000;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkView {
     id: i64,
@@ -52,7 +52,7 @@ impl LinkView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LinkList {
     items: Vec<LinkView>,
     total: u64,
@@ -90,7 +90,8 @@ fn association(caller: Caller, body: Option<i64>, query: Option<i64>) -> Result<
     super::extract::target_association(caller, requested)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = links::CreateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     association_id: Option<i64>,
@@ -147,7 +148,8 @@ pub async fn get(
     Ok(Envelope::ok(LinkView::new(link, &base_url(&s, &headers))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = links::UpdateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     association_id: Option<i64>,

@@ -14,6 +14,7 @@ pub mod extract;
 mod idempotency;
 mod links;
 mod notifications;
+pub mod openapi;
 mod ops;
 mod opt_outs;
 pub mod protect;
@@ -132,7 +133,8 @@ pub fn router(state: AppState) -> Router {
         .route("/opt-outs", get(opt_outs::list).post(opt_outs::add).delete(opt_outs::remove))
         .route("/sms/segments", post(sms_settings::preview))
         .route("/redirect-links", get(links::list).post(links::create))
-        .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete));
+        .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete))
+        .route("/openapi.json", get(openapi::serve));
 
     Router::new()
         .nest("/api/v1", api)

@@ -13,7 +13,8 @@ use crate::store::{AttemptRecord, MessageEvent, MessageRecord, MessageStatus};
 use axum::extract::State;
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = notifications::AttemptView)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     attempt: u32,
@@ -42,7 +43,7 @@ impl From<AttemptRecord> for AttemptView {
 }
 
 /// One entry of a message's timeline.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TimelineEntry {
     /// `accepted`, `attempt` or `status`.
@@ -103,7 +104,7 @@ pub(crate) fn timeline(m: &MessageRecord, attempts: &[AttemptRecord], events: Ve
     std::iter::once(accepted).chain(rest.into_iter().map(|(_, _, e)| e)).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationView {
     id: i64,

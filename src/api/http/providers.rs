@@ -5,7 +5,7 @@ use super::Envelope;
 use crate::domain::ProviderKind;
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderView {
     id: i64,

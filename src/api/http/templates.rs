@@ -11,7 +11,8 @@ use crate::store::TemplateRecord;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = templates::TemplateView)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateView {
     association_id: i64,
@@ -57,7 +58,8 @@ pub struct Scope {
     association_id: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = templates::CreateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     association_id: Option<i64>,
@@ -96,7 +98,8 @@ pub async fn get(
     Ok(Envelope::ok(s.directory.get_template(assoc, &code).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = templates::UpdateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     name: Option<String>,

@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = webhook::QueuedView)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuedView {
     queue_id: i64,
@@ -92,7 +93,7 @@ async fn send_notification(s: &AppState, verified: Verified, body: &[u8]) -> Res
         }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvalidView {
     index: usize,
@@ -100,7 +101,7 @@ pub struct InvalidView {
     reason: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvalidSummary {
     count: usize,
@@ -108,7 +109,7 @@ pub struct InvalidSummary {
     items: Vec<InvalidView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkView {
     campaign_id: i64,

@@ -41,7 +41,7 @@ fn scope(caller: Caller) -> Option<i64> {
 
 // ---- credentials ----------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialsBody {
     phone_number_id: String,
@@ -99,7 +99,8 @@ pub async fn get_credentials(
 
 // ---- templates ------------------------------------------------------------------------------
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = whatsapp::TemplateView)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateView {
     id: i64,
@@ -155,7 +156,7 @@ impl TemplateView {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ButtonBody {
     #[serde(rename = "type")]
@@ -193,7 +194,7 @@ fn samples(v: Option<Map<String, Value>>) -> Result<BTreeMap<String, String>, Ap
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTemplateBody {
     association_id: Option<i64>,
@@ -261,7 +262,7 @@ pub async fn get_template(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyA
     Ok(Envelope::ok(TemplateView::of(s.whatsapp.template(scope(caller), id).await?, true)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTemplateBody {
     name: Option<String>,
@@ -331,7 +332,7 @@ pub async fn sync_template(State(s): State<AppState>, AnyKeyAuth(caller): AnyKey
     Ok(Envelope::ok(TemplateView::of(s.whatsapp.sync_template(scope(caller), id).await?, false)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncAllBody {
     association_id: Option<i64>,
@@ -360,7 +361,7 @@ fn send_answer(o: wa::SendOutcome) -> Response {
     (status, Envelope::ok(body)).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplateSendBody {
     association_id: Option<i64>,
@@ -382,7 +383,7 @@ pub async fn send_template(State(s): State<AppState>, AnyKeyAuth(caller): AnyKey
     Ok(send_answer(s.whatsapp.send_template(req).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TextSendBody {
     association_id: Option<i64>,
@@ -395,7 +396,7 @@ pub async fn send_text(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth
     Ok(send_answer(s.whatsapp.send_text(wa::TextSend { association_id, recipient: b.recipient, message: b.message }).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MediaSendBody {
     association_id: Option<i64>,

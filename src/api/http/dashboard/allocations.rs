@@ -10,7 +10,7 @@ use crate::store::{AllocationRecord, RoutingType};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationView {
     id: i64,
@@ -62,7 +62,8 @@ pub async fn list(State(s): State<AppState>, dash: Dash, QueryParams(q): QueryPa
     Ok(Envelope::ok(out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = dashboard_allocations::CreateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     association_id: i64,
@@ -88,7 +89,8 @@ pub async fn create(State(s): State<AppState>, dash: Dash, JsonBody(b): JsonBody
     Ok(Envelope::created(a.into()).message("Allocation created successfully"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = dashboard_allocations::UpdateBody)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     credential_id: Option<i64>,

@@ -10,13 +10,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     username: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeView {
     username: String,
@@ -69,7 +69,7 @@ pub async fn me(dash: Dash) -> Envelope<MeView> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperatorBody {
     username: String,
@@ -77,7 +77,7 @@ pub struct OperatorBody {
     association_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperatorView {
     username: String,
@@ -102,7 +102,7 @@ pub async fn create_operator(State(s): State<AppState>, dash: Dash, JsonBody(b):
     .message("Operator saved successfully"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperatorPatch {
     password: Option<String>,

@@ -26,7 +26,8 @@ pub struct CreateBody<'a> {
     credential_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = dashboard_campaigns::CreatedView)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedView {
     campaign_id: i64,
@@ -93,7 +94,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
     .message("Campaign created successfully"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CampaignItem {
     id: i64,

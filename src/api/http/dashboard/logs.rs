@@ -93,7 +93,7 @@ fn filter_total(filter: Option<StatusFilter>, c: &BTreeMap<String, i64>) -> i64 
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogItem {
     id: i64,
@@ -140,7 +140,7 @@ impl From<MessageRecord> for LogItem {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogsPage {
     #[serde(flatten)]
@@ -201,7 +201,7 @@ pub async fn logs(State(s): State<AppState>, dash: Dash, QueryParams(q): QueryPa
     Ok(Envelope::ok(LogsPage { page: Paged { items, total, page, limit }, search_limited: search.as_ref().map(|_| limited) }))
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, utoipa::ToSchema)]
 pub struct ProviderStats {
     sent: i64,
     failed: i64,
@@ -211,7 +211,7 @@ pub struct ProviderStats {
     segments: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsView {
     total_sent: i64,

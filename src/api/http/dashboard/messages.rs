@@ -10,7 +10,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SchemaView {
     id: &'static str,
     name: &'static str,
@@ -27,7 +27,7 @@ pub async fn schemas(_dash: Dash) -> Envelope<Vec<SchemaView>> {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendBody {
     association_id: i64,
@@ -36,7 +36,7 @@ pub struct SendBody {
     credential_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendView {
     log_id: i64,
@@ -99,7 +99,7 @@ async fn accept_sms(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleBody {
     association_id: i64,
@@ -109,7 +109,8 @@ pub struct ScheduleBody {
     credential_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = dashboard_messages::QueuedView)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuedView {
     queue_id: i64,
@@ -127,7 +128,7 @@ pub async fn schedule_sms(State(s): State<AppState>, dash: Dash, JsonBody(b): Js
         .message("Notification queued for sending"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueItem {
     id: i64,

@@ -2,15 +2,15 @@
 //! [`Dash`] resolves the session (401 without a valid one) and, on state-changing methods,
 //! checks the CSRF header (403), so a cross-site page cannot act with an operator's cookie.
 
-mod allocations;
-mod auth;
-mod campaigns;
-mod detail;
-mod logs;
-mod messages;
-mod overview;
-mod route_test;
-mod setup;
+pub(super) mod allocations;
+pub(super) mod auth;
+pub(super) mod campaigns;
+pub(super) mod detail;
+pub(super) mod logs;
+pub(super) mod messages;
+pub(super) mod overview;
+pub(super) mod route_test;
+pub(super) mod setup;
 
 use super::{ApiError, AppState};
 use crate::auth::sessions::{csrf_matches, Operator};
@@ -113,11 +113,15 @@ impl Page {
         if !(1..=100).contains(&limit) {
             return Err(ApiError::invalid("limit must be between 1 and 100"));
         }
+        // The pages skip (page - 1) * limit rows: that must not overflow.
+        if (page - 1).checked_mul(limit).is_none() {
+            return Err(ApiError::invalid("page is too large"));
+        }
         Ok((page, limit))
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub total: u64,
