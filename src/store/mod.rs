@@ -12,6 +12,7 @@ mod links;
 mod model;
 pub mod stats;
 pub mod whatsapp;
+pub mod whatsapp_messages;
 
 pub use links::{LinkClicks, LinkPage, LinkRecord};
 pub use model::*;

@@ -108,4 +108,7 @@ pub trait WhatsAppStore: Send + Sync {
     async fn list_wa_inbound(&self, association_id: i64, limit: usize) -> StoreResult<Vec<WaInboundRecord>>;
     /// When `recipient` last wrote to the association, if ever.
     async fn wa_window(&self, association_id: i64, recipient: &str) -> StoreResult<Option<i64>>;
+    /// A page of the association's WhatsApp messages (`whatsapp_messages.rs`: from its
+    /// indexes and counters, never a scan of the messages).
+    async fn list_wa_messages(&self, q: &super::whatsapp_messages::WaMessageQuery) -> StoreResult<super::whatsapp_messages::WaMessagePage>;
 }

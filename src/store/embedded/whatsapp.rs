@@ -14,6 +14,9 @@ pub(super) struct WaTables {
     template_owner: Keyspace,
     windows: Keyspace,
     inbound: Keyspace,
+    /// WhatsApp message history indexes (see `wa_messages.rs`).
+    pub(super) messages: Keyspace,
+    pub(super) messages_by_recipient: Keyspace,
 }
 
 impl WaTables {
@@ -22,7 +25,10 @@ impl WaTables {
             db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes))
                 .map_err(|e| StoreError::Io(format!("open table {name}: {e}")))
         };
-        Ok(Self { templates: ks("whatsapp_templates")?, template_owner: ks("whatsapp_template_owner")?, windows: ks("whatsapp_windows")?, inbound: ks("whatsapp_inbound")? })
+        Ok(Self { templates: ks("whatsapp_templates")?, template_owner: ks("whatsapp_template_owner")?, windows: ks("whatsapp_windows")?, inbound: ks("whatsapp_inbound")?,
+            messages: ks("whatsapp_messages")?,
+            messages_by_recipient: ks("whatsapp_messages_by_recipient")?,
+        })
     }
 }
 
@@ -90,6 +96,10 @@ impl WhatsAppStore for EmbeddedStore {
         let Some(v) = t.whatsapp.windows.get(window_key(association_id, recipient)).map_err(io)? else { return Ok(None) };
         let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt { table: "whatsapp_windows", detail: "not an i64".into() })?;
         Ok(Some(i64::from_le_bytes(bytes)))
+    }
+
+    async fn list_wa_messages(&self, q: &crate::store::whatsapp_messages::WaMessageQuery) -> StoreResult<crate::store::whatsapp_messages::WaMessagePage> {
+        self.list_wa_messages_rows(q).await
     }
 }
 
