@@ -203,6 +203,7 @@ mod tests {
             twilio_content_sid: None,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         }
     }
 

@@ -1,8 +1,8 @@
 //! The WhatsApp tables of the embedded backend: templates by (association, id) with an
 //! owner row by id, and customer-service windows by (association, recipient).
 
-use super::codec::{i64_from_key, i64_key, pair_key};
-use super::committer::Mutation;
+use super::codec::{decode, encode, i64_from_key, i64_key, pair_key};
+use super::committer::{Guard, Mutation};
 use super::{io, EmbeddedStore};
 use crate::store::whatsapp::{WaInboundRecord, WaTemplateRecord, WhatsAppStore};
 use crate::store::{StoreError, StoreResult};
@@ -42,9 +42,27 @@ fn window_key(association_id: i64, recipient: &str) -> Vec<u8> {
 impl WhatsAppStore for EmbeddedStore {
     async fn put_wa_template(&self, rec: &WaTemplateRecord) -> StoreResult<()> {
         let t = self.t()?;
-        let row = Self::put(&t.whatsapp.templates, pair_key(rec.association_id, rec.id).to_vec(), rec);
-        let owner = Mutation::Put { ks: t.whatsapp.template_owner.clone(), key: i64_key(rec.id).to_vec(), value: i64_key(rec.association_id).to_vec() };
-        self.committer.write(vec![row, owner], vec![]).await
+        let expected = rec.version;
+        let rec = WaTemplateRecord { version: expected.saturating_add(1), ..rec.clone() };
+        // Decided on the committer thread against the row as it is (see management.rs).
+        let guard: Guard = Box::new(move |view| {
+            let key = pair_key(rec.association_id, rec.id).to_vec();
+            let label = format!("WhatsApp template {}", rec.id);
+            match (view.get(&t.whatsapp.templates, &key)?, expected) {
+                (None, 0) => {}
+                (Some(_), 0) => return Err(StoreError::Conflict(label)),
+                (None, _) => return Err(StoreError::VersionMismatch(label)),
+                (Some(bytes), v) => {
+                    let current: WaTemplateRecord = decode("whatsapp_templates", &bytes)?;
+                    if current.version != v {
+                        return Err(StoreError::VersionMismatch(label));
+                    }
+                }
+            }
+            let owner = Mutation::Put { ks: t.whatsapp.template_owner.clone(), key: i64_key(rec.id).to_vec(), value: i64_key(rec.association_id).to_vec() };
+            Ok(vec![Mutation::Put { ks: t.whatsapp.templates.clone(), key, value: encode(&rec) }, owner])
+        });
+        self.committer.write_guarded(guard).await
     }
 
     async fn get_wa_template(&self, id: i64) -> StoreResult<Option<WaTemplateRecord>> {
@@ -62,13 +80,19 @@ impl WhatsAppStore for EmbeddedStore {
 
     async fn delete_wa_template(&self, association_id: i64, id: i64) -> StoreResult<bool> {
         let t = self.t()?;
-        let key = pair_key(association_id, id).to_vec();
-        if !t.whatsapp.templates.contains_key(&key).map_err(io)? {
-            return Ok(false);
-        }
-        let owner = Mutation::Delete { ks: t.whatsapp.template_owner.clone(), key: i64_key(id).to_vec() };
-        self.committer.write(vec![Mutation::Delete { ks: t.whatsapp.templates.clone(), key }, owner], vec![]).await?;
-        Ok(true)
+        let existed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = existed.clone();
+        let guard: Guard = Box::new(move |view| {
+            let key = pair_key(association_id, id).to_vec();
+            if view.get(&t.whatsapp.templates, &key)?.is_none() {
+                return Ok(Vec::new());
+            }
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            let owner = Mutation::Delete { ks: t.whatsapp.template_owner.clone(), key: i64_key(id).to_vec() };
+            Ok(vec![Mutation::Delete { ks: t.whatsapp.templates.clone(), key }, owner])
+        });
+        self.committer.write_guarded(guard).await?;
+        Ok(existed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     async fn touch_wa_window(&self, association_id: i64, recipient: &str, at: i64) -> StoreResult<()> {
