@@ -42,7 +42,7 @@ api() { curl -sf -X "$1" "http://127.0.0.1:$ENGINE_PORT$2" -H "x-api-key: $JOOD_
 field() { python3 -c "import json,sys; d=json.load(sys.stdin)['data']; print(d$1)"; }
 
 $BIN sim --addr 127.0.0.1:$SIM_PORT \
-  --settings "{\"record_requests\":0,\"latency_ms\":$SIM_LATENCY_MS,\"whatsapp\":{\"template_review_ms\":100,\"phone_numbers\":{\"$PHONE_ID\":{\"waba_id\":\"$WABA\"}}}}" >"$WORK/sim.log" 2>&1 &
+  --settings "{\"record_requests\":0,\"invalid_number_suffix\":\"99999999999999999999\",\"latency_ms\":$SIM_LATENCY_MS,\"whatsapp\":{\"template_review_ms\":100,\"phone_numbers\":{\"$PHONE_ID\":{\"waba_id\":\"$WABA\"}}}}" >"$WORK/sim.log" 2>&1 &
 PIDS+=($!)
 JOOD__DISPATCH__RATE_PER_SECOND__META=1000000.0 $BIN serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$WORK/data" >"$WORK/engine.log" 2>&1 &
 PIDS+=($!); ENGINE=$!
