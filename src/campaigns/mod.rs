@@ -9,10 +9,12 @@
 //! Depends on `store`, `dispatch`, `domain`.
 
 mod bulk;
+mod prepared;
 mod pump;
 mod quiet;
 pub mod scheduler;
 
+pub use prepared::{PreparedMessage, PreparedSettings};
 pub use bulk::{BulkAccepted, BulkIngest, BulkRequest, BulkSettings, InvalidRecipient, RecipientInput, Variables};
 
 use crate::config::CampaignsConfig;

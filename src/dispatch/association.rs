@@ -260,7 +260,7 @@ impl AssocState {
                 Ok(actor) => {
                     let w = self.work.get_mut(&id).expect("present");
                     w.at = Some(cred_id);
-                    let job = Job { record: w.record.clone(), attempts_before: w.record.attempts, reply: me.clone() };
+                    let job = Job { record: w.record.clone(), attempts_before: w.record.attempts, defers: 0, reply: me.clone() };
                     if actor.cast(CredMsg::Send(Box::new(job))).is_ok() {
                         return;
                     }

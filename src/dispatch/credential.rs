@@ -34,6 +34,8 @@ pub struct Job {
     pub record: MessageRecord,
     /// Attempts the message had before it came here (attempt numbers continue from it).
     pub attempts_before: u32,
+    /// Calls of this message deferred here by a per-recipient limit (see [`MAX_DEFERS`]).
+    pub defers: u32,
     pub reply: ActorRef<AssocMsg>,
 }
 
@@ -96,6 +98,9 @@ pub struct CredState {
     adapter: &'static dyn ProviderAdapter,
     cred: Arc<ProviderCredential>,
     sender: Arc<str>,
+    /// Messages per second: the credential's own `messagesPerSecond` (a WhatsApp number's
+    /// throughput, up to [`MAX_CREDENTIAL_RATE`]), else `dispatch.rate_per_second.<provider>`.
+    rate: f64,
     bucket: TokenBucket,
     breaker: CircuitBreaker,
     backoff: Backoff,
@@ -137,7 +142,8 @@ impl Actor for CredentialActor {
             adapter: providers::adapter(a.provider),
             cred: Arc::new(provider_credential(&a)),
             sender: a.record.sender_name.as_str().into(),
-            bucket: TokenBucket::new(c.rate_per_second.of(a.provider), now),
+            rate: credential_rate(&a),
+            bucket: TokenBucket::new(credential_rate(&a), now),
             breaker: CircuitBreaker::new(c.breaker_failures, Duration::from_millis(c.breaker_open_ms)),
             backoff: Backoff { base: Duration::from_millis(c.backoff_base_ms), max: Duration::from_millis(c.backoff_max_ms) },
             jitter: Jitter::new(),
@@ -162,7 +168,8 @@ impl Actor for CredentialActor {
             CredMsg::Update(a) => {
                 st.cred = Arc::new(provider_credential(&a));
                 st.sender = a.record.sender_name.as_str().into();
-                st.bucket = TokenBucket::new(st.ctx.config.rate_per_second.of(a.provider), Instant::now());
+                st.rate = credential_rate(&a);
+                st.bucket = TokenBucket::new(st.rate, Instant::now());
                 st.broken = None;
             }
             CredMsg::Done(done) => st.on_done(&me, *done),
@@ -200,6 +207,23 @@ fn outbound(record: &MessageRecord, sender: &str, callback: Option<&Arc<str>>) -
         payload,
         status_callback_url: callback.map(|u| u.to_string()),
         validity_secs: crate::domain::time::seconds_left(record.expires_at, crate::domain::now_ms()),
+    }
+}
+
+/// The most a credential's own `messagesPerSecond` may ask (Meta's highest per-number tier).
+pub const MAX_CREDENTIAL_RATE: f64 = 1000.0;
+
+/// Calls deferred by a per-recipient limit (Meta's 131056 pair rate) before the message
+/// fails over: they do not use up `max_attempts_per_credential`, which is for failures.
+/// 30 at ~6 s each: a recipient may wait three minutes for its turn.
+pub const MAX_DEFERS: u32 = 30;
+
+/// The credential's rate: its own `messagesPerSecond` field when set (1 to 1,000), else the
+/// provider's configured rate.
+fn credential_rate(a: &CredentialArgs) -> f64 {
+    match a.fields.get("messagesPerSecond").and_then(Value::as_f64) {
+        Some(r) if r.is_finite() && r > 0.0 => r.min(MAX_CREDENTIAL_RATE),
+        _ => a.ctx.config.rate_per_second.of(a.provider),
     }
 }
 
@@ -283,7 +307,7 @@ impl CredState {
         let room = self.ctx.config.credential_in_flight.saturating_sub(self.in_flight);
         let want = room.min(self.queue.len()).clamp(1, u32::MAX as usize) as u32;
         let (coord, id, me) = (self.ctx.coord.clone(), self.credential_id, me.clone());
-        let rate = self.ctx.config.rate_per_second.of(self.provider);
+        let rate = self.rate;
         tokio::spawn(async move {
             let permits = coord.acquire_credential(id, rate, want).await;
             let _ = me.cast(CredMsg::Permits(permits));
@@ -342,7 +366,7 @@ impl CredState {
         };
         let attempt = AttemptRecord {
             message_id: d.job.record.id,
-            attempt: d.job.attempts_before + d.tries,
+            attempt: d.job.attempts_before + d.job.defers + d.tries,
             credential_id: self.credential_id,
             provider: self.provider.code().to_string(),
             result: label.to_string(),
@@ -372,9 +396,11 @@ impl CredState {
             }
             SendOutcome::Deferred { retry_after, reason } => {
                 // Only this recipient must wait: no bucket drain, and the provider is healthy.
+                // The call does not count as a try (nothing failed); defers have their own bound.
                 self.breaker.record_success();
-                if d.tries < max {
-                    self.retry_later(me, &d.job, d.tries, retry_after);
+                if d.job.defers < MAX_DEFERS {
+                    let job = Job { record: d.job.record.clone(), attempts_before: d.job.attempts_before, defers: d.job.defers + 1, reply: d.job.reply.clone() };
+                    me.send_after(retry_after, move || CredMsg::Retry(Box::new(job), d.tries - 1));
                     Verdict::Retrying
                 } else {
                     Verdict::Failover { reason }
@@ -420,7 +446,7 @@ impl CredState {
     }
 
     fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {
-        let job = Job { record: job.record.clone(), attempts_before: job.attempts_before, reply: job.reply.clone() };
+        let job = Job { record: job.record.clone(), attempts_before: job.attempts_before, defers: job.defers, reply: job.reply.clone() };
         me.send_after(delay, move || CredMsg::Retry(Box::new(job), tries));
     }
 

@@ -16,6 +16,7 @@
 
 mod association;
 mod credential;
+pub use credential::MAX_CREDENTIAL_RATE;
 pub mod outcomes;
 pub mod policy;
 pub mod progress;

@@ -14,6 +14,7 @@ mod model;
 pub mod opt_outs;
 pub mod stats;
 pub mod whatsapp;
+pub mod whatsapp_messages;
 
 pub use links::{LinkClicks, LinkPage, LinkRecord};
 pub use model::*;

@@ -51,6 +51,10 @@ pub struct WaTemplateRecord {
     pub twilio_content_sid: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Compare-and-set version (management writes are linearizable): the version the row
+    /// was read at; 0 for a template not yet stored.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// A template button, as Meta's `BUTTONS` component lists them.
@@ -91,13 +95,17 @@ pub struct WaInboundRecord {
 /// Storage of WhatsApp templates and customer-service windows.
 #[async_trait]
 pub trait WhatsAppStore: Send + Sync {
-    /// Inserts or replaces a template (and its owner row, so it can be found by id alone).
+    /// Writes a template (and its owner row, so it can be found by id alone), compare-and-set
+    /// on `rec.version`: a new template (version 0) only if its id is free (`Conflict`), an
+    /// existing one only if the stored row is still at `rec.version` (`VersionMismatch`
+    /// otherwise, also when it was deleted meanwhile). The row written has version
+    /// `rec.version + 1`. ScyllaDB: `INSERT … IF NOT EXISTS` / `UPDATE … IF version = ?`.
     async fn put_wa_template(&self, rec: &WaTemplateRecord) -> StoreResult<()>;
     /// A template by its id alone.
     async fn get_wa_template(&self, id: i64) -> StoreResult<Option<WaTemplateRecord>>;
     /// An association's templates in id order.
     async fn list_wa_templates(&self, association_id: i64) -> StoreResult<Vec<WaTemplateRecord>>;
-    /// Returns whether a row was deleted.
+    /// Returns whether a row was deleted (atomically with the check that it exists).
     async fn delete_wa_template(&self, association_id: i64, id: i64) -> StoreResult<bool>;
     /// Records an inbound message from `recipient` at `at` (Unix ms): it opens or refreshes
     /// the 24-hour customer-service window with that recipient.
@@ -108,4 +116,7 @@ pub trait WhatsAppStore: Send + Sync {
     async fn list_wa_inbound(&self, association_id: i64, limit: usize) -> StoreResult<Vec<WaInboundRecord>>;
     /// When `recipient` last wrote to the association, if ever.
     async fn wa_window(&self, association_id: i64, recipient: &str) -> StoreResult<Option<i64>>;
+    /// A page of the association's WhatsApp messages (`whatsapp_messages.rs`: from its
+    /// indexes and counters, never a scan of the messages).
+    async fn list_wa_messages(&self, q: &super::whatsapp_messages::WaMessageQuery) -> StoreResult<super::whatsapp_messages::WaMessagePage>;
 }

@@ -19,6 +19,9 @@ pub struct CredentialsInput {
     pub app_secret: Option<String>,
     /// Beyond the document: a Graph API base URL with its version (tests, proxies).
     pub api_url: Option<String>,
+    /// Beyond the document: the number's throughput tier at Meta, messages per second (1 to
+    /// 1,000); dispatch paces this credential at it. Unset: `dispatch.rate_per_second.meta`.
+    pub messages_per_second: Option<f64>,
 }
 
 pub struct CredentialsView {
@@ -30,6 +33,7 @@ pub struct CredentialsView {
     pub verified_name: Option<String>,
     pub has_webhook_verify_token: bool,
     pub has_app_secret: bool,
+    pub messages_per_second: Option<f64>,
     pub is_active: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -73,6 +77,13 @@ impl WhatsApp {
                 fields.insert(key.into(), bounded(key, v, max)?.into());
             }
         }
+        if let Some(r) = input.messages_per_second {
+            let max = crate::dispatch::MAX_CREDENTIAL_RATE;
+            if !(r.is_finite() && (1.0..=max).contains(&r)) {
+                return Err(WhatsAppError::Invalid(format!("messagesPerSecond must be between 1 and {max} (Meta's per-number throughput)")));
+            }
+            fields.insert("messagesPerSecond".into(), r.into());
+        }
         let existing = self.meta_credential(association_id).await?;
         let rec = match existing {
             Some(cred) => {
@@ -114,6 +125,7 @@ impl WhatsApp {
             verified_name: opt("verifiedName"),
             has_webhook_verify_token: opt("webhookVerifyToken").is_some(),
             has_app_secret: opt("appSecret").is_some(),
+            messages_per_second: cred.fields.get("messagesPerSecond").and_then(Value::as_f64),
             is_active: assoc.is_active,
             created_at: cred.record.created_at,
             updated_at: cred.record.updated_at,

@@ -82,6 +82,7 @@ pub(super) fn from_meta(association_id: i64, id: i64, m: &MetaTemplate, now: i64
         twilio_content_sid: None,
         created_at: now,
         updated_at: now,
+        version: 0,
     };
     for c in &m.components {
         let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);

@@ -6,10 +6,12 @@
 //! then wait, bounded, for the provider's answer, since the documented response carries
 //! Meta's message id.
 //!
-//! May depend on: domain, store, directory, ingress, dispatch, providers (the Graph API
-//! client). Never on api.
+//! May depend on: domain, store, directory, ingress, campaigns (bulk jobs), dispatch,
+//! providers (the Graph API client). Never on api.
 
+pub mod bulk;
 mod credentials;
+pub mod history;
 mod meta_format;
 mod send;
 pub mod templates;

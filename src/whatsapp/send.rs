@@ -125,7 +125,7 @@ impl WhatsApp {
     }
 
     /// Stores the message (durable before anything else), then waits for dispatch's answer.
-    async fn deliver(&self, association_id: i64, recipient: String, body: String, content: WhatsAppContent, credential_id: Option<i64>) -> WaResult<SendOutcome> {
+    pub(super) async fn deliver(&self, association_id: i64, recipient: String, body: String, content: WhatsAppContent, credential_id: Option<i64>) -> WaResult<SendOutcome> {
         let m = NewMessage {
             association_id,
             recipient,
@@ -205,6 +205,7 @@ mod tests {
             twilio_content_sid: None,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         }
     }
 

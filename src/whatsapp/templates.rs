@@ -170,6 +170,14 @@ pub use crate::ingress::whatsapp::{body_param_key, button_param_key, dynamic_but
 
 
 impl WhatsApp {
+    /// Writes the template compare-and-set on the version it was read at (a concurrent
+    /// change answers 409 and nothing is written), then holds the version written.
+    async fn save(&self, t: &mut WaTemplateRecord) -> WaResult<()> {
+        self.store.put_wa_template(t).await?;
+        t.version += 1;
+        Ok(())
+    }
+
     pub async fn create_template(&self, association_id: i64, input: TemplateInput, submit: bool) -> WaResult<WaTemplateRecord> {
         self.directory.get_association(association_id).await?;
         let now = now_ms();
@@ -194,6 +202,7 @@ impl WhatsApp {
             twilio_content_sid: input.twilio_content_sid.filter(|s| !s.is_empty()),
             created_at: now,
             updated_at: now,
+            version: 0,
         };
         validate(&mut t)?;
         if submit {
@@ -208,7 +217,7 @@ impl WhatsApp {
         if existing.iter().any(|e| e.name == t.name && e.language == t.language && e.status != "DELETED") {
             return Err(invalid(format!("a template named `{}` in language `{}` exists already", t.name, t.language)));
         }
-        self.store.put_wa_template(&t).await?;
+        self.save(&mut t).await?;
         if submit {
             return self.submit(t).await;
         }
@@ -256,7 +265,7 @@ impl WhatsApp {
             t.status_reason = Some("edited since approval; submit it again".into());
         }
         t.updated_at = now_ms().max(t.updated_at + 1);
-        self.store.put_wa_template(&t).await?;
+        self.save(&mut t).await?;
         if submit {
             return self.submit(t).await;
         }
@@ -307,12 +316,12 @@ impl WhatsApp {
             Err(e) => {
                 t.status_reason = Some(format!("submission failed: {e}"));
                 t.updated_at = now_ms().max(t.updated_at + 1);
-                self.store.put_wa_template(&t).await?;
+                self.save(&mut t).await?;
                 return Err(super::meta_error(e, &format!("template {} is saved, but Meta did not take it: ", t.id)));
             }
         }
         t.updated_at = now_ms().max(t.updated_at + 1);
-        self.store.put_wa_template(&t).await?;
+        self.save(&mut t).await?;
         Ok(t)
     }
 
@@ -331,7 +340,7 @@ impl WhatsApp {
             Err(e) => return Err(e.into()),
         }
         t.updated_at = now_ms().max(t.updated_at + 1);
-        self.store.put_wa_template(&t).await?;
+        self.save(&mut t).await?;
         Ok(t)
     }
 
@@ -417,6 +426,7 @@ mod tests {
             twilio_content_sid: None,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         }
     }
 

@@ -24,6 +24,7 @@ mod sms_settings;
 mod templates;
 mod webhook;
 mod whatsapp;
+mod whatsapp_bulk;
 
 pub use envelope::Envelope;
 pub use error::ApiError;
@@ -126,6 +127,15 @@ pub fn router(state: AppState) -> Router {
         .route("/whatsapp-send/template", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_template)))
         .route("/whatsapp-send/text", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_text)))
         .route("/whatsapp-send/media", protect::limited(&state, RouteClass::Notification, post(whatsapp::send_media)))
+        .route(
+            "/whatsapp-send/bulk",
+            protect::limited(&state, RouteClass::Bulk, post(whatsapp_bulk::send_bulk))
+                .layer(DefaultBodyLimit::max(state.config.server.bulk_body_limit_bytes)),
+        )
+        .route("/whatsapp-send/bulk/status/{job_id}", get(whatsapp_bulk::bulk_status))
+        .route("/whatsapp-send/bulk/{job_id}", axum::routing::delete(whatsapp_bulk::cancel_bulk))
+        .route("/whatsapp-messages", get(whatsapp_bulk::messages))
+        .route("/whatsapp-stats", get(whatsapp_bulk::stats))
         .route(
             "/callbacks/{provider}/{credential_id}",
             get(callbacks::verify).post(callbacks::receive).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)),

@@ -52,6 +52,7 @@ pub struct CredentialsBody {
     webhook_verify_token: Option<String>,
     app_secret: Option<String>,
     api_url: Option<String>,
+    messages_per_second: Option<f64>,
 }
 
 pub async fn save_credentials(
@@ -70,6 +71,7 @@ pub async fn save_credentials(
         webhook_verify_token: b.webhook_verify_token,
         app_secret: b.app_secret,
         api_url: b.api_url,
+        messages_per_second: b.messages_per_second,
     };
     let id = s.whatsapp.save_credentials(association_id, input).await?;
     Ok(Envelope::ok(json!({"id": id, "associationId": association_id})))
@@ -91,6 +93,7 @@ pub async fn get_credentials(
         "verifiedName": v.verified_name,
         "hasWebhookVerifyToken": v.has_webhook_verify_token,
         "hasAppSecret": v.has_app_secret,
+        "messagesPerSecond": v.messages_per_second,
         "isActive": v.is_active,
         "createdAt": Timestamp(v.created_at),
         "updatedAt": Timestamp(v.updated_at),

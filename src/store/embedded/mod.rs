@@ -14,6 +14,7 @@ mod opt_outs;
 mod status;
 mod links;
 mod views;
+mod wa_messages;
 mod whatsapp;
 
 use super::*;
@@ -461,6 +462,7 @@ impl Store for EmbeddedStore {
                 Some(c) => in_campaign.push((Slice::from(pair_key(c, m.id)), Slice::empty())),
                 None => Self::message_index_mutations(&t, m, &mut muts),
             }
+            Self::wa_message_mutations(&t, None, m, &mut muts);
             let scope = (m.association_id, crate::store::stats::day_of(m.created_at));
             match accepted.iter_mut().find(|(s, _)| *s == scope) {
                 Some((_, n)) => *n += 1,

@@ -69,6 +69,7 @@ impl EmbeddedStore {
             }
         }
         Self::counter_mutations(t, &deltas, muts);
+        Self::wa_message_mutations(t, c.before, m, muts);
         if m.campaign_id.is_none() {
             Self::message_index_mutations(t, m, muts);
         }
