@@ -8,6 +8,7 @@
 
 pub mod callbacks;
 pub mod embedded;
+pub mod scylla;
 mod links;
 mod model;
 pub mod stats;
