@@ -23,14 +23,14 @@ const OUTBOX_PUT: &str = "INSERT INTO {ks}.callback_outbox (association_id, next
 impl ScyllaStore {
     pub(super) async fn outbox_put(&self, w: &mut Writes, e: &OutboxEntry) -> StoreResult<()> {
         w.add(&self.db, OUTBOX_PUT, (e.association_id, e.next_at, e.event_id.clone(), encode(e))).await?;
-        w.add(&self.db, "INSERT INTO {ks}.outbox_associations (bucket, association_id) VALUES (0, ?)", (e.association_id,)).await
+        w.add(&self.db, "INSERT INTO {ks}.outbox_associations (bucket, association_id) VALUES (?, ?)", (0i32, e.association_id)).await
     }
 }
 
 #[async_trait]
 impl CallbackStore for ScyllaStore {
     async fn outbox_associations(&self) -> StoreResult<Vec<i64>> {
-        let rows: Vec<(i64,)> = self.db.many("SELECT association_id FROM {ks}.outbox_associations WHERE bucket = 0", (), 100_000).await?;
+        let rows: Vec<(i64,)> = self.db.many("SELECT association_id FROM {ks}.outbox_associations WHERE bucket = ?", (0i32,), 100_000).await?;
         Ok(rows.into_iter().map(|(a,)| a).collect())
     }
 

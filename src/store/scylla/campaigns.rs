@@ -18,9 +18,9 @@ impl ScyllaStore {
         w.add(&self.db, "INSERT INTO {ks}.campaigns (id, data) VALUES (?, ?)", (rec.id, encode(rec))).await?;
         w.add(&self.db, "INSERT INTO {ks}.campaigns_by_association (association_id, id) VALUES (?, ?)", (rec.association_id, rec.id)).await?;
         if rec.status.is_final() {
-            w.add(&self.db, "DELETE FROM {ks}.active_campaigns WHERE bucket = 0 AND id = ?", (rec.id,)).await?;
+            w.add(&self.db, "DELETE FROM {ks}.active_campaigns WHERE bucket = ? AND id = ?", (0i32, rec.id)).await?;
         } else {
-            w.add(&self.db, "INSERT INTO {ks}.active_campaigns (bucket, id) VALUES (0, ?)", (rec.id,)).await?;
+            w.add(&self.db, "INSERT INTO {ks}.active_campaigns (bucket, id) VALUES (?, ?)", (0i32, rec.id)).await?;
         }
         if let Some(at) = rec.scheduled_at {
             let e = ScheduleEntry { at, kind: ScheduledKind::Campaign, id: rec.id };
@@ -54,7 +54,7 @@ impl ScyllaStore {
     }
 
     pub(super) async fn list_active_campaign_rows(&self) -> StoreResult<Vec<CampaignRecord>> {
-        let ids: Vec<(i64,)> = self.db.many("SELECT id FROM {ks}.active_campaigns WHERE bucket = 0", (), 1_000_000).await?;
+        let ids: Vec<(i64,)> = self.db.many("SELECT id FROM {ks}.active_campaigns WHERE bucket = ?", (0i32,), 1_000_000).await?;
         let mut out = Vec::with_capacity(ids.len());
         for (id,) in ids {
             out.extend(self.get_campaign_row(id).await?);
@@ -72,7 +72,7 @@ impl ScyllaStore {
 
     /// Schedule entries at or before `until` (all when `None`), earliest first.
     pub(super) async fn scan_schedule(&self, until: Option<i64>, limit: usize) -> StoreResult<Vec<ScheduleEntry>> {
-        let minutes: Vec<(i64,)> = self.db.many("SELECT minute FROM {ks}.schedule_minutes WHERE bucket = 0", (), 1_000_000).await?;
+        let minutes: Vec<(i64,)> = self.db.many("SELECT minute FROM {ks}.schedule_minutes WHERE bucket = ?", (0i32,), 1_000_000).await?;
         let last = until.map(|u| u.div_euclid(MINUTE_MS));
         let stale_before = crate::domain::now_ms().div_euclid(MINUTE_MS) - 60;
         let mut out = Vec::new();
@@ -86,7 +86,7 @@ impl ScyllaStore {
                 _ => self.db.many("SELECT at, kind, id FROM {ks}.schedule WHERE minute = ?", (minute,), left).await?,
             };
             if rows.is_empty() && minute < stale_before {
-                self.db.exec("DELETE FROM {ks}.schedule_minutes WHERE bucket = 0 AND minute = ?", (minute,)).await?;
+                self.db.exec("DELETE FROM {ks}.schedule_minutes WHERE bucket = ? AND minute = ?", (0i32, minute)).await?;
             }
             out.extend(rows.into_iter().map(|(at, kind, id)| ScheduleEntry {
                 at,

@@ -24,17 +24,17 @@ pub(super) struct Versioned {
 
 pub(super) const ASSOCIATIONS: Versioned = Versioned {
     table: "associations",
-    read: "SELECT version, data FROM {ks}.associations WHERE bucket = 0 AND id = ?",
-    insert_lwt: "INSERT INTO {ks}.associations (bucket, id, version, data) VALUES (0, ?, ?, ?) IF NOT EXISTS",
-    update_lwt: "UPDATE {ks}.associations SET version = ?, data = ? WHERE bucket = 0 AND id = ? IF version = ?",
-    upsert: "INSERT INTO {ks}.associations (bucket, id, version, data) VALUES (0, ?, ?, ?)",
-    delete_lwt: "DELETE FROM {ks}.associations WHERE bucket = 0 AND id = ? IF version = ?",
-    delete: "DELETE FROM {ks}.associations WHERE bucket = 0 AND id = ?",
+    read: "SELECT version, data, id FROM {ks}.associations WHERE bucket = ? AND id = ?",
+    insert_lwt: "INSERT INTO {ks}.associations (bucket, id, version, data) VALUES (?, ?, ?, ?) IF NOT EXISTS",
+    update_lwt: "UPDATE {ks}.associations SET version = ?, data = ? WHERE bucket = ? AND id = ? IF version = ?",
+    upsert: "INSERT INTO {ks}.associations (bucket, id, version, data) VALUES (?, ?, ?, ?)",
+    delete_lwt: "DELETE FROM {ks}.associations WHERE bucket = ? AND id = ? IF version = ?",
+    delete: "DELETE FROM {ks}.associations WHERE bucket = ? AND id = ?",
 };
 
 pub(super) const CREDENTIALS: Versioned = Versioned {
     table: "credentials",
-    read: "SELECT version, data FROM {ks}.credentials WHERE association_id = ? AND id = ?",
+    read: "SELECT version, data, id FROM {ks}.credentials WHERE association_id = ? AND id = ?",
     insert_lwt: "INSERT INTO {ks}.credentials (association_id, id, version, data) VALUES (?, ?, ?, ?) IF NOT EXISTS",
     update_lwt: "UPDATE {ks}.credentials SET version = ?, data = ? WHERE association_id = ? AND id = ? IF version = ?",
     upsert: "INSERT INTO {ks}.credentials (association_id, id, version, data) VALUES (?, ?, ?, ?)",
@@ -44,7 +44,7 @@ pub(super) const CREDENTIALS: Versioned = Versioned {
 
 pub(super) const ALLOCATIONS: Versioned = Versioned {
     table: "allocations",
-    read: "SELECT version, data FROM {ks}.allocations WHERE association_id = ? AND id = ?",
+    read: "SELECT version, data, id FROM {ks}.allocations WHERE association_id = ? AND id = ?",
     insert_lwt: "INSERT INTO {ks}.allocations (association_id, id, version, data) VALUES (?, ?, ?, ?) IF NOT EXISTS",
     update_lwt: "UPDATE {ks}.allocations SET version = ?, data = ? WHERE association_id = ? AND id = ? IF version = ?",
     upsert: "INSERT INTO {ks}.allocations (association_id, id, version, data) VALUES (?, ?, ?, ?)",
@@ -54,7 +54,7 @@ pub(super) const ALLOCATIONS: Versioned = Versioned {
 
 pub(super) const TEMPLATES: Versioned = Versioned {
     table: "templates",
-    read: "SELECT version, data FROM {ks}.templates WHERE association_id = ? AND code = ?",
+    read: "SELECT version, data, code FROM {ks}.templates WHERE association_id = ? AND code = ?",
     insert_lwt: "INSERT INTO {ks}.templates (association_id, code, version, data) VALUES (?, ?, ?, ?) IF NOT EXISTS",
     update_lwt: "UPDATE {ks}.templates SET version = ?, data = ? WHERE association_id = ? AND code = ? IF version = ?",
     upsert: "INSERT INTO {ks}.templates (association_id, code, version, data) VALUES (?, ?, ?, ?)",
@@ -64,13 +64,18 @@ pub(super) const TEMPLATES: Versioned = Versioned {
 
 pub(super) const OPERATORS: Versioned = Versioned {
     table: "operators",
-    read: "SELECT version, data FROM {ks}.operators WHERE username = ?",
+    read: "SELECT version, data, username FROM {ks}.operators WHERE username = ?",
     insert_lwt: "INSERT INTO {ks}.operators (username, version, data) VALUES (?, ?, ?) IF NOT EXISTS",
     update_lwt: "UPDATE {ks}.operators SET version = ?, data = ? WHERE username = ? IF version = ?",
     upsert: "INSERT INTO {ks}.operators (username, version, data) VALUES (?, ?, ?)",
     delete_lwt: "DELETE FROM {ks}.operators WHERE username = ? IF version = ?",
     delete: "DELETE FROM {ks}.operators WHERE username = ?",
 };
+
+/// The key of an association row (all associations share partition 0).
+pub(super) fn association_key(id: i64) -> [CqlValue; 2] {
+    [CqlValue::Int(0), big(id)]
+}
 
 pub(super) fn big(v: i64) -> CqlValue {
     CqlValue::BigInt(v)
@@ -91,8 +96,11 @@ fn key_hash(key: &[CqlValue]) -> u64 {
 impl ScyllaStore {
     /// The stored version and data of a row.
     pub(super) async fn versioned_read(&self, t: &Versioned, key: &[CqlValue]) -> StoreResult<Option<(u64, Vec<u8>)>> {
-        let row: Option<(Option<i64>, Option<Vec<u8>>)> = self.db.one(t.read, key.to_vec()).await?;
-        Ok(row.map(|(v, d)| (v.unwrap_or(0).max(0) as u64, d.unwrap_or_default())))
+        // The row's own last key column is read back and compared: a read by the whole key
+        // must never answer with a neighbouring row (the in-memory test server treats an
+        // equality on a clustering column as "from here on").
+        let row: Option<(Option<i64>, Option<Vec<u8>>, Option<CqlValue>)> = self.db.one(t.read, key.to_vec()).await?;
+        Ok(row.filter(|(_, _, k)| k.as_ref() == key.last()).map(|(v, d, _)| (v.unwrap_or(0).max(0) as u64, d.unwrap_or_default())))
     }
 
     pub(super) async fn versioned_get<T: serde::de::DeserializeOwned>(&self, t: &Versioned, key: &[CqlValue]) -> StoreResult<Option<T>> {
@@ -143,7 +151,7 @@ impl ScyllaStore {
 
     pub(super) async fn create_association_rows(&self, rec: &AssociationRecord, keys: &[KeyIndexEntry]) -> StoreResult<()> {
         let label = format!("association {}", rec.id);
-        self.cas_put(&ASSOCIATIONS, &[big(rec.id)], Expect::Absent, rec.version, encode(rec), &label).await?;
+        self.cas_put(&ASSOCIATIONS, &association_key(rec.id), Expect::Absent, rec.version, encode(rec), &label).await?;
         let mut w = super::session::Writes::default();
         for k in keys {
             w.add(&self.db, KEY_PUT, (k.key_hash.clone(), k.association_id, kind_str(k.kind))).await?;
@@ -153,7 +161,7 @@ impl ScyllaStore {
 
     pub(super) async fn update_association_rows(&self, rec: &AssociationRecord, expected: u64) -> StoreResult<()> {
         let label = format!("association {}", rec.id);
-        let key = [big(rec.id)];
+        let key = association_key(rec.id);
         // The row being replaced, read first: its key hashes leave the index once the write
         // at `expected` has won (versions are never reused, so it is the row replaced).
         let Some((version, data)) = self.versioned_read(&ASSOCIATIONS, &key).await? else {
@@ -185,53 +193,28 @@ impl ScyllaStore {
         }))
     }
 
-    /// Credentials of one association, all or nothing: one conditional batch (one partition)
-    /// with LWT, else every expectation checked under the association's lock first.
+    /// Credentials, all or nothing: without LWT every expectation is checked under one lock
+    /// first; with LWT one conditional batch per association (ScyllaDB's conditional batches
+    /// are single-partition, so a write spanning associations is all or nothing per association;
+    /// the engine only ever writes one association's credentials at once).
     pub(super) async fn put_credential_rows(&self, recs: &[(CredentialRecord, Expect)]) -> StoreResult<()> {
-        let Some(first) = recs.first() else { return Ok(()) };
-        let assoc = first.0.association_id;
-        if recs.iter().any(|(r, _)| r.association_id != assoc) {
-            return Err(StoreError::Io("put_credentials: credentials of several associations in one write".into()));
-        }
         let rows: Vec<(CredentialRecord, Expect)> = recs.iter().map(|(r, e)| (CredentialRecord { version: e.next_version(), ..r.clone() }, *e)).collect();
-        let mismatch = |rows: &[(CredentialRecord, Expect)]| {
-            let absent = rows.iter().any(|(_, e)| *e == Expect::Absent);
-            let label = format!("credential {}", rows.iter().map(|(r, _)| r.id.to_string()).collect::<Vec<_>>().join(", "));
-            if absent && rows.iter().all(|(_, e)| *e == Expect::Absent) { StoreError::Conflict(label) } else { StoreError::VersionMismatch(label) }
-        };
+        if rows.is_empty() {
+            return Ok(());
+        }
         if self.db.opts.lwt {
-            let mut b = Batch::new(BatchType::Logged);
-            let mut values: Vec<Vec<CqlValue>> = Vec::new();
-            for (r, e) in &rows {
-                let (next, blob, key) = (big(r.version as i64), CqlValue::Blob(encode(r)), [big(r.association_id), big(r.id)]);
-                match e {
-                    Expect::Absent => {
-                        b.append_statement(self.db.stmt(CREDENTIALS.insert_lwt).await?);
-                        values.push(cat(&key, &[next, blob]));
-                    }
-                    Expect::Version(v) => {
-                        b.append_statement(self.db.stmt(CREDENTIALS.update_lwt).await?);
-                        values.push(cat(&[next, blob], &cat(&key, &[big(*v as i64)])));
-                    }
+            let mut assocs: Vec<i64> = Vec::new();
+            for (r, _) in &rows {
+                if !assocs.contains(&r.association_id) {
+                    assocs.push(r.association_id);
                 }
             }
-            let p = self.db.stmt(CREDENTIALS.read).await?;
-            b.set_consistency(p.get_consistency().unwrap_or(::scylla::frame::types::Consistency::LocalQuorum));
-            b.set_serial_consistency(p.get_serial_consistency());
-            let res = self.db.session.batch(&b, values).await.map_err(super::session::db)?;
-            let rows_res = res.into_rows_result().map_err(super::session::db)?;
-            let first = rows_res.maybe_first_row::<::scylla::value::Row>().map_err(super::session::db)?;
-            let applied = matches!(first.and_then(|r| r.columns.into_iter().next().flatten()), Some(CqlValue::Boolean(true)));
-            if !applied {
-                // Which expectation failed decides the error, as the embedded backend reports it.
-                for (r, e) in &rows {
-                    let cur = self.versioned_read(&CREDENTIALS, &[big(r.association_id), big(r.id)]).await?.map(|(v, _)| v);
-                    check(cur, *e, &format!("credential {}", r.id))?;
-                }
-                return Err(mismatch(&rows));
+            for a in assocs {
+                let group: Vec<(CredentialRecord, Expect)> = rows.iter().filter(|(r, _)| r.association_id == a).cloned().collect();
+                self.credential_lwt_batch(&group).await?;
             }
         } else {
-            let _g = self.row_locks.lock(key_hash(&[big(assoc), text("credentials")])).await;
+            let _g = self.row_locks.lock(hash_str("credentials")).await;
             for (r, e) in &rows {
                 let cur = self.versioned_read(&CREDENTIALS, &[big(r.association_id), big(r.id)]).await?.map(|(v, _)| v);
                 check(cur, *e, &format!("credential {}", r.id))?;
@@ -249,13 +232,47 @@ impl ScyllaStore {
         self.db.batch(w).await
     }
 
+    /// One association's credentials as one conditional (LWT) batch.
+    async fn credential_lwt_batch(&self, rows: &[(CredentialRecord, Expect)]) -> StoreResult<()> {
+        let mut b = Batch::new(BatchType::Logged);
+        let mut values: Vec<Vec<CqlValue>> = Vec::new();
+        for (r, e) in rows {
+            let (next, blob, key) = (big(r.version as i64), CqlValue::Blob(encode(r)), [big(r.association_id), big(r.id)]);
+            match e {
+                Expect::Absent => {
+                    b.append_statement(self.db.stmt(CREDENTIALS.insert_lwt).await?);
+                    values.push(cat(&key, &[next, blob]));
+                }
+                Expect::Version(v) => {
+                    b.append_statement(self.db.stmt(CREDENTIALS.update_lwt).await?);
+                    values.push(cat(&[next, blob], &cat(&key, &[big(*v as i64)])));
+                }
+            }
+        }
+        let p = self.db.stmt(CREDENTIALS.insert_lwt).await?;
+        b.set_consistency(p.get_consistency().unwrap_or(::scylla::frame::types::Consistency::LocalQuorum));
+        b.set_serial_consistency(p.get_serial_consistency());
+        let res = self.db.session.batch(&b, values).await.map_err(super::session::db)?;
+        let rows_res = res.into_rows_result().map_err(super::session::db)?;
+        let first = rows_res.maybe_first_row::<::scylla::value::Row>().map_err(super::session::db)?;
+        if matches!(first.and_then(|r| r.columns.into_iter().next().flatten()), Some(CqlValue::Boolean(true))) {
+            return Ok(());
+        }
+        // Which expectation failed decides the error, as the embedded backend reports it.
+        for (r, e) in rows {
+            let cur = self.versioned_read(&CREDENTIALS, &[big(r.association_id), big(r.id)]).await?.map(|(v, _)| v);
+            check(cur, *e, &format!("credential {}", r.id))?;
+        }
+        Err(StoreError::VersionMismatch(format!("credential {}", rows.iter().map(|(r, _)| r.id.to_string()).collect::<Vec<_>>().join(", "))))
+    }
+
     pub(super) async fn delete_credential_row(&self, association_id: i64, id: i64, expected: u64) -> StoreResult<bool> {
         let key = [big(association_id), big(id)];
         let existed = if self.db.opts.lwt {
             self.cas_delete(&CREDENTIALS, &key, expected, &format!("credential {id}")).await?
         } else {
             // The lock of put_credentials: a delete never interleaves with a batch's checks.
-            let _g = self.row_locks.lock(key_hash(&[big(association_id), text("credentials")])).await;
+            let _g = self.row_locks.lock(hash_str("credentials")).await;
             match self.versioned_read(&CREDENTIALS, &key).await? {
                 None => false,
                 Some((v, _)) if v != expected => return Err(StoreError::VersionMismatch(format!("credential {id}"))),

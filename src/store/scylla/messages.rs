@@ -96,7 +96,7 @@ impl ScyllaStore {
         w.add(&self.db, SCHEDULE_PUT, (minute, e.at, kind_str(e.kind), e.id)).await?;
         // Not cached: the scheduler may drop a minute row it found empty, and an entry written
         // later into that minute must bring it back.
-        w.add(&self.db, "INSERT INTO {ks}.schedule_minutes (bucket, minute) VALUES (0, ?)", (minute,)).await
+        w.add(&self.db, "INSERT INTO {ks}.schedule_minutes (bucket, minute) VALUES (?, ?)", (0i32, minute)).await
     }
 
     pub(super) async fn schedule_del(&self, w: &mut Writes, e: ScheduleEntry) -> StoreResult<()> {

@@ -58,6 +58,13 @@ pub async fn migrate(db: &Db) -> StoreResult<MigrationReport> {
         tracing::info!(keyspace = %ks, version, name, "schema migration applied");
         report.applied.push(*version);
     }
+    if !report.applied.is_empty() {
+        // Every node must know the new tables before statements against them are prepared.
+        // A single-node test server without peer tables cannot answer this: logged, not fatal.
+        if let Err(e) = db.session.await_schema_agreement().await {
+            tracing::warn!(error = %e, "schema agreement not confirmed after the migration");
+        }
+    }
     Ok(report)
 }
 

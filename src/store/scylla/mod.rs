@@ -82,12 +82,12 @@ impl Store for ScyllaStore {
         self.create_association_rows(rec, keys).await
     }
     async fn get_association(&self, id: i64) -> StoreResult<Option<AssociationRecord>> {
-        self.versioned_get(&ASSOCIATIONS, &[big(id)]).await
+        self.versioned_get(&ASSOCIATIONS, &management::association_key(id)).await
     }
     async fn list_associations(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<AssociationRecord>> {
         let rows: Vec<(Option<Vec<u8>>,)> = match after {
-            Some(a) => self.db.many("SELECT data FROM {ks}.associations WHERE bucket = 0 AND id > ?", (a,), limit).await?,
-            None => self.db.many("SELECT data FROM {ks}.associations WHERE bucket = 0", (), limit).await?,
+            Some(a) => self.db.many("SELECT data FROM {ks}.associations WHERE bucket = ? AND id > ?", (0i32, a), limit).await?,
+            None => self.db.many("SELECT data FROM {ks}.associations WHERE bucket = ?", (0i32,), limit).await?,
         };
         rows.into_iter().map(|(d,)| session::decode("associations", &d.unwrap_or_default())).collect()
     }

@@ -117,6 +117,8 @@ impl Db {
         let session = SessionBuilder::new()
             .known_nodes(&opts.uris)
             .connection_timeout(Duration::from_millis(opts.request_timeout_ms.max(1)))
+            // The migration awaits schema agreement itself, once, after its DDL.
+            .auto_await_schema_agreement(false)
             .build()
             .await
             .map_err(db)?;

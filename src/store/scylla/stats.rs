@@ -82,9 +82,10 @@ impl ScyllaStore {
             let (n, last) = match next.iter().find(|(id, _)| *id == c.link_id).map(|(_, v)| *v).or_else(|| totals.clicks.get(&c.link_id).copied()) {
                 Some(v) => v,
                 None => {
-                    let row: Option<(Option<i64>, Option<i64>)> =
-                        self.db.one("SELECT clicks, last_clicked_at FROM {ks}.link_clicks WHERE link_id = ? AND node = ?", (c.link_id, node)).await?;
-                    row.map(|(n, l)| (n.unwrap_or(0), l.unwrap_or(0))).unwrap_or((0, 0))
+                    // The node is read back: a read by the whole key never answers with a neighbour.
+                    let row: Option<(i32, Option<i64>, Option<i64>)> =
+                        self.db.one("SELECT node, clicks, last_clicked_at FROM {ks}.link_clicks WHERE link_id = ? AND node = ?", (c.link_id, node)).await?;
+                    row.filter(|(got, _, _)| *got == node).map(|(_, n, l)| (n.unwrap_or(0), l.unwrap_or(0))).unwrap_or((0, 0))
                 }
             };
             let v = (n + c.clicks, last.max(c.last_clicked_at));

@@ -19,9 +19,10 @@ impl WhatsAppStore for ScyllaStore {
     async fn get_wa_template(&self, id: i64) -> StoreResult<Option<WaTemplateRecord>> {
         let owner: Option<(Option<i64>,)> = self.db.one("SELECT association_id FROM {ks}.whatsapp_template_owner WHERE id = ?", (id,)).await?;
         let Some(assoc) = owner.and_then(|(a,)| a) else { return Ok(None) };
-        let row: Option<(Option<Vec<u8>>,)> = self.db.one("SELECT data FROM {ks}.whatsapp_templates WHERE association_id = ? AND id = ?", (assoc, id)).await?;
+        // The id is read back: a read by the whole key never answers with a neighbour.
+        let row: Option<(i64, Option<Vec<u8>>)> = self.db.one("SELECT id, data FROM {ks}.whatsapp_templates WHERE association_id = ? AND id = ?", (assoc, id)).await?;
         match row {
-            Some((Some(d),)) => decode("whatsapp_templates", &d).map(Some),
+            Some((got, Some(d))) if got == id => decode("whatsapp_templates", &d).map(Some),
             _ => Ok(None),
         }
     }
@@ -32,7 +33,7 @@ impl WhatsAppStore for ScyllaStore {
 
     async fn delete_wa_template(&self, association_id: i64, id: i64) -> StoreResult<bool> {
         let row: Option<(i64,)> = self.db.one("SELECT id FROM {ks}.whatsapp_templates WHERE association_id = ? AND id = ?", (association_id, id)).await?;
-        if row.is_none() {
+        if row.is_none_or(|(got,)| got != id) {
             return Ok(false);
         }
         let mut w = Writes::default();
@@ -59,8 +60,8 @@ impl WhatsAppStore for ScyllaStore {
     }
 
     async fn wa_window(&self, association_id: i64, recipient: &str) -> StoreResult<Option<i64>> {
-        let row: Option<(Option<i64>,)> =
-            self.db.one("SELECT last_inbound_at FROM {ks}.whatsapp_windows WHERE association_id = ? AND recipient = ?", (association_id, recipient.to_string())).await?;
-        Ok(row.and_then(|(v,)| v))
+        let row: Option<(String, Option<i64>)> =
+            self.db.one("SELECT recipient, last_inbound_at FROM {ks}.whatsapp_windows WHERE association_id = ? AND recipient = ?", (association_id, recipient.to_string())).await?;
+        Ok(row.filter(|(got, _)| got == recipient).and_then(|(_, v)| v))
     }
 }
