@@ -23,6 +23,16 @@ pub use messages::{bucket_of, owner_of};
 pub use migrate::{migrate, MigrationReport, MIGRATIONS};
 pub use session::ScyllaOptions;
 
+/// Validation of the consistency names (for `Config::validate`).
+pub mod session_parse {
+    pub fn consistency(s: &str) -> Option<()> {
+        super::session::parse_consistency(s).map(|_| ())
+    }
+    pub fn serial(s: &str) -> Option<()> {
+        super::session::parse_serial(s).map(|_| ())
+    }
+}
+
 use crate::store::*;
 use async_trait::async_trait;
 use management::{big, text, ASSOCIATIONS, CREDENTIALS, OPERATORS, TEMPLATES};
