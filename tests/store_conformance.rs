@@ -655,6 +655,29 @@ mod scylla_backend {
         Some(Arc::new(store))
     }
 
+    /// `jood migrate` against a kassandra server: the first run applies migration 1, the
+    /// second finds it applied (the versions are recorded in the keyspace).
+    #[test]
+    fn jood_migrate_applies_each_version_once() {
+        let addr = kassandra();
+        let run = || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_jood"))
+                .arg("migrate")
+                .env("JOOD__STORE__SCYLLA__URIS", format!("[\"{addr}\"]"))
+                .env("JOOD__STORE__SCYLLA__KEYSPACE", "jood_migrate")
+                .env("JOOD__STORE__SCYLLA__REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+                .env("JOOD__STORE__SCYLLA__CONSISTENCY", "one")
+                .output()
+                .expect("run jood migrate");
+            assert!(out.status.success(), "jood migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let first = run();
+        assert!(first.contains("applied migrations [1], already applied []"), "{first}");
+        let second = run();
+        assert!(second.contains("applied migrations [], already applied [1]"), "{second}");
+    }
+
     macro_rules! scylla_suite {
         ($($name:ident),* $(,)?) => {$(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
