@@ -55,7 +55,15 @@ impl App {
         let prometheus = crate::telemetry::prometheus();
         crate::telemetry::configure(&config.metrics);
 
-        let store: SharedStore = Arc::new(
+        let store: SharedStore = if config.store.backend == "scylla" {
+            let sc = &config.store.scylla;
+            Arc::new(
+                crate::store::scylla::ScyllaStore::connect(sc.options(config.ids.node_id), sc.auto_migrate)
+                    .await
+                    .with_context(|| format!("connecting to ScyllaDB at {}", sc.uris.join(",")))?,
+            )
+        } else {
+            Arc::new(
             EmbeddedStore::open(
                 &config.store.data_dir,
                 EmbeddedOptions {
@@ -67,7 +75,8 @@ impl App {
                 },
             )
             .with_context(|| format!("opening the store in {}", config.store.data_dir.display()))?,
-        );
+            )
+        };
         check_master_key(&store, &secrets.master).await?;
         if secrets.admin.is_none() {
             tracing::warn!("no super-admin key (JOOD_ADMIN_KEY or auth.admin_key_file): associations cannot be created");

@@ -207,6 +207,60 @@ pub struct StoreConfig {
     pub memtable_mib: u64,
     /// Do not fsync (tests and benchmarks of everything but durability only). Never in production.
     pub unsafe_no_fsync: bool,
+    /// The ScyllaDB backend (`backend = "scylla"`).
+    pub scylla: ScyllaConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScyllaConfig {
+    /// Contact points, `host:port`.
+    pub uris: Vec<String>,
+    pub keyspace: String,
+    /// The replication clause `jood migrate` creates the keyspace with.
+    pub replication: String,
+    /// Consistency of every read and write (`local_quorum`, `quorum`, `one`, ...).
+    pub consistency: String,
+    /// Consistency of LWT's Paxos round: `local_serial` or `serial`.
+    pub serial_consistency: String,
+    /// Compare-and-set through lightweight transactions. Turn off only for a single engine
+    /// node on a server that ignores `IF` (decisions are then made in that one process).
+    pub lwt: bool,
+    /// Apply missing schema migrations at start (else run `jood migrate`).
+    pub auto_migrate: bool,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ScyllaConfig {
+    fn default() -> Self {
+        let o = crate::store::scylla::ScyllaOptions::default();
+        Self {
+            uris: o.uris,
+            keyspace: o.keyspace,
+            replication: o.replication,
+            consistency: o.consistency,
+            serial_consistency: o.serial_consistency,
+            lwt: o.lwt,
+            auto_migrate: true,
+            request_timeout_ms: o.request_timeout_ms,
+        }
+    }
+}
+
+impl ScyllaConfig {
+    /// The backend's options, with this engine's node id (its rows of per-node totals).
+    pub fn options(&self, node: u8) -> crate::store::scylla::ScyllaOptions {
+        crate::store::scylla::ScyllaOptions {
+            uris: self.uris.clone(),
+            keyspace: self.keyspace.clone(),
+            replication: self.replication.clone(),
+            consistency: self.consistency.clone(),
+            serial_consistency: self.serial_consistency.clone(),
+            lwt: self.lwt,
+            node: i32::from(node),
+            request_timeout_ms: self.request_timeout_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -276,6 +330,7 @@ impl Default for StoreConfig {
             cache_mib: 32,
             memtable_mib: 8,
             unsafe_no_fsync: false,
+            scylla: ScyllaConfig::default(),
         }
     }
 }
@@ -420,7 +475,22 @@ impl Config {
             problems.push(format!("store.backend: `{}` is not one of embedded, scylla", self.store.backend));
         }
         if self.store.backend == "scylla" {
-            problems.push("store.backend: the scylla backend is not built yet; use `embedded`".into());
+            let sc = &self.store.scylla;
+            if sc.uris.is_empty() {
+                problems.push("store.scylla.uris: at least one contact point is needed".into());
+            }
+            if sc.keyspace.is_empty() || !sc.keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                problems.push(format!("store.scylla.keyspace: `{}` must be letters, digits and underscores", sc.keyspace));
+            }
+            if crate::store::scylla::session_parse::consistency(&sc.consistency).is_none() {
+                problems.push(format!("store.scylla.consistency: `{}` is not a consistency level", sc.consistency));
+            }
+            if crate::store::scylla::session_parse::serial(&sc.serial_consistency).is_none() {
+                problems.push(format!("store.scylla.serial_consistency: `{}` is not one of serial, local_serial", sc.serial_consistency));
+            }
+            if sc.request_timeout_ms == 0 {
+                problems.push("store.scylla.request_timeout_ms: must be greater than 0".into());
+            }
         }
         if self.store.data_dir.as_os_str().is_empty() {
             problems.push("store.data_dir: must not be empty".into());
@@ -523,6 +593,20 @@ fn describe_figment_error(e: figment::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scylla_settings_are_validated_together() {
+        let mut c = Config::default();
+        c.store.backend = "scylla".into();
+        assert!(c.validate().is_ok(), "the defaults are a working scylla configuration");
+        c.store.scylla.uris.clear();
+        c.store.scylla.keyspace = "bad-name".into();
+        c.store.scylla.consistency = "most".into();
+        let Err(ConfigError::Invalid(p)) = c.validate() else { panic!("invalid settings accepted") };
+        for key in ["store.scylla.uris", "store.scylla.keyspace", "store.scylla.consistency"] {
+            assert!(p.iter().any(|m| m.starts_with(key)), "{key} missing from {p:?}");
+        }
+    }
 
     #[test]
     fn default_toml_equals_built_in_defaults() {

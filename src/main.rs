@@ -30,6 +30,15 @@ enum Command {
     Loadgen(LoadgenArgs),
     /// Print a fresh random master key (hex) for JOOD_MASTER_KEY.
     Keygen,
+    /// Create the ScyllaDB keyspace and apply the missing schema migrations (`store.scylla`).
+    Migrate(MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// Configuration file (defaults and JOOD__SECTION__KEY variables apply as for `serve`).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -124,6 +133,13 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::Migrate(args) => match migrate(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("jood migrate: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Command::Sim(args) => match sim(args) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
@@ -183,6 +199,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             token.cancel();
         });
         app.run_until_stopped().await
+    })
+}
+
+fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    jood::telemetry::init_logging(&config.log.format, &config.log.level);
+    let sc = config.store.scylla.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let store = jood::store::scylla::ScyllaStore::connect(sc.options(config.ids.node_id), false)
+            .await
+            .with_context(|| format!("connecting to ScyllaDB at {}", sc.uris.join(",")))?;
+        let report = store.migrate().await?;
+        println!("keyspace {}: applied migrations {:?}, already applied {:?}", sc.keyspace, report.applied, report.already);
+        Ok(())
     })
 }
 

@@ -99,6 +99,8 @@ impl CampaignService {
             created_at: now,
             updated_at: now,
             callback_url: None,
+            paused_until: None,
+            segments: 0,
         };
         self.store.put_campaign(&campaign).await?;
         tracing::info!(campaign = campaign_id, recipients = total, channel = %campaign.channel, "prepared campaign created");

@@ -9,6 +9,7 @@
 pub mod callbacks;
 pub mod delivery;
 pub mod embedded;
+pub mod scylla;
 mod links;
 mod model;
 pub mod opt_outs;

@@ -8,7 +8,7 @@ use super::ApiError;
 use crate::domain::sms_policy::{QuietHours, SmsPatch, SmsSettings};
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuietHoursView {
     time_zone: String,
@@ -17,7 +17,7 @@ pub struct QuietHoursView {
     end: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SmsSettingsView {
     max_segments: u32,
@@ -37,7 +37,7 @@ impl From<&SmsSettings> for SmsSettingsView {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SmsSettingsBody {
     #[serde(default)]

@@ -40,7 +40,7 @@ pub struct CreatedView {
     invalid: Vec<InvalidItem>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InvalidItem {
     index: usize,
     recipient: String,

@@ -1,0 +1,72 @@
+//! The customer-callback tables on ScyllaDB: `callback_outbox` (per association, by due
+//! time), `outbox_associations` (which associations have rows), `callback_attempts` (newest
+//! first per association and outcome). Outbox rows are written by the status path in the
+//! batch beside the change they tell (`outbox_put`).
+
+use super::session::{decode, encode, next_seq, Writes};
+use super::ScyllaStore;
+use crate::store::callbacks::{CallbackAttempt, CallbackOutcome, CallbackStore, OutboxEntry};
+use crate::store::StoreResult;
+use async_trait::async_trait;
+
+fn outcome_code(o: Option<CallbackOutcome>) -> i32 {
+    match o {
+        None => 0,
+        Some(CallbackOutcome::Delivered) => 1,
+        Some(CallbackOutcome::Pending) => 2,
+        Some(CallbackOutcome::Failed) => 3,
+    }
+}
+
+const OUTBOX_PUT: &str = "INSERT INTO {ks}.callback_outbox (association_id, next_at, event_id, data) VALUES (?, ?, ?, ?)";
+
+impl ScyllaStore {
+    pub(super) async fn outbox_put(&self, w: &mut Writes, e: &OutboxEntry) -> StoreResult<()> {
+        w.add(&self.db, OUTBOX_PUT, (e.association_id, e.next_at, e.event_id.clone(), encode(e))).await?;
+        w.add(&self.db, "INSERT INTO {ks}.outbox_associations (bucket, association_id) VALUES (?, ?)", (0i32, e.association_id)).await
+    }
+}
+
+#[async_trait]
+impl CallbackStore for ScyllaStore {
+    async fn outbox_associations(&self) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = self.db.many("SELECT association_id FROM {ks}.outbox_associations WHERE bucket = ?", (0i32,), 100_000).await?;
+        Ok(rows.into_iter().map(|(a,)| a).collect())
+    }
+
+    async fn due_callbacks(&self, association_id: i64, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let rows: Vec<(Option<Vec<u8>>,)> =
+            self.db.many("SELECT data FROM {ks}.callback_outbox WHERE association_id = ? AND next_at <= ?", (association_id, until), limit).await?;
+        rows.into_iter().map(|(d,)| decode("callback_outbox", &d.unwrap_or_default())).collect()
+    }
+
+    async fn settle_callback(&self, entry: &OutboxEntry, attempt: &CallbackAttempt, next: Option<&OutboxEntry>) -> StoreResult<()> {
+        let mut w = Writes::default();
+        w.add(&self.db, "DELETE FROM {ks}.callback_outbox WHERE association_id = ? AND next_at = ? AND event_id = ?", (entry.association_id, entry.next_at, entry.event_id.clone()))
+            .await?;
+        if let Some(n) = next {
+            self.outbox_put(&mut w, n).await?;
+        }
+        let seq = next_seq();
+        for o in [None, Some(attempt.outcome)] {
+            w.add(&self.db, "INSERT INTO {ks}.callback_attempts (association_id, outcome, seq, data) VALUES (?, ?, ?, ?)", (attempt.association_id, outcome_code(o), seq, encode(attempt)))
+                .await?;
+        }
+        self.db.batch(w).await
+    }
+
+    async fn list_callback_attempts(&self, association_id: i64, outcome: Option<CallbackOutcome>, limit: usize) -> StoreResult<Vec<CallbackAttempt>> {
+        let rows: Vec<(Option<Vec<u8>>,)> =
+            self.db.many("SELECT data FROM {ks}.callback_attempts WHERE association_id = ? AND outcome = ?", (association_id, outcome_code(outcome)), limit).await?;
+        rows.into_iter().map(|(d,)| decode("callback_attempts", &d.unwrap_or_default())).collect()
+    }
+
+    async fn outbox_len(&self) -> StoreResult<u64> {
+        let mut n = 0u64;
+        for a in self.outbox_associations().await? {
+            let rows: Vec<(i64,)> = self.db.many("SELECT next_at FROM {ks}.callback_outbox WHERE association_id = ?", (a,), 1_000_000).await?;
+            n += rows.len() as u64;
+        }
+        Ok(n)
+    }
+}
