@@ -483,6 +483,10 @@ impl Store for EmbeddedStore {
         self.update_messages_decided(updates).await
     }
 
+    async fn transition_message(&self, msg: &MessageRecord, from: MessageStatus) -> StoreResult<bool> {
+        self.transition_decided(msg, from).await
+    }
+
     async fn apply_status(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>> {
         self.apply_status_decided(events).await
     }
