@@ -62,6 +62,7 @@ impl App {
                     max_batch: config.store.group_commit_max_batch,
                     queue: config.store.group_commit_queue,
                     fsync: !config.store.unsafe_no_fsync,
+                    min_free_bytes: config.store.min_free_bytes,
                 },
             )
             .with_context(|| format!("opening the store in {}", config.store.data_dir.display()))?,
