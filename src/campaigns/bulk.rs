@@ -322,7 +322,8 @@ pub struct BulkIngest {
     valid: u64,
     /// Entries received so far (the index of the next one).
     received: usize,
-    /// The chunk writes in flight, and the clean-up if the ingest never finishes.
+    /// The chunk writes in flight, and the clean-up if the ingest never finishes (armed once
+    /// the `ingesting` row is written, before the first message).
     guard: IngestGuard,
 }
 
@@ -399,10 +400,6 @@ impl CampaignService {
         let now = now_ms();
         let scheduled = crate::domain::time::schedule_at(settings.scheduled_at, now).map_err(CampaignError::Invalid)?;
         let campaign_id = self.ids.next_id();
-        // The row first (see the module comment): every message written below belongs to it.
-        let mut row = campaign_row(campaign_id, &settings, scheduled, now);
-        row.status = CampaignStatus::Ingesting;
-        self.store.put_campaign(&row).await?;
         Ok(BulkIngest {
             svc: self.clone(),
             limit,
@@ -417,7 +414,7 @@ impl CampaignService {
             duplicates: 0,
             valid: 0,
             received: 0,
-            guard: IngestGuard { svc: self.clone(), campaign_id, writes: tokio::task::JoinSet::new(), armed: true },
+            guard: IngestGuard { svc: self.clone(), campaign_id, writes: tokio::task::JoinSet::new(), armed: false },
         })
     }
 }
@@ -473,6 +470,14 @@ impl BulkIngest {
                 })
                 .collect();
             self.valid += records.len() as u64;
+            if !records.is_empty() && !self.guard.armed {
+                // The row before the first message (see the module comment): every message
+                // written belongs to it. A request refused before any write leaves no row.
+                let mut row = campaign_row(self.campaign_id, &self.settings, self.scheduled, self.now);
+                row.status = CampaignStatus::Ingesting;
+                self.svc.store.put_campaign(&row).await?;
+                self.guard.armed = true;
+            }
             if !records.is_empty() {
                 let store = self.svc.store.clone();
                 self.guard.writes.spawn(async move { store.insert_messages(&records).await });
