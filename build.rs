@@ -4,7 +4,12 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = ["proto/jood/v1/notifications.proto"];
     let fds = protox::compile(protos, ["proto"])?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    // The codec maps undecodable requests to INVALID_ARGUMENT (see src/api/grpc/codec.rs).
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .codec_path("crate::api::grpc::codec::Codec")
+        .compile_fds(fds)?;
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -72,6 +72,7 @@ impl App {
                     max_batch: config.store.group_commit_max_batch,
                     queue: config.store.group_commit_queue,
                     fsync: !config.store.unsafe_no_fsync,
+                    min_free_bytes: config.store.min_free_bytes,
                 },
             )
             .with_context(|| format!("opening the store in {}", config.store.data_dir.display()))?,
@@ -257,6 +258,8 @@ impl App {
         self.shutdown.cancelled().await;
         tracing::info!("shutting down: draining in-flight requests");
         let deadline = tokio::time::Instant::now() + self.grace;
+        // No new provider call from now on; the ones in flight finish within the same grace.
+        self.dispatcher.begin_drain();
         drain("HTTP", self.server, deadline).await?;
         if let Some(grpc) = self.grpc {
             drain("gRPC", grpc, deadline).await?;
@@ -265,6 +268,7 @@ impl App {
         if let Err(e) = self.links.flush().await {
             tracing::warn!(error = %e, "flushing link clicks at shutdown failed");
         }
+        self.dispatcher.drain_calls(deadline).await;
         self.dispatcher.stop().await;
         self.store.close().await?;
         tracing::info!("store flushed; bye");

@@ -207,6 +207,9 @@ pub struct StoreConfig {
     pub memtable_mib: u64,
     /// Do not fsync (tests and benchmarks of everything but durability only). Never in production.
     pub unsafe_no_fsync: bool,
+    /// New messages are refused (503 with Retry-After) while the data directory's filesystem
+    /// has fewer free bytes than this, so the store never runs out mid-commit; 0 = no check.
+    pub min_free_bytes: u64,
     /// The ScyllaDB backend (`backend = "scylla"`).
     pub scylla: ScyllaConfig,
 }
@@ -329,6 +332,7 @@ impl Default for StoreConfig {
             group_commit_queue: 65_536,
             cache_mib: 32,
             memtable_mib: 8,
+            min_free_bytes: 256 * 1024 * 1024,
             unsafe_no_fsync: false,
             scylla: ScyllaConfig::default(),
         }

@@ -1,6 +1,8 @@
 //! Graceful shutdown of the real binary under load: SIGTERM mid-load stops accepting, lets
 //! in-flight requests finish, stops dispatch, flushes the store and exits 0; after a restart
-//! on the same data directory every acknowledged message reaches `sent`, none lost.
+//! on the same data directory every acknowledged message reaches `sent`, none lost. A
+//! graceful stop also waits for the provider calls in flight (slow provider), so the restart
+//! repeats none of them.
 
 mod common;
 
@@ -119,5 +121,70 @@ async fn sigterm_mid_load_loses_nothing_acknowledged() {
     let total = sim.stats()["total"]["accepted"].as_u64().unwrap();
     assert!(total >= ids.len() as u64, "the simulator accepted {total} < {}", ids.len());
     eprintln!("after restart: all {} acknowledged messages sent; provider calls {total}", ids.len());
+    engine.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_waits_for_provider_calls_and_repeats_nothing() {
+    // Every call takes 1.5 s, so when the signal comes all of them are in flight.
+    let sim = Simulator::start("127.0.0.1:0", SimConfig { latency_ms: 1_500, record_requests: 1_000, invalid_number_suffix: String::new(), ..SimConfig::default() })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [("JOOD__DISPATCH__CREDENTIAL_IN_FLIGHT", "64"), ("JOOD__DISPATCH__RATE_PER_SECOND__TWILIO", "100000")];
+    let mut engine = EngineProcess::spawn_with_env(&data, &[], &env);
+    let client = reqwest::Client::new();
+    let admin = |m: reqwest::Method, url: String| client.request(m, url).header("x-api-key", ADMIN_KEY).header("x-api-secret", ADMIN_KEY);
+    let (status, body) = send(admin(reqwest::Method::POST, format!("{}/api/v1/associations", engine.base)).json(&json!({"id": 1, "name": "Drain"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let secret = body["data"]["association"]["secretKey"].as_str().unwrap().to_string();
+    let cred = json!({"providerId": 7, "senderName": "JOOD", "credentials": {"accountSid": "ACdrain", "authToken": "t"}, "apiUrl": sim.base_url(), "isDefault": true});
+    let (status, body) = send(admin(reqwest::Method::POST, format!("{}/api/v1/associations/1/credentials", engine.base)).json(&cred)).await;
+    assert_eq!(status, 201, "{body}");
+
+    const N: usize = 30;
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let body = json!({"associationId": 1, "recipient": format!("+96650{:07}", 3_000_000 + i), "message": format!("drain {i}")}).to_string();
+        let ts = now_ms().to_string();
+        let (status, v) = send(
+            client
+                .post(format!("{}/api/v1/webhook/notification", engine.base))
+                .header("content-type", "application/json")
+                .header("x-webhook-timestamp", &ts)
+                .header("x-webhook-signature", sign(&secret, &ts, &body))
+                .body(body),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        ids.push(v["data"]["queueId"].as_i64().unwrap());
+    }
+    // Wait until every call has reached the provider (each takes 1.5 s to answer), then stop.
+    let started = Instant::now();
+    while sim.requests(jood::domain::ProviderKind::Twilio).len() < N {
+        assert!(started.elapsed() < Duration::from_secs(20), "calls did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let exit = engine.terminate(Duration::from_secs(30));
+    let log = std::fs::read_to_string(&engine.log).unwrap();
+    assert!(exit.success(), "exit {exit:?}:\n{log}");
+
+    // After the restart every message is `sent` and the provider got each exactly once.
+    let engine = EngineProcess::spawn_with_env(&data, &[], &env);
+    for id in &ids {
+        let (status, v) = send(admin(reqwest::Method::GET, format!("{}/api/v1/notifications/{id}", engine.base))).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["data"]["status"], "sent", "message {id} was not recorded sent before the stop: {v}");
+    }
+    // Anything re-sent by the restart would be in flight now: give it the provider's latency.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let mut per_recipient = std::collections::HashMap::<String, usize>::new();
+    for r in sim.requests(jood::domain::ProviderKind::Twilio) {
+        *per_recipient.entry(r.body["To"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+    }
+    assert_eq!(per_recipient.len(), N, "{per_recipient:?}");
+    assert!(per_recipient.values().all(|n| *n == 1), "repeated provider calls: {per_recipient:?}");
+    assert!(log.contains("provider calls in flight finished and recorded"), "the stop did not wait for the calls:\n{log}");
     engine.kill9();
 }

@@ -1,9 +1,11 @@
 //! Creating a bulk campaign. Built to keep memory flat for a million recipients: recipients
 //! are processed a chunk at a time — parsed, validated and normalised (on all cores),
 //! de-duplicated (by an 8-byte key per number), personalised, and written durably, with a
-//! few chunk writes in flight. The campaign row is written last: the answer comes only once
-//! everything is durable, and a crash (or a broken stream) before that leaves unacknowledged
-//! messages that no pump ever reads.
+//! few chunk writes in flight. The campaign row is written first, as `ingesting`, and gets
+//! its real status last: the answer comes only once everything is durable. An ingest that
+//! does not finish (refused part-way, a broken stream, a dropped request) is abandoned by
+//! [`IngestGuard`]: its messages are cancelled, never left as orphans; after a crash the
+//! same happens at start (`CampaignService::start` finds the `ingesting` row).
 //!
 //! [`BulkIngest`] is that process with the chunks fed one by one, so a recipient list can be
 //! stored as it arrives (the gRPC `SendBulk` stream) as well as from one request body (the
@@ -326,13 +328,39 @@ pub struct BulkIngest {
     valid: u64,
     /// Entries received so far (the index of the next one).
     received: usize,
-    writes: tokio::task::JoinSet<StoreResult<()>>,
+    /// The chunk writes in flight, and the clean-up if the ingest never finishes (armed once
+    /// the `ingesting` row is written, before the first message).
+    guard: IngestGuard,
     /// The association's SMS rules, the campaign's channel, whether the association has any
     /// opt-outs at all (if not, no recipient is looked up), and the segments stored so far.
     sms: crate::domain::sms_policy::SmsSettings,
     channel: crate::domain::Channel,
     check_opt_outs: bool,
     segments: u64,
+}
+
+/// Abandons an unfinished ingest when dropped: waits for its chunk writes in flight (so none
+/// lands after the clean-up), then cancels the campaign's messages.
+struct IngestGuard {
+    svc: Arc<CampaignService>,
+    campaign_id: i64,
+    writes: tokio::task::JoinSet<StoreResult<()>>,
+    armed: bool,
+}
+
+impl Drop for IngestGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (svc, id, mut writes) = (self.svc.clone(), self.campaign_id, std::mem::take(&mut self.writes));
+        // Without a runtime (the process is ending) the start-up clean-up does it instead.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        rt.spawn(async move {
+            while writes.join_next().await.is_some() {}
+            svc.abandon_ingest(id).await;
+        });
+    }
 }
 
 impl CampaignService {
@@ -387,10 +415,11 @@ impl CampaignService {
         let scheduled = crate::domain::time::schedule_at(settings.scheduled_at, now).map_err(CampaignError::Invalid)?;
         let association = self.store.get_association(settings.association_id).await?.ok_or_else(|| CampaignError::NotFound(format!("Association {} not found", settings.association_id)))?;
         let expires_at = self.validity.deadline(settings.validity_secs, &association, scheduled.unwrap_or(now)).map_err(CampaignError::Invalid)?;
+        let campaign_id = self.ids.next_id();
         Ok(BulkIngest {
             svc: self.clone(),
             limit,
-            campaign_id: self.ids.next_id(),
+            campaign_id,
             now,
             expires_at,
             scheduled,
@@ -402,7 +431,7 @@ impl CampaignService {
             duplicates: 0,
             valid: 0,
             received: 0,
-            writes: tokio::task::JoinSet::new(),
+            guard: IngestGuard { svc: self.clone(), campaign_id, writes: tokio::task::JoinSet::new(), armed: false },
             sms,
             channel,
             check_opt_outs,
@@ -480,13 +509,21 @@ impl BulkIngest {
                 .collect();
             self.valid += records.len() as u64;
             self.segments += records.iter().map(|r| r.segments as u64).sum::<u64>();
+            if !records.is_empty() && !self.guard.armed {
+                // The row before the first message (see the module comment): every message
+                // written belongs to it. A request refused before any write leaves no row.
+                let mut row = campaign_row(self.campaign_id, &self.settings, self.scheduled, self.now);
+                row.status = CampaignStatus::Ingesting;
+                self.svc.store.put_campaign(&row).await?;
+                self.guard.armed = true;
+            }
             if !records.is_empty() {
                 let store = self.svc.store.clone();
-                self.writes.spawn(async move { store.insert_messages(&records).await });
+                self.guard.writes.spawn(async move { store.insert_messages(&records).await });
             }
             // A few chunk commits in flight: they overlap with checking the next chunk.
-            while self.writes.len() >= 3 {
-                self.writes.join_next().await.expect("non-empty").map_err(|e| CampaignError::Invalid(e.to_string()))??;
+            while self.guard.writes.len() >= 3 {
+                self.guard.writes.join_next().await.expect("non-empty").map_err(|e| CampaignError::Invalid(e.to_string()))??;
             }
         }
         Ok(())
@@ -494,7 +531,7 @@ impl BulkIngest {
 
     /// Waits for every write, then creates the campaign (and starts or schedules it).
     pub async fn finish(mut self) -> Result<BulkAccepted, CampaignError> {
-        while let Some(r) = self.writes.join_next().await {
+        while let Some(r) = self.guard.writes.join_next().await {
             r.map_err(|e| CampaignError::Invalid(e.to_string()))??;
         }
         if self.received == 0 {
@@ -507,37 +544,50 @@ impl BulkIngest {
                 self.invalid.iter().take(5).map(|x| format!("recipients[{}] `{}` {}", x.index, x.recipient, x.reason)).collect();
             return Err(CampaignError::Invalid(format!("all {invalid_count} recipients are invalid: {}", first.join("; "))));
         }
-        let (s, campaign_id, scheduled) = (self.settings, self.campaign_id, self.scheduled);
         let campaign = CampaignRecord {
-            id: campaign_id,
-            association_id: s.association_id,
-            name: s.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("Campaign {campaign_id}")),
-            channel: s.channel,
-            status: if scheduled.is_some() { CampaignStatus::Scheduled } else { CampaignStatus::Processing },
             total_recipients: valid,
-            sent: 0,
-            failed: 0,
-            cancelled: 0,
             invalid_recipients: invalid_count as u64,
             duplicates_removed: duplicates as u64,
-            scheduled_at: scheduled,
-            send_rate: s.send_rate,
-            priority: s.priority,
-            credential_id: s.credential_id,
-            created_at: self.now,
-            updated_at: self.now,
-            callback_url: s.callback_url,
-            paused_until: None,
             segments: self.segments,
+            ..campaign_row(self.campaign_id, &self.settings, self.scheduled, self.now)
         };
+        let campaign_id = campaign.id;
+        // From here the campaign is the pump's or the scheduler's, not the guard's.
         self.svc.store.put_campaign(&campaign).await?;
+        self.guard.armed = false;
         tracing::info!(campaign = campaign_id, recipients = valid, invalid = invalid_count, duplicates, "campaign created");
-        if scheduled.is_some() {
+        if self.scheduled.is_some() {
             self.svc.schedule_changed();
         } else {
             self.svc.start_pump(campaign.clone());
         }
         Ok(BulkAccepted { campaign, invalid_count, invalid: self.invalid, duplicates_removed: duplicates })
+    }
+}
+
+/// The campaign row of `settings` (counts zero; `finish` fills them in).
+fn campaign_row(id: i64, s: &BulkSettings, scheduled: Option<i64>, now: i64) -> CampaignRecord {
+    CampaignRecord {
+        id,
+        association_id: s.association_id,
+        name: s.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("Campaign {id}")),
+        channel: s.channel.clone(),
+        status: if scheduled.is_some() { CampaignStatus::Scheduled } else { CampaignStatus::Processing },
+        total_recipients: 0,
+        sent: 0,
+        failed: 0,
+        cancelled: 0,
+        invalid_recipients: 0,
+        duplicates_removed: 0,
+        scheduled_at: scheduled,
+        send_rate: s.send_rate,
+        priority: s.priority,
+        credential_id: s.credential_id,
+        created_at: now,
+        updated_at: now,
+        callback_url: s.callback_url.clone(),
+        paused_until: None,
+        segments: 0,
     }
 }
 

@@ -72,6 +72,8 @@ impl CampaignService {
         for c in svc.store.list_active_campaigns().await? {
             match c.status {
                 CampaignStatus::Processing => svc.start_pump(c),
+                // An ingest that died before its answer (the process that ran it is gone).
+                CampaignStatus::Ingesting => svc.abandon_ingest(c.id).await,
                 // A cancel interrupted by a crash: finish marking its messages.
                 CampaignStatus::Cancelled => {
                     let held = svc.dispatcher.campaigns().register(c.id, c.association_id).cancel();
@@ -120,6 +122,9 @@ impl CampaignService {
         if c.status.is_final() {
             return Err(CampaignError::Conflict(format!("Campaign {id} is already {}", c.status.as_str())));
         }
+        if c.status == CampaignStatus::Ingesting {
+            return Err(CampaignError::Conflict(format!("Campaign {id} is still being created; it can be cancelled once created")));
+        }
         // Registering first means a pump that starts later (a scheduled campaign firing now)
         // finds the campaign cancelled.
         let outstanding = self.dispatcher.campaigns().register(id, c.association_id).cancel();
@@ -132,11 +137,30 @@ impl CampaignService {
         Ok(c)
     }
 
+    /// Cleans up after a bulk ingest that never answered: every message it wrote is cancelled
+    /// ("campaign not created") and the row becomes `cancelled` with exact counts. The row
+    /// stays `ingesting` until the sweep is done, so a crash meanwhile repeats it at start.
+    /// Only unacknowledged recipients are touched: the client never got this campaign's id.
+    pub(crate) async fn abandon_ingest(self: &Arc<Self>, id: i64) {
+        match self.store.get_campaign(id).await {
+            Ok(Some(c)) if c.status == CampaignStatus::Ingesting => {
+                tracing::warn!(campaign = id, "bulk ingest did not finish; cancelling the recipients it stored");
+                metrics::counter!(crate::telemetry::CAMPAIGN_INGESTS_ABANDONED_TOTAL).increment(1);
+                let held = self.dispatcher.campaigns().register(id, c.association_id).cancel();
+                self.clone().spawn_cancel_sweep(id, held);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(campaign = id, error = %e, "could not read an abandoned ingest's campaign"),
+        }
+    }
+
     /// Marks every message of a cancelled campaign that dispatch does not hold as cancelled
     /// (dispatch settles the ones it holds), waits for those to settle, then writes exact
     /// final counters.
     fn spawn_cancel_sweep(self: Arc<Self>, id: i64, outstanding: std::collections::HashSet<i64>) {
         tokio::spawn(async move {
+            let ingesting = matches!(self.store.get_campaign(id).await, Ok(Some(c)) if c.status == CampaignStatus::Ingesting);
+            let reason = if ingesting { "campaign not created: its bulk request did not complete" } else { "campaign cancelled" };
             let mut after = None;
             loop {
                 let ids = match self.store.list_campaign_messages(id, after, 1000).await {
@@ -155,7 +179,7 @@ impl CampaignService {
                     if let Ok(Some(mut m)) = self.store.get_message(mid).await {
                         if !m.status.is_terminal() {
                             m.status = MessageStatus::Cancelled;
-                            m.error = Some("campaign cancelled".into());
+                            m.error = Some(reason.into());
                             m.updated_at = now_ms();
                             self.dispatcher.write_status(MessageUpdate { message: m, attempt: None });
                         }
@@ -211,7 +235,12 @@ impl CampaignService {
         }
         m.status = MessageStatus::Cancelled;
         m.updated_at = now_ms();
-        self.store.update_message(&m, None).await?;
+        // Compare-and-set against the scheduler firing it at this moment: whichever commits
+        // first wins. A 200 here means it will never be sent.
+        if !self.store.transition_message(&m, MessageStatus::Scheduled).await? {
+            let now = self.store.get_message(id).await?.map_or("gone", |m| m.status.as_str());
+            return Err(CampaignError::Conflict(format!("Notification {id} is {now}; only scheduled messages can be cancelled")));
+        }
         Ok(())
     }
 }

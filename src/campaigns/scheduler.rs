@@ -56,9 +56,14 @@ async fn fire_due(svc: &Arc<CampaignService>) -> anyhow::Result<()> {
                     Some(mut m) if m.status == MessageStatus::Scheduled => {
                         m.status = MessageStatus::Queued;
                         m.updated_at = now_ms();
-                        // Moves it from the schedule to the unfinished index, durably.
-                        svc.store.update_message(&m, None).await?;
-                        let _ = svc.dispatcher.submit(m);
+                        // Moves it from the schedule to the unfinished index, durably, only if
+                        // it is still scheduled: a cancel that committed first wins (and was
+                        // answered 200); if this commits first the cancel answers 409.
+                        if svc.store.transition_message(&m, MessageStatus::Scheduled).await? {
+                            let _ = svc.dispatcher.submit(m);
+                        } else {
+                            svc.store.remove_schedule(e).await?;
+                        }
                     }
                     _ => svc.store.remove_schedule(e).await?,
                 },

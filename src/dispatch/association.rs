@@ -29,6 +29,10 @@ pub struct AttemptReport {
     pub credential_id: i64,
     pub attempt: Option<AttemptRecord>,
     pub verdict: Verdict,
+    /// The provider call this reports, counted until the report is handled (a graceful stop
+    /// waits for it: see `dispatch::drain`). Never read: it counts until it is dropped.
+    #[allow(dead_code)]
+    pub call: Option<super::drain::CallGuard>,
 }
 
 #[derive(Debug, Clone)]

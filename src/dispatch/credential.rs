@@ -84,6 +84,8 @@ pub enum CredMsg {
 
 pub struct CallDone {
     job: Box<Job>,
+    /// Held until the outcome is with the association actor (see `dispatch::drain`).
+    guard: super::drain::CallGuard,
     tries: u32,
     outcome: SendOutcome,
     latency: Duration,
@@ -237,6 +239,9 @@ impl CredState {
     /// Starts calls while the window, the token bucket and the breaker allow.
     fn pump(&mut self, me: &ActorRef<CredMsg>) {
         while !self.queue.is_empty() {
+            if self.ctx.calls.is_draining() {
+                return; // a graceful stop: what is queued stays durable for the next start
+            }
             if let Some(reason) = self.broken.clone() {
                 self.fail_over_all(&format!("credential {} is broken: {reason}", self.credential_id));
                 return;
@@ -339,10 +344,11 @@ impl CredState {
         // Counted by the call itself, so a call outliving its actor still leaves the gauge.
         let in_flight = self.in_flight_gauge.clone();
         in_flight.increment(1.0);
+        let guard = self.ctx.calls.start();
         tokio::spawn(async move {
             let (outcome, latency) = providers::send(adapter, &client, &cred, &sms, timeout).await;
             in_flight.decrement(1.0);
-            let _ = me.cast(CredMsg::Done(Box::new(CallDone { job: p.job, tries: p.tries + 1, outcome, latency })));
+            let _ = me.cast(CredMsg::Done(Box::new(CallDone { job: p.job, tries: p.tries + 1, outcome, latency, guard })));
         });
     }
 
@@ -434,15 +440,19 @@ impl CredState {
             let channel = crate::telemetry::channel_label(&d.job.record.channel);
             metrics::counter!(crate::telemetry::DISPATCH_RETRIES_TOTAL, "provider" => self.provider.code(), "channel" => channel).increment(1);
         }
-        self.report(&d.job, Some(attempt), verdict);
+        self.report_call(&d.job, Some(attempt), verdict, Some(d.guard));
     }
 
     fn report(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict) {
+        self.report_call(job, attempt, verdict, None)
+    }
+
+    fn report_call(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict, call: Option<super::drain::CallGuard>) {
         if matches!(verdict, Verdict::Failover { .. }) {
             let channel = crate::telemetry::channel_label(&job.record.channel);
             metrics::counter!(crate::telemetry::DISPATCH_FAILOVERS_TOTAL, "provider" => self.provider.code(), "channel" => channel).increment(1);
         }
-        let _ = job.reply.cast(AssocMsg::Report(AttemptReport { message_id: job.record.id, credential_id: self.credential_id, attempt, verdict }));
+        let _ = job.reply.cast(AssocMsg::Report(AttemptReport { message_id: job.record.id, credential_id: self.credential_id, attempt, verdict, call }));
     }
 
     fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {

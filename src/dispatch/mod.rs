@@ -17,6 +17,7 @@
 mod association;
 mod credential;
 pub use credential::MAX_CREDENTIAL_RATE;
+pub mod drain;
 pub mod outcomes;
 pub mod policy;
 pub mod progress;
@@ -51,6 +52,8 @@ pub struct DispatchContext {
     pub public_url: String,
     /// Callers waiting for a message's outcome (the synchronous WhatsApp sends).
     pub outcomes: outcomes::Outcomes,
+    /// Provider calls in flight, drained at a graceful stop.
+    pub calls: Arc<drain::CallTracker>,
 }
 
 /// The front door of dispatch: cheap to clone, used by ingress and recovery.
@@ -91,6 +94,7 @@ impl Dispatcher {
             coord,
             public_url,
             outcomes: Default::default(),
+            calls: Default::default(),
         });
         let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })
@@ -139,6 +143,26 @@ impl Dispatcher {
     /// Association actors alive now (they stop when idle).
     pub async fn active_associations(&self) -> usize {
         ractor::call!(self.root, SupervisorMsg::Active).unwrap_or(0)
+    }
+
+    /// The first stage of a graceful stop: no new provider call starts from now on (queued
+    /// messages stay durable and go out after the restart).
+    pub fn begin_drain(&self) {
+        self.ctx.calls.begin_drain();
+    }
+
+    /// Waits, until `deadline`, for the provider calls in flight to end and their outcome to
+    /// reach the status writer; returns how many were cut (those may be repeated on start).
+    pub async fn drain_calls(&self, deadline: tokio::time::Instant) -> usize {
+        self.ctx.calls.begin_drain();
+        let in_flight = self.ctx.calls.in_flight();
+        let left = self.ctx.calls.wait_idle(deadline).await;
+        if left > 0 {
+            tracing::warn!(in_flight, cut = left, "grace period over; provider calls still in flight may be repeated after the restart");
+        } else if in_flight > 0 {
+            tracing::info!(calls = in_flight, "provider calls in flight finished and recorded");
+        }
+        left
     }
 
     /// Stops the actor tree, then flushes pending status writes.

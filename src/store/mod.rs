@@ -137,6 +137,17 @@ pub trait Store: WhatsAppStore + CallbackStore + DeliveryStore + OptOutStore + S
     }
     /// Many `update_message`s in one durable commit, applied in order.
     async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()>;
+    /// Compare-and-set on status: writes `msg` (as `update_message` does) only if the stored
+    /// row is still in status `from`; tells whether it did. Two writers that both start from
+    /// `scheduled` (the scheduler firing, a cancel) cannot both win. The embedded backend
+    /// decides it on the committer thread; a ScyllaDB backend must override this default
+    /// (read, then write: not atomic) with an LWT `UPDATE … IF status = ?`.
+    async fn transition_message(&self, msg: &MessageRecord, from: MessageStatus) -> StoreResult<bool> {
+        match self.get_message(msg.id).await? {
+            Some(m) if m.status == from => self.update_message(msg, None).await.map(|_| true),
+            _ => Ok(false),
+        }
+    }
     /// Status events (delivery reports and the like), each decided against the message as
     /// it is when the event is written: applied only when it moves the message to a higher
     /// rank ([`MessageStatus::report_supersedes`]), then written with the event, the

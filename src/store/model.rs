@@ -326,6 +326,10 @@ pub enum CampaignStatus {
     Processing,
     Completed,
     Cancelled,
+    /// Its recipients are being written; not acknowledged yet. The row comes first so that
+    /// messages of an ingest that dies (a crash, a broken stream, a refused chunk) always
+    /// belong to a campaign that says so, and are cancelled rather than left orphaned.
+    Ingesting,
 }
 
 impl CampaignStatus {
@@ -335,6 +339,7 @@ impl CampaignStatus {
             Self::Processing => "processing",
             Self::Completed => "completed",
             Self::Cancelled => "cancelled",
+            Self::Ingesting => "ingesting",
         }
     }
 

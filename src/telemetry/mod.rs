@@ -36,6 +36,8 @@ pub const DISPATCH_FAILOVERS_TOTAL: &str = "jood_dispatch_failovers_total";
 pub const DISPATCH_ACTOR_RESTARTS_TOTAL: &str = "jood_dispatch_actor_restarts_total";
 pub const DISPATCH_IN_MEMORY: &str = "jood_dispatch_messages_in_memory";
 pub const SCHEDULE_BACKLOG: &str = "jood_schedule_backlog";
+pub const CAMPAIGN_INGESTS_ABANDONED_TOTAL: &str = "jood_campaign_ingests_abandoned_total";
+pub const STORE_DISK_FREE_BYTES: &str = "jood_store_disk_free_bytes";
 pub const SCHEDULE_OVERDUE_SECONDS: &str = "jood_schedule_overdue_seconds";
 pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
 pub const CREDENTIAL_IN_FLIGHT: &str = "jood_credential_calls_in_flight";
@@ -96,6 +98,8 @@ fn describe() {
     describe_gauge!(HTTP_CONNECTIONS_OPEN, "HTTP connections open now");
     describe_counter!(HTTP_CONNECTIONS_REJECTED_TOTAL, "HTTP connections closed at accept because server.max_connections were open");
     describe_counter!(HTTP_CONNECTIONS_CLOSED_TOTAL, "HTTP connections closed by the server, by reason (header_timeout, idle, error)");
+    describe_gauge!(STORE_DISK_FREE_BYTES, Unit::Bytes, "Free bytes of the data directory's filesystem, as last read by the store's space check");
+    describe_counter!(CAMPAIGN_INGESTS_ABANDONED_TOTAL, "Bulk ingests that never answered (refused part-way, broken stream, crash); their stored recipients were cancelled");
     describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests answered, by route template, method and status");
     describe_histogram!(HTTP_REQUEST_SECONDS, Unit::Seconds, "HTTP request latency, by route template and method");
     describe_counter!(GRPC_REQUESTS_TOTAL, "gRPC calls answered, by method and status code");

@@ -45,6 +45,9 @@ pub fn campaign_status(s: CampaignStatus) -> pb::CampaignStatus {
         CampaignStatus::Processing => pb::CampaignStatus::Processing,
         CampaignStatus::Completed => pb::CampaignStatus::Completed,
         CampaignStatus::Cancelled => pb::CampaignStatus::Cancelled,
+        // Never answered by SendBulk (it answers once the campaign is stored); a watcher that
+        // guessed an id in the making sees "unspecified" until then.
+        CampaignStatus::Ingesting => pb::CampaignStatus::Unspecified,
     }
 }
 

@@ -9,6 +9,7 @@
 //! synchronous and the key check reads the store.
 
 mod bulk;
+pub mod codec;
 mod convert;
 pub mod pb;
 mod watch;

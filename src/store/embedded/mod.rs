@@ -11,6 +11,7 @@ mod delivery;
 mod keys;
 mod management;
 mod opt_outs;
+mod space;
 mod status;
 mod links;
 mod views;
@@ -65,11 +66,13 @@ pub struct EmbeddedOptions {
     pub max_batch: usize,
     pub queue: usize,
     pub fsync: bool,
+    /// New messages are refused below this many free bytes (see `space`); 0 = no check.
+    pub min_free_bytes: u64,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { cache_mib: 32, memtable_mib: 8, max_batch: 8192, queue: 65_536, fsync: true }
+        Self { cache_mib: 32, memtable_mib: 8, max_batch: 8192, queue: 65_536, fsync: true, min_free_bytes: 0 }
     }
 }
 
@@ -80,6 +83,8 @@ pub struct EmbeddedStore {
     committer: CommitterHandle,
     /// Asked on every status change (the customer-callback outbox hook).
     observer: parking_lot::RwLock<Option<Arc<dyn StatusObserver>>>,
+    /// Turns new messages away before the disk is full.
+    space: space::SpaceGuard,
 }
 
 /// Messages are spread over this many partitions of the unfinished index (as in ScyllaDB,
@@ -137,7 +142,8 @@ impl EmbeddedStore {
             db,
             CommitterOptions { max_batch: opts.max_batch, queue: opts.queue, fsync: opts.fsync },
         );
-        Ok(Self { tables: parking_lot::RwLock::new(Some(Arc::new(t))), committer, observer: parking_lot::RwLock::new(None) })
+        let space = space::SpaceGuard::new(dir.to_path_buf(), opts.min_free_bytes);
+        Ok(Self { tables: parking_lot::RwLock::new(Some(Arc::new(t))), committer, observer: parking_lot::RwLock::new(None), space })
     }
 
     fn t(&self) -> StoreResult<Arc<Tables>> {
@@ -445,6 +451,7 @@ impl Store for EmbeddedStore {
 
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
         let t = self.t()?;
+        self.space.admit()?;
         // Rows straight in fjall's byte type, one vector per table: a campaign chunk is tens of
         // thousands of messages, and the committer thread only moves them into its batch.
         let mut rows = Vec::with_capacity(msgs.len());
@@ -489,6 +496,10 @@ impl Store for EmbeddedStore {
 
     async fn update_messages(&self, updates: &[MessageUpdate]) -> StoreResult<()> {
         self.update_messages_decided(updates).await
+    }
+
+    async fn transition_message(&self, msg: &MessageRecord, from: MessageStatus) -> StoreResult<bool> {
+        self.transition_decided(msg, from).await
     }
 
     async fn apply_status(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>> {

@@ -189,6 +189,25 @@ impl EmbeddedStore {
         self.committer.write(muts, vec![]).await
     }
 
+    /// [`Store::transition_message`](crate::store::Store::transition_message): the status is
+    /// compared inside the committer's read-modify-write, in order with every other write.
+    pub(super) async fn transition_decided(&self, msg: &MessageRecord, from: MessageStatus) -> StoreResult<bool> {
+        let t = self.t()?;
+        let observer = self.observer.read().clone();
+        let won = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (u, encoded, flag) = (MessageUpdate { message: msg.clone(), attempt: None }, encode(msg), won.clone());
+        let reads = t.messages.clone();
+        let f = Box::new(move |view: &mut GroupView<'_>| match Self::current(&t, view, u.message.id) {
+            Some(b) if b.status == from => {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                Self::engine_update(&t, view, observer.as_ref(), u, encoded)
+            }
+            _ => Vec::new(),
+        });
+        self.committer.write(vec![Mutation::Compute { reads, f }], vec![]).await?;
+        Ok(won.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     pub(super) async fn apply_status_decided(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>> {
         let t = self.t()?;
         let observer = self.observer.read().clone();
