@@ -6,7 +6,9 @@
 //!
 //! Receivers exist for the providers whose notes (`shared/providers/*.md`) document a report
 //! mechanism: Twilio (`twilio.rs`, signed), Infobip (`infobip.rs`, unsigned) and Meta's
-//! WhatsApp Cloud API (`meta.rs`: signed statuses, inbound messages, template updates). Yamamah,
+//! WhatsApp Cloud API (`meta.rs`: signed statuses, inbound messages, template updates), Sidobe
+//! (`sidobe.rs`: signed status webhooks; `sidobe_reconcile.rs` looks up the ones that never
+//! came) and the WA-Web gateway (`waweb.rs`: events with an answer, at their own route). Yamamah,
 //! Shastra, Qyadat, Unifonic and 4jawaly document none that can be implemented; their
 //! callback URLs answer 404 and `sent` stays final for them.
 //!
@@ -17,7 +19,10 @@
 
 mod infobip;
 pub mod meta;
+pub mod sidobe;
+pub mod sidobe_reconcile;
 mod twilio;
+pub mod waweb;
 
 use crate::directory::Directory;
 use crate::domain::ProviderKind;
@@ -43,6 +48,8 @@ pub struct Callback<'a> {
     pub twilio_signature: Option<&'a str>,
     /// Meta's `X-Hub-Signature-256` header.
     pub hub_signature: Option<&'a str>,
+    /// Sidobe's `X-Webhook-Signature` header.
+    pub webhook_signature: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -82,6 +89,8 @@ pub struct Receivers {
     status: StatusService,
     /// `server.public_url`.
     public_url: String,
+    /// What the gateway receivers keep between calls (Sidobe event ids, followed sends).
+    gateways: sidobe::GatewayState,
 }
 
 /// A report located to its message and credential, not yet applied.
@@ -92,7 +101,13 @@ pub(crate) struct Located {
 
 impl Receivers {
     pub fn new(store: SharedStore, directory: Arc<Directory>, status: StatusService, public_url: String) -> Self {
-        Self { store, directory, status, public_url }
+        Self { store, directory, status, public_url, gateways: Default::default() }
+    }
+
+    /// The Sidobe sends dispatch follows (so a webhook stops the reconciler's look-up).
+    pub fn with_awaiting(mut self, awaiting: Arc<crate::providers::awaiting::Awaiting>) -> Self {
+        self.gateways.awaiting = Some(awaiting);
+        self
     }
 
     /// Meta's `GET` subscription check: the challenge to echo.
@@ -127,6 +142,7 @@ impl Receivers {
             ProviderKind::Twilio => twilio::receive(self, cb).await,
             ProviderKind::Infobip => infobip::receive(self, cb).await,
             ProviderKind::MetaWhatsapp => meta::receive(self, cb).await,
+            ProviderKind::Sidobe => sidobe::receive(self, cb).await,
             _ => Err(InboundError::NoReceiver(cb.provider.into())),
         }
     }

@@ -164,6 +164,7 @@ pub trait ProviderAdapter: Send + Sync + 'static {
 // ---------------------------------------------------------------------------------------------
 // The adapters, the catalogue lookup and the one function that performs a call.
 
+pub mod awaiting;
 mod fourjawaly;
 mod infobip;
 mod meta;
