@@ -96,6 +96,7 @@ impl App {
         // Before dispatch starts: every status change from here on has its outbox row.
         let callbacks = crate::callbacks::Callbacks::start(&config.callbacks, store.clone(), directory.clone(), shutdown.child_token())?;
         let dispatcher = Dispatcher::start(config.dispatch.clone(), config.server.public_url.clone(), store.clone(), directory.clone(), coord.clone()).await?;
+        dispatcher.set_gateways(config.gateways.clone());
         let schedule_changed = Arc::new(tokio::sync::Notify::new());
         let campaigns = CampaignService::start(
             store.clone(),
@@ -128,6 +129,18 @@ impl App {
         if let Some((user, password)) = &secrets.operator {
             sessions.bootstrap(user, password).await.map_err(|e| anyhow::anyhow!("bootstrapping the dashboard operator: {e}"))?;
         }
+        let inbound = Arc::new(
+            crate::inbound::Receivers::new(store.clone(), directory.clone(), crate::status::StatusService::new(store.clone()), config.server.public_url.clone())
+                .with_awaiting(dispatcher.awaiting()),
+        );
+        // Sidobe sends whose status webhook never came are looked up (`inbound::sidobe_reconcile`).
+        crate::inbound::sidobe_reconcile::spawn(
+            inbound.clone(),
+            dispatcher.awaiting(),
+            crate::providers::http_client(std::time::Duration::from_secs(5))?,
+            config.gateways.clone(),
+            shutdown.child_token(),
+        );
         let state = AppState::new(crate::api::http::AppStateInner {
             config: config.clone(),
             store: store.clone(),
@@ -142,12 +155,7 @@ impl App {
             client_ip,
             whatsapp,
             callbacks,
-            inbound: Arc::new(crate::inbound::Receivers::new(
-                store.clone(),
-                directory.clone(),
-                crate::status::StatusService::new(store.clone()),
-                config.server.public_url.clone(),
-            )),
+            inbound: inbound.clone(),
             links: links.clone(),
         });
         // Messages left unfinished by the previous run go back to dispatch.
