@@ -111,6 +111,9 @@ async fn sidobe_sends_end_with_the_status_their_signed_webhook_reports() {
     let s = engine().await;
     let k = s.create_association(1, "A").await;
     let cred = sidobe_setup(&s, &sim, &k).await;
+    // Group ids are for the WA-Web gateway only.
+    let body = json!({"associationId": 1, "recipient": "120363025246125486@g.us", "message": "hi", "channel": "whatsapp"}).to_string();
+    assert_error(&send(s.signed("/api/v1/webhook/notification", &k.secret_key, &body)).await, 400, "WhatsApp group id");
 
     // Text, image and document: each on its endpoint, async, then the webhook decides.
     let text_ok = send_text(&s, &k, "+966501234567", "رمزك 482901").await;
@@ -237,6 +240,17 @@ async fn wa_web_gateway_sends_events_and_answers() {
     let send_req = reqs.iter().find(|r| r["path"] == "/api/send-message" && r["body"]["mediaUrl"].is_string()).unwrap();
     assert_eq!((send_req["body"]["number"].as_str(), send_req["body"]["clientId"].as_str()), (Some("966501234568"), Some("client-1")), "{send_req}");
 
+    // A group id goes to the group endpoint; a read-only group is a permanent failure.
+    sim_post(&sim, "/_sim/waweb/config", json!({"read_only_groups": ["120363000000000001@g.us"]})).await;
+    let group = send_text(&s, &k, "120363025246125486@g.us", "group notice").await;
+    let n = wait_status(&s, &k, group, "sent").await;
+    assert_eq!(n["provider"], "wawebgw", "{n}");
+    let reqs: Vec<Value> = sim.requests(ProviderKind::WaWebGateway).into_iter().map(|r| serde_json::to_value(r).unwrap()).collect();
+    assert!(reqs.iter().any(|r| r["path"] == "/api/send-group-message" && r["body"]["groupId"] == "120363025246125486@g.us"), "{reqs:?}");
+    let read_only = send_text(&s, &k, "120363000000000001@g.us", "announcement").await;
+    let n = wait_status(&s, &k, read_only, "failed").await;
+    assert!(n["error"].as_str().unwrap().contains("READ_ONLY_CHAT"), "{n}");
+
     // A wrong client key is refused.
     let url = s.url(&format!("/api/v1/callbacks/wawebgw/{cred}"));
     let ev = json!({"event": "message_received", "data": {"from": "966501234567@c.us", "to": "client-1", "body": "hi", "timestamp": 1, "type": "received_message"}});
@@ -293,7 +307,7 @@ async fn an_unauthenticated_gateway_client_fails_over_to_the_cloud_api() {
     let id = send_text(&s, &k, "+966501234569", "second").await;
     let n = wait_status(&s, &k, id, "sent").await;
     assert_eq!(n["provider"], "meta", "{n}");
-    let metrics = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.lines().any(|l| l.starts_with("jood_credential_circuit_open") && l.contains("wawebgw") && l.trim_end().ends_with(" 1")), "{}", metrics.lines().filter(|l| l.contains("circuit")).collect::<Vec<_>>().join("\n"));
+    // (The circuit gauge is process-wide, shared with the suites running beside this one in
+    // the same process, so its value is not asserted here; the reason above is per engine.)
     s.stop().await;
 }
