@@ -108,6 +108,7 @@ impl App {
         // Before dispatch starts: every status change from here on has its outbox row.
         let callbacks = crate::callbacks::Callbacks::start(&config.callbacks, store.clone(), directory.clone(), shutdown.child_token())?;
         let dispatcher = Dispatcher::start(config.dispatch.clone(), config.server.public_url.clone(), store.clone(), directory.clone(), coord.clone()).await?;
+        dispatcher.set_gateways(config.gateways.clone());
         let schedule_changed = Arc::new(tokio::sync::Notify::new());
         let campaigns = CampaignService::start(
             store.clone(),
@@ -141,16 +142,27 @@ impl App {
         if let Some((user, password)) = &secrets.operator {
             sessions.bootstrap(user, password).await.map_err(|e| anyhow::anyhow!("bootstrapping the dashboard operator: {e}"))?;
         }
-        // The return path's background work: parked early reports, validity expiry.
-        let inbound = Arc::new(crate::inbound::Receivers::new(
-            store.clone(),
-            directory.clone(),
-            crate::status::StatusService::new(store.clone()),
-            config.server.public_url.clone(),
-            Arc::new(crate::inbound::early::EarlyReports::new(config.delivery.clone())),
-        ));
+        // The return path's background work: parked early reports, validity expiry, and Sidobe
+        // sends whose status webhook never came (`inbound::sidobe_reconcile`).
+        let inbound = Arc::new(
+            crate::inbound::Receivers::new(
+                store.clone(),
+                directory.clone(),
+                crate::status::StatusService::new(store.clone()),
+                config.server.public_url.clone(),
+                Arc::new(crate::inbound::early::EarlyReports::new(config.delivery.clone())),
+            )
+            .with_awaiting(dispatcher.awaiting()),
+        );
         tokio::spawn(inbound.early_reports().run(inbound.clone(), shutdown.child_token()));
         tokio::spawn(crate::status::expiry::run(store.clone(), config.delivery.clone(), shutdown.child_token()));
+        crate::inbound::sidobe_reconcile::spawn(
+            inbound.clone(),
+            dispatcher.awaiting(),
+            crate::providers::http_client(std::time::Duration::from_secs(5))?,
+            config.gateways.clone(),
+            shutdown.child_token(),
+        );
         let state = AppState::new(crate::api::http::AppStateInner {
             config: config.clone(),
             store: store.clone(),

@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 
 mod callbacks;
 mod delivery;
+mod gateways;
 mod observability;
 mod protection;
 pub use callbacks::CallbacksConfig;
 pub use delivery::DeliveryConfig;
+pub use gateways::GatewaysConfig;
 pub use observability::{LogConfig, MetricsConfig};
 pub use protection::{IdempotencyConfig, RateLimitConfig, RedisConfig};
 
@@ -39,6 +41,7 @@ pub struct Config {
     pub log: LogConfig,
     pub callbacks: CallbacksConfig,
     pub delivery: DeliveryConfig,
+    pub gateways: GatewaysConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,6 +94,10 @@ pub struct ProviderRates {
     pub twilio: f64,
     /// Meta's WhatsApp Cloud API: a business number's default throughput is 80 msg/s.
     pub meta: f64,
+    /// Sidobe: no published limit (it varies with load); one WhatsApp device behind it.
+    pub sidobe: f64,
+    /// The WA-Web gateway documents 100 requests per 15 minutes per key.
+    pub wawebgw: f64,
 }
 
 impl ProviderRates {
@@ -105,6 +112,8 @@ impl ProviderRates {
             Infobip => self.infobip,
             Twilio => self.twilio,
             MetaWhatsapp => self.meta,
+            Sidobe => self.sidobe,
+            WaWebGateway => self.wawebgw,
         }
     }
 }
@@ -300,6 +309,7 @@ impl Default for Config {
             log: LogConfig::default(),
             callbacks: CallbacksConfig::default(),
             delivery: DeliveryConfig::default(),
+            gateways: GatewaysConfig::default(),
         }
     }
 }
@@ -375,7 +385,7 @@ impl Default for DispatchConfig {
 
 impl Default for ProviderRates {
     fn default() -> Self {
-        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0 }
+        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0, sidobe: 5.0, wawebgw: 0.11 }
     }
 }
 
@@ -568,6 +578,7 @@ impl Config {
         protection::validate(self, &mut problems);
         callbacks::validate(self, &mut problems);
         delivery::validate(self, &mut problems);
+        gateways::validate(self, &mut problems);
         observability::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())

@@ -295,14 +295,18 @@ async fn providers_list_matches_the_document() {
             (5, "4jawaly", "4Jawaly"),
             (6, "infobip", "Infobip"),
             (7, "twilio", "Twilio"),
-            // Beyond the documented list: Meta's WhatsApp Cloud API.
-            (8, "meta", "Meta WhatsApp Cloud API")
+            // Beyond the documented list: Meta's WhatsApp Cloud API and the two gateways.
+            (8, "meta", "Meta WhatsApp Cloud API"),
+            (9, "sidobe", "Sidobe WhatsApp API"),
+            (10, "wawebgw", "WA-Web multi-client gateway")
         ]
     );
     assert_eq!(list[4]["fields"], json!(["appKey", "appSecret"]));
     assert_eq!((list[6]["channel"].clone(), list[6]["channels"].clone()), (json!("sms"), json!(["sms", "whatsapp"])));
     assert_eq!((list[7]["channel"].clone(), list[7]["fields"].clone()), (json!("whatsapp"), json!(["phoneNumberId", "accessToken"])));
     assert_eq!(list[6]["channels"], json!(["sms", "whatsapp"]));
+    assert_eq!((list[8]["channel"].clone(), list[8]["fields"].clone()), (json!("whatsapp"), json!(["secretKey"])));
+    assert_eq!(list[9]["fields"], json!(["apiKey", "clientId", "clientApiKey"]));
     assert_eq!(list[0]["channel"], "sms");
     assert_error(&send(s.client.get(s.url("/api/v1/providers"))).await, 401, "Invalid API key");
     s.stop().await;

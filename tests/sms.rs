@@ -35,7 +35,7 @@ fn credential(kind: ProviderKind, sim: &SimHandle) -> Value {
         ProviderKind::FourJawaly => json!({"appKey": "jaw-key", "appSecret": "jaw-secret"}),
         ProviderKind::Infobip => json!({"apiKey": "003026bbc133714df1834b8638bb496e"}),
         ProviderKind::Twilio => json!({"accountSid": "AC0123456789abcdef0123456789abcdef", "authToken": "tw-token"}),
-        ProviderKind::MetaWhatsapp => unreachable!("not an SMS provider"),
+        other => unreachable!("{other:?} is not an SMS provider"),
     };
     json!({"providerId": kind.id(), "senderName": "JoodTest", "credentials": fields, "apiUrl": sim.base_url(), "isDefault": true})
 }

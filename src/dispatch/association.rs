@@ -204,6 +204,11 @@ impl AssocState {
                 Some(c) => routing::route_to(c, channel, &self.credentials),
                 None => routing::route(w.record.country.as_deref(), channel, &self.credentials, &self.allocations),
             };
+            if crate::providers::waweb::is_group_id(&w.record.recipient) {
+                // A group id is no phone number: only the WA-Web gateway can send to it.
+                let gateway = crate::domain::ProviderKind::WaWebGateway.id();
+                w.route.retain(|id| self.credentials.iter().any(|c| c.id == *id && c.provider_id == gateway));
+            }
             if w.route.is_empty() {
                 let reason = match w.record.credential_id {
                     Some(c) if self.credentials.iter().any(|x| x.id == c) => {

@@ -80,6 +80,9 @@ pub enum CredMsg {
     Wake,
     /// The shared limiter's answer to a request for permits.
     Permits(Permits),
+    /// A gateway's client-status poll (`dispatch::gateway_health`): `Some(reason)` while the
+    /// client cannot send (not authenticated), `None` once it can.
+    ClientHealth(Option<String>),
 }
 
 pub struct CallDone {
@@ -126,6 +129,8 @@ pub struct CredState {
     /// Where the provider sends this credential's delivery reports
     /// (`{server.public_url}/api/v1/callbacks/{provider}/{credential id}`), if a public URL is set.
     status_callback_url: Option<Arc<str>>,
+    /// Why the gateway's client cannot send now (polled): the breaker stays open meanwhile.
+    client_down: Option<String>,
 }
 
 impl Actor for CredentialActor {
@@ -133,7 +138,8 @@ impl Actor for CredentialActor {
     type State = CredState;
     type Arguments = CredentialArgs;
 
-    async fn pre_start(&self, _me: ActorRef<Self::Msg>, a: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(&self, me: ActorRef<Self::Msg>, a: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        super::gateway_health::spawn_poll(&a.ctx, a.provider, provider_credential(&a), me);
         let c = &a.ctx.config;
         let now = Instant::now();
         // Starts closed, whatever a failed predecessor left in the circuit gauge.
@@ -158,6 +164,7 @@ impl Actor for CredentialActor {
             ask_after: None,
             in_flight_gauge: crate::telemetry::credential_in_flight(a.provider.code(), a.record.id),
             status_callback_url: status_callback_url(&a.ctx.public_url, a.provider, a.record.id),
+            client_down: None,
             ctx: a.ctx,
         })
     }
@@ -176,6 +183,7 @@ impl Actor for CredentialActor {
             }
             CredMsg::Done(done) => st.on_done(&me, *done),
             CredMsg::Permits(p) => st.on_permits(&me, p),
+            CredMsg::ClientHealth(down) => st.on_client_health(down),
         }
         st.pump(&me);
         Ok(())
@@ -241,6 +249,10 @@ impl CredState {
         while !self.queue.is_empty() {
             if self.ctx.calls.is_draining() {
                 return; // a graceful stop: what is queued stays durable for the next start
+            }
+            if let Some(reason) = self.client_down.clone() {
+                self.fail_over_all(&format!("circuit open for credential {}: {reason}", self.credential_id));
+                return;
             }
             if let Some(reason) = self.broken.clone() {
                 self.fail_over_all(&format!("credential {} is broken: {reason}", self.credential_id));
@@ -385,6 +397,7 @@ impl CredState {
         let verdict = match d.outcome {
             SendOutcome::Accepted { provider_message_id } => {
                 self.breaker.record_success();
+                super::gateway_health::follow(&self.ctx, self.provider, self.credential_id, d.job.record.id, &provider_message_id);
                 Verdict::Sent { provider: self.provider.code().to_string(), provider_message_id }
             }
             SendOutcome::Throttled { retry_after } => {
@@ -458,6 +471,19 @@ impl CredState {
     fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {
         let job = Job { record: job.record.clone(), attempts_before: job.attempts_before, defers: job.defers, reply: job.reply.clone() };
         me.send_after(delay, move || CredMsg::Retry(Box::new(job), tries));
+    }
+
+    fn on_client_health(&mut self, down: Option<String>) {
+        if self.client_down != down {
+            match &down {
+                Some(reason) => tracing::warn!(credential = self.credential_id, provider = self.provider.code(), %reason, "gateway client cannot send: circuit opened"),
+                None => tracing::info!(credential = self.credential_id, provider = self.provider.code(), "gateway client authenticated again: circuit closed"),
+            }
+        }
+        super::gateway_health::record(&self.ctx, self.credential_id, down.clone());
+        self.client_down = down;
+        let open = self.client_down.is_some() || self.breaker.state(Instant::now()) != super::policy::BreakerState::Closed;
+        crate::telemetry::circuit_state(self.provider.code(), self.credential_id, open);
     }
 
     fn fail_over_all(&mut self, reason: &str) {

@@ -18,6 +18,7 @@ mod association;
 mod credential;
 pub use credential::MAX_CREDENTIAL_RATE;
 pub mod drain;
+mod gateway_health;
 pub mod outcomes;
 pub mod policy;
 pub mod progress;
@@ -54,6 +55,12 @@ pub struct DispatchContext {
     pub outcomes: outcomes::Outcomes,
     /// Provider calls in flight, drained at a graceful stop.
     pub calls: Arc<drain::CallTracker>,
+    /// Gateway sends whose final status only a webhook brings (Sidobe): followed for reconciliation.
+    pub awaiting: Arc<crate::providers::awaiting::Awaiting>,
+    /// `gateways.*` settings the credential actors need (client-status polling, reconciliation delay).
+    pub gateways: parking_lot::RwLock<crate::config::GatewaysConfig>,
+    /// Gateway credentials whose client cannot send now, with the reason (console, API).
+    pub client_health: parking_lot::Mutex<std::collections::HashMap<i64, String>>,
 }
 
 /// The front door of dispatch: cheap to clone, used by ingress and recovery.
@@ -95,9 +102,28 @@ impl Dispatcher {
             public_url,
             outcomes: Default::default(),
             calls: Default::default(),
+            awaiting: Default::default(),
+            gateways: Default::default(),
+            client_health: Default::default(),
         });
         let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })
+    }
+
+    /// The gateway sends followed for reconciliation (see `providers::awaiting`).
+    pub fn awaiting(&self) -> Arc<crate::providers::awaiting::Awaiting> {
+        self.ctx.awaiting.clone()
+    }
+
+    /// The `[gateways]` settings, given once at start (before any credential actor runs).
+    pub fn set_gateways(&self, g: crate::config::GatewaysConfig) {
+        self.ctx.awaiting.set_max(g.sidobe_reconcile_max);
+        *self.ctx.gateways.write() = g;
+    }
+
+    /// Why a gateway credential's client cannot send now, if it cannot (last poll).
+    pub fn client_down(&self, credential_id: i64) -> Option<String> {
+        self.ctx.client_health.lock().get(&credential_id).cloned()
     }
 
     /// Whether another message fits in memory now (ingress asks before persisting).

@@ -1,6 +1,7 @@
 //! The provider catalogue: the seven SMS providers of the documented "Providers List", their
 //! numeric ids (the order of that list, matching the document's examples: 1 = yamamah,
-//! 4 = unifonic), then the WhatsApp providers beyond that list (8 = Meta's Cloud API); the
+//! 4 = unifonic), then the WhatsApp providers beyond that list (8 = Meta's Cloud API,
+//! 9 = Sidobe, 10 = the WA-Web multi-client gateway of seed 001); the
 //! channels each serves and the credential fields each one requires.
 
 use serde::Serialize;
@@ -44,10 +45,14 @@ pub enum ProviderKind {
     Twilio,
     /// Meta's WhatsApp Cloud API (Graph API), beyond the documented list.
     MetaWhatsapp,
+    /// Sidobe's WhatsApp API (seed 002): an unofficial WhatsApp-device gateway.
+    Sidobe,
+    /// The self-hosted WhatsApp-Web multi-client gateway of seed 001.
+    WaWebGateway,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 8] = [
+    pub const ALL: [ProviderKind; 10] = [
         ProviderKind::Yamamah,
         ProviderKind::Shastra,
         ProviderKind::Qyadat,
@@ -56,6 +61,8 @@ impl ProviderKind {
         ProviderKind::Infobip,
         ProviderKind::Twilio,
         ProviderKind::MetaWhatsapp,
+        ProviderKind::Sidobe,
+        ProviderKind::WaWebGateway,
     ];
 
     /// The documented `providerId`.
@@ -83,6 +90,8 @@ impl ProviderKind {
             ProviderKind::Infobip => "infobip",
             ProviderKind::Twilio => "twilio",
             ProviderKind::MetaWhatsapp => "meta",
+            ProviderKind::Sidobe => "sidobe",
+            ProviderKind::WaWebGateway => "wawebgw",
         }
     }
 
@@ -96,6 +105,8 @@ impl ProviderKind {
             ProviderKind::Infobip => "Infobip",
             ProviderKind::Twilio => "Twilio",
             ProviderKind::MetaWhatsapp => "Meta WhatsApp Cloud API",
+            ProviderKind::Sidobe => "Sidobe WhatsApp API",
+            ProviderKind::WaWebGateway => "WA-Web multi-client gateway",
         }
     }
 
@@ -103,7 +114,7 @@ impl ProviderKind {
     pub fn channels(self) -> &'static [Channel] {
         match self {
             ProviderKind::Twilio => &[Channel::Sms, Channel::Whatsapp],
-            ProviderKind::MetaWhatsapp => &[Channel::Whatsapp],
+            ProviderKind::MetaWhatsapp | ProviderKind::Sidobe | ProviderKind::WaWebGateway => &[Channel::Whatsapp],
             _ => &[Channel::Sms],
         }
     }
@@ -119,6 +130,12 @@ impl ProviderKind {
             // `businessAccountId` (templates), `appSecret` (webhook signatures) and
             // `webhookVerifyToken` are optional for sending.
             ProviderKind::MetaWhatsapp => &["phoneNumberId", "accessToken"],
+            // The dashboard's Secret Key: sends (`X-Secret-Key`) and webhook signatures alike.
+            ProviderKind::Sidobe => &["secretKey"],
+            // The account key sends; the client's own key is what its webhooks carry in
+            // `X-Api-Key`. The deployment's base URL is the credential's `apiUrl` (required:
+            // the gateway is self-hosted, there is no public default).
+            ProviderKind::WaWebGateway => &["apiKey", "clientId", "clientApiKey"],
         }
     }
 
@@ -165,7 +182,9 @@ mod tests {
         assert_eq!(ProviderKind::from_id(7), Some(ProviderKind::Twilio));
         assert_eq!(ProviderKind::from_id(0), None);
         assert_eq!(ProviderKind::from_id(8), Some(ProviderKind::MetaWhatsapp));
-        assert_eq!(ProviderKind::from_id(9), None);
+        assert_eq!(ProviderKind::from_id(9), Some(ProviderKind::Sidobe));
+        assert_eq!(ProviderKind::from_id(10), Some(ProviderKind::WaWebGateway));
+        assert_eq!(ProviderKind::from_code("wawebgw"), Some(ProviderKind::WaWebGateway));
         for p in ProviderKind::ALL {
             assert_eq!(ProviderKind::from_id(p.id()), Some(p));
             assert_eq!(ProviderKind::from_code(p.code()), Some(p));

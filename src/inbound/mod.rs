@@ -6,7 +6,9 @@
 //!
 //! Receivers exist for the providers whose notes (`shared/providers/*.md`) document a report
 //! mechanism: Twilio (`twilio.rs`, signed), Infobip (`infobip.rs`, unsigned) and Meta's
-//! WhatsApp Cloud API (`meta.rs`: signed statuses, inbound messages, template updates). Yamamah,
+//! WhatsApp Cloud API (`meta.rs`: signed statuses, inbound messages, template updates), Sidobe
+//! (`sidobe.rs`: signed status webhooks; `sidobe_reconcile.rs` looks up the ones that never
+//! came) and the WA-Web gateway (`waweb.rs`: events with an answer, at their own route). Yamamah,
 //! Shastra, Qyadat, Unifonic and 4jawaly document none that can be implemented; their
 //! callback URLs answer 404 and `sent` stays final for them.
 //!
@@ -20,7 +22,10 @@ pub mod early;
 mod infobip;
 pub mod meta;
 mod sms_keywords;
+pub mod sidobe;
+pub mod sidobe_reconcile;
 mod twilio;
+pub mod waweb;
 
 use crate::directory::Directory;
 use crate::domain::ProviderKind;
@@ -46,6 +51,8 @@ pub struct Callback<'a> {
     pub twilio_signature: Option<&'a str>,
     /// Meta's `X-Hub-Signature-256` header.
     pub hub_signature: Option<&'a str>,
+    /// Sidobe's `X-Webhook-Signature` header.
+    pub webhook_signature: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -88,6 +95,8 @@ pub struct Receivers {
     /// `server.public_url`.
     public_url: String,
     early: Arc<early::EarlyReports>,
+    /// What the gateway receivers keep between calls (Sidobe event ids, followed sends).
+    gateways: sidobe::GatewayState,
 }
 
 /// A report located to its message and credential, not yet applied.
@@ -98,12 +107,18 @@ pub(crate) struct Located {
 
 impl Receivers {
     pub fn new(store: SharedStore, directory: Arc<Directory>, status: StatusService, public_url: String, early: Arc<early::EarlyReports>) -> Self {
-        Self { store, directory, status, public_url, early }
+        Self { store, directory, status, public_url, early, gateways: Default::default() }
     }
 
     /// The parked-report matcher ([`early::EarlyReports::run`] drives it).
     pub fn early_reports(&self) -> Arc<early::EarlyReports> {
         self.early.clone()
+    }
+
+    /// The Sidobe sends dispatch follows (so a webhook stops the reconciler's look-up).
+    pub fn with_awaiting(mut self, awaiting: Arc<crate::providers::awaiting::Awaiting>) -> Self {
+        self.gateways.awaiting = Some(awaiting);
+        self
     }
 
     /// Meta's `GET` subscription check: the challenge to echo.
@@ -138,6 +153,7 @@ impl Receivers {
             ProviderKind::Twilio => twilio::receive(self, cb).await,
             ProviderKind::Infobip => infobip::receive(self, cb).await,
             ProviderKind::MetaWhatsapp => meta::receive(self, cb).await,
+            ProviderKind::Sidobe => sidobe::receive(self, cb).await,
             _ => Err(InboundError::NoReceiver(cb.provider.into())),
         }
     }

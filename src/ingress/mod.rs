@@ -124,8 +124,11 @@ impl Ingress {
             crate::directory::DirectoryError::Store(s) => IngressError::Store(s),
             other => IngressError::Invalid(other.to_string()),
         })?;
-        let recipient = phone::normalise(&m.recipient)
-            .map_err(|why| IngressError::Invalid(format!("recipient `{}` {why}", m.recipient)))?;
+        let recipient = if m.channel == "whatsapp" && crate::providers::waweb::is_group_id(m.recipient.trim()) {
+            group_recipient(&self.store, m.association_id, m.recipient.trim()).await?
+        } else {
+            phone::normalise(&m.recipient).map_err(|why| IngressError::Invalid(format!("recipient `{}` {why}", m.recipient)))?
+        };
         if m.body.trim().is_empty() {
             return Err(IngressError::Invalid("message must not be empty".into()));
         }
@@ -183,4 +186,16 @@ impl Ingress {
         }
         Ok(accepted(MessageStatus::Queued))
     }
+}
+
+/// A WhatsApp group id (`…@g.us`) as a recipient: only the WA-Web gateway sends to groups
+/// (dispatch routes such a message to its credentials alone), so the association needs one.
+async fn group_recipient(store: &crate::store::SharedStore, association_id: i64, group: &str) -> Result<phone::Recipient, IngressError> {
+    let creds = store.list_credentials(association_id).await?;
+    if !creds.iter().any(|c| c.provider_id == crate::domain::ProviderKind::WaWebGateway.id()) {
+        return Err(IngressError::Invalid(format!(
+            "recipient `{group}` is a WhatsApp group id: only a WA-Web gateway credential (providerId 10) sends to groups, and association {association_id} has none"
+        )));
+    }
+    Ok(phone::Recipient { e164: group.to_owned(), country: None })
 }

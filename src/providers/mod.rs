@@ -168,14 +168,17 @@ pub trait ProviderAdapter: Send + Sync + 'static {
 // ---------------------------------------------------------------------------------------------
 // The adapters, the catalogue lookup and the one function that performs a call.
 
+pub mod awaiting;
 mod fourjawaly;
 mod infobip;
 mod meta;
 pub mod meta_graph;
 mod qyadat;
 mod shastra;
+pub mod sidobe;
 mod twilio;
 mod unifonic;
+pub mod waweb;
 mod wire;
 mod yamamah;
 
@@ -184,8 +187,10 @@ pub use infobip::Infobip;
 pub use meta::MetaWhatsapp;
 pub use qyadat::Qyadat;
 pub use shastra::Shastra;
+pub use sidobe::Sidobe;
 pub use twilio::Twilio;
 pub use unifonic::Unifonic;
+pub use waweb::WaWebGateway;
 pub use yamamah::Yamamah;
 
 use std::time::Instant;
@@ -201,6 +206,8 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
         ProviderKind::Infobip => &Infobip,
         ProviderKind::Twilio => &Twilio,
         ProviderKind::MetaWhatsapp => &MetaWhatsapp,
+        ProviderKind::Sidobe => &Sidobe,
+        ProviderKind::WaWebGateway => &WaWebGateway,
     }
 }
 
@@ -306,6 +313,7 @@ mod send_tests {
         let fields = serde_json::json!({
             "username": "u", "password": "p", "appSid": "A", "appKey": "k", "appSecret": "s",
             "apiKey": "K", "accountSid": "AC1", "authToken": "t", "phoneNumberId": "106540352242922", "accessToken": "EAAG",
+            "secretKey": "k", "clientId": "c1", "clientApiKey": "ck",
         });
         let cred = ProviderCredential::new(1, fields.as_object().unwrap().clone(), String::new());
         let sms = OutboundMessage::sms(1, "+966500000001", "hi", "S");
@@ -319,6 +327,7 @@ mod send_tests {
             (ProviderKind::Infobip, "POST", "https://api.infobip.com/sms/3/messages"),
             (ProviderKind::Twilio, "POST", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"),
             (ProviderKind::MetaWhatsapp, "POST", "https://graph.facebook.com/v23.0/106540352242922/messages"),
+            (ProviderKind::Sidobe, "POST", "https://api.sidobe.com/wa/v1/send-message"),
         ];
         let wa = OutboundMessage {
             payload: Payload::WhatsApp(WhatsAppContent::Text { body: "hi".into(), preview_url: false }),

@@ -25,7 +25,9 @@ mod graph;
 pub use graph::WhatsAppSimConfig;
 mod dlr;
 mod server;
+pub mod sidobe;
 mod state;
+pub mod waweb;
 mod wire;
 
 pub use config::{FaultMode, FaultSpec, SimConfig};

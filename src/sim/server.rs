@@ -72,7 +72,10 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/_sim/requests", get(get_requests))
         .route("/_sim/reset", post(post_reset))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found") })
-        .with_state(shared)
+        .with_state(shared.clone())
+        // The WhatsApp gateways keep their own state (`sim::sidobe`, `sim::waweb`).
+        .merge(super::sidobe::routes(shared.state.clone(), shared.shutdown.clone()))
+        .merge(super::waweb::routes(shared.state.clone(), shared.shutdown.clone()))
 }
 
 async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {

@@ -27,6 +27,7 @@ pub async fn receive(
         host: header("host"),
         twilio_signature: header("x-twilio-signature"),
         hub_signature: header("x-hub-signature-256"),
+        webhook_signature: header("x-webhook-signature"),
         body: &body,
     };
     match s.inbound.receive(cb).await {

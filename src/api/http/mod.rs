@@ -11,6 +11,7 @@ mod dashboard;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+mod gateways;
 mod idempotency;
 mod links;
 mod notifications;
@@ -142,6 +143,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/opt-outs", get(opt_outs::list).post(opt_outs::add).delete(opt_outs::remove))
         .route("/sms/segments", post(sms_settings::preview))
+        .route("/callbacks/wawebgw/{credential_id}", post(gateways::waweb_event).layer(DefaultBodyLimit::max(crate::inbound::BODY_LIMIT_BYTES)))
+        .route("/whatsapp/check-number", post(gateways::check_number))
+        .route("/whatsapp/gateway-settings", get(gateways::get_settings).put(gateways::put_settings))
         .route("/redirect-links", get(links::list).post(links::create))
         .route("/redirect-links/{id}", get(links::get).put(links::update).delete(links::delete))
         .route("/openapi.json", get(openapi::serve));
