@@ -88,6 +88,8 @@ pub struct ProviderRates {
     pub twilio: f64,
     /// Meta's WhatsApp Cloud API: a business number's default throughput is 80 msg/s.
     pub meta: f64,
+    /// An SMTP relay (per credential); relays' own limits vary widely, so set yours.
+    pub smtp: f64,
 }
 
 impl ProviderRates {
@@ -102,6 +104,7 @@ impl ProviderRates {
             Infobip => self.infobip,
             Twilio => self.twilio,
             MetaWhatsapp => self.meta,
+            Smtp => self.smtp,
         }
     }
 }
@@ -312,7 +315,7 @@ impl Default for DispatchConfig {
 
 impl Default for ProviderRates {
     fn default() -> Self {
-        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0 }
+        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0, smtp: 100.0 }
     }
 }
 

@@ -52,6 +52,8 @@ fn msg(id: i64, association_id: i64) -> MessageRecord {
         updated_at: 1,
         content: None,
         callback_url: None,
+        email: None,
+        fallback: Vec::new(),
     }
 }
 

@@ -10,10 +10,11 @@ use serde::Serialize;
 pub enum Channel {
     Sms,
     Whatsapp,
+    Email,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Whatsapp];
+    pub const ALL: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Email];
 
     /// A channel by its API name (`"sms"`, `"whatsapp"`), as sent: case matters.
     pub fn parse(s: &str) -> Option<Channel> {
@@ -29,6 +30,7 @@ impl Channel {
         match self {
             Channel::Sms => "sms",
             Channel::Whatsapp => "whatsapp",
+            Channel::Email => "email",
         }
     }
 }
@@ -44,10 +46,14 @@ pub enum ProviderKind {
     Twilio,
     /// Meta's WhatsApp Cloud API (Graph API), beyond the documented list.
     MetaWhatsapp,
+    /// Email over SMTP (any relay: implicit TLS, STARTTLS, or none for loopback tests).
+    Smtp,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 8] = [
+    /// In id order. `Smtp` is documented as provider 11 (9 and 10 are WhatsApp gateways added
+    /// beside it); its place here is its id.
+    pub const ALL: [ProviderKind; 9] = [
         ProviderKind::Yamamah,
         ProviderKind::Shastra,
         ProviderKind::Qyadat,
@@ -56,6 +62,7 @@ impl ProviderKind {
         ProviderKind::Infobip,
         ProviderKind::Twilio,
         ProviderKind::MetaWhatsapp,
+        ProviderKind::Smtp,
     ];
 
     /// The documented `providerId`.
@@ -81,6 +88,7 @@ impl ProviderKind {
             ProviderKind::Infobip => "infobip",
             ProviderKind::Twilio => "twilio",
             ProviderKind::MetaWhatsapp => "meta",
+            ProviderKind::Smtp => "smtp",
         }
     }
 
@@ -94,6 +102,7 @@ impl ProviderKind {
             ProviderKind::Infobip => "Infobip",
             ProviderKind::Twilio => "Twilio",
             ProviderKind::MetaWhatsapp => "Meta WhatsApp Cloud API",
+            ProviderKind::Smtp => "SMTP (email)",
         }
     }
 
@@ -102,6 +111,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Twilio => &[Channel::Sms, Channel::Whatsapp],
             ProviderKind::MetaWhatsapp => &[Channel::Whatsapp],
+            ProviderKind::Smtp => &[Channel::Email],
             _ => &[Channel::Sms],
         }
     }
@@ -117,6 +127,9 @@ impl ProviderKind {
             // `businessAccountId` (templates), `appSecret` (webhook signatures) and
             // `webhookVerifyToken` are optional for sending.
             ProviderKind::MetaWhatsapp => &["phoneNumberId", "accessToken"],
+            // `port` (by TLS mode: 465, 587, 25), `tls` (`implicit` | `starttls` | `none`),
+            // `username` + `password` (AUTH; sealed like every credential), `fromName`.
+            ProviderKind::Smtp => &["host", "fromAddress"],
         }
     }
 
@@ -153,7 +166,8 @@ mod tests {
         assert_eq!(ProviderKind::from_id(7), Some(ProviderKind::Twilio));
         assert_eq!(ProviderKind::from_id(0), None);
         assert_eq!(ProviderKind::from_id(8), Some(ProviderKind::MetaWhatsapp));
-        assert_eq!(ProviderKind::from_id(9), None);
+        assert_eq!(ProviderKind::from_id(ProviderKind::ALL.len() as i64 + 1), None);
+        assert_eq!(ProviderKind::Smtp.channels(), &[Channel::Email]);
         for p in ProviderKind::ALL {
             assert_eq!(ProviderKind::from_id(p.id()), Some(p));
             assert_eq!(ProviderKind::from_code(p.code()), Some(p));
@@ -166,7 +180,8 @@ mod tests {
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
         assert_eq!(Channel::parse("fax"), None);
         assert_eq!(Channel::parse("SMS"), None);
-        assert_eq!(Channel::names(), "sms, whatsapp");
+        assert_eq!(Channel::parse("email"), Some(Channel::Email));
+        assert_eq!(Channel::names(), "sms, whatsapp, email");
         // Every provider's primary channel is listed first, and Meta serves WhatsApp only.
         assert_eq!(ProviderKind::MetaWhatsapp.channels(), &[Channel::Whatsapp]);
         assert!(ProviderKind::ALL.iter().all(|p| !p.channels().is_empty()));

@@ -10,6 +10,8 @@
 //! would add a hop without adding batching, which the group committer already does.
 
 pub mod channel;
+pub mod email;
+pub mod fallback;
 pub mod json;
 pub mod signed;
 pub mod whatsapp;
@@ -17,7 +19,8 @@ pub mod whatsapp;
 pub use signed::SignedIngress;
 
 use crate::dispatch::{DispatchError, Dispatcher};
-use crate::domain::{now_ms, phone, IdGenerator};
+use crate::domain::{now_ms, IdGenerator};
+pub use email::recipient_for;
 use crate::store::{MessageRecord, MessageStatus, SharedStore, StoreError};
 use std::sync::Arc;
 
@@ -57,6 +60,11 @@ pub struct NewMessage {
     /// Status callbacks of this message go here (else to the association's URL); checked
     /// by the caller against the callback target policy.
     pub callback_url: Option<String>,
+    /// An email's subject and HTML part (`channel: "email"` only; without it the subject is
+    /// the text's first line).
+    pub email: Option<crate::domain::EmailContent>,
+    /// The channels to try next if this one fails for good (already validated by the caller).
+    pub fallback: Vec<crate::domain::FallbackStep>,
 }
 
 /// The acknowledgement of a durable message.
@@ -109,8 +117,7 @@ impl Ingress {
             crate::directory::DirectoryError::Store(s) => IngressError::Store(s),
             other => IngressError::Invalid(other.to_string()),
         })?;
-        let recipient = phone::normalise(&m.recipient)
-            .map_err(|why| IngressError::Invalid(format!("recipient `{}` {why}", m.recipient)))?;
+        let recipient = recipient_for(&m.channel, &m.recipient)?;
         if m.body.trim().is_empty() {
             return Err(IngressError::Invalid("message must not be empty".into()));
         }
@@ -130,7 +137,10 @@ impl Ingress {
         if m.content.is_some() && channel != crate::domain::Channel::Whatsapp {
             return Err(IngressError::Invalid(format!("a WhatsApp template or media payload cannot be sent on the {} channel", channel.as_str())));
         }
+        let email = email::content_for(channel, m.email, &m.body)?;
         let record = MessageRecord {
+            email,
+            fallback: m.fallback,
             priority: m.priority,
             credential_id: m.credential_id,
             content: m.content,

@@ -64,6 +64,16 @@ pub struct NotificationRequest {
     /// Beyond the document: status callbacks of this message go here.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Beyond the document: the email's subject (`channel: "email"`; default: the first line).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Beyond the document: the email's HTML part (default: made from the text).
+    #[serde(default)]
+    pub html: Option<String>,
+    /// Beyond the document: channels to try in order when the message fails for good on its
+    /// own, to the same recipient (`["sms"]` after a WhatsApp message).
+    #[serde(default)]
+    pub fallback_channels: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
@@ -93,6 +103,9 @@ pub struct BulkBody<'a> {
     /// Beyond the document: status callbacks of the campaign's messages go here.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Beyond the document: the subject of an email campaign (personalised like the message).
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 /// The fields read before the signature is checked (the rest is skipped, not built).
@@ -196,6 +209,7 @@ impl SignedIngress {
             let templates = self.ingress.store.list_wa_templates(req.association_id).await?;
             if let Some(t) = super::whatsapp::resolve(&templates, code).map_err(IngressError::Invalid).map_err(prefix_invalid)? {
                 let (content, rendered) = super::whatsapp::template_content(t, &data).map_err(IngressError::Invalid).map_err(prefix_invalid)?;
+                let fallback = self.fallbacks(req.association_id, "whatsapp", &req.recipient, &rendered, req.fallback_channels.as_deref()).await?;
                 let m = NewMessage {
                     association_id: req.association_id,
                     recipient: req.recipient,
@@ -206,6 +220,8 @@ impl SignedIngress {
                     scheduled_at,
                     content: Some(crate::domain::WhatsAppContent::Template(content)),
                     callback_url,
+                    email: None,
+                    fallback,
                 };
                 return self.ingress.accept(m).await.map_err(prefix_invalid);
             }
@@ -221,6 +237,7 @@ impl SignedIngress {
                 req.channel.unwrap_or_else(|| "sms".into()),
             ),
         };
+        let fallback = self.fallbacks(req.association_id, &channel, &req.recipient, &body, req.fallback_channels.as_deref()).await?;
         self.ingress
             .accept(NewMessage {
                 association_id: req.association_id,
@@ -232,9 +249,28 @@ impl SignedIngress {
                 scheduled_at,
                 content: None,
                 callback_url,
+                email: req.subject.map(|subject| crate::domain::EmailContent { subject, html: req.html }),
+                fallback,
             })
             .await
             .map_err(prefix_invalid)
+    }
+
+    /// The webhook's `fallbackChannels`: the same recipient on each channel, the same text.
+    async fn fallbacks(
+        &self,
+        association_id: i64,
+        primary: &str,
+        recipient: &str,
+        body: &str,
+        channels: Option<&[String]>,
+    ) -> Result<Vec<crate::domain::FallbackStep>, IngressError> {
+        let Some(channels) = channels.filter(|c| !c.is_empty()) else { return Ok(Vec::new()) };
+        let requests = channels
+            .iter()
+            .map(|c| super::fallback::FallbackRequest { channel: c.clone(), recipient: recipient.to_string(), body: None, email: None })
+            .collect();
+        super::fallback::steps(&self.ingress.store, association_id, primary, "fallbackChannels", body, requests).await.map_err(prefix_invalid)
     }
 
     /// `POST /api/v1/webhook/bulk` after [`Self::verify`] and [`Self::check_replay`].
@@ -265,6 +301,7 @@ impl SignedIngress {
                     priority: req.priority.unwrap_or(0),
                     credential_id: None,
                     callback_url,
+                    subject: req.subject,
                 },
                 recipients: &req.recipients,
             })

@@ -182,6 +182,13 @@ pub struct MessageRecord {
     /// association's `statusCallbackUrl`).
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// An email's subject and HTML part (`body` is its text part); `None` on other channels.
+    #[serde(default)]
+    pub email: Option<crate::domain::EmailContent>,
+    /// Channel fallback: where to go next, in order, when this message fails for good on its
+    /// channel (seed 003's ordered `channels`, the webhook's `fallbackChannels`).
+    #[serde(default)]
+    pub fallback: Vec<crate::domain::FallbackStep>,
 }
 
 impl MessageRecord {
@@ -216,6 +223,8 @@ impl MessageRecord {
             updated_at: now,
             content: None,
             callback_url: None,
+            email: None,
+            fallback: Vec::new(),
         }
     }
 

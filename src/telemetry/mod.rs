@@ -143,6 +143,8 @@ pub fn configure(c: &crate::config::MetricsConfig) {
 pub fn channel_label(channel: &str) -> &'static str {
     if channel == "whatsapp" {
         "whatsapp"
+    } else if channel == "email" {
+        "email"
     } else {
         "sms"
     }

@@ -136,6 +136,8 @@ impl WhatsApp {
             scheduled_at: None,
             content: Some(content),
             callback_url: None,
+            email: None,
+            fallback: Vec::new(),
         };
         let mut outcome = None;
         let accepted = self.ingress.accept_watched(m, Some(&mut outcome)).await?;

@@ -37,6 +37,7 @@ pub async fn send_bulk(api: &GrpcApi, req: Request<Streaming<pb::SendBulkChunk>>
         priority: s.priority,
         credential_id: None,
         callback_url: None,
+        subject: None,
     };
     let campaigns = &api.state.campaigns;
     let mut ingest = campaigns.begin_bulk(settings, api.state.config.campaigns.max_recipients_per_stream, 0).await?;

@@ -102,6 +102,8 @@ impl GrpcApi {
                 scheduled_at: r.scheduled_at.map(convert::ms_of),
                 content: None,
                 callback_url: None,
+                email: None,
+                fallback: Vec::new(),
             })
             .await?;
         Ok(pb::SendNotificationResponse { queue_id: accepted.id, status: convert::message_status(accepted.status) as i32 })

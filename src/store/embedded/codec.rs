@@ -75,6 +75,8 @@ mod tests {
             updated_at: 101,
             content: None,
             callback_url: None,
+            email: None,
+            fallback: Vec::new(),
         };
         let mut compact = Vec::new();
         encode_compact_into(&mut compact, &m);

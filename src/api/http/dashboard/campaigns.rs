@@ -66,6 +66,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
                 priority: 0,
                 credential_id: b.credential_id,
                 callback_url: None,
+                subject: None,
             },
             recipients: &b.recipients,
         })
