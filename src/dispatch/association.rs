@@ -373,7 +373,7 @@ impl AssocState {
             provider: String::new(),
             result: "fallback".into(),
             provider_message_id: None,
-            error: Some(format!("{from} failed: {reason}; falling back to {}", step.channel)),
+            error: Some(crate::domain::fallback::marker_text(&from, &step.channel, &reason)),
             latency_ms: 0,
             at: now,
         };

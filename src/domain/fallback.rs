@@ -23,3 +23,25 @@ pub struct FallbackStep {
     #[serde(default)]
     pub email: Option<EmailContent>,
 }
+
+/// The error text of the attempt row that records a fallback (`result: "fallback"`).
+pub fn marker_text(from: &str, to: &str, reason: &str) -> String {
+    format!("{from} failed: {reason}; falling back to {to}")
+}
+
+/// The channels a fallback row names: (from, to).
+pub fn parse_marker(text: &str) -> Option<(&str, &str)> {
+    let (from, _) = text.split_once(" failed: ")?;
+    let (_, to) = text.rsplit_once("; falling back to ")?;
+    Some((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markers_name_both_channels() {
+        let t = super::marker_text("whatsapp", "sms", "all 1 credential(s) failed; last error: x");
+        assert_eq!(super::parse_marker(&t), Some(("whatsapp", "sms")));
+        assert_eq!(super::parse_marker("nope"), None);
+    }
+}

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod email;
 pub mod fallback;
 pub mod json;
+pub mod multichannel;
 pub mod signed;
 pub mod whatsapp;
 
