@@ -29,6 +29,7 @@ fn credential(kind: ProviderKind, base_url: &str) -> (ProviderCredential, &'stat
             "AC0123456789abcdef0123456789abcdef",
         ),
         ProviderKind::MetaWhatsapp => (json!({"phoneNumberId": "106540352242922", "accessToken": "EAAGsim"}), "106540352242922"),
+        ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
     };
     // The Graph API's base URL carries its version.
     let base = if kind == ProviderKind::MetaWhatsapp { format!("{base_url}/v23.0") } else { base_url.to_owned() };
@@ -36,7 +37,15 @@ fn credential(kind: ProviderKind, base_url: &str) -> (ProviderCredential, &'stat
     (cred, identity)
 }
 
-const PROVIDERS: usize = ProviderKind::ALL.len();
+/// SMTP is not an HTTP provider: its sink and adapter are tested over real SMTP in
+/// `tests/email.rs`; this suite covers the HTTP wire formats.
+const NOT_HTTP: &str = "smtp is tested in tests/email.rs";
+const PROVIDERS: usize = ProviderKind::ALL.len() - 1;
+
+/// The HTTP providers, in catalogue order.
+fn http_kinds() -> Vec<ProviderKind> {
+    ProviderKind::ALL.into_iter().filter(|k| *k != ProviderKind::Smtp).collect()
+}
 
 fn sms(message_id: i64, recipient: &str) -> OutboundMessage {
     OutboundMessage::sms(message_id, recipient, TEXT, SENDER)
@@ -50,6 +59,7 @@ fn message(kind: ProviderKind, message_id: i64, recipient: &str) -> OutboundMess
             payload: Payload::WhatsApp(WhatsAppContent::Text { body: TEXT.into(), preview_url: false }),
             ..sms(message_id, recipient)
         },
+        Channel::Email => unreachable!("{}", NOT_HTTP),
     }
 }
 
@@ -89,6 +99,7 @@ fn assert_id_format(kind: ProviderKind, id: &str, message_id: i64) {
         // Qyadat's (legacy 4jawaly.net) answer carries no id.
         ProviderKind::Qyadat => id.is_empty(),
         ProviderKind::MetaWhatsapp => id.starts_with("wamid.") && id.len() > 20,
+        ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
     };
     assert!(ok, "{kind:?}: provider id {id:?} is not in the provider's format");
 }
@@ -196,13 +207,14 @@ fn assert_request(kind: ProviderKind, req: &Value, message_id: i64) {
                        "type": "text", "text": {"preview_url": false, "body": TEXT}})
             );
         }
+        ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
     }
 }
 
 #[tokio::test]
 async fn every_adapter_is_accepted_and_sends_the_documented_request() {
     let sim = start(SimConfig::default()).await;
-    for (i, kind) in ProviderKind::ALL.into_iter().enumerate() {
+    for (i, kind) in http_kinds().into_iter().enumerate() {
         let message_id = 9_000_000_000 + i as i64;
         let outcome = send(&sim.base_url(), kind, message_id, GOOD, Duration::from_secs(5)).await;
         match &outcome {
@@ -214,7 +226,7 @@ async fn every_adapter_is_accepted_and_sends_the_documented_request() {
     let stats = sim.stats();
     assert_eq!(stats["total"]["received"], PROVIDERS);
     assert_eq!(stats["total"]["accepted"], PROVIDERS);
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let (_, identity) = credential(kind, "");
         let p = &stats["providers"][kind.code()];
         assert_eq!(p["accepted"], 1, "{kind:?}");
@@ -243,7 +255,7 @@ async fn arabic_text_switches_the_encoding_flags() {
 #[tokio::test]
 async fn invalid_numbers_are_permanent_recipient() {
     let sim = start(SimConfig::default()).await;
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = send(&sim.base_url(), kind, 1, INVALID, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::PermanentRecipient { .. }), "{kind:?}: {outcome:?}");
     }
@@ -266,7 +278,7 @@ async fn with_fault(sim: &SimHandle, kind: ProviderKind, mode: FaultMode, timeou
 #[tokio::test]
 async fn scripted_500_is_transient() {
     let sim = start(SimConfig::default()).await;
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = with_fault(&sim, kind, FaultMode::Error500, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::Transient { .. }), "{kind:?}: {outcome:?}");
     }
@@ -276,13 +288,13 @@ async fn scripted_500_is_transient() {
 #[tokio::test]
 async fn scripted_throttle_is_throttled_with_retry_after() {
     let sim = start(SimConfig { retry_after_secs: 2, ..SimConfig::default() }).await;
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = with_fault(&sim, kind, FaultMode::Throttle, Duration::from_secs(5)).await;
         assert_eq!(outcome, SendOutcome::Throttled { retry_after: Some(Duration::from_secs(2)) }, "{kind:?}");
     }
     // Without the header the engine gets no hint.
     sim.set_config(SimConfig { retry_after: false, ..sim.config() }).unwrap();
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = with_fault(&sim, kind, FaultMode::Throttle, Duration::from_secs(5)).await;
         assert_eq!(outcome, SendOutcome::Throttled { retry_after: None }, "{kind:?}");
     }
@@ -291,7 +303,7 @@ async fn scripted_throttle_is_throttled_with_retry_after() {
 #[tokio::test]
 async fn scripted_auth_error_is_permanent_config() {
     let sim = start(SimConfig::default()).await;
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = with_fault(&sim, kind, FaultMode::AuthError, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::PermanentConfig { .. }), "{kind:?}: {outcome:?}");
     }
@@ -301,7 +313,7 @@ async fn scripted_auth_error_is_permanent_config() {
 #[tokio::test]
 async fn scripted_body_level_server_error_is_transient() {
     let sim = start(SimConfig::default()).await;
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = with_fault(&sim, kind, FaultMode::ServerError, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::Transient { .. }), "{kind:?}: {outcome:?}");
     }
@@ -310,7 +322,7 @@ async fn scripted_body_level_server_error_is_transient() {
 #[tokio::test]
 async fn scripted_timeout_is_ambiguous() {
     let sim = start(SimConfig::default()).await;
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let started = Instant::now();
         let outcome = with_fault(&sim, kind, FaultMode::Timeout, Duration::from_millis(300)).await;
         assert!(matches!(outcome, SendOutcome::Ambiguous { .. }), "{kind:?}: {outcome:?}");
@@ -327,7 +339,7 @@ async fn scripted_timeout_is_ambiguous() {
 async fn connection_refused_is_transient() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let closed = format!("http://127.0.0.1:{port}");
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = send(&closed, kind, 1, GOOD, Duration::from_secs(2)).await;
         assert!(matches!(outcome, SendOutcome::Transient { .. }), "{kind:?}: {outcome:?}");
     }
@@ -357,12 +369,12 @@ async fn client_ids_make_resends_idempotent() {
 #[tokio::test]
 async fn random_fault_rates_apply_to_every_provider() {
     let sim = start(SimConfig { error_rate: 1.0, ..SimConfig::default() }).await;
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = send(&sim.base_url(), kind, 1, GOOD, Duration::from_secs(5)).await;
         assert!(matches!(outcome, SendOutcome::Transient { .. }), "{kind:?}: {outcome:?}");
     }
     sim.set_config(SimConfig { throttle_rate: 1.0, retry_after_secs: 4, ..SimConfig::default() }).unwrap();
-    for kind in ProviderKind::ALL {
+    for kind in http_kinds() {
         let outcome = send(&sim.base_url(), kind, 1, GOOD, Duration::from_secs(5)).await;
         assert_eq!(outcome, SendOutcome::Throttled { retry_after: Some(Duration::from_secs(4)) }, "{kind:?}");
     }
@@ -454,7 +466,7 @@ async fn concurrent_sends_are_all_counted() {
     let client = client();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..800i64 {
-        let kind = ProviderKind::ALL[(i % 8) as usize];
+        let kind = http_kinds()[(i % 8) as usize];
         let (cred, _) = credential(kind, &sim.base_url());
         let client = client.clone();
         tasks.spawn(async move {
