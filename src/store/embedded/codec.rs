@@ -84,8 +84,14 @@ mod tests {
         assert!(compact.len() * 2 < named.len(), "{} vs {}", compact.len(), named.len());
         assert_eq!(decode::<MessageRecord>("messages", &compact).unwrap(), m);
         assert_eq!(decode::<MessageRecord>("messages", &named).unwrap(), m);
-        // An array (array16 of 19 fields), not a map.
-        assert_eq!(&compact[..3], &[0xdc, 0, 19]);
+        // An array (array16 of 21 fields), not a map.
+        assert_eq!(&compact[..3], &[0xdc, 0, 21]);
+        // A row written before `email` and `fallback` existed (19 fields) still decodes: the
+        // two trailing fields (nil, empty array) dropped and the count patched.
+        assert_eq!(&compact[compact.len() - 2..], &[0xc0, 0x90]);
+        let mut old = compact[..compact.len() - 2].to_vec();
+        old[2] = 19;
+        assert_eq!(decode::<MessageRecord>("messages", &old).unwrap(), m);
     }
 
     #[test]
