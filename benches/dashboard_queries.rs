@@ -35,6 +35,8 @@ fn message(id: i64, i: u64) -> MessageRecord {
         updated_at: 1_763_700_000_000 + i as i64,
         content: None,
         callback_url: None,
+        email: None,
+        fallback: Vec::new(),
     }
 }
 

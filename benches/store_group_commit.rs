@@ -32,6 +32,8 @@ fn message(id: i64) -> MessageRecord {
         updated_at: 1_763_700_000_000,
         content: None,
         callback_url: None,
+        email: None,
+        fallback: Vec::new(),
     }
 }
 
