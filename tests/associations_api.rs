@@ -296,9 +296,13 @@ async fn providers_list_matches_the_document() {
             (6, "infobip", "Infobip"),
             (7, "twilio", "Twilio"),
             // Beyond the documented list: Meta's WhatsApp Cloud API.
-            (8, "meta", "Meta WhatsApp Cloud API")
+            (8, "meta", "Meta WhatsApp Cloud API"),
+            // Email over SMTP (catalogue id 11 once the WhatsApp gateways 9 and 10 are in).
+            (jood::domain::ProviderKind::Smtp.id(), "smtp", "SMTP (email)")
         ]
     );
+    let smtp = list.iter().find(|p| p["code"] == "smtp").unwrap();
+    assert_eq!((smtp["channel"].clone(), smtp["fields"].clone()), (json!("email"), json!(["host", "fromAddress"])));
     assert_eq!(list[4]["fields"], json!(["appKey", "appSecret"]));
     assert_eq!((list[6]["channel"].clone(), list[6]["channels"].clone()), (json!("sms"), json!(["sms", "whatsapp"])));
     assert_eq!((list[7]["channel"].clone(), list[7]["fields"].clone()), (json!("whatsapp"), json!(["phoneNumberId", "accessToken"])));
