@@ -38,6 +38,8 @@ fn message(id: i64, i: u64) -> MessageRecord {
         expires_at: None,
         encoding: None,
         segments: 0,
+        email: None,
+        fallback: Vec::new(),
     }
 }
 

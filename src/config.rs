@@ -98,6 +98,8 @@ pub struct ProviderRates {
     pub sidobe: f64,
     /// The WA-Web gateway documents 100 requests per 15 minutes per key.
     pub wawebgw: f64,
+    /// An SMTP relay (per credential); relays' own limits vary widely, so set yours.
+    pub smtp: f64,
 }
 
 impl ProviderRates {
@@ -114,6 +116,7 @@ impl ProviderRates {
             MetaWhatsapp => self.meta,
             Sidobe => self.sidobe,
             WaWebGateway => self.wawebgw,
+            Smtp => self.smtp,
         }
     }
 }
@@ -385,7 +388,7 @@ impl Default for DispatchConfig {
 
 impl Default for ProviderRates {
     fn default() -> Self {
-        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0, sidobe: 5.0, wawebgw: 0.11 }
+        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0, sidobe: 5.0, wawebgw: 0.11, smtp: 100.0 }
     }
 }
 

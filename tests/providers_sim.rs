@@ -30,6 +30,7 @@ fn credential(kind: ProviderKind, base_url: &str) -> (ProviderCredential, &'stat
         ),
         ProviderKind::MetaWhatsapp => (json!({"phoneNumberId": "106540352242922", "accessToken": "EAAGsim"}), "106540352242922"),
         ProviderKind::Sidobe | ProviderKind::WaWebGateway => unreachable!("the gateways are tested in tests/gateways.rs"),
+        ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
     };
     // The Graph API's base URL carries its version.
     let base = if kind == ProviderKind::MetaWhatsapp { format!("{base_url}/v23.0") } else { base_url.to_owned() };
@@ -53,6 +54,10 @@ const KINDS: [ProviderKind; 8] = [
 
 const PROVIDERS: usize = KINDS.len();
 
+/// SMTP is not an HTTP provider: its sink and adapter are tested over real SMTP in
+/// `tests/email.rs`; this suite covers the HTTP wire formats.
+const NOT_HTTP: &str = "smtp is tested in tests/email.rs";
+
 fn sms(message_id: i64, recipient: &str) -> OutboundMessage {
     OutboundMessage::sms(message_id, recipient, TEXT, SENDER)
 }
@@ -65,6 +70,7 @@ fn message(kind: ProviderKind, message_id: i64, recipient: &str) -> OutboundMess
             payload: Payload::WhatsApp(WhatsAppContent::Text { body: TEXT.into(), preview_url: false }),
             ..sms(message_id, recipient)
         },
+        Channel::Email => unreachable!("{}", NOT_HTTP),
     }
 }
 
@@ -105,6 +111,7 @@ fn assert_id_format(kind: ProviderKind, id: &str, message_id: i64) {
         ProviderKind::Qyadat => id.is_empty(),
         ProviderKind::MetaWhatsapp => id.starts_with("wamid.") && id.len() > 20,
         ProviderKind::Sidobe | ProviderKind::WaWebGateway => unreachable!("not in KINDS"),
+        ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
     };
     assert!(ok, "{kind:?}: provider id {id:?} is not in the provider's format");
 }
@@ -213,6 +220,7 @@ fn assert_request(kind: ProviderKind, req: &Value, message_id: i64) {
             );
         }
         ProviderKind::Sidobe | ProviderKind::WaWebGateway => unreachable!("not in KINDS"),
+        ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
     }
 }
 

@@ -60,6 +60,8 @@ fn msg(id: i64, association_id: i64) -> MessageRecord {
         expires_at: None,
         encoding: None,
         segments: 0,
+        email: None,
+        fallback: Vec::new(),
     }
 }
 

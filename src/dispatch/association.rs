@@ -341,8 +341,13 @@ impl AssocState {
         }
     }
 
-    /// Writes the final status and releases the message's place in memory.
+    /// Writes the final status and releases the message's place in memory; a message that
+    /// failed for good with fallback channels left goes on to the next one instead.
     fn finish(&mut self, id: i64, status: MessageStatus, error: Option<String>, attempt: Option<AttemptRecord>) {
+        if status == MessageStatus::Failed && self.work.get(&id).is_some_and(|w| !w.record.fallback.is_empty()) {
+            self.fall_back(id, error.unwrap_or_default(), attempt);
+            return;
+        }
         let Some(mut w) = self.work.remove(&id) else { return };
         if w.at.is_some() || !w.route.is_empty() {
             self.in_flight = self.in_flight.saturating_sub(1);
@@ -360,6 +365,56 @@ impl AssocState {
         self.ctx.outcomes.finished(&w.record);
         self.ctx.writer.push(MessageUpdate { message: w.record, attempt });
         self.settle_without_write();
+    }
+
+    /// Moves a failed message to its next fallback channel: the failure is recorded as an
+    /// attempt (`result: "fallback"`, naming both channels and the reason), the message takes
+    /// the step's channel, recipient and payload, and goes back in the queue to be routed on
+    /// that channel. Written at once, so a restart resumes on the new channel.
+    fn fall_back(&mut self, id: i64, reason: String, attempt: Option<AttemptRecord>) {
+        let Some(w) = self.work.get_mut(&id) else { return };
+        if w.at.is_some() || !w.route.is_empty() {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+        let step = w.record.fallback.remove(0);
+        let now = now_ms();
+        if let Some(a) = attempt {
+            w.record.updated_at = now;
+            self.ctx.writer.push(MessageUpdate { message: w.record.clone(), attempt: Some(a) });
+        }
+        let from = std::mem::replace(&mut w.record.channel, step.channel.clone());
+        w.record.attempts += 1;
+        let marker = AttemptRecord {
+            message_id: id,
+            attempt: w.record.attempts,
+            credential_id: 0,
+            provider: String::new(),
+            result: "fallback".into(),
+            provider_message_id: None,
+            error: Some(crate::domain::fallback::marker_text(&from, &step.channel, &reason)),
+            latency_ms: 0,
+            at: now,
+        };
+        metrics::counter!(crate::telemetry::DISPATCH_FALLBACKS_TOTAL, "from" => crate::telemetry::channel_label(&from), "to" => crate::telemetry::channel_label(&step.channel)).increment(1);
+        w.record.recipient = step.recipient;
+        w.record.country = step.country;
+        if let Some(body) = step.body {
+            w.record.body = body;
+        }
+        w.record.content = step.content;
+        w.record.email = step.email;
+        w.record.credential_id = None;
+        w.record.provider = None;
+        w.record.provider_message_id = None;
+        w.record.error = None;
+        w.record.status = MessageStatus::Dispatching;
+        w.record.updated_at = now;
+        w.route.clear();
+        w.pos = 0;
+        w.at = None;
+        w.last_error = None;
+        self.ctx.writer.push(MessageUpdate { message: w.record.clone(), attempt: Some(marker) });
+        self.queue.push(queue_key(&w.record));
     }
 
     fn settle_without_write(&mut self) {

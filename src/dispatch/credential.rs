@@ -209,6 +209,14 @@ fn outbound(record: &MessageRecord, sender: &str, callback: Option<&Arc<str>>) -
         crate::domain::Channel::Whatsapp => Payload::WhatsApp(
             record.content.clone().unwrap_or_else(|| crate::domain::WhatsAppContent::Text { body: record.body.clone(), preview_url: false }),
         ),
+        crate::domain::Channel::Email => {
+            let email = record.email.clone();
+            Payload::Email {
+                subject: email.as_ref().map(|e| e.subject.clone()).unwrap_or_else(|| crate::domain::email::default_subject(&record.body)),
+                text: record.body.clone(),
+                html: email.and_then(|e| e.html),
+            }
+        }
     };
     OutboundMessage {
         message_id: record.id,

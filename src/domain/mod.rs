@@ -4,6 +4,8 @@
 //! of the crate.
 
 pub mod content;
+pub mod email;
+pub mod fallback;
 pub mod ids;
 pub mod input;
 pub mod phone;
@@ -13,6 +15,8 @@ pub mod sms;
 pub mod sms_policy;
 pub mod time;
 
+pub use email::EmailContent;
+pub use fallback::FallbackStep;
 pub use content::{MediaItem, MediaKind, WhatsAppContent, WhatsAppTemplate};
 pub use ids::IdGenerator;
 pub use provider::{Channel, ProviderKind};

@@ -11,10 +11,11 @@ use serde::Serialize;
 pub enum Channel {
     Sms,
     Whatsapp,
+    Email,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Whatsapp];
+    pub const ALL: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Email];
 
     /// A channel by its API name (`"sms"`, `"whatsapp"`), as sent: case matters.
     pub fn parse(s: &str) -> Option<Channel> {
@@ -30,6 +31,7 @@ impl Channel {
         match self {
             Channel::Sms => "sms",
             Channel::Whatsapp => "whatsapp",
+            Channel::Email => "email",
         }
     }
 }
@@ -49,10 +51,12 @@ pub enum ProviderKind {
     Sidobe,
     /// The self-hosted WhatsApp-Web multi-client gateway of seed 001.
     WaWebGateway,
+    /// Email over SMTP (any relay: implicit TLS, STARTTLS, or none for loopback tests).
+    Smtp,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 10] = [
+    pub const ALL: [ProviderKind; 11] = [
         ProviderKind::Yamamah,
         ProviderKind::Shastra,
         ProviderKind::Qyadat,
@@ -63,6 +67,7 @@ impl ProviderKind {
         ProviderKind::MetaWhatsapp,
         ProviderKind::Sidobe,
         ProviderKind::WaWebGateway,
+        ProviderKind::Smtp,
     ];
 
     /// The documented `providerId`.
@@ -92,6 +97,7 @@ impl ProviderKind {
             ProviderKind::MetaWhatsapp => "meta",
             ProviderKind::Sidobe => "sidobe",
             ProviderKind::WaWebGateway => "wawebgw",
+            ProviderKind::Smtp => "smtp",
         }
     }
 
@@ -107,6 +113,7 @@ impl ProviderKind {
             ProviderKind::MetaWhatsapp => "Meta WhatsApp Cloud API",
             ProviderKind::Sidobe => "Sidobe WhatsApp API",
             ProviderKind::WaWebGateway => "WA-Web multi-client gateway",
+            ProviderKind::Smtp => "SMTP (email)",
         }
     }
 
@@ -115,6 +122,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Twilio => &[Channel::Sms, Channel::Whatsapp],
             ProviderKind::MetaWhatsapp | ProviderKind::Sidobe | ProviderKind::WaWebGateway => &[Channel::Whatsapp],
+            ProviderKind::Smtp => &[Channel::Email],
             _ => &[Channel::Sms],
         }
     }
@@ -136,6 +144,9 @@ impl ProviderKind {
             // `X-Api-Key`. The deployment's base URL is the credential's `apiUrl` (required:
             // the gateway is self-hosted, there is no public default).
             ProviderKind::WaWebGateway => &["apiKey", "clientId", "clientApiKey"],
+            // `port` (by TLS mode: 465, 587, 25), `tls` (`implicit` | `starttls` | `none`),
+            // `username` + `password` (AUTH; sealed like every credential), `fromName`.
+            ProviderKind::Smtp => &["host", "fromAddress"],
         }
     }
 
@@ -185,6 +196,9 @@ mod tests {
         assert_eq!(ProviderKind::from_id(9), Some(ProviderKind::Sidobe));
         assert_eq!(ProviderKind::from_id(10), Some(ProviderKind::WaWebGateway));
         assert_eq!(ProviderKind::from_code("wawebgw"), Some(ProviderKind::WaWebGateway));
+        assert_eq!(ProviderKind::from_id(11), Some(ProviderKind::Smtp));
+        assert_eq!(ProviderKind::from_id(ProviderKind::ALL.len() as i64 + 1), None);
+        assert_eq!(ProviderKind::Smtp.channels(), &[Channel::Email]);
         for p in ProviderKind::ALL {
             assert_eq!(ProviderKind::from_id(p.id()), Some(p));
             assert_eq!(ProviderKind::from_code(p.code()), Some(p));
@@ -197,7 +211,8 @@ mod tests {
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
         assert_eq!(Channel::parse("fax"), None);
         assert_eq!(Channel::parse("SMS"), None);
-        assert_eq!(Channel::names(), "sms, whatsapp");
+        assert_eq!(Channel::parse("email"), Some(Channel::Email));
+        assert_eq!(Channel::names(), "sms, whatsapp, email");
         // Every provider's primary channel is listed first, and Meta serves WhatsApp only.
         assert_eq!(ProviderKind::MetaWhatsapp.channels(), &[Channel::Whatsapp]);
         assert!(ProviderKind::ALL.iter().all(|p| !p.channels().is_empty()));

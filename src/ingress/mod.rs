@@ -10,7 +10,10 @@
 //! would add a hop without adding batching, which the group committer already does.
 
 pub mod channel;
+pub mod email;
+pub mod fallback;
 pub mod json;
+pub mod multichannel;
 pub mod signed;
 pub mod validity;
 pub mod sms_rules;
@@ -19,7 +22,8 @@ pub mod whatsapp;
 pub use signed::SignedIngress;
 
 use crate::dispatch::{DispatchError, Dispatcher};
-use crate::domain::{now_ms, phone, IdGenerator};
+use crate::domain::{now_ms, IdGenerator};
+pub use email::recipient_for;
 use crate::store::{MessageRecord, MessageStatus, SharedStore, StoreError};
 use std::sync::Arc;
 
@@ -66,6 +70,11 @@ pub struct NewMessage {
     pub validity_secs: Option<u32>,
     /// Smart encoding, quiet hours and transactional marks asked for by the send.
     pub sms: sms_rules::SendOptions,
+    /// An email's subject and HTML part (`channel: "email"` only; without it the subject is
+    /// the text's first line).
+    pub email: Option<crate::domain::EmailContent>,
+    /// The channels to try next if this one fails for good (already validated by the caller).
+    pub fallback: Vec<crate::domain::FallbackStep>,
 }
 
 /// The acknowledgement of a durable message.
@@ -127,7 +136,7 @@ impl Ingress {
         let recipient = if m.channel == "whatsapp" && crate::providers::waweb::is_group_id(m.recipient.trim()) {
             group_recipient(&self.store, m.association_id, m.recipient.trim()).await?
         } else {
-            phone::normalise(&m.recipient).map_err(|why| IngressError::Invalid(format!("recipient `{}` {why}", m.recipient)))?
+            recipient_for(&m.channel, &m.recipient)?
         };
         if m.body.trim().is_empty() {
             return Err(IngressError::Invalid("message must not be empty".into()));
@@ -140,6 +149,7 @@ impl Ingress {
             channel::ChannelError::Refused(why) => IngressError::Invalid(why),
             channel::ChannelError::Store(e) => IngressError::Store(e),
         })?;
+        let email = email::content_for(channel, m.email, &m.body)?;
         let shaped = sms_rules::shape(&association.sms, channel, m.body, &m.sms).map_err(IngressError::Invalid)?;
         sms_rules::check_opt_out(self.store.as_ref(), &association.sms, m.association_id, &recipient.e164, channel.as_str(), &m.sms).await?;
         let now = now_ms();
@@ -153,6 +163,8 @@ impl Ingress {
         let expires_at = self.validity.deadline(m.validity_secs, &association, scheduled.unwrap_or(now)).map_err(IngressError::Invalid)?;
         let record = MessageRecord {
             expires_at: Some(expires_at),
+            email,
+            fallback: m.fallback,
             priority: m.priority,
             credential_id: m.credential_id,
             content: m.content,
@@ -190,12 +202,12 @@ impl Ingress {
 
 /// A WhatsApp group id (`…@g.us`) as a recipient: only the WA-Web gateway sends to groups
 /// (dispatch routes such a message to its credentials alone), so the association needs one.
-async fn group_recipient(store: &crate::store::SharedStore, association_id: i64, group: &str) -> Result<phone::Recipient, IngressError> {
+async fn group_recipient(store: &crate::store::SharedStore, association_id: i64, group: &str) -> Result<crate::domain::phone::Recipient, IngressError> {
     let creds = store.list_credentials(association_id).await?;
     if !creds.iter().any(|c| c.provider_id == crate::domain::ProviderKind::WaWebGateway.id()) {
         return Err(IngressError::Invalid(format!(
             "recipient `{group}` is a WhatsApp group id: only a WA-Web gateway credential (providerId 10) sends to groups, and association {association_id} has none"
         )));
     }
-    Ok(phone::Recipient { e164: group.to_owned(), country: None })
+    Ok(crate::domain::phone::Recipient { e164: group.to_owned(), country: None })
 }

@@ -76,6 +76,16 @@ pub struct NotificationRequest {
     /// Beyond the document: a transactional send (see `optOutBypassTransactional`).
     #[serde(default)]
     pub transactional: Option<bool>,
+    /// Beyond the document: the email's subject (`channel: "email"`; default: the first line).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Beyond the document: the email's HTML part (default: made from the text).
+    #[serde(default)]
+    pub html: Option<String>,
+    /// Beyond the document: channels to try in order when the message fails for good on its
+    /// own, to the same recipient (`["sms"]` after a WhatsApp message).
+    #[serde(default)]
+    pub fallback_channels: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
@@ -111,6 +121,9 @@ pub struct BulkBody<'a> {
     /// Beyond the document: smart encoding for this campaign's messages.
     #[serde(default)]
     pub smart_encoding: Option<bool>,
+    /// Beyond the document: the subject of an email campaign (personalised like the message).
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 /// The fields read before the signature is checked (the rest is skipped, not built).
@@ -222,6 +235,7 @@ impl SignedIngress {
             let templates = self.ingress.store.list_wa_templates(req.association_id).await?;
             if let Some(t) = super::whatsapp::resolve(&templates, code).map_err(IngressError::Invalid).map_err(prefix_invalid)? {
                 let (content, rendered) = super::whatsapp::template_content(t, &data).map_err(IngressError::Invalid).map_err(prefix_invalid)?;
+                let fallback = self.fallbacks(req.association_id, "whatsapp", &req.recipient, &rendered, req.fallback_channels.as_deref()).await?;
                 let m = NewMessage {
                     association_id: req.association_id,
                     recipient: req.recipient,
@@ -234,6 +248,8 @@ impl SignedIngress {
                     callback_url,
                     validity_secs: req.validity_period,
                     sms,
+                    email: None,
+                    fallback,
                 };
                 return self.ingress.accept(m).await.map_err(prefix_invalid);
             }
@@ -249,6 +265,7 @@ impl SignedIngress {
                 req.channel.unwrap_or_else(|| "sms".into()),
             ),
         };
+        let fallback = self.fallbacks(req.association_id, &channel, &req.recipient, &body, req.fallback_channels.as_deref()).await?;
         self.ingress
             .accept(NewMessage {
                 association_id: req.association_id,
@@ -262,6 +279,8 @@ impl SignedIngress {
                 callback_url,
                 validity_secs: req.validity_period,
                 sms,
+                email: req.subject.map(|subject| crate::domain::EmailContent { subject, html: req.html }),
+                fallback,
             })
             .await
             .map_err(prefix_invalid)
@@ -277,6 +296,23 @@ impl SignedIngress {
         let Some(q) = &identity.record.sms.quiet_hours else { return Ok(scheduled_at) };
         let due = scheduled_at.unwrap_or_else(|| self.campaigns.clock.now_ms());
         Ok(q.hold_until(due).map(Some).unwrap_or(scheduled_at))
+    }
+
+    /// The webhook's `fallbackChannels`: the same recipient on each channel, the same text.
+    async fn fallbacks(
+        &self,
+        association_id: i64,
+        primary: &str,
+        recipient: &str,
+        body: &str,
+        channels: Option<&[String]>,
+    ) -> Result<Vec<crate::domain::FallbackStep>, IngressError> {
+        let Some(channels) = channels.filter(|c| !c.is_empty()) else { return Ok(Vec::new()) };
+        let requests = channels
+            .iter()
+            .map(|c| super::fallback::FallbackRequest { channel: c.clone(), recipient: recipient.to_string(), body: None, email: None })
+            .collect();
+        super::fallback::steps(&self.ingress.store, association_id, primary, "fallbackChannels", body, requests).await.map_err(prefix_invalid)
     }
 
     /// `POST /api/v1/webhook/bulk` after [`Self::verify`] and [`Self::check_replay`].
@@ -309,6 +345,7 @@ impl SignedIngress {
                     callback_url,
                     validity_secs: req.validity_period,
                     smart_encoding: req.smart_encoding,
+                    subject: req.subject,
                 },
                 recipients: &req.recipients,
             })

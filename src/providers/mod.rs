@@ -37,6 +37,8 @@ pub struct OutboundMessage {
 pub enum Payload {
     Sms { text: String },
     WhatsApp(WhatsAppContent),
+    /// An email: `text` is the plain part; `html` the HTML part (`None`: made from `text`).
+    Email { subject: String, text: String, html: Option<String> },
 }
 
 impl Payload {
@@ -44,6 +46,7 @@ impl Payload {
         match self {
             Payload::Sms { .. } => Channel::Sms,
             Payload::WhatsApp(_) => Channel::Whatsapp,
+            Payload::Email { .. } => Channel::Email,
         }
     }
 }
@@ -80,11 +83,13 @@ pub struct ProviderCredential {
     pub base_url: String,
     /// The first endpoint URL built with this credential, parsed (see `wire::endpoint`).
     endpoint: std::sync::OnceLock<(String, reqwest::Url)>,
+    /// SMTP credentials: the relay's pooled connections, made on first use.
+    pub(crate) mailer: std::sync::OnceLock<smtp::Mailer>,
 }
 
 impl ProviderCredential {
     pub fn new(credential_id: i64, fields: Map<String, Value>, base_url: String) -> Self {
-        Self { credential_id, fields, base_url, endpoint: Default::default() }
+        Self { credential_id, fields, base_url, endpoint: Default::default(), mailer: Default::default() }
     }
 
     pub fn field(&self, name: &str) -> &str {
@@ -140,6 +145,15 @@ impl BuildError {
     }
 }
 
+/// How an adapter's messages travel. Most providers are HTTP APIs (`build_request` +
+/// `classify`); an SMTP relay is not, so its adapter builds and classifies mail instead and
+/// [`send`] makes the SMTP call. Either way the adapter is transport only and the credential
+/// actor owns the policy.
+pub enum Transport<'a> {
+    Http,
+    Smtp(&'a Smtp),
+}
+
 /// One provider's wire format.
 pub trait ProviderAdapter: Send + Sync + 'static {
     fn kind(&self) -> ProviderKind;
@@ -151,6 +165,11 @@ pub trait ProviderAdapter: Send + Sync + 'static {
 
     /// The provider's production base URL (used when no `apiUrl` override is set).
     fn default_base_url(&self) -> &'static str;
+
+    /// HTTP unless the adapter says otherwise.
+    fn transport(&self) -> Transport<'_> {
+        Transport::Http
+    }
 
     /// The provider's real HTTP request for one message (of a channel in [`Self::channels`]).
     fn build_request(
@@ -176,6 +195,7 @@ pub mod meta_graph;
 mod qyadat;
 mod shastra;
 pub mod sidobe;
+pub mod smtp;
 mod twilio;
 mod unifonic;
 pub mod waweb;
@@ -188,6 +208,7 @@ pub use meta::MetaWhatsapp;
 pub use qyadat::Qyadat;
 pub use shastra::Shastra;
 pub use sidobe::Sidobe;
+pub use smtp::Smtp;
 pub use twilio::Twilio;
 pub use unifonic::Unifonic;
 pub use waweb::WaWebGateway;
@@ -208,6 +229,7 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
         ProviderKind::MetaWhatsapp => &MetaWhatsapp,
         ProviderKind::Sidobe => &Sidobe,
         ProviderKind::WaWebGateway => &WaWebGateway,
+        ProviderKind::Smtp => &Smtp,
     }
 }
 
@@ -242,6 +264,9 @@ pub async fn send(
         // Never deliver a message as another channel (a WhatsApp message as an SMS).
         let reason = BuildError::unsupported(adapter.kind(), channel).to_string();
         return (SendOutcome::PermanentContent { reason }, started.elapsed());
+    }
+    if let Transport::Smtp(smtp) = adapter.transport() {
+        return (smtp::deliver(smtp, cred, msg, timeout).await, started.elapsed());
     }
     let request = match adapter.build_request(client, cred, msg) {
         Ok(r) => r.timeout(timeout),
@@ -282,7 +307,7 @@ fn transport_outcome(e: &reqwest::Error) -> SendOutcome {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); the chain says what happened.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -50,6 +50,8 @@ impl ProviderAdapter for Twilio {
                 form.push(sender_field(&msg.sender, true));
                 whatsapp_fields(content, &mut form)?;
             }
+            // Never reached: routing hands Twilio only the channels it serves.
+            other => return Err(BuildError::payload(format!("twilio does not deliver the {} channel", other.channel().as_str()))),
         }
         if let Some(callback) = &msg.status_callback_url {
             form.push(("StatusCallback", callback.clone()));

@@ -13,6 +13,9 @@
 //!   headers, parsed body).
 //! * `POST /_sim/reset`: clear counters, requests, faults and duplicate ids; reseed the RNG.
 //!
+//! An SMTP sink listens beside it (`smtp.rs`, [`SimHandle::smtp_addr`]): real SMTP for the
+//! email channel, counted under `smtp` in the stats, with 4yz/5yz answers on demand.
+//!
 //! Accepted Twilio and Infobip sends that name a callback URL get delivery reports back,
 //! signed as the provider signs them (`dlr.rs`; `dlr_*` settings); `GET /_sim/stats` counts
 //! them under `dlr`.
@@ -26,6 +29,7 @@ pub use graph::WhatsAppSimConfig;
 mod dlr;
 mod server;
 pub mod sidobe;
+mod smtp;
 mod state;
 pub mod waweb;
 mod wire;
@@ -52,13 +56,17 @@ impl Simulator {
         let local = listener.local_addr()?;
         let state = Arc::new(SimState::new(config));
         let shutdown = CancellationToken::new();
+        // The SMTP sink listens beside the HTTP server, on the same address and a free port.
+        let smtp_listener = tokio::net::TcpListener::bind((local.ip(), 0)).await.context("binding the simulator's SMTP sink")?;
+        let smtp_addr = smtp_listener.local_addr()?;
+        tokio::spawn(smtp::serve(smtp_listener, state.clone(), shutdown.clone()));
         let dlr = Arc::new(dlr::Dlr::new());
         let app = server::router(Shared { state: state.clone(), shutdown: shutdown.clone(), dlr: dlr.clone() });
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
-        Ok(SimHandle { addr: local, state, dlr, shutdown, task: Some(task) })
+        Ok(SimHandle { addr: local, smtp_addr, state, dlr, shutdown, task: Some(task) })
     }
 }
 
@@ -66,6 +74,8 @@ impl Simulator {
 /// waits for it to finish.
 pub struct SimHandle {
     addr: SocketAddr,
+    /// The SMTP sink (`sim::smtp`).
+    smtp_addr: SocketAddr,
     state: Arc<SimState>,
     dlr: Arc<dlr::Dlr>,
     shutdown: CancellationToken,
@@ -75,6 +85,11 @@ pub struct SimHandle {
 impl SimHandle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The SMTP sink's address: an `smtp` credential's `host` and `port` (with `tls: "none"`).
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp_addr
     }
 
     /// `http://HOST:PORT`: the base URL to give every adapter.
@@ -138,7 +153,7 @@ impl Drop for SimHandle {
 pub async fn run(addr: &str, config: SimConfig) -> anyhow::Result<()> {
     let handle = Simulator::start(addr, config).await?;
     tracing::info!(addr = %handle.addr(), "provider simulator listening");
-    println!("jood provider simulator listening on {}", handle.base_url());
+    println!("jood provider simulator listening on {} (SMTP sink on {})", handle.base_url(), handle.smtp_addr());
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     handle.stop().await
 }

@@ -201,6 +201,13 @@ pub struct MessageRecord {
     /// SMS parts the text is sent in (what providers bill); 0 on older rows and non-SMS.
     #[serde(default)]
     pub segments: u32,
+    /// An email's subject and HTML part (`body` is its text part); `None` on other channels.
+    #[serde(default)]
+    pub email: Option<crate::domain::EmailContent>,
+    /// Channel fallback: where to go next, in order, when this message fails for good on its
+    /// channel (seed 003's ordered `channels`, the webhook's `fallbackChannels`).
+    #[serde(default)]
+    pub fallback: Vec<crate::domain::FallbackStep>,
 }
 
 impl MessageRecord {
@@ -238,6 +245,8 @@ impl MessageRecord {
             expires_at: None,
             encoding: None,
             segments: 0,
+            email: None,
+            fallback: Vec::new(),
         }
     }
 

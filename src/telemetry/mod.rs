@@ -33,6 +33,7 @@ pub const CAMPAIGN_QUIET_HOLDS_TOTAL: &str = "jood_campaigns_quiet_hours_holds_t
 pub const DISPATCH_MESSAGES_TOTAL: &str = "jood_dispatch_messages_total";
 pub const DISPATCH_RETRIES_TOTAL: &str = "jood_dispatch_retries_total";
 pub const DISPATCH_FAILOVERS_TOTAL: &str = "jood_dispatch_failovers_total";
+pub const DISPATCH_FALLBACKS_TOTAL: &str = "jood_dispatch_channel_fallbacks_total";
 pub const DISPATCH_ACTOR_RESTARTS_TOTAL: &str = "jood_dispatch_actor_restarts_total";
 pub const DISPATCH_IN_MEMORY: &str = "jood_dispatch_messages_in_memory";
 pub const SCHEDULE_BACKLOG: &str = "jood_schedule_backlog";
@@ -114,6 +115,7 @@ fn describe() {
     describe_counter!(CAMPAIGN_QUIET_HOLDS_TOTAL, "Times a campaign paused for its association's quiet hours");
     describe_counter!(DISPATCH_MESSAGES_TOTAL, "Messages that reached a final dispatch status, by status, channel and provider (none when no provider was called)");
     describe_counter!(DISPATCH_RETRIES_TOTAL, "Provider calls scheduled for retry, by provider and channel");
+    describe_counter!(DISPATCH_FALLBACKS_TOTAL, "Messages that failed for good on a channel and went on to their next fallback channel, by channel from and to");
     describe_counter!(DISPATCH_FAILOVERS_TOTAL, "Messages a credential gave up on and handed back to be routed to the next credential, by provider and channel");
     describe_counter!(DISPATCH_ACTOR_RESTARTS_TOTAL, "Failed actors restarted by their supervisor, by actor kind");
     describe_gauge!(DISPATCH_IN_MEMORY, Unit::Count, "Dispatch queue depth: messages held by dispatch (waiting or at a provider), sampled at scrape");
@@ -164,6 +166,8 @@ pub fn configure(c: &crate::config::MetricsConfig) {
 pub fn channel_label(channel: &str) -> &'static str {
     if channel == "whatsapp" {
         "whatsapp"
+    } else if channel == "email" {
+        "email"
     } else {
         "sms"
     }

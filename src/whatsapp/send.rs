@@ -138,6 +138,8 @@ impl WhatsApp {
             callback_url: None,
                 validity_secs: None,
             sms: Default::default(),
+            email: None,
+            fallback: Vec::new(),
         };
         let mut outcome = None;
         let accepted = self.ingress.accept_watched(m, Some(&mut outcome)).await?;

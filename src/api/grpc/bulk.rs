@@ -39,6 +39,7 @@ pub async fn send_bulk(api: &GrpcApi, req: Request<Streaming<pb::SendBulkChunk>>
         callback_url: None,
                 validity_secs: None,
         smart_encoding: None,
+        subject: None,
     };
     let campaigns = &api.state.campaigns;
     let mut ingest = campaigns.begin_bulk(settings, api.state.config.campaigns.max_recipients_per_stream, 0).await?;

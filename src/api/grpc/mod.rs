@@ -105,6 +105,8 @@ impl GrpcApi {
                 callback_url: None,
                 validity_secs: None,
                 sms: Default::default(),
+                email: None,
+                fallback: Vec::new(),
             })
             .await?;
         Ok(pb::SendNotificationResponse { queue_id: accepted.id, status: convert::message_status(accepted.status) as i32 })

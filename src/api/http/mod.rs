@@ -14,6 +14,7 @@ pub mod extract;
 mod gateways;
 mod idempotency;
 mod links;
+mod multichannel;
 mod notifications;
 pub mod openapi;
 mod ops;
@@ -115,6 +116,9 @@ pub fn router(state: AppState) -> Router {
             protect::limited(&state, RouteClass::Bulk, post(webhook::bulk))
                 .layer(DefaultBodyLimit::max(state.config.server.bulk_body_limit_bytes)),
         )
+        .route("/notifications/send", protect::limited(&state, RouteClass::Notification, post(multichannel::send)))
+        .route("/notifications/bulk", protect::limited(&state, RouteClass::Bulk, post(multichannel::bulk)))
+        .route("/channels/capabilities", get(multichannel::capabilities))
         .route("/notifications/{id}", get(notifications::get).delete(campaigns::cancel_notification))
         .route("/campaigns/{id}", get(campaigns::get).delete(campaigns::cancel))
         .route("/templates", get(templates::list).post(templates::create))

@@ -143,11 +143,27 @@ pub(crate) async fn visible_notification(s: &AppState, caller: Caller, id: i64) 
     Ok((m, attempts))
 }
 
+/// One path, two APIs: `ntf_<id>` is seed 003's `notification_id` (its own view, in
+/// `multichannel.rs`); a bare number is the Jood API's queue id (this view).
 pub async fn get(
     State(s): State<AppState>,
     AnyKeyAuth(caller): AnyKeyAuth,
-    IdPath(id): IdPath<i64>,
-) -> Result<Envelope<NotificationView>, ApiError> {
+    IdPath(raw): IdPath<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(rest) = raw.strip_prefix(super::multichannel::ID_PREFIX) {
+        return match rest.parse::<i64>() {
+            Ok(id) => super::multichannel::view(&s, caller, id).await.into_response(),
+            Err(_) => ApiError::NotFound(format!("Notification {raw} not found")).into_response(),
+        };
+    }
+    match raw.parse::<i64>() {
+        Ok(id) => jood_view(s, caller, id).await.into_response(),
+        Err(_) => ApiError::invalid(format!("path parameter: `{raw}` is neither a queue id (a number) nor a notification_id (ntf_…)")).into_response(),
+    }
+}
+
+async fn jood_view(s: AppState, caller: Caller, id: i64) -> Result<Envelope<NotificationView>, ApiError> {
     let (m, attempts) = visible_notification(&s, caller, id).await?;
     let events = s.store.list_events(id).await?;
     let timeline = timeline(&m, &attempts, events);

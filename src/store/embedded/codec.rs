@@ -78,6 +78,8 @@ mod tests {
             expires_at: Some(5_000),
             encoding: Some(crate::domain::sms::Encoding::Ucs2),
             segments: 3,
+            email: None,
+            fallback: Vec::new(),
         };
         let mut compact = Vec::new();
         encode_compact_into(&mut compact, &m);
@@ -85,8 +87,8 @@ mod tests {
         assert!(compact.len() * 2 < named.len(), "{} vs {}", compact.len(), named.len());
         assert_eq!(decode::<MessageRecord>("messages", &compact).unwrap(), m);
         assert_eq!(decode::<MessageRecord>("messages", &named).unwrap(), m);
-        // An array (array16 of 22 fields), not a map.
-        assert_eq!(&compact[..3], &[0xdc, 0, 22]);
+        // An array (array16 of 24 fields), not a map.
+        assert_eq!(&compact[..3], &[0xdc, 0, 24]);
     }
 
     /// A compact row written before `encoding` and `segments` existed (19 fields) still

@@ -79,6 +79,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
                 callback_url: None,
                 validity_secs: None,
                 smart_encoding: None,
+                subject: None,
             },
             recipients: &b.recipients,
         })
