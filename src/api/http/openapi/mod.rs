@@ -12,6 +12,7 @@
 //! Depends on the handler modules' types only; nothing below `api` imports this.
 
 mod dashboard;
+mod extensions;
 mod links;
 mod management;
 mod ops;
@@ -145,6 +146,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         links::Doc::openapi(),
         dashboard::Doc::openapi(),
         ops::Doc::openapi(),
+        extensions::Doc::openapi(),
     ] {
         doc.merge(part);
     }
