@@ -210,7 +210,8 @@ async function run(page) {
   // ---- overview with the traffic of the campaign, then log out.
   log('overview screenshot');
   await go(page, 'overview');
-  await page.waitForSelector('#overview-body .chart path.line');
+  // Drawn, even when every rate is 0 (a flat line has no visible box).
+  await page.waitForSelector('#overview-body .chart path.line', { state: 'attached' });
   await page.waitForSelector('#overview-body table');
   if (cfg.screenshots) await page.screenshot({ path: join(cfg.screenshots, 'console-overview.png'), fullPage: true });
 
