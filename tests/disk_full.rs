@@ -94,6 +94,7 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers() {
 
     // Below the reserve: single and bulk sends are refused with 503 and Retry-After.
     let filler = fill(&fs.0, RESERVE / 2);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the space reading is cached 200 ms
     let body = json!({"associationId": 1, "recipient": phone(100), "message": "while full"}).to_string();
     let resp = s.signed("/api/v1/webhook/notification", &k.secret_key, &body).send().await.unwrap();
     assert_eq!(resp.status(), 503);
