@@ -18,8 +18,11 @@
 # CONCURRENCY (256) generator connections; DLR_DELAY_MS (50) and DLR_JITTER_MS (0) the
 # simulator's wait before it reports; SIM_LATENCY_MS (5) its answer latency; ENGINE_PORT and
 # SIM_PORT (18180, 19190). Bounded: DURATION at most 600 s, RATE at most 50000, each drain
-# at most 120 s. Loopback only. Customer status callbacks are not part of this branch's
-# engine, so none are configured.
+# at most 120 s. Loopback only.
+# CALLBACKS (1): in the run with reports, the association's statusCallbackUrl points at a local
+# nginx sink (one worker, answering 204; installed from Debian when missing) on SINK_PORT
+# (19290), so every status change also becomes a signed customer callback; the summary
+# counts the callbacks delivered and the sink's requests. CALLBACKS=0 leaves them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +38,8 @@ DLR_JITTER_MS=${DLR_JITTER_MS:-0}
 SIM_LATENCY_MS=${SIM_LATENCY_MS:-5}
 ENGINE_PORT=${ENGINE_PORT:-18180}
 SIM_PORT=${SIM_PORT:-19190}
+CALLBACKS=${CALLBACKS:-1}
+SINK_PORT=${SINK_PORT:-19290}
 
 cargo build --release --quiet --bin jood
 BIN=${CARGO_TARGET_DIR:-target}/release/jood
@@ -48,6 +53,27 @@ export JOOD_ADMIN_KEY=load-admin-$RANDOM$RANDOM
 cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sim_json() { curl -s http://127.0.0.1:$SIM_PORT/_sim/stats; }
 metrics() { curl -s http://127.0.0.1:$ENGINE_PORT/metrics; }
+
+# start_sink DIR: an nginx answering 204 to every POST, logging one line per request.
+start_sink() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { apt-get install -y -qq nginx >/dev/null; }
+  local nginx; nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  mkdir -p "$1/sink"
+  cat >"$1/sink/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $1/sink/nginx.pid;
+error_log $1/sink/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $1/sink/access.log;
+  client_body_temp_path $1/sink;
+  server { listen 127.0.0.1:$SINK_PORT; location / { return 204; } }
+}
+CONF
+  "$nginx" -c "$1/sink/nginx.conf" -p "$1/sink" >/dev/null 2>&1 &
+  PIDS+=($!)
+}
 api() { curl -sf -X "$1" "http://127.0.0.1:$ENGINE_PORT$2" -H "x-api-key: $3" -H "x-api-secret: $4" -H 'Content-Type: application/json' -d "$5"; }
 
 # run_once LABEL REPORTS(0|1)
@@ -59,7 +85,9 @@ run_once() {
   $BIN sim --addr 127.0.0.1:$SIM_PORT \
     --settings "{\"record_requests\":0,\"latency_ms\":$SIM_LATENCY_MS,\"dlr_enabled\":$dlr,\"dlr_delay_ms\":$DLR_DELAY_MS,\"dlr_jitter_ms\":$DLR_JITTER_MS}" >"$dir/sim.log" 2>&1 &
   PIDS+=($!); local sim_pid=$!
-  JOOD__SERVER__PUBLIC_URL=$public "${ENGINE_BIN:-$BIN}" serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$dir/data" >"$dir/engine.log" 2>&1 &
+  local with_callbacks=0
+  if [ "$reports" = 1 ] && [ "$CALLBACKS" = 1 ]; then with_callbacks=1; start_sink "$dir"; fi
+  JOOD__CALLBACKS__ALLOW_PRIVATE_TARGETS=true JOOD__SERVER__PUBLIC_URL=$public "${ENGINE_BIN:-$BIN}" serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$dir/data" >"$dir/engine.log" 2>&1 &
   PIDS+=($!); local engine_pid=$!
   for _ in $(seq 100); do
     curl -sf http://127.0.0.1:$ENGINE_PORT/healthz >/dev/null && curl -sf http://127.0.0.1:$SIM_PORT/_sim/stats >/dev/null && break
@@ -75,8 +103,11 @@ run_once() {
     cred="{\"providerId\":6,\"senderName\":\"JOOD\",\"credentials\":{\"apiKey\":\"IBload\"},\"apiUrl\":\"http://127.0.0.1:$SIM_PORT\",\"isDefault\":true}"
   fi
   api POST /api/v1/associations/1/credentials "$key" "$secret" "$cred" >/dev/null
+  if [ "$with_callbacks" = 1 ]; then
+    api PUT /api/v1/associations/1 "$JOOD_ADMIN_KEY" "$JOOD_ADMIN_KEY" "{\"statusCallbackUrl\":\"http://127.0.0.1:$SINK_PORT/status\"}" >/dev/null
+  fi
 
-  echo "== $label: $RATE msg/s offered for ${DURATION}s via $PROVIDER, reports $([ "$reports" = 1 ] && echo "on (after ${DLR_DELAY_MS} ms)" || echo off), on $(nproc) cores"
+  echo "== $label: $RATE msg/s offered for ${DURATION}s via $PROVIDER, reports $([ "$reports" = 1 ] && echo "on (after ${DLR_DELAY_MS} ms)" || echo off), callbacks $([ "$with_callbacks" = 1 ] && echo "to nginx :$SINK_PORT" || echo off), on $(nproc) cores"
   local accepted0 cpu0 sim_cpu0 started
   accepted0=$(sim_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["accepted"])')
   cpu0=$(cpu_secs "$engine_pid"); sim_cpu0=$(cpu_secs "$sim_pid"); started=$(date +%s.%N)
@@ -87,14 +118,23 @@ run_once() {
     [ "$(sim_json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("dlr",{}).get("pending",0))')" = 0 ] && break
     sleep 0.5
   done
+  # And the customer callbacks still in the outbox (bounded).
+  if [ "$with_callbacks" = 1 ]; then
+    for _ in $(seq 240); do
+      [ "$(metrics | awk '/^jood_callbacks_outbox_depth /{print $2}')" = 0 ] && break
+      sleep 0.5
+    done
+  fi
   sleep 1
   local cpu1 sim_cpu1 wall
   cpu1=$(cpu_secs "$engine_pid"); sim_cpu1=$(cpu_secs "$sim_pid"); wall=$(python3 -c "print(round($(date +%s.%N)-$started,1))")
   sim_json >"$dir/sim.json"; metrics >"$dir/metrics.txt"
-  python3 - "$dir/sim.json" "$dir/metrics.txt" "$accepted0" "$cpu0" "$cpu1" "$sim_cpu0" "$sim_cpu1" "$wall" "$label" "$WORK/summary.txt" <<'EOF'
+  local sink_requests=0
+  [ -f "$dir/sink/access.log" ] && sink_requests=$(wc -l <"$dir/sink/access.log")
+  python3 - "$dir/sim.json" "$dir/metrics.txt" "$accepted0" "$cpu0" "$cpu1" "$sim_cpu0" "$sim_cpu1" "$wall" "$label" "$WORK/summary.txt" "$sink_requests" <<'EOF'
 import json, re, sys
 sim = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
-accepted0, cpu0, cpu1, scpu0, scpu1, wall, label, summary = sys.argv[3:]
+accepted0, cpu0, cpu1, scpu0, scpu1, wall, label, summary, sink = sys.argv[3:]
 msgs = sim["total"]["accepted"] - int(accepted0)
 cpu = float(cpu1) - float(cpu0); scpu = float(scpu1) - float(scpu0)
 def total(name, **labels):
@@ -129,6 +169,9 @@ if reports:
     if n:
         delay = __import__("os").environ.get("DLR_DELAY_MS", "?")
         lines.append(f"  sent->delivered latency ({int(n)} samples, including the simulator's {delay} ms wait): p50 {q(0.5)}, p99 {q(0.99)} (interpolated within histogram buckets)")
+callbacks = total("jood_callbacks_total", result="delivered")
+if callbacks or int(sink):
+    lines.append(f"  customer callbacks: {int(callbacks)} delivered ({int(total('jood_callbacks_total', result='pending'))} retried, {int(total('jood_callbacks_total', result='failed'))} given up); the sink logged {sink} requests")
 print("\n".join(lines))
 open(summary, "a").write("\n".join(lines) + "\n")
 EOF

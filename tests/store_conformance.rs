@@ -593,6 +593,54 @@ async fn opt_outs_and_sms_fields(s: SharedStore) {
     assert_eq!((got.encoding, got.segments), (Some(jood::domain::sms::Encoding::Ucs2), 3));
 }
 
+/// Attempts older than the cutoff go, across every outcome partition, a bounded number per
+/// call; newer ones stay listed.
+async fn callback_attempts_are_pruned_by_age(s: SharedStore) {
+    let attempt = |n: u32, outcome: CallbackOutcome| CallbackAttempt {
+        event_id: format!("evt_{n}"),
+        association_id: 7,
+        message_id: 100 + i64::from(n),
+        url: "https://example.com/cb".into(),
+        attempt: 1,
+        at: jood::domain::now_ms(),
+        status_code: Some(200),
+        latency_ms: 3,
+        outcome,
+        next_at: None,
+        error: None,
+    };
+    let entry = |n: u32| OutboxEntry {
+        event_id: format!("evt_{n}"),
+        association_id: 7,
+        message_id: 100 + i64::from(n),
+        url: "https://example.com/cb".into(),
+        payload: b"{}".to_vec(),
+        attempt: 0,
+        next_at: 1,
+        created_at: 1,
+    };
+    for n in 0..3 {
+        let o = if n == 1 { CallbackOutcome::Failed } else { CallbackOutcome::Delivered };
+        s.settle_callback(&entry(n), &attempt(n, o), None).await.unwrap();
+    }
+    // Nothing is older than a cutoff in the past; another association's rows are not touched.
+    assert_eq!(s.prune_callback_attempts(7, jood::domain::now_ms() - 3_600_000, 100).await.unwrap(), 0);
+    assert_eq!(s.list_callback_attempts(7, None, 10).await.unwrap().len(), 3);
+    let later = jood::domain::now_ms() + 1_000;
+    assert_eq!(s.prune_callback_attempts(8, later, 100).await.unwrap(), 0);
+    // Each attempt is two rows (all outcomes, and its own outcome): six in all, two per call.
+    let mut gone = 0;
+    for _ in 0..3 {
+        let n = s.prune_callback_attempts(7, later, 2).await.unwrap();
+        assert!(n <= 2, "a call deletes at most its limit, deleted {n}");
+        gone += n;
+    }
+    assert_eq!(gone, 6);
+    assert_eq!(s.prune_callback_attempts(7, later, 100).await.unwrap(), 0);
+    assert!(s.list_callback_attempts(7, None, 10).await.unwrap().is_empty());
+    assert!(s.list_callback_attempts(7, Some(CallbackOutcome::Failed), 10).await.unwrap().is_empty());
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -618,7 +666,8 @@ mod embedded_backend {
         provider_index_and_status_precedence,
         dispatch_and_reports_race_without_downgrade,
         redirect_links,
-        opt_outs_and_sms_fields
+        opt_outs_and_sms_fields,
+        callback_attempts_are_pruned_by_age
     );
 }
 
@@ -639,6 +688,7 @@ mod scylla_backend {
     const KASSANDRA_SKIPS: &[(&str, &str)] = &[
         ("associations_and_keys", "list_associations(after) pages with `id > ?`, a range predicate kassandra 0.13 does not parse"),
         ("messages_attempts_and_unfinished", "list_unfinished(after) pages with `id > ?`, a range predicate kassandra 0.13 does not parse"),
+        ("callback_attempts_are_pruned_by_age", "pruning reads the attempts older than the cutoff with `seq < ?`, a range predicate kassandra 0.13 does not parse"),
         ("redirect_links", "links are listed newest first through `CLUSTERING ORDER BY (id DESC)`, which kassandra 0.13 ignores (it returns ascending order)"),
     ];
 
@@ -741,7 +791,8 @@ mod scylla_backend {
         many_concurrent_writers,
         provider_index_and_status_precedence,
         dispatch_and_reports_race_without_downgrade,
-        redirect_links
+        redirect_links,
+        callback_attempts_are_pruned_by_age
     );
 }
 

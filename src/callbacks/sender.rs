@@ -28,6 +28,10 @@ use tokio_util::sync::CancellationToken;
 const POLL: Duration = Duration::from_millis(250);
 /// How often the outbox depth gauge is refreshed.
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
+/// How often attempts older than `callbacks.attempts_retention_ms` are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Attempt rows deleted per association per commit while pruning.
+const PRUNE_BATCH: usize = 1_000;
 /// The longest error text kept in an attempt row.
 const MAX_ERROR_CHARS: usize = 200;
 
@@ -73,6 +77,7 @@ impl Sender {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
         let mut depth_at = Instant::now() - DEPTH_EVERY;
+        let mut prune_at = Instant::now();
         loop {
             if let Err(e) = self.scan(&mut tasks).await {
                 tracing::warn!(error = %e, "callback outbox scan failed; retrying");
@@ -84,6 +89,14 @@ impl Sender {
                     metrics::gauge!(crate::telemetry::CALLBACKS_OUTBOX_DEPTH).set(n as f64);
                 }
             }
+            if prune_at.elapsed() >= PRUNE_EVERY {
+                prune_at = Instant::now();
+                match self.prune_attempts(&stop).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "pruned old callback attempts"),
+                    Err(e) => tracing::warn!(error = %e, "pruning callback attempts failed; trying again in a minute"),
+                }
+            }
             tokio::select! {
                 _ = stop.cancelled() => break,
                 // The observer wakes us before its commit is durable: give it a moment.
@@ -93,6 +106,27 @@ impl Sender {
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+    }
+
+    /// Deletes every association's attempts older than the retention, a bounded commit at a
+    /// time so a large backlog never holds up the outbox for long.
+    async fn prune_attempts(&self, stop: &CancellationToken) -> anyhow::Result<usize> {
+        let before = now_ms().saturating_sub(self.cfg.attempts_retention_ms.min(i64::MAX as u64) as i64);
+        let mut total = 0;
+        for a in self.directory.list_associations().await? {
+            loop {
+                if stop.is_cancelled() {
+                    return Ok(total);
+                }
+                let n = self.store.prune_callback_attempts(a.id, before, PRUNE_BATCH).await?;
+                total += n;
+                if n < PRUNE_BATCH {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(total)
     }
 
     async fn scan(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>) -> crate::store::StoreResult<()> {

@@ -25,6 +25,9 @@ pub struct CallbacksConfig {
     pub per_association_concurrency: usize,
     /// Due rows read per association per scan.
     pub batch: usize,
+    /// How long delivery attempts stay listed (`GET /api/v1/associations/:id/callbacks`);
+    /// older rows are pruned once a minute (milliseconds).
+    pub attempts_retention_ms: u64,
 }
 
 impl Default for CallbacksConfig {
@@ -38,6 +41,7 @@ impl Default for CallbacksConfig {
             backoff_max_ms: 3_600_000,
             per_association_concurrency: 4,
             batch: 64,
+            attempts_retention_ms: 604_800_000,
         }
     }
 }
@@ -52,6 +56,9 @@ pub(super) fn validate(c: &Config, problems: &mut Vec<String>) {
     }
     if cb.per_association_concurrency == 0 || cb.per_association_concurrency > 1024 {
         problems.push("callbacks.per_association_concurrency: must be between 1 and 1024".into());
+    }
+    if cb.attempts_retention_ms < 60_000 {
+        problems.push("callbacks.attempts_retention_ms: must be at least 60000 (one minute)".into());
     }
     if cb.batch == 0 || cb.batch > 10_000 {
         problems.push("callbacks.batch: must be between 1 and 10000".into());

@@ -6,7 +6,7 @@
 //! reads each association's due rows on their own (one slow endpoint's backlog never hides
 //! another association's rows). An outbox row is written by the store's [`StatusObserver`]
 //! hook in the same commit as the status change it reports; it leaves the outbox in the
-//! commit that records its last attempt. `callback_attempts` keeps every attempt, newest first,
+//! commit that records its last attempt. `callback_attempts` keeps the recent attempts, newest first,
 //! in one partition per (association, outcome) and one for all outcomes.
 //!
 //! [`StatusObserver`]: super::StatusObserver
@@ -97,6 +97,11 @@ pub trait CallbackStore: Send + Sync {
     async fn settle_callback(&self, entry: &OutboxEntry, attempt: &CallbackAttempt, next: Option<&OutboxEntry>) -> StoreResult<()>;
     /// Attempts of an association, newest first, of one outcome or all, at most `limit`.
     async fn list_callback_attempts(&self, association_id: i64, outcome: Option<CallbackOutcome>, limit: usize) -> StoreResult<Vec<CallbackAttempt>>;
+    /// Deletes at most `limit` of the association's attempt rows recorded before `before_ms`
+    /// (oldest first, every outcome partition); answers how many went. The history is a
+    /// window (`callbacks.attempts_retention_ms`), not an archive: without this it grows by
+    /// two rows per attempt for good.
+    async fn prune_callback_attempts(&self, association_id: i64, before_ms: i64, limit: usize) -> StoreResult<usize>;
     /// Rows in the outbox (approximate on large tables).
     async fn outbox_len(&self) -> StoreResult<u64>;
 }

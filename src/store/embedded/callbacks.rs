@@ -127,6 +127,33 @@ impl CallbackStore for EmbeddedStore {
         EmbeddedStore::scan(&t.callbacks.attempts, "callback_attempts", prefix.clone(), &prefix, limit)
     }
 
+    async fn prune_callback_attempts(&self, association_id: i64, before_ms: i64, limit: usize) -> StoreResult<usize> {
+        let t = self.t()?;
+        let cutoff = before_ms.saturating_mul(1000);
+        let mut doomed = Vec::new();
+        for o in [None, Some(CallbackOutcome::Delivered), Some(CallbackOutcome::Pending), Some(CallbackOutcome::Failed)] {
+            let mut prefix = i64_key(association_id).to_vec();
+            prefix.push(outcome_byte(o));
+            // Keys hold the inverted sequence: everything from the cutoff's key to the end of
+            // the partition is older than the cutoff.
+            for guard in t.callbacks.attempts.range(attempt_key(association_id, o, cutoff)..) {
+                if doomed.len() >= limit {
+                    break;
+                }
+                let k = guard.key().map_err(io)?;
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                doomed.push(Mutation::Delete { ks: t.callbacks.attempts.clone(), key: k.to_vec() });
+            }
+        }
+        let n = doomed.len();
+        if n > 0 {
+            self.committer.write(doomed, vec![]).await?;
+        }
+        Ok(n)
+    }
+
     async fn outbox_len(&self) -> StoreResult<u64> {
         let t = self.t()?;
         // Exact, bounded: the outbox holds what is not yet delivered, normally little.

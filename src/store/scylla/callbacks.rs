@@ -61,6 +61,33 @@ impl CallbackStore for ScyllaStore {
         rows.into_iter().map(|(d,)| decode("callback_attempts", &d.unwrap_or_default())).collect()
     }
 
+    async fn prune_callback_attempts(&self, association_id: i64, before_ms: i64, limit: usize) -> StoreResult<usize> {
+        // Read the doomed sequences first (a bounded page), then delete them by key: a
+        // clustering-range delete would write one range tombstone per partition, but it gives
+        // no count and some CQL servers refuse it.
+        let cutoff = before_ms.saturating_mul(1000);
+        let mut n = 0;
+        for o in [0i32, 1, 2, 3] {
+            if n >= limit {
+                break;
+            }
+            let seqs: Vec<(i64,)> = self
+                .db
+                .many("SELECT seq FROM {ks}.callback_attempts WHERE association_id = ? AND outcome = ? AND seq < ?", (association_id, o, cutoff), limit - n)
+                .await?;
+            if seqs.is_empty() {
+                continue;
+            }
+            let mut w = Writes::default();
+            for (seq,) in &seqs {
+                w.add(&self.db, "DELETE FROM {ks}.callback_attempts WHERE association_id = ? AND outcome = ? AND seq = ?", (association_id, o, *seq)).await?;
+            }
+            self.db.batch(w).await?;
+            n += seqs.len();
+        }
+        Ok(n)
+    }
+
     async fn outbox_len(&self) -> StoreResult<u64> {
         let mut n = 0u64;
         for a in self.outbox_associations().await? {
