@@ -14,6 +14,7 @@ mod links;
 mod model;
 pub mod opt_outs;
 pub mod stats;
+pub mod status_rules;
 pub mod whatsapp;
 pub mod whatsapp_messages;
 
