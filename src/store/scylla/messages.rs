@@ -30,7 +30,7 @@ pub fn bucket_of(id: i64) -> i64 {
 
 /// The node that accepted a message (the node bits of its id): the owner of its unfinished row.
 pub fn owner_of(id: i64) -> i32 {
-    ((id as u64 >> 9) & 0b111) as i32
+    i32::from(crate::domain::ids::node_of(id))
 }
 
 const GET: &str = "SELECT version, data FROM {ks}.messages WHERE id = ?";
@@ -221,6 +221,30 @@ impl ScyllaStore {
         Ok(())
     }
 
+    /// [`Store::transition_message`]: compare-and-set on the status. The row is read, its
+    /// status compared with `from`, and the write made with `UPDATE … IF version = ?` (LWT):
+    /// every write of a message bumps its version, so the condition holds only if nobody,
+    /// on any node, has written the row since it was read, its status included. A lost race
+    /// re-reads: if the other writer left the status at `from` the transition is tried
+    /// again, otherwise it is refused. Without LWT (`store.scylla.lwt = false`) it is decided
+    /// under this process's lock of the message only.
+    pub(super) async fn transition_row(&self, msg: &MessageRecord, from: MessageStatus) -> StoreResult<bool> {
+        let _g = self.msg_locks.lock(msg.id as u64).await;
+        let u = MessageUpdate { message: msg.clone(), attempt: None };
+        for _ in 0..MAX_CAS_ROUNDS {
+            let Some((version, current)) = self.message_row(msg.id).await? else { return Ok(false) };
+            if current.status != from {
+                return Ok(false);
+            }
+            // The row already is what is asked: nothing to write, and the transition stands.
+            let Some(d) = engine_decision(Some(current), &u) else { return Ok(true) };
+            if self.commit(version, d).await? {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable(format!("message {}: too many concurrent writers", msg.id)))
+    }
+
     pub(super) async fn apply_status_rows(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>> {
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
@@ -249,7 +273,7 @@ impl ScyllaStore {
     pub(super) async fn list_unfinished_rows(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
         let mut ids = Vec::new();
         for owner in 0..=crate::domain::ids::MAX_NODE_ID as i32 {
-            ids.extend(self.list_unfinished_of(owner, after, limit).await?);
+            ids.extend(self.list_unfinished_of_owner(owner, after, limit).await?);
         }
         ids.sort_unstable();
         ids.truncate(limit);
@@ -257,7 +281,7 @@ impl ScyllaStore {
     }
 
     /// Unfinished messages of one owner in id order, after `after`, at most `limit`.
-    pub async fn list_unfinished_of(&self, owner: i32, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
+    pub async fn list_unfinished_of_owner(&self, owner: i32, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
         let buckets: Vec<(i64,)> = self.db.many("SELECT bucket FROM {ks}.unfinished_buckets WHERE owner = ?", (owner,), 1_000_000).await?;
         let from = after.map(bucket_of);
         let mut ids = Vec::new();
@@ -270,7 +294,19 @@ impl ScyllaStore {
             }
             let left = limit - ids.len();
             let rows: Vec<(i64,)> = match after {
-                Some(a) if Some(b) == from => self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ? AND id > ?", (owner, b, a), left).await?,
+                Some(a) if Some(b) == from => match self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ? AND id > ?", (owner, b, a), left).await {
+                    Ok(rows) => rows,
+                    // A server without range predicates (kassandra-tester): the bucket (one
+                    // owner's hour) is read whole and the page cut here; recovery still pages.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "range read of the unfinished index refused; filtering the bucket");
+                        let mut all: Vec<(i64,)> = self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ?", (owner, b), 10_000_000).await?;
+                        all.retain(|(id,)| *id > a);
+                        all.sort_unstable();
+                        all.truncate(left);
+                        all
+                    }
+                },
                 _ => self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ?", (owner, b), left).await?,
             };
             ids.extend(rows.into_iter().map(|(id,)| id));
