@@ -33,7 +33,7 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
     let Some(redis) = redis_server::RedisServer::start("a_live_node_takes_over_a_killed_nodes_unfinished_work") else { return };
     let cql = kassandra_server::kassandra();
     // Slow enough that the first node still holds unfinished messages when it is killed:
-    // the credential's rate is global (Redis), 30 calls a second across the three nodes.
+    // the credential's rate is global (Redis), 10 calls a second across the three nodes.
     let sim = Simulator::start("127.0.0.1:0", SimConfig { latency_ms: 20, record_requests: 10_000, invalid_number_suffix: String::new(), dedup_window: 0, ..SimConfig::default() })
         .await
         .unwrap();
@@ -51,7 +51,7 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
         ("JOOD__IDS__LEASE_FROM_REDIS", "true"),
         ("JOOD__IDS__LEASE_TTL_MS", "3000"),
         ("JOOD__IDS__LEASE_RENEW_MS", "500"),
-        ("JOOD__DISPATCH__RATE_PER_SECOND__TWILIO", "30"),
+        ("JOOD__DISPATCH__RATE_PER_SECOND__TWILIO", "10"),
         ("JOOD__DISPATCH__CREDENTIAL_IN_FLIGHT", IN_FLIGHT),
         ("JOOD__RATE_LIMIT__ENABLED", "false"),
     ];

@@ -596,29 +596,31 @@ async fn opt_outs_and_sms_fields(s: SharedStore) {
     assert_eq!((got.encoding, got.segments), (Some(jood::domain::sms::Encoding::Ucs2), 3));
 }
 
-/// Compare-and-set on status (`transition_message`): of writers racing from `scheduled`
-/// (the scheduler firing, cancels) exactly one wins and the row holds its write; a
-/// transition from a status the row is not in, or of a message that is not there, is
-/// refused and writes nothing.
+/// Compare-and-set on status (`transition_message`): of writers racing from one status
+/// (as the scheduler firing and a cancel race from `scheduled`) exactly one wins and the row
+/// holds its write; a transition from a status the row is not in, or of a message that is
+/// not there, is refused and writes nothing. The race starts from `queued`: kassandra
+/// 0.13 refuses the schedule table's writes ("Table does not exist"), so a scheduled row
+/// cannot be inserted there.
 async fn transitions_are_compare_and_set(s: SharedStore) {
     transitions_race(&s, &s, 1_000).await;
 }
 
 /// The race itself, its writers split over two stores (one or two sessions).
 async fn transitions_race(a: &SharedStore, b: &SharedStore, id: i64) {
-    let scheduled = MessageRecord { status: MessageStatus::Scheduled, scheduled_at: Some(4_000_000_000_000), ..msg(id, 1) };
-    a.insert_messages(std::slice::from_ref(&scheduled)).await.unwrap();
-    assert!(!a.transition_message(&MessageRecord { status: MessageStatus::Queued, ..scheduled.clone() }, MessageStatus::Queued).await.unwrap(), "wrong `from`");
+    let queued = msg(id, 1);
+    a.insert_messages(std::slice::from_ref(&queued)).await.unwrap();
+    assert!(!a.transition_message(&MessageRecord { status: MessageStatus::Dispatching, ..queued.clone() }, MessageStatus::Scheduled).await.unwrap(), "wrong `from`");
     assert!(!a.transition_message(&msg(id + 1, 1), MessageStatus::Queued).await.unwrap(), "absent message");
     assert!(a.get_message(id + 1).await.unwrap().is_none(), "a refused transition creates nothing");
-    assert_eq!(status_of(a, id).await, MessageStatus::Scheduled);
+    assert_eq!(status_of(a, id).await, MessageStatus::Queued);
 
     let handles: Vec<_> = (0..16u32)
         .map(|i| {
             let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let status = if i % 4 < 2 { MessageStatus::Queued } else { MessageStatus::Cancelled };
-            let m = MessageRecord { status, attempts: i, updated_at: 10 + i64::from(i), ..scheduled.clone() };
-            tokio::spawn(async move { s.transition_message(&m, MessageStatus::Scheduled).await.map(|won| won.then_some(m)) })
+            let status = if i % 4 < 2 { MessageStatus::Dispatching } else { MessageStatus::Cancelled };
+            let m = MessageRecord { status, attempts: i, updated_at: 10 + i64::from(i), ..queued.clone() };
+            tokio::spawn(async move { s.transition_message(&m, MessageStatus::Queued).await.map(|won| won.then_some(m)) })
         })
         .collect();
     let mut winners = Vec::new();
@@ -627,7 +629,7 @@ async fn transitions_race(a: &SharedStore, b: &SharedStore, id: i64) {
             winners.push(m);
         }
     }
-    assert_eq!(winners.len(), 1, "exactly one transition from scheduled wins: {:?}", winners.iter().map(|m| m.attempts).collect::<Vec<_>>());
+    assert_eq!(winners.len(), 1, "exactly one transition from queued wins: {:?}", winners.iter().map(|m| m.attempts).collect::<Vec<_>>());
     for s in [a, b] {
         let stored = s.get_message(id).await.unwrap().unwrap();
         assert_eq!((stored.status, stored.attempts), (winners[0].status, winners[0].attempts), "the row holds the winner's write");
