@@ -43,6 +43,9 @@ pub struct App {
     grace: Duration,
     /// The HTTP router's routes (for the OpenAPI drift check).
     routes: Vec<crate::api::http::openapi::RouteEntry>,
+    /// With `ids.lease_from_redis`: the node id lease, and the token that ends its renewal
+    /// (after the staged stop, so nobody takes the work over while it drains).
+    lease: Option<(Arc<crate::coord::lease::NodeLease>, CancellationToken)>,
 }
 
 const MASTER_CHECK_KEY: &str = "master_key_check";
@@ -55,10 +58,22 @@ impl App {
         let prometheus = crate::telemetry::prometheus();
         crate::telemetry::configure(&config.metrics);
 
+        // Several engines on one cluster: the node id comes from a Redis lease (`cluster`).
+        let lease = if config.ids.lease_from_redis {
+            let ttl = Duration::from_millis(config.ids.lease_ttl_ms);
+            let lease = crate::coord::lease::NodeLease::acquire(&config.redis.url, &config.redis.key_prefix, ttl, ttl * 2)
+                .await
+                .context("taking a node id lease in Redis (ids.lease_from_redis)")?;
+            tracing::info!(node = lease.node(), "node id {} leased from Redis", lease.node());
+            Some(Arc::new(lease))
+        } else {
+            None
+        };
+        let node_id = lease.as_ref().map_or(config.ids.node_id, |l| l.node());
         let store: SharedStore = if config.store.backend == "scylla" {
             let sc = &config.store.scylla;
             Arc::new(
-                crate::store::scylla::ScyllaStore::connect(sc.options(config.ids.node_id), sc.auto_migrate)
+                crate::store::scylla::ScyllaStore::connect(sc.options(node_id), sc.auto_migrate)
                     .await
                     .with_context(|| format!("connecting to ScyllaDB at {}", sc.uris.join(",")))?,
             )
@@ -102,13 +117,17 @@ impl App {
         let stop_on_failure = shutdown.clone().drop_guard();
         let client_ip = Arc::new(ClientIpSource::from_config(&config.server.client_ip, &config.server.trusted_proxies).map_err(anyhow::Error::msg)?);
         let coord = Arc::new(Coordinator::start(&config.redis, &config.idempotency, config.webhook.max_skew_ms, shutdown.child_token()).await?);
-        let ids = Arc::new(IdGenerator::new(config.ids.node_id));
+        let ids = Arc::new(IdGenerator::new(node_id));
         let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
         let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids.clone()));
         // Before dispatch starts: every status change from here on has its outbox row.
         let callbacks = crate::callbacks::Callbacks::start(&config.callbacks, store.clone(), directory.clone(), shutdown.child_token())?;
         let dispatcher = Dispatcher::start(config.dispatch.clone(), config.server.public_url.clone(), store.clone(), directory.clone(), coord.clone()).await?;
         dispatcher.set_gateways(config.gateways.clone());
+        if lease.is_some() {
+            // Only this node's work from here on (recovery, campaigns, the scheduler).
+            dispatcher.ownership().restrict_to(node_id);
+        }
         let schedule_changed = Arc::new(tokio::sync::Notify::new());
         let campaigns = CampaignService::start(
             store.clone(),
@@ -183,6 +202,12 @@ impl App {
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();
+        let lease = lease.map(|l| {
+            let done = CancellationToken::new();
+            let every = Duration::from_millis(config.ids.lease_renew_ms);
+            crate::cluster::spawn(l.clone(), every, dispatcher.clone(), campaigns.clone(), shutdown.clone(), done.clone());
+            (l, done)
+        });
 
         let listener = tokio::net::TcpListener::bind(&config.server.http_addr)
             .await
@@ -215,6 +240,7 @@ impl App {
             links,
             grace: Duration::from_millis(config.server.shutdown_grace_ms),
             routes,
+            lease,
         })
     }
 
@@ -283,6 +309,11 @@ impl App {
         self.dispatcher.drain_calls(deadline).await;
         self.dispatcher.stop().await;
         self.store.close().await?;
+        if let Some((lease, done)) = self.lease {
+            // Renewed until here: the work left is in the store, free for the next owner.
+            done.cancel();
+            lease.release().await;
+        }
         tracing::info!("store flushed; bye");
         Ok(())
     }

@@ -292,6 +292,14 @@ pub struct AuthConfig {
 pub struct IdsConfig {
     /// Node id (0..=7) written into every id; distinct per engine sharing one ScyllaDB cluster.
     pub node_id: u8,
+    /// Take the node id from a Redis lease instead (needs `redis.url`; `node_id` is then
+    /// ignored): several engines on one cluster, each owning the work of its node id, a live
+    /// node taking over the work of one whose lease expired (`cluster`).
+    pub lease_from_redis: bool,
+    /// How long a node id lease (and a takeover) lasts unless renewed (milliseconds).
+    pub lease_ttl_ms: u64,
+    /// How often leases are renewed and expired ones looked for (milliseconds).
+    pub lease_renew_ms: u64,
 }
 
 impl Default for Config {
@@ -360,7 +368,7 @@ impl Default for AuthConfig {
 
 impl Default for IdsConfig {
     fn default() -> Self {
-        Self { node_id: 0 }
+        Self { node_id: 0, lease_from_redis: false, lease_ttl_ms: 10_000, lease_renew_ms: 2_000 }
     }
 }
 
@@ -523,6 +531,12 @@ impl Config {
         }
         if self.ids.node_id > crate::domain::ids::MAX_NODE_ID {
             problems.push(format!("ids.node_id: {} is out of range 0..={}", self.ids.node_id, crate::domain::ids::MAX_NODE_ID));
+        }
+        if self.ids.lease_from_redis && self.redis.url.is_empty() {
+            problems.push("ids.lease_from_redis: needs redis.url".into());
+        }
+        if self.ids.lease_from_redis && (self.ids.lease_renew_ms == 0 || self.ids.lease_renew_ms * 3 > self.ids.lease_ttl_ms) {
+            problems.push(format!("ids.lease_renew_ms: {} must be above 0 and at most a third of ids.lease_ttl_ms ({})", self.ids.lease_renew_ms, self.ids.lease_ttl_ms));
         }
         let d = &self.dispatch;
         for (key, v) in [

@@ -31,6 +31,7 @@ pub mod app;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
+pub mod cluster;
 pub mod config;
 pub mod coord;
 pub mod demo;

@@ -5,6 +5,9 @@
 //! real cluster, every case with LWT, when `SCYLLA_URI` is set
 //! (`SCYLLA_URI=127.0.0.1:9042 cargo test --test store_conformance`).
 
+#[path = "common/kassandra.rs"]
+mod kassandra_server;
+
 use jood::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use jood::store::*;
 use std::sync::Arc;
@@ -641,6 +644,46 @@ async fn callback_attempts_are_pruned_by_age(s: SharedStore) {
     assert!(s.list_callback_attempts(7, Some(CallbackOutcome::Failed), 10).await.unwrap().is_empty());
 }
 
+/// Compare-and-set on status (`transition_message`): of writers racing from one status
+/// (as the scheduler firing and a cancel race from `scheduled`) exactly one wins and the row
+/// holds its write; a transition from a status the row is not in, or of a message that is
+/// not there, is refused and writes nothing. The race starts from `queued`: kassandra
+/// 0.13 refuses the schedule table's writes ("Table does not exist"), so a scheduled row
+/// cannot be inserted there.
+async fn transitions_are_compare_and_set(s: SharedStore) {
+    transitions_race(&s, &s, 1_000).await;
+}
+
+/// The race itself, its writers split over two stores (one or two sessions).
+async fn transitions_race(a: &SharedStore, b: &SharedStore, id: i64) {
+    let queued = msg(id, 1);
+    a.insert_messages(std::slice::from_ref(&queued)).await.unwrap();
+    assert!(!a.transition_message(&MessageRecord { status: MessageStatus::Dispatching, ..queued.clone() }, MessageStatus::Scheduled).await.unwrap(), "wrong `from`");
+    assert!(!a.transition_message(&msg(id + 1, 1), MessageStatus::Queued).await.unwrap(), "absent message");
+    assert!(a.get_message(id + 1).await.unwrap().is_none(), "a refused transition creates nothing");
+    assert_eq!(status_of(a, id).await, MessageStatus::Queued);
+
+    let handles: Vec<_> = (0..16u32)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let status = if i % 4 < 2 { MessageStatus::Dispatching } else { MessageStatus::Cancelled };
+            let m = MessageRecord { status, attempts: i, updated_at: 10 + i64::from(i), ..queued.clone() };
+            tokio::spawn(async move { s.transition_message(&m, MessageStatus::Queued).await.map(|won| won.then_some(m)) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for h in handles {
+        if let Some(m) = h.await.unwrap().unwrap() {
+            winners.push(m);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one transition from queued wins: {:?}", winners.iter().map(|m| m.attempts).collect::<Vec<_>>());
+    for s in [a, b] {
+        let stored = s.get_message(id).await.unwrap().unwrap();
+        assert_eq!((stored.status, stored.attempts), (winners[0].status, winners[0].attempts), "the row holds the winner's write");
+    }
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -667,7 +710,8 @@ mod embedded_backend {
         dispatch_and_reports_race_without_downgrade,
         redirect_links,
         opt_outs_and_sms_fields,
-        callback_attempts_are_pruned_by_age
+        callback_attempts_are_pruned_by_age,
+        transitions_are_compare_and_set
     );
 }
 
@@ -692,27 +736,7 @@ mod scylla_backend {
         ("redirect_links", "links are listed newest first through `CLUSTERING ORDER BY (id DESC)`, which kassandra 0.13 ignores (it returns ascending order)"),
     ];
 
-    /// Starts a kassandra server on its own thread (it serves from a single-threaded
-    /// `LocalSet`) and returns its address; it lives until the test process ends.
-    fn kassandra() -> String {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let tester = kassandra_tester::KassandraTester::new(kassandra_tester::kassandra::KassandraSession::new());
-                let _ = tester
-                    .in_scope(|addr| {
-                        let tx = tx.clone();
-                        async move {
-                            tx.send(addr).unwrap();
-                            std::future::pending::<Result<(), ()>>().await
-                        }
-                    })
-                    .await;
-            });
-        });
-        rx.recv().unwrap().to_string()
-    }
+    use super::kassandra_server::kassandra;
 
     /// The store for case `name`, or `None` (with the reason printed) when it is skipped.
     pub async fn store(name: &str) -> Option<SharedStore> {
@@ -792,8 +816,29 @@ mod scylla_backend {
         provider_index_and_status_precedence,
         dispatch_and_reports_race_without_downgrade,
         redirect_links,
-        callback_attempts_are_pruned_by_age
+        callback_attempts_are_pruned_by_age,
+        transitions_are_compare_and_set
     );
+
+    /// Two sessions (two engine processes, in effect) racing transitions of one message:
+    /// only the cluster can arbitrate, through LWT. kassandra ignores `IF`, so there this
+    /// case is skipped with the reason printed; it runs with `SCYLLA_URI`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn transitions_race_across_two_sessions() {
+        let Some(uris) = std::env::var("SCYLLA_URI").ok().filter(|u| !u.is_empty()) else {
+            println!("SKIPPED scylla_backend::transitions_race_across_two_sessions on kassandra: kassandra ignores `IF version = ?`, so two sessions have no arbiter; runs with SCYLLA_URI");
+            return;
+        };
+        let opts = ScyllaOptions {
+            uris: uris.split(',').map(|s| s.trim().to_string()).collect(),
+            keyspace: format!("jood_conf_two_sessions_{}", std::process::id()),
+            replication: std::env::var("SCYLLA_REPLICATION").unwrap_or_else(|_| "{'class': 'SimpleStrategy', 'replication_factor': 1}".into()),
+            ..ScyllaOptions::default()
+        };
+        let a: SharedStore = Arc::new(ScyllaStore::connect(opts.clone(), true).await.expect("connect and migrate"));
+        let b: SharedStore = Arc::new(ScyllaStore::connect(opts, false).await.expect("connect"));
+        super::transitions_race(&a, &b, 2_000).await;
+    }
 }
 
 /// Embedded-specific: acknowledged writes survive reopening, and concurrent writers share

@@ -69,7 +69,24 @@ impl CampaignService {
             clock: Default::default(),
             validity,
         });
+        svc.resume_owned(None).await?;
+        scheduler::spawn(svc.clone(), schedule_changed);
+        Ok(svc)
+    }
+
+    /// Resumes the campaigns left running of the partitions this engine owns (at start), or
+    /// of partition `partition` alone (just taken over from a node whose lease expired), as
+    /// a restart of their own node would.
+    pub async fn resume_owned(self: &Arc<Self>, partition: Option<u8>) -> Result<(), StoreError> {
+        let svc = self;
         for c in svc.store.list_active_campaigns().await? {
+            let ours = match partition {
+                Some(n) => crate::domain::ids::node_of(c.id) == n,
+                None => svc.dispatcher.ownership().owns(c.id),
+            };
+            if !ours {
+                continue;
+            }
             match c.status {
                 CampaignStatus::Processing => svc.start_pump(c),
                 // An ingest that died before its answer (the process that ran it is gone).
@@ -82,8 +99,7 @@ impl CampaignService {
                 _ => {}
             }
         }
-        scheduler::spawn(svc.clone(), schedule_changed);
-        Ok(svc)
+        Ok(())
     }
 
     /// A scheduled item was added: the scheduler re-reads its next due time.

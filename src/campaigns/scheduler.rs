@@ -1,7 +1,8 @@
 //! The scheduler: fires scheduled messages and campaigns on time. It sleeps until the
 //! earliest entry of the schedule index (or until woken by a new entry), then fires what is
 //! due, so it never scans what is not due. The index is durable, so schedules survive
-//! restarts; entries that fell due while the engine was down fire at start.
+//! restarts; entries that fell due while the engine was down fire at start. With several
+//! nodes each fires only the entries of the partitions it owns (the node bits of the id).
 
 use super::CampaignService;
 use crate::domain::now_ms;
@@ -12,6 +13,9 @@ use tokio::sync::Notify;
 
 /// Longest sleep without looking again (a safety net; new entries wake it at once).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// Pause when only entries of other nodes (partitions this engine does not own) are due.
+const OTHERS_DUE: Duration = Duration::from_millis(500);
 
 /// Runs the scheduler; `wake` is notified whenever an entry is added (by ingress or a bulk
 /// request), so an earlier entry than the one it sleeps for is not missed.
@@ -32,21 +36,30 @@ pub fn spawn(svc: Arc<CampaignService>, wake: Arc<Notify>) {
                     _ = wake.notified() => continue,
                 }
             }
-            if let Err(e) = fire_due(&svc).await {
-                tracing::warn!(error = %e, "scheduler could not fire due entries");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            match fire_due(&svc).await {
+                Ok(0) => {}
+                // Only other nodes' entries are due: their owner fires them; look again later
+                // rather than spin on them.
+                Ok(_) => tokio::time::sleep(OTHERS_DUE).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler could not fire due entries");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
         }
     });
 }
 
-async fn fire_due(svc: &Arc<CampaignService>) -> anyhow::Result<()> {
+/// Fires what is due of the partitions this engine owns; how many due entries belong to
+/// other nodes (left to them) once nothing of ours is due.
+async fn fire_due(svc: &Arc<CampaignService>) -> anyhow::Result<usize> {
     loop {
         let due = svc.store.due_schedule(now_ms(), 500).await?;
-        if due.is_empty() {
-            return Ok(());
+        let others = due.iter().filter(|e| !svc.dispatcher.ownership().owns(e.id)).count();
+        if others == due.len() {
+            return Ok(others);
         }
-        for e in due {
+        for e in due.into_iter().filter(|e| svc.dispatcher.ownership().owns(e.id)) {
             // Respect dispatch's memory bound: wait rather than overfill.
             while svc.dispatcher.admit().is_err() {
                 tokio::time::sleep(Duration::from_millis(20)).await;

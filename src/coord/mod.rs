@@ -12,6 +12,7 @@
 //! Depends on `config`, `auth::replay` and `telemetry`; knows nothing of HTTP or actors.
 
 mod health;
+pub mod lease;
 pub mod local;
 mod redis_backend;
 

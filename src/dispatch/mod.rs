@@ -57,6 +57,9 @@ pub struct DispatchContext {
     pub calls: Arc<drain::CallTracker>,
     /// Gateway sends whose final status only a webhook brings (Sidobe): followed for reconciliation.
     pub awaiting: Arc<crate::providers::awaiting::Awaiting>,
+    /// The partitions (node ids) whose unfinished messages this engine recovers: all of them
+    /// for a single engine, its own (and those taken over) with Redis node leases.
+    pub ownership: Arc<crate::coord::lease::Ownership>,
     /// `gateways.*` settings the credential actors need (client-status polling, reconciliation delay).
     pub gateways: parking_lot::RwLock<crate::config::GatewaysConfig>,
     /// Gateway credentials whose client cannot send now, with the reason (console, API).
@@ -103,6 +106,7 @@ impl Dispatcher {
             outcomes: Default::default(),
             calls: Default::default(),
             awaiting: Default::default(),
+            ownership: Arc::new(crate::coord::lease::Ownership::all()),
             gateways: Default::default(),
             client_health: Default::default(),
         });
@@ -149,11 +153,24 @@ impl Dispatcher {
         self.ctx.in_memory.load(Ordering::Relaxed)
     }
 
-    /// Re-enqueues every message the store holds as not yet terminal (start-up recovery).
-    /// Runs in the background, pacing itself by the in-memory bound.
+    /// Re-enqueues every message the store holds as not yet terminal (start-up recovery), of
+    /// the partitions this engine owns. Runs in the background, pacing itself by the
+    /// in-memory bound.
     pub fn recover(&self) -> tokio::task::JoinHandle<anyhow::Result<usize>> {
         let this = self.clone();
-        tokio::spawn(async move { supervisor::recover_unfinished(&this, None).await })
+        tokio::spawn(async move { supervisor::recover_unfinished(&this, None, None).await })
+    }
+
+    /// The partitions this engine owns (see [`crate::coord::lease`]).
+    pub fn ownership(&self) -> &Arc<crate::coord::lease::Ownership> {
+        &self.ctx.ownership
+    }
+
+    /// Recovers the unfinished messages of partition `node`, just taken over from a node
+    /// whose lease expired, as that node's restart would have.
+    pub fn recover_partition(&self, node: u8) -> tokio::task::JoinHandle<anyhow::Result<usize>> {
+        let this = self.clone();
+        tokio::spawn(async move { supervisor::recover_unfinished(&this, None, Some(node)).await })
     }
 
     /// Test hook: makes the actor of `association_id` panic while handling a message.

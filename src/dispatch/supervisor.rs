@@ -110,7 +110,7 @@ impl Actor for DispatchSupervisor {
                 }
                 let dispatcher = Dispatcher { root: me.clone(), ctx: st.ctx.clone(), handle: Default::default() };
                 tokio::spawn(async move {
-                    if let Err(e) = recover_unfinished(&dispatcher, Some(id)).await {
+                    if let Err(e) = recover_unfinished(&dispatcher, Some(id), None).await {
                         tracing::error!(association = id, error = %e, "recovery after restart failed");
                     }
                     // Campaign messages live outside the unfinished index: the campaigns'
@@ -202,34 +202,47 @@ async fn spawn_child<'a>(
     Ok(st.children.entry(association_id).or_insert(Child { actor, forwarded: 0, settled }))
 }
 
-/// Submits every unfinished message (of one association, or all), in id order, pacing
-/// itself so memory stays within the dispatch bound.
-pub async fn recover_unfinished(d: &Dispatcher, association: Option<i64>) -> anyhow::Result<usize> {
+/// Submits every unfinished message (of one association, or all) of the partitions this
+/// engine owns (or of partition `partition` alone), in id order, pacing itself so memory
+/// stays within the dispatch bound. Another node's messages are never touched: that node,
+/// or the one that takes its partition over, recovers them.
+pub async fn recover_unfinished(d: &Dispatcher, association: Option<i64>, partition: Option<u8>) -> anyhow::Result<usize> {
     let ctx = d.context().clone();
-    let mut after = None;
+    let own = ctx.ownership.clone();
+    let partitions: Vec<Option<u8>> = match partition {
+        Some(n) => vec![Some(n)],
+        None if own.is_all() => vec![None],
+        None => own.nodes().into_iter().map(Some).collect(),
+    };
     let mut count = 0;
-    loop {
-        let ids = ctx.store.list_unfinished(after, 1000).await?;
-        let Some(last) = ids.last().copied() else { break };
-        after = Some(last);
-        for id in ids {
-            while d.in_memory() >= ctx.config.max_in_memory / 2 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    for p in partitions {
+        let mut after = None;
+        loop {
+            let ids = match p {
+                None => ctx.store.list_unfinished(after, 1000).await?,
+                Some(n) => ctx.store.list_unfinished_of(n, after, 1000).await?,
+            };
+            let Some(last) = ids.last().copied() else { break };
+            after = Some(last);
+            for id in ids {
+                while d.in_memory() >= ctx.config.max_in_memory / 2 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let Some(m) = ctx.store.get_message(id).await? else { continue };
+                // Campaign messages are resumed by their campaign's pump, scheduled ones by the
+                // scheduler.
+                if m.status.is_terminal()
+                    || m.status == crate::store::MessageStatus::Scheduled
+                    || m.campaign_id.is_some()
+                    || association.is_some_and(|a| a != m.association_id)
+                {
+                    continue;
+                }
+                if d.submit(m).is_err() {
+                    return Ok(count);
+                }
+                count += 1;
             }
-            let Some(m) = ctx.store.get_message(id).await? else { continue };
-            // Campaign messages are resumed by their campaign's pump, scheduled ones by the
-            // scheduler.
-            if m.status.is_terminal()
-                || m.status == crate::store::MessageStatus::Scheduled
-                || m.campaign_id.is_some()
-                || association.is_some_and(|a| a != m.association_id)
-            {
-                continue;
-            }
-            if d.submit(m).is_err() {
-                return Ok(count);
-            }
-            count += 1;
         }
     }
     if association.is_none() && count > 0 {

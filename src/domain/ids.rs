@@ -65,6 +65,11 @@ impl IdGenerator {
     }
 }
 
+/// The node that generated id `id` (its node bits): the owner of the work it names.
+pub fn node_of(id: i64) -> u8 {
+    (((id as u64) >> SEQ_BITS) & u64::from(MAX_NODE_ID)) as u8
+}
+
 /// The Unix millisecond at which an id was generated (or borrowed).
 pub fn id_timestamp_ms(id: i64) -> i64 {
     ((id as u64) >> (SEQ_BITS + NODE_BITS)) as i64 + EPOCH_MS

@@ -14,6 +14,7 @@ mod links;
 mod model;
 pub mod opt_outs;
 pub mod stats;
+pub mod status_rules;
 pub mod whatsapp;
 pub mod whatsapp_messages;
 
@@ -166,6 +167,20 @@ pub trait Store: WhatsAppStore + CallbackStore + DeliveryStore + OptOutStore + S
     async fn list_attempts(&self, message_id: i64) -> StoreResult<Vec<AttemptRecord>>;
     /// Ids of messages not yet in a terminal state, in id order, after `after` (recovery).
     async fn list_unfinished(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>>;
+    /// As `list_unfinished`, of the messages node `node` generated (its partition, the node
+    /// bits of the id): what a node taking over a dead node's work recovers. ScyllaDB reads
+    /// the owner's own partitions; this default filters `list_unfinished`.
+    async fn list_unfinished_of(&self, node: u8, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
+        let (mut out, mut cursor) = (Vec::new(), after);
+        while out.len() < limit {
+            let page = self.list_unfinished(cursor, 1000).await?;
+            let Some(last) = page.last().copied() else { break };
+            cursor = Some(last);
+            out.extend(page.into_iter().filter(|id| crate::domain::ids::node_of(*id) == node));
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
 
     /// Messages newest first: of one association (its `messages_by_association` partition) or
     /// of all (`None`), starting before `before` (an id), at most `limit`.

@@ -12,14 +12,10 @@
 use super::codec::{decode, encode, i64_from_key, i64_key, pair_key};
 use super::committer::{GroupView, Mutation};
 use super::{io, EmbeddedStore, Tables};
-use crate::store::stats::{final_deltas, outcome_deltas, provider_backfill_deltas};
-use crate::store::{
-    CounterDelta, MessageEvent, MessageRecord, MessageStatus, MessageUpdate, StatusObserver, StatusOutcome, StoreResult,
-};
+use crate::store::status_rules;
+use crate::store::{CounterDelta, MessageEvent, MessageRecord, MessageStatus, MessageUpdate, StatusObserver, StatusOutcome, StoreResult};
 use std::sync::Arc;
 
-/// Source of the events the engine writes itself.
-pub const ENGINE_SOURCE: &str = "engine";
 
 /// Key of `provider_index`: the provider code, a 0 byte, the provider's message id.
 pub(super) fn provider_index_key(provider: &str, provider_message_id: &str) -> Vec<u8> {
@@ -35,6 +31,8 @@ struct Change<'a> {
     before: Option<&'a MessageRecord>,
     after: &'a MessageRecord,
     event: Option<MessageEvent>,
+    /// Counter changes, as `status_rules` decided them.
+    deltas: Vec<CounterDelta>,
 }
 
 impl EmbeddedStore {
@@ -59,26 +57,13 @@ impl EmbeddedStore {
     /// Counters, index rows, the history event and the outbox row of a change.
     fn change_mutations(t: &Tables, view: &mut GroupView<'_>, observer: Option<&Arc<dyn StatusObserver>>, c: Change<'_>, muts: &mut Vec<Mutation>) {
         let m = c.after;
-        let mut deltas: Vec<CounterDelta> = Vec::new();
-        if m.status.is_terminal() && c.before.is_none_or(|b| !b.status.is_terminal()) {
-            deltas.extend(final_deltas(m));
-        }
-        if let Some(b) = c.before {
-            if b.status != m.status {
-                deltas.extend(outcome_deltas(b.status, m));
-            }
-        }
-        Self::counter_mutations(t, &deltas, muts);
+        Self::counter_mutations(t, &c.deltas, muts);
         Self::wa_message_mutations(t, c.before, m, muts);
         if m.campaign_id.is_none() {
             Self::message_index_mutations(t, m, muts);
         }
-        // A message the provider has just accepted is watched until its validity ends (the
-        // expiry sweeper decides it then, if no report has).
-        if let (MessageStatus::Sent, Some(at)) = (m.status, m.expires_at) {
-            if c.before.is_none_or(|b| b.status != MessageStatus::Sent) {
-                muts.push(super::delivery::expiry_put(t, crate::store::ExpiryEntry { at, message_id: m.id }));
-            }
+        if let Some(at) = status_rules::expiry_watch(c.before, m) {
+            muts.push(super::delivery::expiry_put(t, crate::store::ExpiryEntry { at, message_id: m.id }));
         }
         if let Some(mut ev) = c.event {
             ev.seq = view.next_seq();
@@ -99,50 +84,20 @@ impl EmbeddedStore {
         if let Some(a) = &attempt {
             muts.push(Self::put(&t.attempts, pair_key(a.message_id, i64::from(a.attempt)).to_vec(), a));
         }
-        if let (Some(p), Some(pid)) = (&new.provider, &new.provider_message_id) {
-            let known = before.as_ref().is_some_and(|b| b.provider.as_ref() == Some(p) && b.provider_message_id.as_ref() == Some(pid));
-            if !pid.is_empty() && !known {
+        let d = status_rules::engine_update(before.as_ref(), &new);
+        if d.index_provider {
+            if let (Some(p), Some(pid)) = (&new.provider, &new.provider_message_id) {
                 muts.push(Mutation::Put { ks: t.provider_index.clone(), key: provider_index_key(p, pid), value: i64_key(new.id).to_vec() });
             }
         }
-        let (after, bytes) = match &before {
-            Some(b) if !new.status.engine_supersedes(b.status) => {
-                // A higher state is already recorded (a report came first): keep it, and take
-                // from the late write only what the row lacks.
-                let mut kept = b.clone();
-                if kept.provider_message_id.is_none() {
-                    kept.provider = new.provider.clone();
-                    kept.provider_message_id = new.provider_message_id.clone();
-                    kept.credential_id = kept.credential_id.or(new.credential_id);
-                    if b.provider.is_none() {
-                        Self::counter_mutations(t, &provider_backfill_deltas(&kept), &mut muts);
-                    }
-                }
-                kept.attempts = kept.attempts.max(new.attempts);
-                if kept == *b {
-                    return muts;
-                }
-                let bytes = encode(&kept);
-                (kept, bytes)
-            }
-            _ => (new, encoded),
-        };
+        if !d.row_changed {
+            return muts;
+        }
+        // The encoding made off the committer thread stands when dispatch's write does.
+        let bytes = if d.as_written { encoded } else { encode(&d.after) };
+        let after = d.after;
         muts.push(Mutation::Put { ks: t.messages.clone(), key: i64_key(after.id).to_vec(), value: bytes });
-        let event = match (&before, after.status) {
-            (Some(b), s) if b.status == s => None,
-            (_, MessageStatus::Queued | MessageStatus::Scheduled | MessageStatus::Dispatching) => None,
-            (_, status) => Some(MessageEvent {
-                message_id: after.id,
-                seq: 0,
-                status,
-                at: after.updated_at,
-                source: ENGINE_SOURCE.into(),
-                raw_status: None,
-                error_code: None,
-                error_text: after.error.clone(),
-            }),
-        };
-        Self::change_mutations(t, view, observer, Change { before: before.as_ref(), after: &after, event }, &mut muts);
+        Self::change_mutations(t, view, observer, Change { before: before.as_ref(), after: &after, event: d.event, deltas: d.deltas }, &mut muts);
         muts
     }
 
@@ -152,24 +107,12 @@ impl EmbeddedStore {
             *out = Some(StatusOutcome::Missing);
             return Vec::new();
         };
-        if !ev.status.report_supersedes(before.status) {
+        let Some((after, deltas)) = status_rules::report_update(&before, &ev, crate::domain::now_ms()) else {
             *out = Some(StatusOutcome::Unchanged(before));
             return Vec::new();
-        }
-        let mut after = before.clone();
-        after.status = ev.status;
-        // When the engine learnt it (the event keeps the provider's own time).
-        after.updated_at = before.updated_at.max(crate::domain::now_ms());
-        if ev.error_code.is_some() || ev.error_text.is_some() {
-            after.error = Some(match (&ev.error_code, &ev.error_text) {
-                (Some(c), Some(x)) => format!("{c}: {x}"),
-                (Some(c), None) => c.clone(),
-                (None, Some(x)) => x.clone(),
-                (None, None) => String::new(),
-            });
-        }
+        };
         let mut muts = vec![Self::put(&t.messages, i64_key(after.id).to_vec(), &after)];
-        Self::change_mutations(t, view, observer, Change { before: Some(&before), after: &after, event: Some(ev) }, &mut muts);
+        Self::change_mutations(t, view, observer, Change { before: Some(&before), after: &after, event: Some(ev), deltas }, &mut muts);
         *out = Some(StatusOutcome::Applied { before, after });
         muts
     }

@@ -16,11 +16,10 @@
 use super::management::big;
 use super::session::{decode, encode, Writes};
 use super::ScyllaStore;
-use crate::store::stats::{final_deltas, outcome_deltas, provider_backfill_deltas};
+use crate::store::status_rules;
 use crate::store::*;
 use ::scylla::value::CqlValue;
 
-pub const ENGINE_SOURCE: &str = "engine";
 const HOUR_MS: i64 = 3_600_000;
 const MAX_CAS_ROUNDS: usize = 64;
 
@@ -31,7 +30,7 @@ pub fn bucket_of(id: i64) -> i64 {
 
 /// The node that accepted a message (the node bits of its id): the owner of its unfinished row.
 pub fn owner_of(id: i64) -> i32 {
-    ((id as u64 >> 9) & 0b111) as i32
+    i32::from(crate::domain::ids::node_of(id))
 }
 
 const GET: &str = "SELECT version, data FROM {ks}.messages WHERE id = ?";
@@ -170,12 +169,8 @@ impl ScyllaStore {
         if d.after.campaign_id.is_none() {
             self.index_rows(&mut side, &d.after).await?;
         }
-        // As on the embedded backend: a message just accepted by its provider is watched
-        // until its validity ends.
-        if let (crate::store::MessageStatus::Sent, Some(at)) = (d.after.status, d.after.expires_at) {
-            if d.before.as_ref().is_none_or(|b| b.status != crate::store::MessageStatus::Sent) {
-                self.expiry_put(&mut side, crate::store::ExpiryEntry { at, message_id: d.after.id }).await?;
-            }
+        if let Some(at) = status_rules::expiry_watch(d.before.as_ref(), &d.after) {
+            self.expiry_put(&mut side, crate::store::ExpiryEntry { at, message_id: d.after.id }).await?;
         }
         if let Some(mut ev) = d.event {
             ev.seq = super::session::next_seq();
@@ -226,6 +221,30 @@ impl ScyllaStore {
         Ok(())
     }
 
+    /// [`Store::transition_message`]: compare-and-set on the status. The row is read, its
+    /// status compared with `from`, and the write made with `UPDATE … IF version = ?` (LWT):
+    /// every write of a message bumps its version, so the condition holds only if nobody,
+    /// on any node, has written the row since it was read, its status included. A lost race
+    /// re-reads: if the other writer left the status at `from` the transition is tried
+    /// again, otherwise it is refused. Without LWT (`store.scylla.lwt = false`) it is decided
+    /// under this process's lock of the message only.
+    pub(super) async fn transition_row(&self, msg: &MessageRecord, from: MessageStatus) -> StoreResult<bool> {
+        let _g = self.msg_locks.lock(msg.id as u64).await;
+        let u = MessageUpdate { message: msg.clone(), attempt: None };
+        for _ in 0..MAX_CAS_ROUNDS {
+            let Some((version, current)) = self.message_row(msg.id).await? else { return Ok(false) };
+            if current.status != from {
+                return Ok(false);
+            }
+            // The row already is what is asked: nothing to write, and the transition stands.
+            let Some(d) = engine_decision(Some(current), &u) else { return Ok(true) };
+            if self.commit(version, d).await? {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable(format!("message {}: too many concurrent writers", msg.id)))
+    }
+
     pub(super) async fn apply_status_rows(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>> {
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
@@ -236,16 +255,10 @@ impl ScyllaStore {
                     return Err(StoreError::Unavailable(format!("message {}: too many concurrent writers", ev.message_id)));
                 }
                 let Some((version, before)) = self.message_row(ev.message_id).await? else { break };
-                if !ev.status.report_supersedes(before.status) {
+                let Some((after, deltas)) = status_rules::report_update(&before, ev, crate::domain::now_ms()) else {
                     outcome = StatusOutcome::Unchanged(before);
                     break;
-                }
-                let after = report_after(&before, ev);
-                let mut deltas = Vec::new();
-                if after.status.is_terminal() && !before.status.is_terminal() {
-                    deltas.extend(final_deltas(&after));
-                }
-                deltas.extend(outcome_deltas(before.status, &after));
+                };
                 let d = Decided { after: after.clone(), before: Some(before.clone()), event: Some(ev.clone()), deltas, extra: Vec::new() };
                 if self.commit(version, d).await? {
                     outcome = StatusOutcome::Applied { before, after };
@@ -260,7 +273,7 @@ impl ScyllaStore {
     pub(super) async fn list_unfinished_rows(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
         let mut ids = Vec::new();
         for owner in 0..=crate::domain::ids::MAX_NODE_ID as i32 {
-            ids.extend(self.list_unfinished_of(owner, after, limit).await?);
+            ids.extend(self.list_unfinished_of_owner(owner, after, limit).await?);
         }
         ids.sort_unstable();
         ids.truncate(limit);
@@ -268,7 +281,7 @@ impl ScyllaStore {
     }
 
     /// Unfinished messages of one owner in id order, after `after`, at most `limit`.
-    pub async fn list_unfinished_of(&self, owner: i32, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
+    pub async fn list_unfinished_of_owner(&self, owner: i32, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
         let buckets: Vec<(i64,)> = self.db.many("SELECT bucket FROM {ks}.unfinished_buckets WHERE owner = ?", (owner,), 1_000_000).await?;
         let from = after.map(bucket_of);
         let mut ids = Vec::new();
@@ -281,7 +294,19 @@ impl ScyllaStore {
             }
             let left = limit - ids.len();
             let rows: Vec<(i64,)> = match after {
-                Some(a) if Some(b) == from => self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ? AND id > ?", (owner, b, a), left).await?,
+                Some(a) if Some(b) == from => match self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ? AND id > ?", (owner, b, a), left).await {
+                    Ok(rows) => rows,
+                    // A server without range predicates (kassandra-tester): the bucket (one
+                    // owner's hour) is read whole and the page cut here; recovery still pages.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "range read of the unfinished index refused; filtering the bucket");
+                        let mut all: Vec<(i64,)> = self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ?", (owner, b), 10_000_000).await?;
+                        all.retain(|(id,)| *id > a);
+                        all.sort_unstable();
+                        all.truncate(left);
+                        all
+                    }
+                },
                 _ => self.db.many("SELECT id FROM {ks}.unfinished WHERE owner = ? AND bucket = ?", (owner, b), left).await?,
             };
             ids.extend(rows.into_iter().map(|(id,)| id));
@@ -364,83 +389,25 @@ fn current_is_absent_and_lwt(s: &ScyllaStore, version: i64) -> bool {
     s.db.opts.lwt && version == 0
 }
 
-/// What a status event makes of the message (the event keeps the provider's own time).
-fn report_after(before: &MessageRecord, ev: &MessageEvent) -> MessageRecord {
-    let mut after = before.clone();
-    after.status = ev.status;
-    after.updated_at = before.updated_at.max(crate::domain::now_ms());
-    if ev.error_code.is_some() || ev.error_text.is_some() {
-        after.error = Some(match (&ev.error_code, &ev.error_text) {
-            (Some(c), Some(x)) => format!("{c}: {x}"),
-            (Some(c), None) => c.clone(),
-            (None, Some(x)) => x.clone(),
-            (None, None) => String::new(),
-        });
-    }
-    after
-}
-
-/// Dispatch's update decided against the current row (the embedded backend's rule): `None`
-/// when nothing changes.
+/// Dispatch's update decided against the current row (`status_rules`, as on the embedded
+/// backend), with the beside-rows it needs: `None` when nothing changes.
 fn engine_decision(before: Option<MessageRecord>, u: &MessageUpdate) -> Option<Decided> {
     let new = &u.message;
+    let d = status_rules::engine_update(before.as_ref(), new);
     let mut extra: Vec<(&'static str, Vec<CqlValue>)> = Vec::new();
     if let Some(a) = &u.attempt {
         extra.push(("INSERT INTO {ks}.attempts (message_id, attempt, data) VALUES (?, ?, ?)", vec![big(a.message_id), CqlValue::Int(a.attempt as i32), CqlValue::Blob(encode(a))]));
     }
-    if let (Some(p), Some(pid)) = (&new.provider, &new.provider_message_id) {
-        let known = before.as_ref().is_some_and(|b| b.provider.as_ref() == Some(p) && b.provider_message_id.as_ref() == Some(pid));
-        if !pid.is_empty() && !known {
-            extra.push((
-                "INSERT INTO {ks}.provider_index (provider, provider_message_id, message_id) VALUES (?, ?, ?)",
-                vec![CqlValue::Text(p.clone()), CqlValue::Text(pid.clone()), big(new.id)],
-            ));
-        }
+    if let (true, Some(p), Some(pid)) = (d.index_provider, &new.provider, &new.provider_message_id) {
+        extra.push((
+            "INSERT INTO {ks}.provider_index (provider, provider_message_id, message_id) VALUES (?, ?, ?)",
+            vec![CqlValue::Text(p.clone()), CqlValue::Text(pid.clone()), big(new.id)],
+        ));
     }
-    let mut deltas = Vec::new();
-    let after = match &before {
-        Some(b) if !new.status.engine_supersedes(b.status) => {
-            let mut kept = b.clone();
-            if kept.provider_message_id.is_none() {
-                kept.provider = new.provider.clone();
-                kept.provider_message_id = new.provider_message_id.clone();
-                kept.credential_id = kept.credential_id.or(new.credential_id);
-                if b.provider.is_none() {
-                    deltas.extend(provider_backfill_deltas(&kept));
-                }
-            }
-            kept.attempts = kept.attempts.max(new.attempts);
-            if kept == *b {
-                if extra.is_empty() {
-                    return None;
-                }
-                // Only the attempt or index row is new: the row is rewritten unchanged.
-            }
-            kept
-        }
-        _ => new.clone(),
-    };
-    let event = match (&before, after.status) {
-        (Some(b), s) if b.status == s => None,
-        (_, MessageStatus::Queued | MessageStatus::Scheduled | MessageStatus::Dispatching) => None,
-        (_, status) => Some(MessageEvent {
-            message_id: after.id,
-            seq: 0,
-            status,
-            at: after.updated_at,
-            source: ENGINE_SOURCE.into(),
-            raw_status: None,
-            error_code: None,
-            error_text: after.error.clone(),
-        }),
-    };
-    if after.status.is_terminal() && before.as_ref().is_none_or(|b| !b.status.is_terminal()) {
-        deltas.extend(final_deltas(&after));
+    // A kept row that gained nothing: the row is rewritten unchanged only to carry a new
+    // attempt or index row.
+    if !d.row_changed && extra.is_empty() {
+        return None;
     }
-    if let Some(b) = &before {
-        if b.status != after.status {
-            deltas.extend(outcome_deltas(b.status, &after));
-        }
-    }
-    Some(Decided { after, before, event, deltas, extra })
+    Some(Decided { after: d.after, before, event: d.event, deltas: d.deltas, extra })
 }

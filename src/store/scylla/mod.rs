@@ -200,6 +200,10 @@ impl Store for ScyllaStore {
         self.open()?;
         self.update_message_rows(updates).await
     }
+    async fn transition_message(&self, msg: &MessageRecord, from: MessageStatus) -> StoreResult<bool> {
+        self.open()?;
+        self.transition_row(msg, from).await
+    }
     async fn apply_status(&self, events: &[MessageEvent]) -> StoreResult<Vec<StatusOutcome>> {
         self.open()?;
         self.apply_status_rows(events).await
@@ -218,6 +222,9 @@ impl Store for ScyllaStore {
     }
     async fn list_unfinished(&self, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
         self.list_unfinished_rows(after, limit).await
+    }
+    async fn list_unfinished_of(&self, node: u8, after: Option<i64>, limit: usize) -> StoreResult<Vec<i64>> {
+        self.list_unfinished_of_owner(i32::from(node), after, limit).await
     }
     async fn list_messages(&self, association_id: Option<i64>, before: Option<i64>, limit: usize) -> StoreResult<Vec<MessageRecord>> {
         self.list_message_rows(association_id, before, limit).await
