@@ -121,13 +121,14 @@ impl App {
         let auth = Arc::new(Authenticator::new(store.clone(), secrets.admin, secrets.master.clone()));
         let directory = Arc::new(Directory::new(store.clone(), secrets.master, ids.clone()));
         // Before dispatch starts: every status change from here on has its outbox row.
-        let callbacks = crate::callbacks::Callbacks::start(&config.callbacks, store.clone(), directory.clone(), shutdown.child_token())?;
+        let callbacks = crate::callbacks::Callbacks::start(&config.callbacks, store.clone(), directory.clone())?;
         let dispatcher = Dispatcher::start(config.dispatch.clone(), config.server.public_url.clone(), store.clone(), directory.clone(), coord.clone()).await?;
         dispatcher.set_gateways(config.gateways.clone());
         if lease.is_some() {
             // Only this node's work from here on (recovery, campaigns, the scheduler).
             dispatcher.ownership().restrict_to(node_id);
         }
+        callbacks.start_sender(dispatcher.ownership().clone(), shutdown.child_token())?;
         let schedule_changed = Arc::new(tokio::sync::Notify::new());
         let campaigns = CampaignService::start(
             store.clone(),

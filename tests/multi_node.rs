@@ -34,6 +34,42 @@ fn cpu_ms(pid: u32) -> u64 {
     f.get(10).zip(f.get(11)).map_or(0, |(u, s)| (u + s) * 10)
 }
 
+/// The customer's endpoint: answers 204 after 200 ms and records (queueId, status, event id) of each callback.
+struct CallbackSink {
+    url: String,
+    got: std::sync::Arc<parking_lot::Mutex<Vec<(i64, String, String)>>>,
+}
+
+impl CallbackSink {
+    async fn start() -> Self {
+        let got: std::sync::Arc<parking_lot::Mutex<Vec<(i64, String, String)>>> = Default::default();
+        let rec = got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+                let rec = rec.clone();
+                async move {
+                    // Slow, so a row stays in the shared outbox while its POST is in flight:
+                    // an engine that read other partitions' rows would send it again meanwhile.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let d = &body["data"];
+                    let q = d["queueId"].as_i64().or_else(|| d["queueId"].as_str().and_then(|s| s.parse().ok())).unwrap_or_default();
+                    rec.lock().push((q, d["status"].as_str().unwrap_or_default().to_string(), body["id"].as_str().unwrap_or_default().to_string()));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, got }
+    }
+
+    fn got(&self) -> Vec<(i64, String, String)> {
+        self.got.lock().clone()
+    }
+}
+
 fn phone(node: usize, i: usize) -> String {
     format!("+96650{node}{i:06}")
 }
@@ -64,7 +100,10 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
         ("JOOD__DISPATCH__RATE_PER_SECOND__TWILIO", "10"),
         ("JOOD__DISPATCH__CREDENTIAL_IN_FLIGHT", IN_FLIGHT),
         ("JOOD__RATE_LIMIT__ENABLED", "false"),
+        // The customer's endpoint below is on loopback.
+        ("JOOD__CALLBACKS__ALLOW_PRIVATE_TARGETS", "true"),
     ];
+    let hook = CallbackSink::start().await;
     // One at a time: the first applies the schema, the others find it applied.
     let mut nodes: Vec<Option<EngineProcess>> = Vec::new();
     for i in 0..3 {
@@ -85,6 +124,8 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
     let cred = json!({"providerId": 7, "senderName": "JOOD", "credentials": {"accountSid": "ACmulti", "authToken": "t"}, "apiUrl": sim.base_url(), "isDefault": true});
     let (st, body) = send(admin(reqwest::Method::POST, format!("{}/api/v1/associations/1/credentials", bases[2])).json(&cred)).await;
     assert_eq!(st, 201, "{body}");
+    let (st, body) = send(admin(reqwest::Method::PUT, format!("{}/api/v1/associations/1", bases[0])).json(&json!({"statusCallbackUrl": hook.url}))).await;
+    assert_eq!(st, 200, "{body}");
 
     // Sends to every node, interleaved; each acknowledged id carries its node's bits.
     let mut acked: HashMap<String, (usize, i64)> = HashMap::new();
@@ -192,6 +233,34 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
     // can be missing.
     let lost_at_most = (PER_NODE - unfinished_at_kill) as i64;
     assert!(sent <= acked.len() as i64 && sent >= acked.len() as i64 - lost_at_most, "sent {sent} of {} acknowledged: {all_time:?}", acked.len());
+
+    // Customer callbacks: each message's `sent` reaches the endpoint, and a live node's
+    // callbacks are sent by one engine only (the owner of the message's partition), not by
+    // every engine that reads the shared outbox. Node 0's may repeat: one in flight at the kill
+    // is sent again by the node that took its partition over.
+    let started = Instant::now();
+    let sent_events = loop {
+        let got = hook.got();
+        let sent: HashMap<i64, usize> = got.iter().filter(|(_, s, _)| s == "sent").fold(HashMap::new(), |mut m, (q, _, _)| {
+            *m.entry(*q).or_default() += 1;
+            m
+        });
+        if acked.values().all(|(_, id)| sent.contains_key(id)) {
+            break got;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{} of {} messages' `sent` callbacks arrived", sent.len(), acked.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut per_event: HashMap<&str, usize> = HashMap::new();
+    for (_, _, event) in &sent_events {
+        *per_event.entry(event.as_str()).or_default() += 1;
+    }
+    for (q, status, event) in &sent_events {
+        let n = per_event[event.as_str()];
+        let node = jood::domain::ids::node_of(*q);
+        assert!(n == 1 || node == 0, "callback {event} ({status} of {q}, node {node}) arrived {n} times");
+    }
+    eprintln!("{} callbacks received, {} distinct events", sent_events.len(), per_event.len());
 
     // Not asserted (timings are not tested): the engines' CPU time over their whole life
     // (start-up, migration check, lease renewals included) per acknowledged message, a debug

@@ -24,6 +24,7 @@ pub use observer::{event_id, payload, UrlCache};
 pub use target::{TargetError, TargetPolicy};
 
 use crate::config::CallbacksConfig;
+use crate::coord::lease::Ownership;
 use crate::directory::Directory;
 use crate::store::{CallbackAttempt, CallbackOutcome, SharedStore, StoreError};
 use std::sync::Arc;
@@ -45,12 +46,15 @@ pub struct Callbacks {
     store: SharedStore,
     policy: TargetPolicy,
     urls: Arc<UrlCache>,
+    /// What the sender needs, until [`Self::start_sender`] takes it.
+    pending_sender: parking_lot::Mutex<Option<(CallbacksConfig, Arc<Directory>, Arc<tokio::sync::Notify>)>>,
 }
 
 impl Callbacks {
-    /// Installs the observer on the store and, when `callbacks.enabled`, starts the sender
-    /// (it resumes from the outbox) until `stop`.
-    pub fn start(cfg: &CallbacksConfig, store: SharedStore, directory: Arc<Directory>, stop: CancellationToken) -> anyhow::Result<Arc<Self>> {
+    /// Installs the observer on the store (before dispatch starts, so every status change
+    /// from then on has its outbox row). The sender starts with [`Self::start_sender`], once
+    /// the engine knows which partitions it owns.
+    pub fn start(cfg: &CallbacksConfig, store: SharedStore, directory: Arc<Directory>) -> anyhow::Result<Arc<Self>> {
         let urls = Arc::new(UrlCache::default());
         let wake = Arc::new(tokio::sync::Notify::new());
         let observer = observer::Observer::new(Arc::downgrade(&store), urls.clone(), wake.clone());
@@ -59,13 +63,27 @@ impl Callbacks {
             let urls = urls.clone();
             directory.on_association_change(Arc::new(move |id| urls.invalidate_association(id)));
         }
+        Ok(Arc::new(Self {
+            store,
+            policy: TargetPolicy { allow_private: cfg.allow_private_targets },
+            urls,
+            pending_sender: parking_lot::Mutex::new(Some((cfg.clone(), directory, wake))),
+        }))
+    }
+
+    /// When `callbacks.enabled`, starts the sender (it resumes from the outbox) until `stop`.
+    /// It delivers only the callbacks of messages in partitions `owned` names: with several
+    /// engines on one store each callback has one sender, the node that owns its message
+    /// (and, after a takeover, the node that took the partition over). A second call does nothing.
+    pub fn start_sender(&self, owned: Arc<Ownership>, stop: CancellationToken) -> anyhow::Result<()> {
+        let Some((cfg, directory, wake)) = self.pending_sender.lock().take() else { return Ok(()) };
         if cfg.enabled {
-            let sender = Arc::new(sender::Sender::new(cfg.clone(), store.clone(), directory, wake)?);
+            let sender = Arc::new(sender::Sender::new(cfg, self.store.clone(), directory, wake, owned)?);
             tokio::spawn(sender.run(stop));
         } else {
             tracing::warn!("callbacks.enabled is false: status callbacks queue in the outbox and are not sent");
         }
-        Ok(Arc::new(Self { store, policy: TargetPolicy { allow_private: cfg.allow_private_targets }, urls }))
+        Ok(())
     }
 
     /// Checks a callback URL given in `field` (form, then where its host resolves); the URL as

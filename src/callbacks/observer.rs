@@ -99,7 +99,13 @@ fn ready<T>(fut: impl std::future::Future<Output = crate::store::StoreResult<T>>
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match fut.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(r) => r,
-        std::task::Poll::Pending => Err(crate::store::StoreError::Unavailable("read would wait on the committer thread".into())),
+        // A read that needs the network (the ScyllaDB backend calls the hook from its async
+        // commit): wait for it on this worker thread, letting the runtime move its other
+        // tasks away. Only the embedded committer thread, outside any runtime, cannot wait.
+        std::task::Poll::Pending => match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| h.block_on(fut)),
+            _ => Err(crate::store::StoreError::Unavailable("read would wait on the committer thread".into())),
+        },
     }
 }
 

@@ -14,6 +14,7 @@
 
 use super::target::{GuardedResolver, TargetPolicy};
 use crate::config::CallbacksConfig;
+use crate::coord::lease::Ownership;
 use crate::directory::{Directory, DirectoryError};
 use crate::domain::now_ms;
 use crate::store::{CallbackAttempt, CallbackOutcome, OutboxEntry, SharedStore};
@@ -44,6 +45,8 @@ pub struct Sender {
     wake: Arc<Notify>,
     in_flight: Mutex<HashSet<String>>,
     permits: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    /// The partitions whose messages' callbacks this engine delivers.
+    owned: Arc<Ownership>,
 }
 
 /// What one POST came to.
@@ -56,7 +59,7 @@ enum Answer {
 }
 
 impl Sender {
-    pub fn new(cfg: CallbacksConfig, store: SharedStore, directory: Arc<Directory>, wake: Arc<Notify>) -> anyhow::Result<Self> {
+    pub fn new(cfg: CallbacksConfig, store: SharedStore, directory: Arc<Directory>, wake: Arc<Notify>, owned: Arc<Ownership>) -> anyhow::Result<Self> {
         let policy = TargetPolicy { allow_private: cfg.allow_private_targets };
         let timeout = Duration::from_millis(cfg.timeout_ms);
         let mut builder = reqwest::Client::builder()
@@ -69,7 +72,7 @@ impl Sender {
             builder = builder.dns_resolver(Arc::new(GuardedResolver));
         }
         let client = builder.build()?;
-        Ok(Self { cfg, policy, store, directory, client, wake, in_flight: Mutex::default(), permits: Mutex::default() })
+        Ok(Self { cfg, policy, store, directory, client, wake, in_flight: Mutex::default(), permits: Mutex::default(), owned })
     }
 
     /// Runs until `stop`; attempts in flight then are abandoned (their rows stay in the
@@ -144,7 +147,9 @@ impl Sender {
             // Rows in flight are still in the outbox (at the front): read past them.
             let limit = self.cfg.batch.max(self.cfg.per_association_concurrency * 2);
             for entry in self.store.due_callbacks(association_id, now, limit).await? {
-                if self.in_flight.lock().contains(&entry.event_id) {
+                // Another engine's message: its owner sends it. (Rows of other partitions
+                // ahead of ours only shrink the batch; their owners delete them as they go.)
+                if !self.owned.owns(entry.message_id) || self.in_flight.lock().contains(&entry.event_id) {
                     continue;
                 }
                 let Ok(permit) = sem.clone().try_acquire_owned() else { break };
