@@ -42,7 +42,11 @@ async fn server() -> TestServer {
     .await
 }
 
-async fn association(s: &TestServer, sim: &SimHandle, id: i64, kind: ProviderKind, creds: Value) -> Keys {
+/// The credential lingers up to a second for a batch to fill: a campaign's feed on a loaded
+/// test machine can pause longer than the default 20 ms, and the request count must not
+/// depend on the machine's speed.
+async fn association(s: &TestServer, sim: &SimHandle, id: i64, kind: ProviderKind, mut creds: Value) -> Keys {
+    creds["batchLingerMs"] = json!(1000);
     let k = s.create_association(id, &format!("batch-{}", kind.code())).await;
     s.add_credential(id, &k, json!({"providerId": kind.id(), "senderName": "JOOD", "credentials": creds, "apiUrl": sim.base_url(), "isDefault": true}))
         .await;
