@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod batching;
 mod callbacks;
 mod delivery;
 mod gateways;
 mod observability;
 mod protection;
+pub use batching::{BatchConfig, BatchSizes};
 pub use callbacks::CallbacksConfig;
 pub use delivery::DeliveryConfig;
 pub use gateways::GatewaysConfig;
@@ -79,6 +81,8 @@ pub struct DispatchConfig {
     pub dispatching_write_delay_ms: u64,
     /// Messages per second per credential, by provider (token bucket; one second of burst).
     pub rate_per_second: ProviderRates,
+    /// Campaign messages per provider request, for providers that take lists.
+    pub batch: BatchConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -390,6 +394,7 @@ impl Default for DispatchConfig {
             restart_window_ms: 60_000,
             dispatching_write_delay_ms: 1_000,
             rate_per_second: ProviderRates::default(),
+            batch: BatchConfig::default(),
         }
     }
 }
@@ -564,6 +569,7 @@ impl Config {
         if d.backoff_max_ms < d.backoff_base_ms {
             problems.push("dispatch.backoff_max_ms: must be at least dispatch.backoff_base_ms".into());
         }
+        d.batch.max_messages.problems(&mut problems);
         for p in crate::domain::ProviderKind::ALL {
             let r = d.rate_per_second.of(p);
             if !(r.is_finite() && r > 0.0) {

@@ -7,12 +7,16 @@
 //! With Redis configured the rate is shared by every engine sending through the credential:
 //! permits come from the coordinator (asked for in batches by a task, answered as a
 //! message); while Redis is unreachable, and without it, the in-process bucket decides.
+//!
+//! Campaign messages for providers whose API takes lists are gathered into one request
+//! (`batcher`); single sends never wait for that. What an answer means for the credential
+//! and for each message is in `settle`.
 
 use super::association::{AssocMsg, AttemptReport, Verdict};
 use super::policy::{Admission, Backoff, CircuitBreaker, Jitter, TokenBucket};
 use super::DispatchContext;
 use crate::coord::Permits;
-use crate::domain::{now_ms, ProviderKind};
+use crate::domain::ProviderKind;
 use crate::providers::{self, OutboundMessage, Payload, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::store::{AttemptRecord, CredentialRecord, MessageRecord};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -39,11 +43,14 @@ pub struct Job {
     pub reply: ActorRef<AssocMsg>,
 }
 
-struct Pending {
-    job: Box<Job>,
+pub(super) struct Pending {
+    pub(super) job: Box<Job>,
     /// Calls made on this credential so far.
-    tries: u32,
+    pub(super) tries: u32,
     key: QueueKey,
+    /// Never gathered into a batch again: a batch answer refused it without saying which
+    /// message was at fault, so it goes alone.
+    pub(super) solo: bool,
 }
 
 impl PartialEq for Pending {
@@ -58,16 +65,22 @@ impl PartialOrd for Pending {
     }
 }
 impl Ord for Pending {
-    /// Retries first (they waited already), then the association's queue order.
+    /// Single sends first (an OTP never waits behind a campaign, retries included), then
+    /// retries (they waited already), then the association's queue order.
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.tries > 0, self.key).cmp(&(o.tries > 0, o.key))
+        (self.key.0, self.tries > 0, self.key).cmp(&(o.key.0, o.tries > 0, o.key))
     }
 }
 
 impl Pending {
-    fn new(job: Box<Job>, tries: u32) -> Self {
+    pub(super) fn new(job: Box<Job>, tries: u32, solo: bool) -> Self {
         let key = queue_key(&job.record);
-        Self { job, tries, key }
+        Self { job, tries, key, solo }
+    }
+
+    /// A single send (no campaign): never gathered, never held.
+    pub(super) fn is_single(&self) -> bool {
+        self.key.0
     }
 }
 
@@ -76,8 +89,14 @@ pub enum CredMsg {
     /// Settings or secrets of the credential changed.
     Update(Box<CredentialArgs>),
     Done(Box<CallDone>),
+    /// A batched call's answer (`batcher`).
+    BatchDone(Box<super::batcher::BatchDone>),
     Retry(Box<Job>, u32),
+    /// Again, alone: a batch answer refused it with the others (`batcher`).
+    Split(Box<Job>, u32),
     Wake,
+    /// A batch's linger is over (`batcher`).
+    Linger,
     /// The shared limiter's answer to a request for permits.
     Permits(Permits),
     /// A gateway's client-status poll (`dispatch::gateway_health`): `Some(reason)` while the
@@ -97,40 +116,45 @@ pub struct CallDone {
 pub struct CredentialActor;
 
 pub struct CredState {
-    ctx: Arc<DispatchContext>,
-    credential_id: i64,
-    provider: ProviderKind,
-    adapter: &'static dyn ProviderAdapter,
-    cred: Arc<ProviderCredential>,
-    sender: Arc<str>,
+    pub(super) ctx: Arc<DispatchContext>,
+    pub(super) credential_id: i64,
+    pub(super) provider: ProviderKind,
+    pub(super) adapter: &'static dyn ProviderAdapter,
+    pub(super) cred: Arc<ProviderCredential>,
+    pub(super) sender: Arc<str>,
     /// Messages per second: the credential's own `messagesPerSecond` (a WhatsApp number's
     /// throughput, up to [`MAX_CREDENTIAL_RATE`]), else `dispatch.rate_per_second.<provider>`.
-    rate: f64,
-    bucket: TokenBucket,
-    breaker: CircuitBreaker,
-    backoff: Backoff,
-    jitter: Jitter,
+    pub(super) rate: f64,
+    pub(super) bucket: TokenBucket,
+    pub(super) breaker: CircuitBreaker,
+    pub(super) backoff: Backoff,
+    pub(super) jitter: Jitter,
     /// Waiting calls, single sends before campaign messages: an OTP never queues behind a
     /// campaign here.
-    queue: BinaryHeap<Pending>,
-    in_flight: usize,
+    pub(super) queue: BinaryHeap<Pending>,
+    pub(super) in_flight: usize,
     /// Set by an authentication/configuration error: everything fails over until the
     /// credential is updated.
-    broken: Option<String>,
-    wake_pending: bool,
+    pub(super) broken: Option<String>,
+    pub(super) wake_pending: bool,
     /// Calls the shared (Redis) limiter has allowed and that have not started yet.
-    permits: u32,
+    pub(super) permits: u32,
     /// A request for shared permits is out.
-    asking: bool,
+    pub(super) asking: bool,
     /// The shared limiter said to wait until then before asking again.
-    ask_after: Option<Instant>,
+    pub(super) ask_after: Option<Instant>,
     /// This credential's in-flight gauge, looked up once (a lookup per call built its labels).
-    in_flight_gauge: metrics::Gauge,
+    pub(super) in_flight_gauge: metrics::Gauge,
     /// Where the provider sends this credential's delivery reports
     /// (`{server.public_url}/api/v1/callbacks/{provider}/{credential id}`), if a public URL is set.
-    status_callback_url: Option<Arc<str>>,
+    pub(super) status_callback_url: Option<Arc<str>>,
     /// Why the gateway's client cannot send now (polled): the breaker stays open meanwhile.
-    client_down: Option<String>,
+    pub(super) client_down: Option<String>,
+    /// How campaign messages are gathered into batched requests (`batcher`).
+    pub(super) batch: super::batcher::BatchPolicy,
+    /// Since when a batch has been waiting to fill.
+    pub(super) linger_since: Option<Instant>,
+    pub(super) linger_pending: bool,
 }
 
 impl Actor for CredentialActor {
@@ -165,23 +189,30 @@ impl Actor for CredentialActor {
             in_flight_gauge: crate::telemetry::credential_in_flight(a.provider.code(), a.record.id),
             status_callback_url: status_callback_url(&a.ctx.public_url, a.provider, a.record.id),
             client_down: None,
+            batch: super::batcher::BatchPolicy::of(&a),
+            linger_since: None,
+            linger_pending: false,
             ctx: a.ctx,
         })
     }
 
     async fn handle(&self, me: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
         match msg {
-            CredMsg::Send(job) => st.queue.push(Pending::new(job, 0)),
-            CredMsg::Retry(job, tries) => st.queue.push(Pending::new(job, tries)),
+            CredMsg::Send(job) => st.queue.push(Pending::new(job, 0, false)),
+            CredMsg::Retry(job, tries) => st.queue.push(Pending::new(job, tries, false)),
+            CredMsg::Split(job, tries) => st.queue.push(Pending::new(job, tries, true)),
             CredMsg::Wake => st.wake_pending = false,
+            CredMsg::Linger => st.linger_pending = false,
             CredMsg::Update(a) => {
                 st.cred = Arc::new(provider_credential(&a));
                 st.sender = a.record.sender_name.as_str().into();
                 st.rate = credential_rate(&a);
                 st.bucket = TokenBucket::new(st.rate, Instant::now());
                 st.broken = None;
+                st.batch = super::batcher::BatchPolicy::of(&a);
             }
             CredMsg::Done(done) => st.on_done(&me, *done),
+            CredMsg::BatchDone(done) => st.on_batch_done(&me, *done),
             CredMsg::Permits(p) => st.on_permits(&me, p),
             CredMsg::ClientHealth(down) => st.on_client_health(down),
         }
@@ -203,7 +234,7 @@ pub fn status_callback_url(public_url: &str, provider: ProviderKind, credential_
 }
 
 /// What the provider is handed for a stored message: its channel's payload.
-fn outbound(record: &MessageRecord, sender: &str, callback: Option<&Arc<str>>) -> OutboundMessage {
+pub(super) fn outbound(record: &MessageRecord, sender: &str, callback: Option<&Arc<str>>) -> OutboundMessage {
     let payload = match record.channel_kind() {
         crate::domain::Channel::Sms => Payload::Sms { text: record.body.clone() },
         crate::domain::Channel::Whatsapp => Payload::WhatsApp(
@@ -238,7 +269,7 @@ pub const MAX_DEFERS: u32 = 30;
 
 /// The credential's rate: its own `messagesPerSecond` field when set (1 to 1,000), else the
 /// provider's configured rate.
-fn credential_rate(a: &CredentialArgs) -> f64 {
+pub(super) fn credential_rate(a: &CredentialArgs) -> f64 {
     match a.fields.get("messagesPerSecond").and_then(Value::as_f64) {
         Some(r) if r.is_finite() && r > 0.0 => r.min(MAX_CREDENTIAL_RATE),
         _ => a.ctx.config.rate_per_second.of(a.provider),
@@ -273,6 +304,14 @@ impl CredState {
             if !self.rate_allows(me, now) {
                 return;
             }
+            // Decided before the breaker's admission: a half-open probe is never held back.
+            let batch = match self.queue.peek().is_some_and(|p| self.batchable(p)) {
+                true => match self.batch_size(me, now) {
+                    Some(n) => n,
+                    None => return, // lingering, or waiting for the tokens of a full batch
+                },
+                false => 1,
+            };
             match self.breaker.admit(now) {
                 Admission::Reject => {
                     self.fail_over_all(&format!("circuit open for credential {}", self.credential_id));
@@ -280,6 +319,10 @@ impl CredState {
                 }
                 Admission::Wait => return,
                 Admission::Allow => {}
+            }
+            if batch > 1 {
+                self.gather_and_call(me, batch);
+                continue;
             }
             let p = self.queue.pop().expect("non-empty");
             let cancelled = p.job.record.campaign_id.and_then(|c| self.ctx.campaigns.get(c)).is_some_and(|c| c.is_cancelled());
@@ -319,7 +362,7 @@ impl CredState {
         false
     }
 
-    fn wake_in(&mut self, me: &ActorRef<CredMsg>, wait: Duration) {
+    pub(super) fn wake_in(&mut self, me: &ActorRef<CredMsg>, wait: Duration) {
         if !self.wake_pending {
             self.wake_pending = true;
             me.send_after(wait, || CredMsg::Wake);
@@ -330,7 +373,8 @@ impl CredState {
     fn ask_permits(&mut self, me: &ActorRef<CredMsg>) {
         self.asking = true;
         let room = self.ctx.config.credential_in_flight.saturating_sub(self.in_flight);
-        let want = room.min(self.queue.len()).clamp(1, u32::MAX as usize) as u32;
+        // A batched call needs one permit per message.
+        let want = (room * self.batch.max).min(self.queue.len()).clamp(1, u32::MAX as usize) as u32;
         let (coord, id, me) = (self.ctx.coord.clone(), self.credential_id, me.clone());
         let rate = self.rate;
         tokio::spawn(async move {
@@ -356,7 +400,7 @@ impl CredState {
         }
     }
 
-    fn call(&mut self, me: &ActorRef<CredMsg>, p: Pending) {
+    pub(super) fn call(&mut self, me: &ActorRef<CredMsg>, p: Pending) {
         self.in_flight += 1;
         let sms = outbound(&p.job.record, &self.sender, self.status_callback_url.as_ref());
         let (adapter, client, cred, me) = (self.adapter, self.ctx.http.clone(), self.cred.clone(), me.clone());
@@ -375,100 +419,18 @@ impl CredState {
     fn on_done(&mut self, me: &ActorRef<CredMsg>, d: CallDone) {
         self.in_flight = self.in_flight.saturating_sub(1);
         let now = Instant::now();
-        let label = outcome_label(&d.outcome);
+        let label = super::settle::outcome_label(&d.outcome);
         metrics::histogram!(crate::telemetry::PROVIDER_CALL_SECONDS, "provider" => self.provider.code(), "outcome" => label)
             .record(d.latency.as_secs_f64());
-        let (pmid, error) = match &d.outcome {
-            SendOutcome::Accepted { provider_message_id } => (Some(provider_message_id.clone()), None),
-            SendOutcome::Throttled { retry_after } => {
-                (None, Some(format!("throttled by provider{}", retry_after.map(|r| format!(" (Retry-After {}s)", r.as_secs())).unwrap_or_default())))
-            }
-            SendOutcome::Transient { reason }
-            | SendOutcome::Deferred { reason, .. }
-            | SendOutcome::Ambiguous { reason }
-            | SendOutcome::PermanentRecipient { reason }
-            | SendOutcome::PermanentContent { reason }
-            | SendOutcome::PermanentConfig { reason } => (None, Some(reason.clone())),
-        };
-        let attempt = AttemptRecord {
-            message_id: d.job.record.id,
-            attempt: d.job.attempts_before + d.job.defers + d.tries,
-            credential_id: self.credential_id,
-            provider: self.provider.code().to_string(),
-            result: label.to_string(),
-            provider_message_id: pmid,
-            error: error.clone(),
-            latency_ms: d.latency.as_millis() as u64,
-            at: now_ms(),
-        };
-        let max = self.ctx.config.max_attempts_per_credential;
-        let verdict = match d.outcome {
-            SendOutcome::Accepted { provider_message_id } => {
-                self.breaker.record_success();
-                super::gateway_health::follow(&self.ctx, self.provider, self.credential_id, d.job.record.id, &provider_message_id);
-                Verdict::Sent { provider: self.provider.code().to_string(), provider_message_id }
-            }
-            SendOutcome::Throttled { retry_after } => {
-                // A 429 proves the provider is up; it only asks us to slow down.
-                self.breaker.record_success();
-                self.bucket.drain();
-                self.permits = 0;
-                if d.tries < max {
-                    let delay = retry_after.unwrap_or_else(|| self.backoff.delay(d.tries - 1, self.jitter.unit()));
-                    self.retry_later(me, &d.job, d.tries, delay);
-                    Verdict::Retrying
-                } else {
-                    Verdict::Failover { reason: error.unwrap_or_default() }
-                }
-            }
-            SendOutcome::Deferred { retry_after, reason } => {
-                // Only this recipient must wait: no bucket drain, and the provider is healthy.
-                // The call does not count as a try (nothing failed); defers have their own bound.
-                self.breaker.record_success();
-                if d.job.defers < MAX_DEFERS {
-                    let job = Job { record: d.job.record.clone(), attempts_before: d.job.attempts_before, defers: d.job.defers + 1, reply: d.job.reply.clone() };
-                    me.send_after(retry_after, move || CredMsg::Retry(Box::new(job), d.tries - 1));
-                    Verdict::Retrying
-                } else {
-                    Verdict::Failover { reason }
-                }
-            }
-            SendOutcome::Transient { reason } | SendOutcome::Ambiguous { reason } => {
-                if self.breaker.record_failure(now) {
-                    tracing::warn!(credential = self.credential_id, provider = self.provider.code(), "circuit opened");
-                }
-                if d.tries < max && self.breaker.state(now) == super::policy::BreakerState::Closed {
-                    let delay = self.backoff.delay(d.tries - 1, self.jitter.unit());
-                    self.retry_later(me, &d.job, d.tries, delay);
-                    Verdict::Retrying
-                } else {
-                    Verdict::Failover { reason }
-                }
-            }
-            SendOutcome::PermanentRecipient { reason } | SendOutcome::PermanentContent { reason } => {
-                self.breaker.record_success();
-                Verdict::Permanent { reason }
-            }
-            SendOutcome::PermanentConfig { reason } => {
-                tracing::warn!(credential = self.credential_id, provider = self.provider.code(), %reason, "credential marked broken");
-                self.broken = Some(reason.clone());
-                Verdict::Failover { reason }
-            }
-        };
-        let open = self.breaker.state(now) != super::policy::BreakerState::Closed;
-        crate::telemetry::circuit_state(self.provider.code(), self.credential_id, open);
-        if matches!(verdict, Verdict::Retrying) {
-            let channel = crate::telemetry::channel_label(&d.job.record.channel);
-            metrics::counter!(crate::telemetry::DISPATCH_RETRIES_TOTAL, "provider" => self.provider.code(), "channel" => channel).increment(1);
-        }
-        self.report_call(&d.job, Some(attempt), verdict, Some(d.guard));
+        self.request_effects(&d.outcome, now);
+        self.settle(me, d.job, d.tries, d.outcome, d.latency, Some(d.guard), now);
     }
 
-    fn report(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict) {
+    pub(super) fn report(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict) {
         self.report_call(job, attempt, verdict, None)
     }
 
-    fn report_call(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict, call: Option<super::drain::CallGuard>) {
+    pub(super) fn report_call(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict, call: Option<super::drain::CallGuard>) {
         if matches!(verdict, Verdict::Failover { .. }) {
             let channel = crate::telemetry::channel_label(&job.record.channel);
             metrics::counter!(crate::telemetry::DISPATCH_FAILOVERS_TOTAL, "provider" => self.provider.code(), "channel" => channel).increment(1);
@@ -476,7 +438,7 @@ impl CredState {
         let _ = job.reply.cast(AssocMsg::Report(AttemptReport { message_id: job.record.id, credential_id: self.credential_id, attempt, verdict, call }));
     }
 
-    fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {
+    pub(super) fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {
         let job = Job { record: job.record.clone(), attempts_before: job.attempts_before, defers: job.defers, reply: job.reply.clone() };
         me.send_after(delay, move || CredMsg::Retry(Box::new(job), tries));
     }
@@ -498,18 +460,5 @@ impl CredState {
         for p in std::mem::take(&mut self.queue).into_vec() {
             self.report(&p.job, None, Verdict::Failover { reason: reason.to_string() });
         }
-    }
-}
-
-fn outcome_label(o: &SendOutcome) -> &'static str {
-    match o {
-        SendOutcome::Accepted { .. } => "sent",
-        SendOutcome::Throttled { .. } => "throttled",
-        SendOutcome::Deferred { .. } => "deferred",
-        SendOutcome::Transient { .. } => "transient",
-        SendOutcome::Ambiguous { .. } => "ambiguous",
-        SendOutcome::PermanentRecipient { .. } => "invalid_recipient",
-        SendOutcome::PermanentContent { .. } => "rejected_content",
-        SendOutcome::PermanentConfig { .. } => "credential_error",
     }
 }

@@ -15,6 +15,7 @@
 //! go to the store through one ordered, batching [`writer::StatusWriter`].
 
 mod association;
+mod batcher;
 mod credential;
 pub use credential::MAX_CREDENTIAL_RATE;
 pub mod drain;
@@ -23,6 +24,7 @@ pub mod outcomes;
 pub mod policy;
 pub mod progress;
 pub mod routing;
+mod settle;
 mod supervisor;
 mod writer;
 

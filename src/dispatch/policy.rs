@@ -38,6 +38,33 @@ impl TokenBucket {
         }
     }
 
+    /// Whole tokens available now (a batch takes one per message).
+    pub fn available(&mut self, now: Instant) -> usize {
+        self.refill(now);
+        self.tokens.max(0.0).floor() as usize
+    }
+
+    /// The most whole tokens the bucket can hold (its burst).
+    pub fn burst_tokens(&self) -> usize {
+        self.burst.floor().max(1.0) as usize
+    }
+
+    /// How long until `n` tokens are available (`n` at most [`Self::burst_tokens`]).
+    pub fn wait_for(&mut self, n: usize, now: Instant) -> Duration {
+        self.refill(now);
+        let missing = n as f64 - self.tokens;
+        if missing <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(missing / self.rate)
+        }
+    }
+
+    /// Takes `n` tokens (after [`Self::available`] said they are there).
+    pub fn take(&mut self, n: usize) {
+        self.tokens -= n as f64;
+    }
+
     /// How long until one token is available.
     pub fn wait_time(&mut self, now: Instant) -> Duration {
         self.refill(now);

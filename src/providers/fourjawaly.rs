@@ -4,6 +4,7 @@
 //! `200` with `messages[0].err_text` (Arabic free text, so it is classified by keywords).
 
 use super::wire::{base_url, endpoint, http_level, intl_digits, json, required, snippet, unrecognised};
+use super::batch::{not_in_answer, BatchAdapter, BatchOutcome};
 use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT, USER_AGENT};
@@ -34,16 +35,11 @@ impl ProviderAdapter for FourJawaly {
         let body = json!({
             "messages": [{ "text": text, "numbers": [intl_digits(&sms.recipient)], "sender": sms.sender }]
         });
-        // The docs give `…/api/v1` as the base URL; accept an override written that way too.
-        let base = base_url(self, cred);
-        let base = base.strip_suffix("/api/v1").unwrap_or(&base);
-        Ok(client
-            .post(endpoint(cred, format!("{base}/api/v1/account/area/sms/send"))?)
-            .basic_auth(key, Some(secret))
-            .header(ACCEPT, "application/json")
-            // The samples blame 403s on a firewall that dislikes requests without a User-Agent.
-            .header(USER_AGENT, concat!("jood/", env!("CARGO_PKG_VERSION")))
-            .json(&body))
+        post(self, client, cred, key, secret, &body)
+    }
+
+    fn batch(&self) -> Option<&dyn BatchAdapter> {
+        Some(self)
     }
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
@@ -74,6 +70,94 @@ impl ProviderAdapter for FourJawaly {
             return SendOutcome::PermanentRecipient { reason: format!("4jawaly accepted no number: {}", snippet(body)) };
         }
         SendOutcome::Accepted { provider_message_id: job_id.to_owned() }
+    }
+}
+
+fn post(adapter: &FourJawaly, client: &reqwest::Client, cred: &ProviderCredential, key: &str, secret: &str, body: &Value) -> Result<reqwest::RequestBuilder, BuildError> {
+    // The docs give `…/api/v1` as the base URL; accept an override written that way too.
+    let base = base_url(adapter, cred);
+    let base = base.strip_suffix("/api/v1").unwrap_or(&base);
+    Ok(client
+        .post(endpoint(cred, format!("{base}/api/v1/account/area/sms/send"))?)
+        .basic_auth(key, Some(secret))
+        .header(ACCEPT, "application/json")
+        // The samples blame 403s on a firewall that dislikes requests without a User-Agent.
+        .header(USER_AGENT, concat!("jood/", env!("CARGO_PKG_VERSION")))
+        .json(body))
+}
+
+/// The messages grouped as 4jawaly's `messages[]` wants them: one entry per (text, sender),
+/// in first-seen order, with the indexes of its messages (their numbers, in order).
+fn groups<'a>(kind: ProviderKind, msgs: &'a [OutboundMessage]) -> Result<Vec<(&'a str, &'a str, Vec<usize>)>, BuildError> {
+    let mut out: Vec<(&str, &str, Vec<usize>)> = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let text = m.sms_text(kind)?;
+        match out.iter_mut().find(|(t, s, _)| *t == text && *s == m.sender) {
+            Some(g) => g.2.push(i),
+            None => out.push((text, &m.sender, vec![i])),
+        }
+    }
+    Ok(out)
+}
+
+/// `messages[].numbers[]`: campaign messages sharing a text travel as one entry with many
+/// numbers. No hard limit is documented; the official SDKs send at most 100 numbers a request.
+/// The answer has one `job_id` for the request (every message's provider id) and, per entry,
+/// `inserted_numbers` and the numbers refused (`no_package`, `has_more_iso_code`), or an
+/// `err_text` for the whole entry.
+impl BatchAdapter for FourJawaly {
+    fn max_messages(&self) -> usize {
+        100
+    }
+
+    fn build_batch(&self, client: &reqwest::Client, cred: &ProviderCredential, msgs: &[OutboundMessage]) -> Result<reqwest::RequestBuilder, BuildError> {
+        let groups = groups(self.kind(), msgs)?;
+        let key = required(cred, "appKey")?;
+        let secret = required(cred, "appSecret")?;
+        let entries: Vec<Value> = groups
+            .iter()
+            .map(|(text, sender, ix)| json!({ "text": text, "numbers": ix.iter().map(|i| intl_digits(&msgs[*i].recipient)).collect::<Vec<_>>(), "sender": sender }))
+            .collect();
+        post(self, client, cred, key, secret, &json!({ "messages": entries }))
+    }
+
+    fn classify_batch(&self, status: StatusCode, headers: &HeaderMap, body: &[u8], msgs: &[OutboundMessage]) -> BatchOutcome {
+        let v = match json(body) {
+            Some(v) if matches!(status.as_u16(), 200 | 201) => v,
+            _ => return BatchOutcome::Request(self.classify(status, headers, body)),
+        };
+        let Ok(groups) = groups(self.kind(), msgs) else { return BatchOutcome::Request(unrecognised(status, body)) };
+        // No job: nothing was sent, and an `err_text` about a number does not say reliably
+        // which one, so the request's outcome stands for all (the actor resends them singly).
+        let Some(job_id) = v.get("job_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            return BatchOutcome::Request(self.classify(status, headers, body));
+        };
+        let entries = v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut outcomes = vec![None; msgs.len()];
+        for (g, (_, _, ix)) in groups.iter().enumerate() {
+            let entry = entries.get(g);
+            let refused: Vec<String> = entry
+                .into_iter()
+                .flat_map(|e| ["no_package", "has_more_iso_code"].map(|k| e.get(k).and_then(Value::as_array).cloned().unwrap_or_default()))
+                .flatten()
+                .filter_map(|n| super::wire::id_string(Some(&n)))
+                .collect();
+            for i in ix {
+                let number = intl_digits(&msgs[*i].recipient);
+                outcomes[*i] = Some(match entry {
+                    None => not_in_answer("4jawaly"),
+                    Some(e) if e.get("err_text").is_some() => classify_err_text(e["err_text"].as_str().unwrap_or("")),
+                    Some(e) => {
+                        if refused.iter().any(|r| intl_digits(r) == number) || e.get("inserted_numbers").and_then(Value::as_u64) == Some(0) {
+                            SendOutcome::PermanentRecipient { reason: format!("4jawaly refused the number {number}") }
+                        } else {
+                            SendOutcome::Accepted { provider_message_id: job_id.to_owned() }
+                        }
+                    }
+                });
+            }
+        }
+        BatchOutcome::PerMessage(outcomes.into_iter().map(|o| o.unwrap_or_else(|| not_in_answer("4jawaly"))).collect())
     }
 }
 

@@ -5,11 +5,13 @@
 //! rejection, so the status of `messages[0]` decides.
 
 use super::wire::{base_url, endpoint, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
+use super::batch::{not_in_answer, BatchAdapter, BatchOutcome};
 use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 pub struct Infobip;
 
@@ -35,28 +37,13 @@ impl ProviderAdapter for Infobip {
         sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
         let text = sms.sms_text(self.kind())?;
-        // Infobip picks GSM-7 or UCS-2 from the UTF-8 text itself (no flag in the v3 API).
         let key = required(cred, "apiKey")?;
-        let mut message = json!({
-            "sender": sms.sender,
-            "destinations": [{ "to": intl_digits(&sms.recipient), "messageId": sms.message_id.to_string() }],
-            "content": { "text": text },
-        });
-        // Delivery reports for this message go to the engine's receiver (v3's per-message
-        // `webhooks.delivery.url`; v2 called it `notifyUrl`).
-        if let Some(url) = &sms.status_callback_url {
-            message["webhooks"] = json!({ "delivery": { "url": url, "intermediateReport": false }, "contentType": "application/json" });
-        }
-        // Infobip's default validity is its maximum, 48 h: only a shorter one is passed on.
-        if let Some(minutes) = sms.validity_secs.map(|s| s.div_ceil(60).max(1)).filter(|m| *m < INFOBIP_MAX_VALIDITY_MINUTES) {
-            message["options"] = json!({ "validityPeriod": { "amount": minutes, "timeUnit": "MINUTES" } });
-        }
-        let body = json!({ "messages": [message] });
-        Ok(client
-            .post(endpoint(cred, format!("{}/sms/3/messages", base_url(self, cred)))?)
-            .header(AUTHORIZATION, format!("App {key}"))
-            .header(ACCEPT, "application/json")
-            .json(&body))
+        let message = message_json(sms, text);
+        post(self, client, cred, key, json!({ "messages": [message] }))
+    }
+
+    fn batch(&self) -> Option<&dyn BatchAdapter> {
+        Some(self)
     }
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
@@ -123,6 +110,71 @@ fn classify_message(m: &Value) -> SendOutcome {
             _ => SendOutcome::PermanentContent { reason },
         },
         _ => SendOutcome::Ambiguous { reason: format!("unrecognised status {reason}") },
+    }
+}
+
+/// One `messages[]` entry: its own sender, text, report URL and validity, one destination
+/// whose `messageId` is the engine's id (what maps a batch answer back, and what makes a
+/// resend detectable as `REJECTED_DUPLICATE_MESSAGE_ID`).
+fn message_json(sms: &OutboundMessage, text: &str) -> Value {
+    // Infobip picks GSM-7 or UCS-2 from the UTF-8 text itself (no flag in the v3 API).
+    let mut message = json!({
+        "sender": sms.sender,
+        "destinations": [{ "to": intl_digits(&sms.recipient), "messageId": sms.message_id.to_string() }],
+        "content": { "text": text },
+    });
+    // Delivery reports for this message go to the engine's receiver (v3's per-message
+    // `webhooks.delivery.url`; v2 called it `notifyUrl`).
+    if let Some(url) = &sms.status_callback_url {
+        message["webhooks"] = json!({ "delivery": { "url": url, "intermediateReport": false }, "contentType": "application/json" });
+    }
+    // Infobip's default validity is its maximum, 48 h: only a shorter one is passed on.
+    if let Some(minutes) = sms.validity_secs.map(|s| s.div_ceil(60).max(1)).filter(|m| *m < INFOBIP_MAX_VALIDITY_MINUTES) {
+        message["options"] = json!({ "validityPeriod": { "amount": minutes, "timeUnit": "MINUTES" } });
+    }
+    message
+}
+
+fn post(adapter: &Infobip, client: &reqwest::Client, cred: &ProviderCredential, key: &str, body: Value) -> Result<reqwest::RequestBuilder, BuildError> {
+    Ok(client
+        .post(endpoint(cred, format!("{}/sms/3/messages", base_url(adapter, cred)))?)
+        .header(AUTHORIZATION, format!("App {key}"))
+        .header(ACCEPT, "application/json")
+        .json(&body))
+}
+
+/// `messages[]` × `destinations[]` in one request (the max per request is unconfirmed; the
+/// configured batch size, 100 by default, stays well under this cap). The answer lists one
+/// entry per destination, found by the `messageId` we gave it.
+impl BatchAdapter for Infobip {
+    fn max_messages(&self) -> usize {
+        1000
+    }
+
+    fn build_batch(&self, client: &reqwest::Client, cred: &ProviderCredential, msgs: &[OutboundMessage]) -> Result<reqwest::RequestBuilder, BuildError> {
+        let key = required(cred, "apiKey")?;
+        let messages = msgs.iter().map(|m| Ok(message_json(m, m.sms_text(self.kind())?))).collect::<Result<Vec<_>, BuildError>>()?;
+        post(self, client, cred, key, json!({ "messages": messages }))
+    }
+
+    fn classify_batch(&self, status: StatusCode, headers: &HeaderMap, body: &[u8], msgs: &[OutboundMessage]) -> BatchOutcome {
+        if !status.is_success() {
+            return BatchOutcome::Request(self.classify(status, headers, body));
+        }
+        let Some(entries) = json(body).and_then(|v| v.get("messages")?.as_array().cloned()) else {
+            return BatchOutcome::Request(unrecognised(status, body));
+        };
+        let by_id: HashMap<String, &Value> = entries.iter().filter_map(|e| Some((id_string(e.get("messageId"))?, e))).collect();
+        BatchOutcome::PerMessage(
+            msgs.iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    // By our id; by position only when the answer carries no ids we gave.
+                    let entry = by_id.get(&m.message_id.to_string()).copied().or_else(|| (by_id.is_empty()).then(|| entries.get(i)).flatten());
+                    entry.map(classify_message).unwrap_or_else(|| not_in_answer("infobip"))
+                })
+                .collect(),
+        )
     }
 }
 

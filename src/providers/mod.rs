@@ -182,12 +182,19 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// Classifies a complete HTTP answer (status, headers, body). Must parse the body:
     /// several providers answer 200 with an error inside.
     fn classify(&self, status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> SendOutcome;
+
+    /// The provider's multi-message format, for APIs that take several messages in one
+    /// request (see [`batch`]). `None`, the default: not supported, one message per request.
+    fn batch(&self) -> Option<&dyn BatchAdapter> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The adapters, the catalogue lookup and the one function that performs a call.
 
 pub mod awaiting;
+pub mod batch;
 mod fourjawaly;
 mod infobip;
 mod meta;
@@ -202,6 +209,7 @@ pub mod waweb;
 mod wire;
 mod yamamah;
 
+pub use batch::{send_batch, BatchAdapter, BatchOutcome};
 pub use fourjawaly::FourJawaly;
 pub use infobip::Infobip;
 pub use meta::MetaWhatsapp;

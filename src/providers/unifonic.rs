@@ -5,6 +5,7 @@
 //! `200 {"success":false,"errorCode":…}`; both go through one code table.
 
 use super::wire::{base_url, endpoint, http_level, id_string, intl_digits, json, required, retry_after, snippet, unrecognised};
+use super::batch::{not_in_answer, same_text_and_sender, BatchAdapter, BatchOutcome};
 use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -48,6 +49,10 @@ impl ProviderAdapter for Unifonic {
             .form(&form))
     }
 
+    fn batch(&self) -> Option<&dyn BatchAdapter> {
+        Some(self)
+    }
+
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
         let v = json(body);
         let code = v.as_ref().and_then(|v| id_string(v.get("errorCode")));
@@ -69,6 +74,87 @@ impl ProviderAdapter for Unifonic {
             .or_else(|| code.as_deref().and_then(|c| by_code(c, reason.clone(), headers)))
             .or_else(|| http_level(status, headers))
             .unwrap_or(SendOutcome::PermanentContent { reason })
+    }
+}
+
+/// `POST /rest/Messages/SendBulk`: one `Body` to a comma-separated `Recipient` list. The
+/// per-request maximum is unconfirmed (error 450 "Too many destination numbers" exists: it
+/// is a content error, so the actor resends the batch's messages singly). The bulk answer's
+/// shape is unconfirmed too: per-recipient entries (`data.Messages[]` or `data` as a list,
+/// each with `Recipient`, `MessageID`, `Status`) are mapped by number; a single id
+/// (`MessageBulkID` / `MessageID`) is every message's provider id. Bulk sends carry no
+/// `CorrelationID` (none is documented for them), so a resend after a timeout may duplicate,
+/// as for the providers without idempotency keys.
+impl BatchAdapter for Unifonic {
+    fn max_messages(&self) -> usize {
+        1000
+    }
+
+    fn compatible(&self, first: &OutboundMessage, next: &OutboundMessage) -> bool {
+        same_text_and_sender(first, next)
+    }
+
+    fn build_batch(&self, client: &reqwest::Client, cred: &ProviderCredential, msgs: &[OutboundMessage]) -> Result<reqwest::RequestBuilder, BuildError> {
+        let first = &msgs[0];
+        let text = first.sms_text(self.kind())?;
+        let app_sid = required(cred, "appSid")?;
+        let recipients: Vec<String> = msgs.iter().map(|m| intl_digits(&m.recipient)).collect();
+        let mut form = vec![
+            ("AppSid", app_sid.to_owned()),
+            ("Recipient", recipients.join(",")),
+            ("Body", text.to_string()),
+            ("responseType", "JSON".to_owned()),
+        ];
+        if !first.sender.is_empty() {
+            form.insert(1, ("SenderID", first.sender.clone()));
+        }
+        Ok(client
+            .post(endpoint(cred, format!("{}/rest/Messages/SendBulk", base_url(self, cred)))?)
+            .header(ACCEPT, "application/json")
+            .form(&form))
+    }
+
+    fn classify_batch(&self, status: StatusCode, headers: &HeaderMap, body: &[u8], msgs: &[OutboundMessage]) -> BatchOutcome {
+        let v = match json(body) {
+            Some(v) if status == StatusCode::OK && is_true(v.get("success")) => v,
+            _ => return BatchOutcome::Request(self.classify(status, headers, body)),
+        };
+        let data = v.get("data").cloned().unwrap_or(Value::Null);
+        let entries = data.get("Messages").or_else(|| data.get("messages")).and_then(Value::as_array).or(data.as_array()).cloned();
+        if let Some(entries) = entries {
+            return BatchOutcome::PerMessage(
+                msgs.iter()
+                    .map(|m| {
+                        let number = intl_digits(&m.recipient);
+                        let entry = entries.iter().find(|e| id_string(e.get("Recipient")).is_some_and(|r| intl_digits(&r) == number));
+                        match entry {
+                            None => not_in_answer("unifonic"),
+                            Some(e) => recipient_entry(e, headers),
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        match ["MessageBulkID", "MessageBulkId", "BulkID", "MessageID"].iter().find_map(|k| id_string(data.get(*k))) {
+            Some(id) => BatchOutcome::PerMessage(vec![SendOutcome::Accepted { provider_message_id: id }; msgs.len()]),
+            None => BatchOutcome::Request(unrecognised(status, body)),
+        }
+    }
+}
+
+/// One recipient's entry of a bulk answer: `Status` Queued/Sent with a `MessageID`, or
+/// Rejected/Failed with an `errorCode` (else a recipient problem).
+fn recipient_entry(e: &Value, headers: &HeaderMap) -> SendOutcome {
+    let status = e.get("Status").and_then(Value::as_str).unwrap_or("");
+    let id = id_string(e.get("MessageID"));
+    match (status.to_ascii_lowercase().as_str(), id) {
+        ("queued" | "sent" | "delivered", Some(id)) => SendOutcome::Accepted { provider_message_id: id },
+        ("rejected" | "failed", _) => {
+            let code = id_string(e.get("errorCode")).unwrap_or_default();
+            let reason = format!("unifonic {status} {code}");
+            by_code(&code, reason.clone(), headers).unwrap_or(SendOutcome::PermanentRecipient { reason })
+        }
+        _ => SendOutcome::Ambiguous { reason: format!("unifonic: unrecognised bulk entry status {status:?}") },
     }
 }
 

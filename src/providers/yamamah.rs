@@ -5,6 +5,7 @@
 //! anything unrecognised is Ambiguous rather than guessed.
 
 use super::wire::{base_url, endpoint, classify_text, http_level, id_string, intl_digits, json, required, snippet, unrecognised};
+use super::batch::{same_text_and_sender, BatchAdapter, BatchOutcome};
 use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
 use reqwest::header::{HeaderMap, ACCEPT};
@@ -30,22 +31,11 @@ impl ProviderAdapter for Yamamah {
         cred: &ProviderCredential,
         sms: &OutboundMessage,
     ) -> Result<reqwest::RequestBuilder, BuildError> {
-        let text = sms.sms_text(self.kind())?;
-        // Yamamah takes UTF-8 text (Arabic works in every known client): no encoding flag is documented.
-        let username = required(cred, "username")?;
-        let password = required(cred, "password")?;
-        let body = json!({
-            "Username": username,
-            "Password": password,
-            "Tagname": sms.sender,
-            "RecepientNumber": intl_digits(&sms.recipient),
-            "VariableList": "",
-            "ReplacementList": "",
-            "Message": text,
-            "SendDateTime": 0,
-            "EnableDR": false,
-        });
-        Ok(client.post(endpoint(cred, format!("{}/SendSMS", base_url(self, cred)))?).header(ACCEPT, "application/json").json(&body))
+        request(self, client, cred, std::slice::from_ref(sms))
+    }
+
+    fn batch(&self) -> Option<&dyn BatchAdapter> {
+        Some(self)
     }
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
@@ -65,6 +55,49 @@ impl ProviderAdapter for Yamamah {
             return SendOutcome::Accepted { provider_message_id: id.unwrap_or_default() };
         }
         classify_text("yamamah", description).unwrap_or_else(|| unrecognised(status, body))
+    }
+}
+
+/// `/SendSMS` for one text to `RecepientNumber`, one number or a comma-separated list.
+fn request(adapter: &Yamamah, client: &reqwest::Client, cred: &ProviderCredential, msgs: &[OutboundMessage]) -> Result<reqwest::RequestBuilder, BuildError> {
+    let first = &msgs[0];
+    let text = first.sms_text(adapter.kind())?;
+    // Yamamah takes UTF-8 text (Arabic works in every known client): no encoding flag is documented.
+    let username = required(cred, "username")?;
+    let password = required(cred, "password")?;
+    let numbers: Vec<String> = msgs.iter().map(|m| intl_digits(&m.recipient)).collect();
+    let body = json!({
+        "Username": username,
+        "Password": password,
+        "Tagname": first.sender,
+        "RecepientNumber": numbers.join(","),
+        "VariableList": "",
+        "ReplacementList": "",
+        "Message": text,
+        "SendDateTime": 0,
+        "EnableDR": false,
+    });
+    Ok(client.post(endpoint(cred, format!("{}/SendSMS", base_url(adapter, cred)))?).header(ACCEPT, "application/json").json(&body))
+}
+
+/// The comma list: one text and sender for every number (max per request unconfirmed). The
+/// answer has no per-number part, so its outcome is every message's (a shared `MessageID`); a
+/// number-related refusal of the list is resent number by number by the actor.
+impl BatchAdapter for Yamamah {
+    fn max_messages(&self) -> usize {
+        1000
+    }
+
+    fn compatible(&self, first: &OutboundMessage, next: &OutboundMessage) -> bool {
+        same_text_and_sender(first, next)
+    }
+
+    fn build_batch(&self, client: &reqwest::Client, cred: &ProviderCredential, msgs: &[OutboundMessage]) -> Result<reqwest::RequestBuilder, BuildError> {
+        request(self, client, cred, msgs)
+    }
+
+    fn classify_batch(&self, status: StatusCode, headers: &HeaderMap, body: &[u8], _msgs: &[OutboundMessage]) -> BatchOutcome {
+        BatchOutcome::Request(self.classify(status, headers, body))
     }
 }
 

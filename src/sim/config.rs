@@ -55,6 +55,10 @@ pub struct SimConfig {
     pub dlr_reorder_rate: f64,
     /// Fraction of messages that get no report at all.
     pub dlr_loss_rate: f64,
+    /// Fraction of the messages in a multi-message request answered with the provider's
+    /// per-message server error (Infobip `REJECTED_SYSTEM_ERROR`, mShastra `013`): partial
+    /// failures of batches. Providers whose answer has no per-message status ignore it.
+    pub item_error_rate: f64,
 }
 
 impl Default for SimConfig {
@@ -80,6 +84,7 @@ impl Default for SimConfig {
             dlr_duplicate_rate: 0.0,
             dlr_reorder_rate: 0.0,
             dlr_loss_rate: 0.0,
+            item_error_rate: 0.0,
         }
     }
 }
@@ -96,6 +101,7 @@ impl SimConfig {
             ("dlr_duplicate_rate", self.dlr_duplicate_rate),
             ("dlr_reorder_rate", self.dlr_reorder_rate),
             ("dlr_loss_rate", self.dlr_loss_rate),
+            ("item_error_rate", self.item_error_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 problems.push(format!("{name} must be between 0 and 1 (got {rate})"));
@@ -170,6 +176,11 @@ pub enum FaultMode {
     /// The provider's body-level server error where it has one (mShastra `013`, Unifonic 599,
     /// Infobip `REJECTED_SYSTEM_ERROR`), else HTTP 500.
     ServerError,
+    /// A request carrying several messages (and only such a request) is answered with the
+    /// provider's per-message server error for every second message (the 2nd, 4th, …), the
+    /// others accepted: Infobip `REJECTED_SYSTEM_ERROR`, mShastra `013`. Providers whose
+    /// answer has no per-message status accept the request.
+    PartialServerError,
 }
 
 /// A scripted fault: applies to requests of `provider` (a provider code, e.g. `twilio`) and/or

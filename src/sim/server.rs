@@ -45,6 +45,7 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/sms/3/messages", post(ep(Endpoint::InfobipV3)))
         .route("/sms/2/text/advanced", post(ep(Endpoint::InfobipV2)))
         .route("/rest/SMS/messages", post(ep(Endpoint::Unifonic)))
+        .route("/rest/Messages/SendBulk", post(ep(Endpoint::UnifonicBulk)))
         .route("/api/v1/account/area/sms/send", post(ep(Endpoint::FourJawaly)))
         .route("/SendSMS", post(ep(Endpoint::YamamahJson)))
         .route("/SendSMSV2", on(get_or_post, ep(Endpoint::YamamahQuery)))
@@ -98,16 +99,18 @@ async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {
         s.state.record(kind, recorded(&incoming), config.record_requests);
     }
     s.state.count(kind, &parsed.identity, None);
+    s.state.count_items(kind, parsed.recipients.len());
 
     let delay = config.latency_ms + s.state.rng.below(config.latency_jitter_ms + 1);
     if delay > 0 && !sleep_or_stop(&s.shutdown, delay).await {
         return shutting_down();
     }
 
-    let fault = s.state.take_fault(kind, &parsed.identity).map(|m| (m, 500)).or_else(|| random_fault(&s.state, &config));
+    let fault = s.state.take_fault(kind, &parsed.identity, parsed.recipients.len()).map(|m| (m, 500)).or_else(|| random_fault(&s.state, &config));
     let mut verdicts = Vec::new();
-    let evaluated = matches!(fault, None | Some((FaultMode::Timeout, _)));
+    let evaluated = matches!(fault, None | Some((FaultMode::Timeout | FaultMode::PartialServerError, _)));
     let answer = match fault {
+        Some((FaultMode::PartialServerError, _)) => evaluate(&s.state, &config, kind, &parsed, &mut verdicts, item_errors(endpoint, ItemErrors::EverySecond)),
         Some((FaultMode::Error500, status)) => Answer::HttpError(status),
         Some((FaultMode::Throttle, _)) => Answer::Throttled,
         Some((FaultMode::AuthError, _)) => Answer::AuthFailed,
@@ -117,9 +120,12 @@ async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {
             if !sleep_or_stop(&s.shutdown, config.hang_ms).await {
                 return shutting_down();
             }
-            evaluate(&s.state, &config, kind, &parsed, &mut verdicts)
+            evaluate(&s.state, &config, kind, &parsed, &mut verdicts, ItemErrors::None)
         }
-        None => evaluate(&s.state, &config, kind, &parsed, &mut verdicts),
+        None => {
+            let rate = ItemErrors::Rate(config.item_error_rate);
+            evaluate(&s.state, &config, kind, &parsed, &mut verdicts, item_errors(endpoint, rate))
+        }
     };
     // Meta: the Graph API rules (templates, window, limits, webhooks) decide what passed.
     if endpoint == Endpoint::MetaMessages && evaluated {
@@ -165,14 +171,34 @@ async fn schedule_reports(s: &Shared, config: &SimConfig, kind: ProviderKind, re
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// Per-message server errors in a multi-message answer (partial failures of a batch).
+#[derive(Clone, Copy)]
+enum ItemErrors {
+    None,
+    /// The 2nd, 4th, … message (`partial_server_error` faults).
+    EverySecond,
+    /// Each message with this probability (`item_error_rate`).
+    Rate(f64),
+}
+
+/// Only endpoints whose answer has a per-message status can fail one message alone.
+fn item_errors(ep: Endpoint, e: ItemErrors) -> ItemErrors {
+    if wire::has_item_errors(ep) {
+        e
+    } else {
+        ItemErrors::None
+    }
+}
+
 /// The answer to a request no fault intercepted: the provider's validation, then the
-/// invalid-number rule per recipient, then duplicate client ids.
+/// invalid-number rule per recipient, then duplicate client ids, then per-message errors.
 fn evaluate<'a>(
     state: &SimState,
     config: &SimConfig,
     kind: ProviderKind,
     parsed: &'a wire::Parsed,
     verdicts: &'a mut Vec<Dest>,
+    errors: ItemErrors,
 ) -> Answer<'a> {
     if let Some(problem) = &parsed.problem {
         return Answer::Problem(problem);
@@ -200,6 +226,18 @@ fn evaluate<'a>(
     }
     if verdicts.iter().all(|v| *v == Dest::Duplicate) {
         return Answer::Duplicate;
+    }
+    if verdicts.len() > 1 {
+        for (i, v) in verdicts.iter_mut().enumerate() {
+            let fail = match errors {
+                ItemErrors::None => false,
+                ItemErrors::EverySecond => i % 2 == 1,
+                ItemErrors::Rate(r) => r > 0.0 && state.rng.unit() < r,
+            };
+            if fail && *v == Dest::Ok {
+                *v = Dest::ServerError;
+            }
+        }
     }
     Answer::Accepted(verdicts)
 }

@@ -151,6 +151,10 @@ struct ProviderStats {
     identities: Mutex<HashMap<String, Counts>>,
     /// SMS segments of accepted requests (what the provider would bill).
     segments: AtomicU64,
+    /// Messages (recipients / list entries) carried by the requests received, and the most
+    /// one request carried: with `received`, what tests check batching against.
+    items: AtomicU64,
+    max_items: AtomicU64,
 }
 
 impl ProviderStats {
@@ -275,13 +279,16 @@ impl SimState {
     }
 
     /// The first armed fault matching this request, consuming one of its count.
-    pub(crate) fn take_fault(&self, kind: ProviderKind, identity: &str) -> Option<FaultMode> {
+    /// A `partial_server_error` fault matches only requests carrying two or more messages.
+    pub(crate) fn take_fault(&self, kind: ProviderKind, identity: &str, items: usize) -> Option<FaultMode> {
         if !self.has_faults.load(Relaxed) {
             return None;
         }
         let mut faults = self.faults.lock();
         let i = faults.iter().position(|f| {
-            f.kind.is_none_or(|k| k == kind) && f.spec.credential.as_deref().is_none_or(|c| c == identity)
+            f.kind.is_none_or(|k| k == kind)
+                && f.spec.credential.as_deref().is_none_or(|c| c == identity)
+                && (f.spec.mode != FaultMode::PartialServerError || items >= 2)
         })?;
         let mode = faults[i].spec.mode;
         if let Some(n) = faults[i].remaining.as_mut() {
@@ -297,6 +304,13 @@ impl SimState {
     /// `received` when `outcome` is `None`.
     pub(crate) fn count(&self, kind: ProviderKind, identity: &str, outcome: Option<Outcome>) {
         self.stats[index(kind)].count(identity, outcome);
+    }
+
+    /// Counts the messages one received request carried.
+    pub(crate) fn count_items(&self, kind: ProviderKind, n: usize) {
+        let s = &self.stats[index(kind)];
+        s.items.fetch_add(n as u64, Relaxed);
+        s.max_items.fetch_max(n as u64, Relaxed);
     }
 
     /// Adds the billed segments of an accepted request.
@@ -349,6 +363,8 @@ impl SimState {
             let ids: Map<String, Value> = s.identities.lock().iter().map(|(k, c)| (k.clone(), c.to_json())).collect();
             entry["credentials"] = Value::Object(ids);
             entry["segments"] = json!(s.segments.load(Relaxed));
+            entry["items"] = json!(s.items.load(Relaxed));
+            entry["max_items"] = json!(s.max_items.load(Relaxed));
             providers.insert(kind.code().to_owned(), entry);
         }
         json!({ "total": total.to_json(), "providers": providers, "whatsapp": self.graph.stats_json() })
@@ -365,6 +381,8 @@ impl SimState {
             s.rejected.iter().for_each(|r| r.store(0, Relaxed));
             s.identities.lock().clear();
             s.segments.store(0, Relaxed);
+            s.items.store(0, Relaxed);
+            s.max_items.store(0, Relaxed);
         }
         self.requests.iter().for_each(|r| r.lock().clear());
         self.clear_faults();
@@ -400,18 +418,18 @@ mod tests {
             count,
         };
         s.add_fault(spec(Some("twilio"), Some("AC1"), Some(2))).unwrap();
-        assert_eq!(s.take_fault(ProviderKind::Infobip, "AC1"), None);
-        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC2"), None);
-        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC1"), Some(FaultMode::Throttle));
+        assert_eq!(s.take_fault(ProviderKind::Infobip, "AC1", 1), None);
+        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC2", 1), None);
+        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC1", 1), Some(FaultMode::Throttle));
         assert_eq!(s.faults()[0].count, Some(1));
-        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC1"), Some(FaultMode::Throttle));
-        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC1"), None, "count exhausted");
+        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC1", 1), Some(FaultMode::Throttle));
+        assert_eq!(s.take_fault(ProviderKind::Twilio, "AC1", 1), None, "count exhausted");
         s.add_fault(spec(None, None, None)).unwrap();
         for _ in 0..10 {
-            assert_eq!(s.take_fault(ProviderKind::Qyadat, "x"), Some(FaultMode::Throttle));
+            assert_eq!(s.take_fault(ProviderKind::Qyadat, "x", 1), Some(FaultMode::Throttle));
         }
         s.clear_faults();
-        assert_eq!(s.take_fault(ProviderKind::Qyadat, "x"), None);
+        assert_eq!(s.take_fault(ProviderKind::Qyadat, "x", 1), None);
         assert!(s.add_fault(spec(Some("nope"), None, None)).is_err());
     }
 

@@ -41,6 +41,7 @@ pub const CAMPAIGN_INGESTS_ABANDONED_TOTAL: &str = "jood_campaign_ingests_abando
 pub const STORE_DISK_FREE_BYTES: &str = "jood_store_disk_free_bytes";
 pub const SCHEDULE_OVERDUE_SECONDS: &str = "jood_schedule_overdue_seconds";
 pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
+pub const PROVIDER_BATCH_MESSAGES: &str = "jood_provider_batch_messages";
 pub const CREDENTIAL_IN_FLIGHT: &str = "jood_credential_calls_in_flight";
 pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
 pub const DASHBOARD_LOGIN_FAILURES_TOTAL: &str = "jood_dashboard_login_failures_total";
@@ -80,6 +81,9 @@ pub fn prometheus() -> PrometheusHandle {
                         86400.0, 172800.0,
                     ],
                 )
+                .expect("static buckets are valid")
+                // Messages per batched provider request: 2 up to the largest configurable size.
+                .set_buckets_for_metric(Matcher::Full(PROVIDER_BATCH_MESSAGES.into()), &[2.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 1000.0])
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
@@ -122,6 +126,7 @@ fn describe() {
     describe_gauge!(SCHEDULE_BACKLOG, Unit::Count, "Scheduled single messages and campaigns not yet fired, sampled at scrape (counted up to 100000)");
     describe_gauge!(SCHEDULE_OVERDUE_SECONDS, Unit::Seconds, "How late the earliest due schedule entry is (0 when the scheduler is keeping up), sampled at scrape");
     describe_histogram!(PROVIDER_CALL_SECONDS, Unit::Seconds, "Provider HTTP call latency, by provider and outcome");
+    describe_histogram!(PROVIDER_BATCH_MESSAGES, Unit::Count, "Campaign messages per batched provider request (two or more), by provider");
     describe_counter!(DASHBOARD_LOGIN_FAILURES_TOTAL, "Dashboard logins refused (wrong username or password)");
     describe_gauge!(CREDENTIAL_IN_FLIGHT, Unit::Count, "Provider calls in flight, by provider (and credential with metrics.per_credential_labels)");
     describe_gauge!(CREDENTIAL_BREAKER_OPEN, Unit::Count, "Credentials whose circuit breaker is open or half-open, by provider (0/1 per credential with metrics.per_credential_labels)");

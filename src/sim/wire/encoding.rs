@@ -14,7 +14,7 @@ pub(crate) fn texts(ep: Endpoint, body: &Value) -> Vec<String> {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
     match ep {
-        Endpoint::Twilio | Endpoint::Unifonic => s(body, "Body").into_iter().collect(),
+        Endpoint::Twilio | Endpoint::Unifonic | Endpoint::UnifonicBulk => s(body, "Body").into_iter().collect(),
         Endpoint::InfobipV3 => list(body.get("messages")).iter().filter_map(|m| m.get("content").and_then(|c| s(c, "text"))).collect(),
         Endpoint::InfobipV2 => list(body.get("messages")).iter().filter_map(|m| s(m, "text")).collect(),
         Endpoint::FourJawaly => list(body.get("messages")).iter().filter_map(|m| s(m, "text")).collect(),

@@ -62,6 +62,7 @@ fn status(dest: Dest, system_error: bool) -> Value {
         Dest::Ok => json!({"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED", "description": "Message sent to next instance"}),
         Dest::Invalid => json!({"groupId": 5, "groupName": "REJECTED", "id": 52, "name": "REJECTED_DESTINATION", "description": "Invalid destination address"}),
         Dest::Duplicate => json!({"groupId": 5, "groupName": "REJECTED", "id": 23, "name": "REJECTED_DUPLICATE_MESSAGE_ID", "description": "Duplicate message id"}),
+        Dest::ServerError => status(Dest::Ok, true),
     }
 }
 

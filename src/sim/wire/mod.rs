@@ -27,6 +27,8 @@ pub(crate) enum Endpoint {
     InfobipV3,
     InfobipV2,
     Unifonic,
+    /// Unifonic's `POST /rest/Messages/SendBulk` (one text, a comma list of numbers).
+    UnifonicBulk,
     FourJawaly,
     YamamahJson,
     YamamahQuery,
@@ -43,7 +45,7 @@ impl Endpoint {
         match self {
             Endpoint::Twilio => ProviderKind::Twilio,
             Endpoint::InfobipV3 | Endpoint::InfobipV2 => ProviderKind::Infobip,
-            Endpoint::Unifonic => ProviderKind::Unifonic,
+            Endpoint::Unifonic | Endpoint::UnifonicBulk => ProviderKind::Unifonic,
             Endpoint::FourJawaly => ProviderKind::FourJawaly,
             Endpoint::YamamahJson | Endpoint::YamamahQuery => ProviderKind::Yamamah,
             Endpoint::ShastraUrl | Endpoint::ShastraUrlComma | Endpoint::ShastraJson => ProviderKind::Shastra,
@@ -117,6 +119,14 @@ pub(crate) enum Dest {
     Ok,
     Invalid,
     Duplicate,
+    /// The provider's per-message server error (a partial failure of a batch).
+    ServerError,
+}
+
+/// Whether the endpoint's answer has a per-message status that can say "server error" for
+/// one message (Infobip's per-destination status, mShastra's per-element code).
+pub(crate) fn has_item_errors(ep: Endpoint) -> bool {
+    matches!(ep, Endpoint::InfobipV3 | Endpoint::InfobipV2 | Endpoint::ShastraJson)
 }
 
 /// What the simulator decided to answer; `respond` renders it in the provider's format.
@@ -166,7 +176,8 @@ fn parse_fields(ep: Endpoint, req: &Incoming) -> Parsed {
     match ep {
         Endpoint::Twilio => twilio::parse(req),
         Endpoint::InfobipV3 | Endpoint::InfobipV2 => infobip::parse(ep, req),
-        Endpoint::Unifonic => unifonic::parse(req),
+        Endpoint::Unifonic => unifonic::parse(req, false),
+        Endpoint::UnifonicBulk => unifonic::parse(req, true),
         Endpoint::FourJawaly => fourjawaly::parse(req),
         Endpoint::YamamahJson | Endpoint::YamamahQuery => yamamah::parse(ep, req),
         Endpoint::ShastraUrl | Endpoint::ShastraUrlComma | Endpoint::ShastraJson => shastra::parse(ep, req),
@@ -180,6 +191,7 @@ pub(crate) fn respond(ep: Endpoint, p: &Parsed, answer: &Answer, rng: &Rng) -> R
         Endpoint::Twilio => twilio::respond(p, answer, rng),
         Endpoint::InfobipV3 | Endpoint::InfobipV2 => infobip::respond(ep, p, answer, rng),
         Endpoint::Unifonic => unifonic::respond(p, answer, rng),
+        Endpoint::UnifonicBulk => unifonic::respond_bulk(p, answer, rng),
         Endpoint::FourJawaly => fourjawaly::respond(p, answer, rng),
         Endpoint::YamamahJson | Endpoint::YamamahQuery => yamamah::respond(answer, rng),
         Endpoint::ShastraUrl | Endpoint::ShastraUrlComma | Endpoint::ShastraJson => shastra::respond(ep, p, answer, rng),

@@ -86,6 +86,7 @@ pub(super) fn respond(ep: Endpoint, p: &Parsed, answer: &Answer, rng: &Rng) -> R
             .enumerate()
             .map(|(i, number)| {
                 let item_answer = match answer {
+                    Answer::Accepted(dests) if dests[i] == Dest::ServerError => Answer::ServerError,
                     Answer::Accepted(dests) if dests[i] != Dest::Ok => Answer::InvalidNumber(number),
                     Answer::Accepted(_) => Answer::Accepted(&[]),
                     Answer::InvalidNumber(_) => Answer::InvalidNumber(number),

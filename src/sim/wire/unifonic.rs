@@ -4,12 +4,13 @@
 //! "errorCode":"ER-00","data":{MessageID…}}`; errors use the documented codes as the HTTP status
 //! with the same envelope (`success:false`, `errorCode` = the code).
 
-use super::{json_response, non_empty, param, query_and_form, pairs_json, segments, Answer, Incoming, Parsed, Problem};
+use super::{json_response, non_empty, param, query_and_form, pairs_json, segments, Answer, Dest, Incoming, Parsed, Problem};
 use crate::sim::state::Rng;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-pub(super) fn parse(req: &Incoming) -> Parsed {
+/// `bulk`: `POST /rest/Messages/SendBulk`, whose `Recipient` is a comma-separated list.
+pub(super) fn parse(req: &Incoming, bulk: bool) -> Parsed {
     let pairs = query_and_form(req);
     let app_sid = non_empty(param(&pairs, "AppSid", false)).unwrap_or("").to_owned();
     let mut p = Parsed::new(app_sid, pairs_json(&pairs));
@@ -18,6 +19,11 @@ pub(super) fn parse(req: &Incoming) -> Parsed {
     }
     match non_empty(param(&pairs, "Recipient", false)) {
         None => p.fail(Problem::Missing("Recipient")),
+        Some(list) if bulk => {
+            // A malformed number in a list is refused per recipient (the invalid-number rule).
+            p.recipients = super::split_numbers(list);
+            p.client_ids = vec![None; p.recipients.len()];
+        }
         Some(r) => {
             if !super::digits_ok(r) {
                 p.fail(Problem::BadNumber(r.to_owned()));
@@ -73,4 +79,33 @@ pub(super) fn respond(p: &Parsed, answer: &Answer, rng: &Rng) -> Response {
         Answer::ServerError => error(599, "Request failed"),
         Answer::HttpError(s) => super::plain_http_error(*s),
     }
+}
+
+/// `SendBulk`'s answer. Its real shape is unconfirmed (`shared/providers/unifonic.md`): the
+/// simulator's choice, provisional, is the single-send envelope with `data.MessageBulkID` and
+/// one `data.Messages[]` entry per recipient (`MessageID`, `Recipient`, `Status` `Queued`, or
+/// `Rejected` with `errorCode` 482 for an invalid number). A list whose every number is
+/// invalid is refused as a whole (482), like a single send.
+pub(super) fn respond_bulk(p: &Parsed, answer: &Answer, rng: &Rng) -> Response {
+    let Answer::Accepted(dests) = answer else { return respond(p, answer, rng) };
+    let body = p.body.get("Body").and_then(Value::as_str).unwrap_or("");
+    let units = segments(body);
+    let messages: Vec<Value> = p
+        .recipients
+        .iter()
+        .zip(dests.iter())
+        .map(|(r, d)| match d {
+            Dest::Ok => json!({"MessageID": rng.digits(10).parse::<u64>().unwrap_or(1), "Recipient": r, "Status": "Queued"}),
+            _ => json!({"Recipient": r, "Status": "Rejected", "errorCode": "482"}),
+        })
+        .collect();
+    let ok = dests.iter().filter(|d| **d == Dest::Ok).count();
+    json_response(
+        200,
+        json!({"success": "true", "message": "", "errorCode": "ER-00", "data": {
+            "MessageBulkID": rng.digits(10).parse::<u64>().unwrap_or(1),
+            "NumberOfUnits": units * ok as u64, "Cost": format!("{:.5}", 0.1 * (units * ok as u64) as f64),
+            "Balance": "100.00000", "Messages": messages,
+        }}),
+    )
 }
