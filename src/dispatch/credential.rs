@@ -131,6 +131,8 @@ pub struct CredState {
     status_callback_url: Option<Arc<str>>,
     /// Why the gateway's client cannot send now (polled): the breaker stays open meanwhile.
     client_down: Option<String>,
+    /// This credential's recent calls, readable by the console (`dispatch::latency`).
+    calls: Arc<super::latency::CallRing>,
 }
 
 impl Actor for CredentialActor {
@@ -165,6 +167,7 @@ impl Actor for CredentialActor {
             in_flight_gauge: crate::telemetry::credential_in_flight(a.provider.code(), a.record.id),
             status_callback_url: status_callback_url(&a.ctx.public_url, a.provider, a.record.id),
             client_down: None,
+            calls: a.ctx.latency.ring(a.record.id),
             ctx: a.ctx,
         })
     }
@@ -378,6 +381,7 @@ impl CredState {
         let label = outcome_label(&d.outcome);
         metrics::histogram!(crate::telemetry::PROVIDER_CALL_SECONDS, "provider" => self.provider.code(), "outcome" => label)
             .record(d.latency.as_secs_f64());
+        self.calls.record(d.latency.as_secs_f64() * 1000.0, matches!(d.outcome, SendOutcome::Accepted { .. }));
         let (pmid, error) = match &d.outcome {
             SendOutcome::Accepted { provider_message_id } => (Some(provider_message_id.clone()), None),
             SendOutcome::Throttled { retry_after } => {
