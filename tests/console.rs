@@ -367,6 +367,12 @@ async fn the_console_works_in_a_real_browser() {
     let k2 = s.create_association(2, "Other").await;
     s.add_credential(2, &k2, json!({"providerId": 7, "senderName": "Other", "credentials": {"accountSid": "AC2", "authToken": "t"}, "apiUrl": sim.base_url(), "isDefault": true})).await;
     s.send_sms(2, &k2.secret_key, "+966509876543", "Association two only").await;
+    // A redirect link in each association, for the links screen's scoping.
+    for (k, name) in [(&k1, "Acme offer"), (&k2, "Other offer")] {
+        let req = s.client.post(s.url("/api/v1/redirect-links")).header("x-api-key", &k.api_key).header("x-api-secret", &k.secret_key);
+        let (status, body) = send(req.json(&json!({"targetUrl": "https://example.com/offer", "name": name}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
     let root = login(&s, OPERATOR, OPERATOR_PASSWORD).await;
     let (status, body) = root.post("/operators", json!({"username": "ops2", "password": "ops2-password", "associationId": 2})).await;
     assert_eq!(status, 201, "{body}");
