@@ -98,6 +98,8 @@ async fn start_engine() -> TestServer {
         c.rate_limit.login_per_minute = 100;
         // The WA-Web gateway's client state shows up soon after its credential starts.
         c.gateways.waweb_client_poll_ms = 200;
+        // A credential added mid-test is routed to at once.
+        c.dispatch.route_refresh_ms = 1;
     })
     .await
 }
@@ -374,6 +376,29 @@ async fn the_console_works_in_a_real_browser() {
         assert_eq!(status, 201, "{body}");
     }
     let root = login(&s, OPERATOR, OPERATOR_PASSWORD).await;
+    // A WA-Web gateway whose client waits for its QR code, started by a WhatsApp send routed
+    // to it (the default Twilio credential would take WhatsApp too) by an allocation removed
+    // once the gateway's report is in.
+    let gw = s.add_credential(1, &k1, json!({"providerId": 10, "senderName": "gw", "credentials": {"apiKey": "account-api-key", "clientId": "client-1", "clientApiKey": "client-api-key"}, "apiUrl": sim.base_url()})).await;
+    let (status, _) = send(s.client.post(format!("{}/_sim/waweb/config", sim.base_url())).json(&json!({"clients": {"client-1": {"status": "Pending Authentication"}}}))).await;
+    assert_eq!(status, 200);
+    let (status, alloc) = root.post("/allocations", json!({"associationId": 1, "credentialId": gw, "routingType": "include", "countryCode": "AE", "priority": 1})).await;
+    assert_eq!(status, 201, "{alloc}");
+    let body = json!({"associationId": 1, "recipient": "+971501234567", "message": "hello", "channel": "whatsapp"}).to_string();
+    let (status, ok) = send(s.signed("/api/v1/webhook/notification", &k1.secret_key, &body)).await;
+    assert_eq!(status, 200, "{ok}");
+    let started = std::time::Instant::now();
+    loop {
+        let (_, o) = root.get("/overview?associationId=1").await;
+        let row = o["data"]["credentials"].as_array().unwrap().iter().find(|c| c["id"] == gw).cloned().unwrap();
+        if row["gateway"]["client"] == "down" {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 30, "the gateway's client state never showed: {row}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (status, _) = send(root.req(Method::DELETE, &format!("/allocations/{}", alloc["data"]["id"]))).await;
+    assert_eq!(status, 200);
     let (status, body) = root.post("/operators", json!({"username": "ops2", "password": "ops2-password", "associationId": 2})).await;
     assert_eq!(status, 201, "{body}");
 

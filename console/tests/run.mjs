@@ -307,6 +307,10 @@ async function run(page) {
   // Drawn, even when every rate is 0 (a flat line has no visible box).
   await page.waitForSelector('#overview-body .chart path.line', { state: 'attached' });
   await page.waitForSelector('#overview-body table');
+  // The WA-Web gateway's client state, as the gateway reports it.
+  await waitUntil(async () => ((await page.textContent('#gateway-health').catch(() => '')) || '').includes('Pending Authentication'), 'the gateway\'s client state', 30_000);
+  const gwText = await page.textContent('#gateway-health');
+  expect(gwText.includes('down') && gwText.includes('open'), `gateway health was "${gwText}"`);
   if (cfg.screenshots) await page.screenshot({ path: join(cfg.screenshots, 'console-overview.png'), fullPage: true });
 
   log('log out');
