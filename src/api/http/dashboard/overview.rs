@@ -132,9 +132,15 @@ pub async fn view(s: &AppState, operator: &Operator, requested: Option<i64>) -> 
             let Some(p) = ProviderKind::from_id(c.provider_id) else { continue };
             let calls = s.dispatcher.credential_calls(c.id, HEALTH_WINDOW_MS);
             let (in_flight, per_credential) = crate::telemetry::live::in_flight(p.code(), c.id);
-            let gateway = matches!(p, ProviderKind::WaWebGateway | ProviderKind::Sidobe).then(|| {
-                let reason = s.dispatcher.client_down(c.id);
-                GatewayState { client: if reason.is_some() { "down" } else { "ready" }, reason, reports_client_state: p == ProviderKind::WaWebGateway }
+            let client_down = s.dispatcher.client_down(c.id);
+            // A gateway client that cannot send holds the credential's calls back like an open
+            // breaker (dispatch fails its messages over), whatever the breaker's gauge says
+            // after the last call's outcome.
+            let open = crate::telemetry::circuit_open(c.id) || client_down.is_some();
+            let gateway = matches!(p, ProviderKind::WaWebGateway | ProviderKind::Sidobe).then(|| GatewayState {
+                client: if client_down.is_some() { "down" } else { "ready" },
+                reason: client_down.clone(),
+                reports_client_state: p == ProviderKind::WaWebGateway,
             });
             credentials.push(CredentialHealth {
                 id: c.id,
@@ -143,7 +149,7 @@ pub async fn view(s: &AppState, operator: &Operator, requested: Option<i64>) -> 
                 provider_name: p.name(),
                 sender_name: c.sender_name,
                 is_default: c.is_default,
-                circuit: if crate::telemetry::circuit_open(c.id) { "open" } else { "closed" },
+                circuit: if open { "open" } else { "closed" },
                 in_flight,
                 in_flight_per_credential: per_credential,
                 calls: calls.calls,
