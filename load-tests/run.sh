@@ -30,33 +30,9 @@ ENGINE_PORT=${ENGINE_PORT:-18080}
 SIM_PORT=${SIM_PORT:-19090}
 SIM_LATENCY_MS=${SIM_LATENCY_MS:-5}
 
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/jood
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-export JOOD_MASTER_KEY=$($BIN keygen)
-export JOOD_ADMIN_KEY=load-admin-$RANDOM$RANDOM
-
-$BIN sim --addr 127.0.0.1:$SIM_PORT --settings "{\"record_requests\":0,\"latency_ms\":$SIM_LATENCY_MS}" >"$WORK/sim.log" 2>&1 &
-PIDS+=($!)
-"${ENGINE_BIN:-$BIN}" serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$WORK/data" >"$WORK/engine.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-  curl -sf http://127.0.0.1:$ENGINE_PORT/healthz >/dev/null && curl -sf http://127.0.0.1:$SIM_PORT/_sim/stats >/dev/null && break
-  sleep 0.1
-done
-
-api() { curl -sf -X "$1" "http://127.0.0.1:$ENGINE_PORT$2" -H "x-api-key: $3" -H "x-api-secret: $4" -H 'Content-Type: application/json' -d "$5"; }
-CREATED=$(api POST /api/v1/associations "$JOOD_ADMIN_KEY" "$JOOD_ADMIN_KEY" '{"id":1,"name":"Load"}')
-KEY=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["association"]["apiKey"])')
-SECRET=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["association"]["secretKey"])')
-api POST /api/v1/associations/1/credentials "$KEY" "$SECRET" \
-  "{\"providerId\":7,\"senderName\":\"JOOD\",\"credentials\":{\"accountSid\":\"ACload\",\"authToken\":\"t\"},\"apiUrl\":\"http://127.0.0.1:$SIM_PORT\",\"isDefault\":true}" >/dev/null
-api POST /api/v1/associations/1/credentials "$KEY" "$SECRET" \
-  "{\"providerId\":6,\"senderName\":\"JOOD\",\"credentials\":{\"apiKey\":\"IBload\"},\"apiUrl\":\"http://127.0.0.1:$SIM_PORT\"}" >/dev/null
+source load-tests/lib.sh
+load_start infobip
+api() { load_api "$@"; }
 
 k6_bin() {
   if command -v k6 >/dev/null 2>&1; then command -v k6; return; fi
@@ -79,8 +55,7 @@ report_delivered() {
 
 echo "== $MODE: ${DURATION}s${RATE:+ at $RATE req/s}, simulator latency ${SIM_LATENCY_MS} ms, on $(nproc) cores"
 export BASE_URL=http://127.0.0.1:$ENGINE_PORT ASSOCIATION_ID=1 SECRET API_KEY=$KEY
-# CPU seconds a process has used so far (user + system), to show where the two cores went.
-cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU seconds (cpu_secs, from lib.sh) show where the two cores went.
 SIM_CPU0=$(cpu_secs "${PIDS[0]}"); ENGINE_CPU0=$(cpu_secs "${PIDS[1]}")
 BEFORE=$(sim_accepted); STARTED=$(date +%s.%N)
 # The engine's RSS every RSS_EVERY seconds, to show whether memory stays flat over a long run.
@@ -89,9 +64,7 @@ RSS_EVERY=${RSS_EVERY:-30}
 RSS_SAMPLER=$!
 case "$MODE" in
   loadgen)
-    $BIN loadgen --url http://127.0.0.1:$ENGINE_PORT --association-id 1 --secret "$SECRET" \
-      --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --sim-url http://127.0.0.1:$SIM_PORT --drain-secs 60 \
-      ${RATE:+--rate "$RATE"}
+    load_loadgen
     ;;
   single)
     RATE=$CONCURRENCY DURATION=${DURATION}s "$(k6_bin)" run --quiet load-tests/webhook-single.js || true

@@ -77,6 +77,45 @@ async function run(page) {
   await page.waitForSelector('#overview-body .cards');
   await pickAssociation(page, cfg.associationId);
 
+  // ---- the overview is live: a send moves the accepted count through the event stream, no reload.
+  log('the overview stream brings a send without a reload');
+  await go(page, 'overview');
+  await page.waitForSelector('#ov-live[data-mode="stream"]');
+  await page.waitForSelector('#ov-accepted-window');
+  const before = Number(await page.getAttribute('#ov-accepted-window', 'data-count'));
+  let navigations = 0;
+  const countNav = (f) => { if (f === page.mainFrame()) navigations += 1; };
+  page.on('framenavigated', countNav);
+  const me = await (await page.context().request.get(`${base}/api/v1/dashboard/auth/me`)).json();
+  const sent = await page.context().request.post(`${base}/api/v1/dashboard/send-sms`, {
+    headers: { 'x-csrf-token': me.data.csrfToken }, data: { associationId: cfg.associationId, phoneNumber: cfg.phone, message: 'stream check' } });
+  expect(sent.ok(), `send-sms answered ${sent.status()}`);
+  await waitUntil(async () => Number(await page.getAttribute('#ov-accepted-window', 'data-count')) > before, 'the accepted count to move', 30_000);
+  page.off('framenavigated', countNav);
+  expect(navigations === 0, `the page navigated ${navigations} times`);
+  expect((await page.getAttribute('#ov-live', 'data-mode')) === 'stream', 'still on the stream');
+
+  // ---- the stream refused (the session holds its 3 already): the screen polls and says why.
+  log('with no stream to be had the overview polls and shows the API\'s reason');
+  await go(page, 'send');
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  const held = [];
+  for (let i = 0; i < 3; i++) {
+    await waitUntil(async () => {
+      const ctl = new AbortController();
+      const r = await fetch(`${base}/api/v1/dashboard/overview/stream`, { headers: { cookie }, signal: ctl.signal });
+      if (r.ok) { held.push(ctl); return true; }
+      ctl.abort();
+      return false;
+    }, `stream ${i + 1} of the session`);
+  }
+  await go(page, 'overview');
+  await page.waitForSelector('#ov-live[data-mode="polling"]');
+  const why = await page.textContent('#ov-live');
+  expect(why.includes('already has 3 overview streams open'), `polling note was "${why}"`);
+  await page.waitForSelector('#overview-body .cards');
+  for (const c of held) c.abort();
+
   // ---- send: an Arabic test SMS, its result and timeline; a bad number shows its error.
   log('send a test SMS in Arabic and see its timeline');
   await go(page, 'send');
@@ -186,6 +225,11 @@ async function run(page) {
   await page.fill('#route-form input[name=phoneNumber]', '+1');
   await page.click('#route-form button[type=submit]');
   await page.waitForSelector('#route-result .error');
+  // Delete it: gone from the list.
+  log('delete the allocation');
+  await page.click('#allocations button.danger');
+  await waitUntil(async () => (await page.textContent('#routing-note')).includes('Allocation deleted'), 'the allocation delete');
+  await page.waitForSelector('#allocations .empty');
 
   // ---- logs: search by the Arabic text, open the timeline.
   log('search the logs and open a timeline');
@@ -198,8 +242,58 @@ async function run(page) {
   await page.selectOption('#logs-form select[name=status]', 'pending');
   await page.waitForSelector('#logs-body .empty');
 
+  // ---- credentials: add one, edit it (a bad sender name shows the API's message), delete it.
+  log('add, edit and delete a credential; an API error shown as its message');
+  await go(page, 'setup');
+  await page.waitForSelector('#credential-form');
+  await page.selectOption('#credential-form select[name=providerId]', '6');
+  await page.fill('#credential-form input[name=senderName]', 'Throwaway');
+  await page.fill('#credential-form input[name=apiKey]', 'SECRET-THROWAWAY');
+  await page.click('#credential-form button[type=submit]');
+  await page.waitForSelector('#setup-note .ok');
+  const addedText = await page.textContent('#setup-note .ok');
+  const credId = (addedText.match(/id (\d+)/) || [])[1];
+  expect(credId && addedText.includes('Credential created'), `add result was "${addedText}"`);
+  await page.waitForSelector(`[data-edit-credential="${credId}"]`);
+  expect(!(await page.textContent('#credential-list')).includes('SECRET-THROWAWAY'), 'secrets are never shown');
+  await page.click(`[data-edit-credential="${credId}"]`);
+  expect((await page.inputValue('#credential-form input[name=apiKey]')) === '', 'the secret field starts empty when editing');
+  await page.fill('#credential-form input[name=senderName]', 'x'.repeat(65));
+  await page.click('#credential-form button[type=submit]');
+  await page.waitForSelector('#setup-note .error');
+  const credErr = await page.textContent('#setup-note .error');
+  expect(credErr.includes('senderName must be at most 64 characters'), `edit error was "${credErr}"`);
+  await page.click(`[data-edit-credential="${credId}"]`);
+  await page.fill('#credential-form input[name=senderName]', 'Renamed');
+  await page.click('#credential-form button[type=submit]');
+  await waitUntil(async () => (await page.textContent('#setup-note')).includes('Credential updated'), 'the credential update');
+  await waitUntil(async () => (await page.textContent('#credential-list')).includes('Renamed'), 'the new sender name in the list');
+  await page.click(`[data-delete-credential="${credId}"]`);
+  await waitUntil(async () => (await page.textContent('#setup-note')).includes('Credential deleted'), 'the credential delete');
+  await waitUntil(async () => (await page.locator(`[data-edit-credential="${credId}"]`).count()) === 0, 'the deleted credential to leave the list');
+  // A template: add, edit, delete.
+  log('add, edit and delete a template');
+  await page.fill('#template-form input[name=code]', 'welcome');
+  await page.fill('#template-form textarea[name=content]', 'أهلا {{name}}');
+  await page.click('#template-form button[type=submit]');
+  await page.waitForSelector('[data-edit-template="welcome"]');
+  await page.click('[data-edit-template="welcome"]');
+  await page.fill('#template-form textarea[name=content]', 'أهلا {{name}}، رمزك {{code}}');
+  await page.click('#template-form button[type=submit]');
+  await waitUntil(async () => (await page.textContent('#template-list')).includes('name, code'), 'the edited template\'s variables');
+  await page.click('[data-delete-template="welcome"]');
+  await waitUntil(async () => (await page.locator('[data-edit-template="welcome"]').count()) === 0, 'the deleted template to leave the list');
+
+  log('WhatsApp, links and callbacks for the chosen association');
+  await go(page, 'activity');
+  await page.waitForSelector('#links table');
+  const superLinks = await page.textContent('#links');
+  expect(superLinks.includes('Acme offer') && !superLinks.includes('Other offer'), `association 1's links only: "${superLinks}"`);
+  await page.selectOption('#screen-activity select[aria-label="Callback outcome"]', 'failed');
+  await page.waitForSelector('#callback-attempts .empty, #callback-attempts table');
+
   // ---- the other screens render without an error.
-  for (const s of ['stats', 'setup']) {
+  for (const s of ['stats', 'setup', 'activity']) {
     log(`open ${s}`);
     await go(page, s);
     await page.locator(`#screen-${s} table, #screen-${s} .empty`).first().waitFor();
@@ -213,6 +307,10 @@ async function run(page) {
   // Drawn, even when every rate is 0 (a flat line has no visible box).
   await page.waitForSelector('#overview-body .chart path.line', { state: 'attached' });
   await page.waitForSelector('#overview-body table');
+  // The WA-Web gateway's client state, as the gateway reports it.
+  await waitUntil(async () => ((await page.textContent('#gateway-health').catch(() => '')) || '').includes('Pending Authentication'), 'the gateway\'s client state', 30_000);
+  const gwText = await page.textContent('#gateway-health');
+  expect(gwText.includes('down') && gwText.includes('open'), `gateway health was "${gwText}"`);
   if (cfg.screenshots) await page.screenshot({ path: join(cfg.screenshots, 'console-overview.png'), fullPage: true });
 
   log('log out');
@@ -238,6 +336,20 @@ async function run(page) {
   await go(page, 'routing');
   await page.waitForSelector('#allocations .empty, #allocations table');
   expect(!(await page.textContent('#allocations')).includes('include'), 'the bound operator sees no other association\'s allocations');
+  await go(page, 'activity');
+  await page.waitForSelector('#links table');
+  const boundLinks = await page.textContent('#links');
+  expect(boundLinks.includes('Other offer') && !boundLinks.includes('Acme offer'), `the bound operator's links only: "${boundLinks}"`);
+  expect((await page.locator('#screen-activity .error').count()) === 0, 'no error on the activity screen');
+  await go(page, 'setup');
+  await page.waitForSelector('#credential-list table');
+  const boundCreds = await page.textContent('#credential-list');
+  expect(boundCreds.includes('Other') && !boundCreds.includes('Acme'), `the bound operator's credentials only: "${boundCreds}"`);
+  await go(page, 'overview');
+  await page.waitForSelector('#ov-live[data-mode="stream"]');
+  await page.waitForSelector('#overview-body table');
+  const boundHealth = await page.textContent('#overview-body');
+  expect(boundHealth.includes('Other') && !boundHealth.includes('Acme'), 'the bound operator\'s overview shows its own credentials only');
   await page.click('#logout');
   await page.waitForSelector('#login-form');
 }

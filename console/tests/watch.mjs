@@ -1,7 +1,7 @@
 // Keeps N operator consoles open against a running engine, for the load measurement in
 // load-tests/console.sh: each is its own headless chromium context (its own session) that
-// logs in and stays on a live screen (overview, campaigns, logs in turn, polling as a person
-// watching would), for DURATION seconds. Prints the dashboard requests they made and any
+// logs in and stays on a live screen (overview, campaigns, logs in turn: the overview on its
+// event stream, the others polling as a person watching would), for DURATION seconds. Prints the dashboard requests they made and any
 // that failed.
 //   node console/tests/watch.mjs <baseUrl> <username> <password> <durationSecs> [count]
 
@@ -53,6 +53,9 @@ try {
     for (const [i, p] of pages.entries()) {
       if (screens[i % screens.length] === 'logs') await p.click('#logs-form button[type=submit]').catch(() => {});
     }
+  }
+  for (const [i, p] of pages.entries()) {
+    if (screens[i % screens.length] === 'overview') console.log(`consoles: the overview is ${await p.getAttribute('#ov-live', 'data-mode').catch(() => '?')}`);
   }
   const secs = (Date.now() - started) / 1000;
   console.log(`consoles: ${requests} dashboard requests in ${secs.toFixed(0)} s (${(requests / secs).toFixed(1)}/s), ${failures} failed`);

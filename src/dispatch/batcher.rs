@@ -147,6 +147,8 @@ impl CredState {
         };
         metrics::histogram!(crate::telemetry::PROVIDER_CALL_SECONDS, "provider" => self.provider.code(), "outcome" => super::settle::outcome_label(&request))
             .record(d.latency.as_secs_f64());
+        // One provider call, whatever it carried: the console's per-credential latency.
+        self.calls.record(d.latency.as_secs_f64() * 1000.0, matches!(request, SendOutcome::Accepted { .. }));
         match d.outcome {
             BatchOutcome::Request(o @ (SendOutcome::PermanentRecipient { .. } | SendOutcome::PermanentContent { .. })) if n > 1 => {
                 self.request_effects(&o, now);

@@ -155,6 +155,8 @@ pub struct CredState {
     /// Since when a batch has been waiting to fill.
     pub(super) linger_since: Option<Instant>,
     pub(super) linger_pending: bool,
+    /// This credential's recent calls, readable by the console (`dispatch::latency`).
+    pub(super) calls: Arc<super::latency::CallRing>,
 }
 
 impl Actor for CredentialActor {
@@ -192,6 +194,7 @@ impl Actor for CredentialActor {
             batch: super::batcher::BatchPolicy::of(&a),
             linger_since: None,
             linger_pending: false,
+            calls: a.ctx.latency.ring(a.record.id),
             ctx: a.ctx,
         })
     }
@@ -422,6 +425,7 @@ impl CredState {
         let label = super::settle::outcome_label(&d.outcome);
         metrics::histogram!(crate::telemetry::PROVIDER_CALL_SECONDS, "provider" => self.provider.code(), "outcome" => label)
             .record(d.latency.as_secs_f64());
+        self.calls.record(d.latency.as_secs_f64() * 1000.0, matches!(d.outcome, SendOutcome::Accepted { .. }));
         self.request_effects(&d.outcome, now);
         self.settle(me, d.job, d.tries, d.outcome, d.latency, Some(d.guard), now);
     }

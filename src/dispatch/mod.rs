@@ -20,6 +20,7 @@ mod credential;
 pub use credential::MAX_CREDENTIAL_RATE;
 pub mod drain;
 mod gateway_health;
+pub mod latency;
 pub mod outcomes;
 pub mod policy;
 pub mod progress;
@@ -66,6 +67,8 @@ pub struct DispatchContext {
     pub gateways: parking_lot::RwLock<crate::config::GatewaysConfig>,
     /// Gateway credentials whose client cannot send now, with the reason (console, API).
     pub client_health: parking_lot::Mutex<std::collections::HashMap<i64, String>>,
+    /// Each credential actor's recent calls (console: per-credential p99 and error rate).
+    pub latency: latency::LatencyRegistry,
 }
 
 /// The front door of dispatch: cheap to clone, used by ingress and recovery.
@@ -111,6 +114,7 @@ impl Dispatcher {
             ownership: Arc::new(crate::coord::lease::Ownership::all()),
             gateways: Default::default(),
             client_health: Default::default(),
+            latency: Default::default(),
         });
         let (root, handle) = Actor::spawn(None, DispatchSupervisor, ctx.clone()).await?;
         Ok(Self { root, ctx, handle: Arc::new(parking_lot::Mutex::new(Some(handle))) })
@@ -130,6 +134,11 @@ impl Dispatcher {
     /// Why a gateway credential's client cannot send now, if it cannot (last poll).
     pub fn client_down(&self, credential_id: i64) -> Option<String> {
         self.ctx.client_health.lock().get(&credential_id).cloned()
+    }
+
+    /// A credential's own recent provider calls (its actor's record): count, error rate, p99.
+    pub fn credential_calls(&self, credential_id: i64, window_ms: u64) -> latency::CredentialCalls {
+        self.ctx.latency.health(credential_id, window_ms)
     }
 
     /// Whether another message fits in memory now (ingress asks before persisting).

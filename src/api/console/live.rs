@@ -57,12 +57,19 @@ struct Inner {
 
 pub struct Live {
     inner: Mutex<Inner>,
+    /// The time of the last sample, for the overview streams to wait on.
+    ticks: tokio::sync::watch::Sender<i64>,
+    /// The overview streams' bounds and log-out notices.
+    pub streams: Arc<super::streams::Streams>,
+    /// Cancelled when the engine stops: the streams end then (a graceful stop waits for
+    /// open connections).
+    pub stop: CancellationToken,
 }
 
 impl Live {
     /// Starts the sampling task; it ends with `stop`.
     pub fn start(store: SharedStore, directory: Arc<Directory>, stop: CancellationToken) -> Arc<Self> {
-        let live = Arc::new(Self { inner: Mutex::new(Inner::default()) });
+        let live = Arc::new(Self { inner: Mutex::new(Inner::default()), ticks: tokio::sync::watch::channel(0).0, streams: Default::default(), stop: stop.clone() });
         let me = live.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(SAMPLE_INTERVAL_MS));
@@ -114,7 +121,14 @@ impl Live {
         inner.queues = queues;
         inner.schedule_backlog = backlog as u64;
         inner.backlog_capped = backlog >= COUNT_CAP;
+        drop(inner);
+        self.ticks.send_replace(at_ms);
         Ok(())
+    }
+
+    /// Changes after every sample (its value is the sample's time).
+    pub fn ticks(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.ticks.subscribe()
     }
 
     /// The samples of a scope (0: all associations), oldest first.

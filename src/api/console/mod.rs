@@ -8,6 +8,7 @@
 //! data comes from `/api/v1/dashboard/*` like any other client's.
 
 pub mod live;
+pub mod streams;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -47,6 +48,7 @@ static ASSETS: &[Asset] = assets![
     "js/screens/stats.js" => JS,
     "js/screens/routing.js" => JS,
     "js/screens/setup.js" => JS,
+    "js/screens/activity.js" => JS,
 ];
 
 /// Same-origin everything: no inline script, no third party, not framed.

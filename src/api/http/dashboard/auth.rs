@@ -54,6 +54,8 @@ pub async fn logout(State(s): State<AppState>, req: Request) -> Result<Response,
     // Logging out needs the session and its CSRF token like any other change.
     let dash = Dash::from_request_parts(&mut parts, &s).await?;
     s.sessions.logout(&dash.token).await?;
+    // Its overview streams end now, not at their next check.
+    s.console.streams.end_session(&dash.token);
     let mut resp = Envelope::done("Logged out successfully").into_response();
     resp.headers_mut().insert(header::SET_COOKIE, cookie(&s, "", 0));
     Ok(resp)

@@ -6,11 +6,13 @@ pub(super) mod allocations;
 pub(super) mod auth;
 pub(super) mod campaigns;
 pub(super) mod detail;
+pub(super) mod edit;
 pub(super) mod logs;
 pub(super) mod messages;
 pub(super) mod overview;
 pub(super) mod route_test;
 pub(super) mod setup;
+pub(super) mod stream;
 
 use super::{ApiError, AppState};
 use crate::auth::sessions::{csrf_matches, Operator};
@@ -48,12 +50,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/stats", get(logs::stats))
         // The console's (beyond the document).
         .route("/overview", get(overview::overview))
+        .route("/overview/stream", get(stream::stream))
         .route("/messages/{id}", get(detail::message))
         .route("/stats/daily", get(detail::daily))
         .route("/route-test", get(route_test::route_test))
         .route("/associations", get(setup::associations))
         .route("/credentials", get(setup::credentials).post(setup::add_credential))
+        .route("/credentials/{id}", put(edit::update_credential).delete(edit::delete_credential))
         .route("/templates", get(setup::templates).post(setup::add_template))
+        .route("/templates/{code}", put(edit::update_template).delete(edit::delete_template))
         .route("/whatsapp-templates", get(setup::whatsapp_templates))
         .route("/links", get(setup::links))
         .route("/callbacks", get(setup::callback_attempts))

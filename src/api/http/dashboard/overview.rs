@@ -2,11 +2,14 @@
 //! figures (never by parsing `/metrics`): rates per second over the last 15 minutes from the
 //! sampled statistics counters (`api::console::live`), queue depth, the oldest queued
 //! message's age, the scheduled backlog, and per credential its circuit state, in-flight
-//! calls, and its provider's error rate and p99 latency over the last 5 minutes
-//! (`telemetry::live`). A bound operator gets its own association's figures; the
-//! engine-wide ones (dispatch queue depth, schedule backlog) only a super operator.
+//! calls, its own error rate and p99 latency over the last 5 minutes (the credential actor's
+//! record, `dispatch::latency`) and, for the WhatsApp gateways, the client state the gateway
+//! last reported. A bound operator gets its own association's figures; the engine-wide ones
+//! (dispatch queue depth, schedule backlog) only a super operator. [`view`] is shared with
+//! the server-sent-event stream (`stream.rs`).
 
 use super::Dash;
+use crate::auth::sessions::Operator;
 use crate::api::console::live::{increase, rates, SAMPLE_INTERVAL_MS};
 use crate::api::http::extract::QueryParams;
 use crate::api::http::{ApiError, AppState, Envelope};
@@ -22,7 +25,7 @@ const HEALTH_WINDOW_MS: u64 = 5 * 60 * 1000;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OverviewQuery {
-    association_id: Option<i64>,
+    pub association_id: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -49,10 +52,26 @@ pub struct CredentialHealth {
     in_flight: f64,
     /// Whether `inFlight` is this credential's own (`metrics.per_credential_labels`) or its provider's.
     in_flight_per_credential: bool,
-    /// The provider's calls in the last 5 minutes (all of its credentials).
+    /// This credential's calls in the last 5 minutes.
     calls: usize,
     error_rate: f64,
     p99_ms: Option<f64>,
+    /// WhatsApp gateways only (WA-Web gateway, Sidobe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<GatewayState>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayState {
+    /// `ready`, or `down` while the gateway reports its client cannot send.
+    client: &'static str,
+    /// What the gateway reported (its client state: QR code pending, logged out, missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Whether the gateway reports a client (device/session) state at all: the WA-Web
+    /// gateway does (polled); Sidobe does not, so only its circuit speaks for it.
+    reports_client_state: bool,
 }
 
 #[derive(Serialize)]
@@ -81,7 +100,12 @@ pub struct OverviewView {
 }
 
 pub async fn overview(State(s): State<AppState>, dash: Dash, QueryParams(q): QueryParams<OverviewQuery>) -> Result<Envelope<OverviewView>, ApiError> {
-    let scope = dash.operator.scope(q.association_id)?;
+    Ok(Envelope::ok(view(&s, &dash.operator, q.association_id).await?))
+}
+
+/// The overview of a scope, as the endpoint and the stream send it.
+pub async fn view(s: &AppState, operator: &Operator, requested: Option<i64>) -> Result<OverviewView, ApiError> {
+    let scope = operator.scope(requested)?;
     let live = &s.console;
     let samples = live.samples(scope.unwrap_or(0));
     let series = rates(&samples, &SERIES)
@@ -106,8 +130,18 @@ pub async fn overview(State(s): State<AppState>, dash: Dash, QueryParams(q): Que
     for a in associations {
         for c in s.directory.list_credentials(a).await? {
             let Some(p) = ProviderKind::from_id(c.provider_id) else { continue };
-            let health = crate::telemetry::live::call_health(p.code(), HEALTH_WINDOW_MS);
+            let calls = s.dispatcher.credential_calls(c.id, HEALTH_WINDOW_MS);
             let (in_flight, per_credential) = crate::telemetry::live::in_flight(p.code(), c.id);
+            let client_down = s.dispatcher.client_down(c.id);
+            // A gateway client that cannot send holds the credential's calls back like an open
+            // breaker (dispatch fails its messages over), whatever the breaker's gauge says
+            // after the last call's outcome.
+            let open = crate::telemetry::circuit_open(c.id) || client_down.is_some();
+            let gateway = matches!(p, ProviderKind::WaWebGateway | ProviderKind::Sidobe).then(|| GatewayState {
+                client: if client_down.is_some() { "down" } else { "ready" },
+                reason: client_down.clone(),
+                reports_client_state: p == ProviderKind::WaWebGateway,
+            });
             credentials.push(CredentialHealth {
                 id: c.id,
                 association_id: a,
@@ -115,18 +149,19 @@ pub async fn overview(State(s): State<AppState>, dash: Dash, QueryParams(q): Que
                 provider_name: p.name(),
                 sender_name: c.sender_name,
                 is_default: c.is_default,
-                circuit: if crate::telemetry::circuit_open(c.id) { "open" } else { "closed" },
+                circuit: if open { "open" } else { "closed" },
                 in_flight,
                 in_flight_per_credential: per_credential,
-                calls: health.calls,
-                error_rate: health.error_rate,
-                p99_ms: health.p99_ms,
+                calls: calls.calls,
+                error_rate: calls.error_rate,
+                p99_ms: calls.p99_ms,
+                gateway,
             });
         }
     }
     let (backlog, capped) = live.schedule_backlog();
-    let super_op = dash.operator.association_id.is_none();
-    Ok(Envelope::ok(OverviewView {
+    let super_op = operator.association_id.is_none();
+    Ok(OverviewView {
         association_id: scope,
         generated_at: now,
         sample_interval_ms: SAMPLE_INTERVAL_MS,
@@ -139,5 +174,5 @@ pub async fn overview(State(s): State<AppState>, dash: Dash, QueryParams(q): Que
         schedule_backlog: super_op.then_some(backlog),
         schedule_backlog_capped: super_op.then_some(capped),
         credentials,
-    }))
+    })
 }

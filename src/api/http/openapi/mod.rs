@@ -11,6 +11,7 @@
 //!
 //! Depends on the handler modules' types only; nothing below `api` imports this.
 
+mod console;
 mod dashboard;
 mod extensions;
 mod links;
@@ -147,6 +148,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         dashboard::Doc::openapi(),
         ops::Doc::openapi(),
         extensions::Doc::openapi(),
+        console::Doc::openapi(),
     ] {
         doc.merge(part);
     }

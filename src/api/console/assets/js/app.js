@@ -15,6 +15,7 @@ const SCREENS = [
   ['stats', 'Stats', () => import('./screens/stats.js')],
   ['routing', 'Routing', () => import('./screens/routing.js')],
   ['setup', 'Credentials & templates', () => import('./screens/setup.js')],
+  ['activity', 'WhatsApp, links & callbacks', () => import('./screens/activity.js')],
 ];
 
 const root = document.getElementById('app');
