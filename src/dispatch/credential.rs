@@ -217,6 +217,11 @@ fn outbound(record: &MessageRecord, sender: &str, callback: Option<&Arc<str>>) -
                 html: email.and_then(|e| e.html),
             }
         }
+        crate::domain::Channel::Slack => {
+            let (text, blocks) = crate::domain::slack::parts(&record.body);
+            Payload::Slack { text, blocks }
+        }
+        crate::domain::Channel::Voice => Payload::Voice { text: record.body.clone() },
     };
     OutboundMessage {
         message_id: record.id,
