@@ -106,7 +106,7 @@ impl EmbeddedStore {
             }
         }
         let (after, bytes) = match &before {
-            Some(b) if !new.status.engine_supersedes(b.status) => {
+            Some(b) if !MessageStatus::engine_row_supersedes(&new, b) => {
                 // A higher state is already recorded (a report came first): keep it, and take
                 // from the late write only what the row lacks.
                 let mut kept = b.clone();

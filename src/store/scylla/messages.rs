@@ -399,7 +399,7 @@ fn engine_decision(before: Option<MessageRecord>, u: &MessageUpdate) -> Option<D
     }
     let mut deltas = Vec::new();
     let after = match &before {
-        Some(b) if !new.status.engine_supersedes(b.status) => {
+        Some(b) if !MessageStatus::engine_row_supersedes(new, b) => {
             let mut kept = b.clone();
             if kept.provider_message_id.is_none() {
                 kept.provider = new.provider.clone();
