@@ -168,7 +168,10 @@ impl App {
             crate::inbound::Receivers::new(
                 store.clone(),
                 directory.clone(),
-                crate::status::StatusService::new(store.clone()),
+                crate::status::StatusService::new(store.clone()).with_fallback(Arc::new(crate::status::fallback::ReportFallback::new(
+                    config.delivery.report_fallback_within_ms,
+                    Arc::new(DispatchResubmit(dispatcher.clone())),
+                ))),
                 config.server.public_url.clone(),
                 Arc::new(crate::inbound::early::EarlyReports::new(config.delivery.clone())),
             )
@@ -347,5 +350,14 @@ async fn check_master_key(store: &SharedStore, master: &MasterKey) -> anyhow::Re
             ),
         },
         None => Ok(store.put_meta(MASTER_CHECK_KEY, &master.seal(MASTER_CHECK_VALUE)).await?),
+    }
+}
+
+/// Report-driven fallback hands messages back to dispatch through this (`status::fallback`).
+struct DispatchResubmit(Dispatcher);
+
+impl crate::status::fallback::Resubmit for DispatchResubmit {
+    fn resubmit(&self, message: crate::store::MessageRecord) -> bool {
+        self.0.submit(message).is_ok()
     }
 }

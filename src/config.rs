@@ -104,6 +104,10 @@ pub struct ProviderRates {
     pub wawebgw: f64,
     /// An SMTP relay (per credential); relays' own limits vary widely, so set yours.
     pub smtp: f64,
+    /// Slack's chat.postMessage: about 1 message per second per channel (its "special" tier).
+    pub slack: f64,
+    /// Twilio Programmable Voice: 1 call per second (CPS) per account unless Twilio raised it.
+    pub twiliovoice: f64,
 }
 
 impl ProviderRates {
@@ -121,6 +125,8 @@ impl ProviderRates {
             Sidobe => self.sidobe,
             WaWebGateway => self.wawebgw,
             Smtp => self.smtp,
+            Slack => self.slack,
+            TwilioVoice => self.twiliovoice,
         }
     }
 }
@@ -401,7 +407,7 @@ impl Default for DispatchConfig {
 
 impl Default for ProviderRates {
     fn default() -> Self {
-        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0, sidobe: 5.0, wawebgw: 0.11, smtp: 100.0 }
+        Self { yamamah: 100.0, shastra: 100.0, qyadat: 100.0, unifonic: 100.0, fourjawaly: 100.0, infobip: 500.0, twilio: 100.0, meta: 80.0, sidobe: 5.0, wawebgw: 0.11, smtp: 100.0 , slack: 1.0, twiliovoice: 1.0 }
     }
 }
 

@@ -119,7 +119,7 @@ async fn each_common_error_of_the_document() {
     assert_error(&got, 400, "needs recipient.phone");
     // And the rest: bad address, unknown channel, raw mode without a body, unknown template.
     assert_error(&send_003(&s, key, json!({"recipient": {"email": "nope"}, "notification": {"channels": ["email"], "body": "y"}})).await, 400, "recipient `nope`");
-    assert_error(&send_003(&s, key, json!({"recipient": {"phone": "+1"}, "notification": {"channels": ["slack"], "body": "y"}})).await, 400, "channel `slack` is not one of");
+    assert_error(&send_003(&s, key, json!({"recipient": {"phone": "+1"}, "notification": {"channels": ["fax"], "body": "y"}})).await, 400, "channel `fax` is not one of");
     assert_error(&send_003(&s, key, json!({"recipient": {"phone": "+14155550123"}, "notification": {"channels": ["sms"]}})).await, 400, "notification.body is required");
     assert_error(&send_003(&s, key, json!({"recipient": {"phone": "+14155550123"}, "notification": {"channels": ["sms"], "template_id": "nope"}})).await, 404, "Template `nope` not found");
     assert_error(&send_003(&s, key, json!({"notification": {"channels": ["sms"]}})).await, 400, "missing field `recipient`");

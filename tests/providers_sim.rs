@@ -31,6 +31,7 @@ fn credential(kind: ProviderKind, base_url: &str) -> (ProviderCredential, &'stat
         ProviderKind::MetaWhatsapp => (json!({"phoneNumberId": "106540352242922", "accessToken": "EAAGsim"}), "106540352242922"),
         ProviderKind::Sidobe | ProviderKind::WaWebGateway => unreachable!("the gateways are tested in tests/gateways.rs"),
         ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
+        ProviderKind::Slack | ProviderKind::TwilioVoice => unreachable!("{}", OWN_SUITE),
     };
     // The Graph API's base URL carries its version.
     let base = if kind == ProviderKind::MetaWhatsapp { format!("{base_url}/v23.0") } else { base_url.to_owned() };
@@ -57,6 +58,7 @@ const PROVIDERS: usize = KINDS.len();
 /// SMTP is not an HTTP provider: its sink and adapter are tested over real SMTP in
 /// `tests/email.rs`; this suite covers the HTTP wire formats.
 const NOT_HTTP: &str = "smtp is tested in tests/email.rs";
+const OWN_SUITE: &str = "slack and twiliovoice are tested in tests/slack_voice.rs";
 
 fn sms(message_id: i64, recipient: &str) -> OutboundMessage {
     OutboundMessage::sms(message_id, recipient, TEXT, SENDER)
@@ -71,6 +73,7 @@ fn message(kind: ProviderKind, message_id: i64, recipient: &str) -> OutboundMess
             ..sms(message_id, recipient)
         },
         Channel::Email => unreachable!("{}", NOT_HTTP),
+        Channel::Slack | Channel::Voice => unreachable!("{}", OWN_SUITE),
     }
 }
 
@@ -112,6 +115,7 @@ fn assert_id_format(kind: ProviderKind, id: &str, message_id: i64) {
         ProviderKind::MetaWhatsapp => id.starts_with("wamid.") && id.len() > 20,
         ProviderKind::Sidobe | ProviderKind::WaWebGateway => unreachable!("not in KINDS"),
         ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
+        ProviderKind::Slack | ProviderKind::TwilioVoice => unreachable!("{}", OWN_SUITE),
     };
     assert!(ok, "{kind:?}: provider id {id:?} is not in the provider's format");
 }
@@ -221,6 +225,7 @@ fn assert_request(kind: ProviderKind, req: &Value, message_id: i64) {
         }
         ProviderKind::Sidobe | ProviderKind::WaWebGateway => unreachable!("not in KINDS"),
         ProviderKind::Smtp => unreachable!("{}", NOT_HTTP),
+        ProviderKind::Slack | ProviderKind::TwilioVoice => unreachable!("{}", OWN_SUITE),
     }
 }
 

@@ -26,6 +26,10 @@ pub struct DeliveryConfig {
     pub early_report_max: usize,
     /// How often kept reports are matched against newly recorded provider ids (milliseconds).
     pub early_report_scan_ms: u64,
+    /// A message with fallback channels left whose delivery report says `undelivered` or
+    /// `failed` within this long of its acceptance goes on to its next channel (an OTP's SMS
+    /// becoming a call); later reports just end it (milliseconds; 0 = never on a report).
+    pub report_fallback_within_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -38,6 +42,7 @@ impl Default for DeliveryConfig {
             early_report_ttl_ms: 600_000,
             early_report_max: 100_000,
             early_report_scan_ms: 250,
+            report_fallback_within_ms: 300_000,
         }
     }
 }

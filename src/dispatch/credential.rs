@@ -251,6 +251,11 @@ pub(super) fn outbound(record: &MessageRecord, sender: &str, callback: Option<&A
                 html: email.and_then(|e| e.html),
             }
         }
+        crate::domain::Channel::Slack => {
+            let (text, blocks) = crate::domain::slack::parts(&record.body);
+            Payload::Slack { text, blocks }
+        }
+        crate::domain::Channel::Voice => Payload::Voice { text: record.body.clone() },
     };
     OutboundMessage {
         message_id: record.id,

@@ -11,6 +11,7 @@ pub mod input;
 pub mod phone;
 pub mod template;
 pub mod provider;
+pub mod slack;
 pub mod sms;
 pub mod sms_policy;
 pub mod time;

@@ -12,10 +12,14 @@ pub enum Channel {
     Sms,
     Whatsapp,
     Email,
+    /// Slack messages (seed 003): a user id (`U…`, opened as a DM) or a channel id.
+    Slack,
+    /// Phone calls that speak the text (seed 003; OTP digits read out one by one).
+    Voice,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Email];
+    pub const ALL: [Channel; 5] = [Channel::Sms, Channel::Whatsapp, Channel::Email, Channel::Slack, Channel::Voice];
 
     /// A channel by its API name (`"sms"`, `"whatsapp"`), as sent: case matters.
     pub fn parse(s: &str) -> Option<Channel> {
@@ -32,6 +36,8 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Whatsapp => "whatsapp",
             Channel::Email => "email",
+            Channel::Slack => "slack",
+            Channel::Voice => "voice",
         }
     }
 }
@@ -53,10 +59,14 @@ pub enum ProviderKind {
     WaWebGateway,
     /// Email over SMTP (any relay: implicit TLS, STARTTLS, or none for loopback tests).
     Smtp,
+    /// Slack's Web API (`chat.postMessage`) with a bot token, or an incoming webhook.
+    Slack,
+    /// Twilio Programmable Voice (the Calls resource with TwiML `<Say>`).
+    TwilioVoice,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 11] = [
+    pub const ALL: [ProviderKind; 13] = [
         ProviderKind::Yamamah,
         ProviderKind::Shastra,
         ProviderKind::Qyadat,
@@ -68,6 +78,8 @@ impl ProviderKind {
         ProviderKind::Sidobe,
         ProviderKind::WaWebGateway,
         ProviderKind::Smtp,
+        ProviderKind::Slack,
+        ProviderKind::TwilioVoice,
     ];
 
     /// The documented `providerId`.
@@ -98,6 +110,8 @@ impl ProviderKind {
             ProviderKind::Sidobe => "sidobe",
             ProviderKind::WaWebGateway => "wawebgw",
             ProviderKind::Smtp => "smtp",
+            ProviderKind::Slack => "slack",
+            ProviderKind::TwilioVoice => "twiliovoice",
         }
     }
 
@@ -114,6 +128,8 @@ impl ProviderKind {
             ProviderKind::Sidobe => "Sidobe WhatsApp API",
             ProviderKind::WaWebGateway => "WA-Web multi-client gateway",
             ProviderKind::Smtp => "SMTP (email)",
+            ProviderKind::Slack => "Slack",
+            ProviderKind::TwilioVoice => "Twilio Programmable Voice",
         }
     }
 
@@ -123,6 +139,8 @@ impl ProviderKind {
             ProviderKind::Twilio => &[Channel::Sms, Channel::Whatsapp],
             ProviderKind::MetaWhatsapp | ProviderKind::Sidobe | ProviderKind::WaWebGateway => &[Channel::Whatsapp],
             ProviderKind::Smtp => &[Channel::Email],
+            ProviderKind::Slack => &[Channel::Slack],
+            ProviderKind::TwilioVoice => &[Channel::Voice],
             _ => &[Channel::Sms],
         }
     }
@@ -147,6 +165,21 @@ impl ProviderKind {
             // `port` (by TLS mode: 465, 587, 25), `tls` (`implicit` | `starttls` | `none`),
             // `username` + `password` (AUTH; sealed like every credential), `fromName`.
             ProviderKind::Smtp => &["host", "fromAddress"],
+            // `botToken` (xoxb-…) or `webhookUrl` (an incoming webhook): one of them, checked
+            // by `check_credentials` through `one_of_fields`.
+            ProviderKind::Slack => &[],
+            // The call's `From` is the credential's senderName (a Twilio voice number).
+            // Optional: `language` (`ar-SA`, `en-US`, …), `voice` (`alice`, `Polly.Zeina`, …),
+            // `repeat` (times the text is said), `pauseSecs` (between repetitions).
+            ProviderKind::TwilioVoice => &["accountSid", "authToken"],
+        }
+    }
+
+    /// Fields of which exactly one must be given (besides [`Self::required_fields`]).
+    pub fn one_of_fields(self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::Slack => &["botToken", "webhookUrl"],
+            _ => &[],
         }
     }
 
@@ -164,10 +197,30 @@ impl ProviderKind {
                 Some(_) => problems.push(format!("credentials.{field} must be a string")),
             }
         }
+        let one_of = self.one_of_fields();
+        if !one_of.is_empty() {
+            let given: Vec<&str> = one_of
+                .iter()
+                .copied()
+                .filter(|f| creds.get(*f).and_then(|v| v.as_str()).is_some_and(|s| !s.trim().is_empty()))
+                .collect();
+            if given.len() != 1 {
+                problems.push(format!("exactly one of credentials.{} is required", one_of.join(", credentials.")));
+            }
+            if let Some(url) = creds.get("webhookUrl").and_then(|v| v.as_str()).filter(|s| !s.trim().is_empty()) {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    problems.push("credentials.webhookUrl must be an http(s) URL".into());
+                }
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!("{} requires {}: {}", self.code(), self.required_fields().join(", "), problems.join("; ")))
+            let mut needs: Vec<String> = self.required_fields().iter().map(|f| f.to_string()).collect();
+            if !self.one_of_fields().is_empty() {
+                needs.push(format!("one of {}", self.one_of_fields().join(" or ")));
+            }
+            Err(format!("{} requires {}: {}", self.code(), needs.join(", "), problems.join("; ")))
         }
     }
 }
@@ -212,7 +265,10 @@ mod tests {
         assert_eq!(Channel::parse("fax"), None);
         assert_eq!(Channel::parse("SMS"), None);
         assert_eq!(Channel::parse("email"), Some(Channel::Email));
-        assert_eq!(Channel::names(), "sms, whatsapp, email");
+        assert_eq!(Channel::names(), "sms, whatsapp, email, slack, voice");
+        assert_eq!(Channel::parse("voice"), Some(Channel::Voice));
+        assert_eq!(ProviderKind::from_code("slack"), Some(ProviderKind::Slack));
+        assert_eq!(ProviderKind::TwilioVoice.channels(), &[Channel::Voice]);
         // Every provider's primary channel is listed first, and Meta serves WhatsApp only.
         assert_eq!(ProviderKind::MetaWhatsapp.channels(), &[Channel::Whatsapp]);
         assert!(ProviderKind::ALL.iter().all(|p| !p.channels().is_empty()));
@@ -225,6 +281,12 @@ mod tests {
         assert!(err.contains("credentials.authToken must not be empty"), "{err}");
         let err = ProviderKind::FourJawaly.check_credentials(&serde_json::Map::new()).unwrap_err();
         assert!(err.contains("credentials.appKey is required") && err.contains("credentials.appSecret is required"), "{err}");
+        let err = ProviderKind::Slack.check_credentials(&serde_json::Map::new()).unwrap_err();
+        assert!(err.contains("exactly one of credentials.botToken, credentials.webhookUrl"), "{err}");
+        let both = serde_json::json!({"botToken": "xoxb-1", "webhookUrl": "https://hooks.slack.com/services/T/B/x"});
+        assert!(ProviderKind::Slack.check_credentials(both.as_object().unwrap()).is_err());
+        let bot = serde_json::json!({"botToken": "xoxb-1"});
+        assert!(ProviderKind::Slack.check_credentials(bot.as_object().unwrap()).is_ok());
         let ok = serde_json::json!({"apiKey": "k"});
         assert!(ProviderKind::Infobip.check_credentials(ok.as_object().unwrap()).is_ok());
     }

@@ -5,7 +5,7 @@
 //! callback is authentic; the answer is a 2xx only once every change is durable.
 //!
 //! Receivers exist for the providers whose notes (`shared/providers/*.md`) document a report
-//! mechanism: Twilio (`twilio.rs`, signed), Infobip (`infobip.rs`, unsigned) and Meta's
+//! mechanism: Twilio (`twilio.rs`, signed; its call status callbacks in `twilio_voice.rs`), Infobip (`infobip.rs`, unsigned) and Meta's
 //! WhatsApp Cloud API (`meta.rs`: signed statuses, inbound messages, template updates), Sidobe
 //! (`sidobe.rs`: signed status webhooks; `sidobe_reconcile.rs` looks up the ones that never
 //! came) and the WA-Web gateway (`waweb.rs`: events with an answer, at their own route). Yamamah,
@@ -25,6 +25,7 @@ mod sms_keywords;
 pub mod sidobe;
 pub mod sidobe_reconcile;
 mod twilio;
+mod twilio_voice;
 pub mod waweb;
 
 use crate::directory::Directory;
@@ -151,6 +152,7 @@ impl Receivers {
         let kind = ProviderKind::from_code(cb.provider).ok_or_else(|| InboundError::NoReceiver(cb.provider.into()))?;
         match kind {
             ProviderKind::Twilio => twilio::receive(self, cb).await,
+            ProviderKind::TwilioVoice => twilio_voice::receive(self, cb).await,
             ProviderKind::Infobip => infobip::receive(self, cb).await,
             ProviderKind::MetaWhatsapp => meta::receive(self, cb).await,
             ProviderKind::Sidobe => sidobe::receive(self, cb).await,

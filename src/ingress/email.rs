@@ -12,6 +12,10 @@ pub fn recipient_for(channel: &str, recipient: &str) -> Result<phone::Recipient,
         let address = email::normalise(recipient).map_err(|why| IngressError::Invalid(format!("recipient `{recipient}` {why}")))?;
         return Ok(phone::Recipient { e164: address, country: None });
     }
+    if channel == Channel::Slack.as_str() {
+        let id = crate::domain::slack::normalise(recipient).map_err(|why| IngressError::Invalid(format!("recipient `{recipient}` {why}")))?;
+        return Ok(phone::Recipient { e164: id, country: None });
+    }
     phone::normalise(recipient).map_err(|why| IngressError::Invalid(format!("recipient `{recipient}` {why}")))
 }
 

@@ -150,6 +150,9 @@ impl Ingress {
             channel::ChannelError::Store(e) => IngressError::Store(e),
         })?;
         let email = email::content_for(channel, m.email, &m.body)?;
+        if channel == crate::domain::Channel::Slack {
+            crate::domain::slack::check_body(&m.body).map_err(IngressError::Invalid)?;
+        }
         let shaped = sms_rules::shape(&association.sms, channel, m.body, &m.sms).map_err(IngressError::Invalid)?;
         sms_rules::check_opt_out(self.store.as_ref(), &association.sms, m.association_id, &recipient.e164, channel.as_str(), &m.sms).await?;
         let now = now_ms();

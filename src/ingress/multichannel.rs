@@ -12,13 +12,19 @@ use crate::domain::{template, Channel, EmailContent, WhatsAppContent};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// `recipient`: one identity per channel kind (others, e.g. `slack_user_id`, are ignored).
+/// `recipient`: one identity per channel kind (others are ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RecipientFields {
     #[serde(default)]
     pub phone: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
+    /// Slack: a user (`U…`), messaged in a DM.
+    #[serde(default)]
+    pub slack_user_id: Option<String>,
+    /// Slack: a channel (`C…`) instead of a user.
+    #[serde(default)]
+    pub slack_channel_id: Option<String>,
 }
 
 /// `notification`.
@@ -44,10 +50,13 @@ pub struct Capability {
     pub raw_body_allowed: bool,
 }
 
-pub const CAPABILITIES: [Capability; 3] = [
+pub const CAPABILITIES: [Capability; 5] = [
     Capability { channel: Channel::Sms, recipient_field: "phone", template_required: false, raw_body_allowed: true },
     Capability { channel: Channel::Whatsapp, recipient_field: "phone", template_required: true, raw_body_allowed: false },
     Capability { channel: Channel::Email, recipient_field: "email", template_required: false, raw_body_allowed: true },
+    // `slack_channel_id` is taken instead, to post in a channel rather than a DM.
+    Capability { channel: Channel::Slack, recipient_field: "slack_user_id", template_required: false, raw_body_allowed: true },
+    Capability { channel: Channel::Voice, recipient_field: "phone", template_required: false, raw_body_allowed: true },
 ];
 
 fn capability(c: Channel) -> &'static Capability {
@@ -114,7 +123,7 @@ async fn content(
         let body = n.body.as_deref().filter(|b| !b.trim().is_empty()).ok_or_else(|| {
             IngressError::Invalid("notification.body is required without template_id (raw mode)".into())
         })?;
-        return Ok((template::render(body, &[data]), None));
+        return Ok((crate::domain::slack::render(body, data), None));
     };
     if n.channels.iter().any(|c| c == "whatsapp") {
         let templates = ingress.store.list_wa_templates(association_id).await?;
@@ -136,7 +145,8 @@ async fn content(
         .await?
         .ok_or_else(|| IngressError::NotFound(format!("Template `{id}` not found")))?;
     mismatch(id, &placeholders(&t.content), data)?;
-    Ok((template::render(&t.content, &[data]), None))
+    // A Slack template may be Block Kit JSON: `data` goes into each of its strings.
+    Ok((crate::domain::slack::render(&t.content, data), None))
 }
 
 /// The message for one recipient: the first channel's, with the others as fallback steps.
@@ -153,6 +163,7 @@ pub async fn build(
         let field = capability(*c).recipient_field;
         let value = match field {
             "email" => recipient.email.as_deref(),
+            "slack_user_id" => recipient.slack_user_id.as_deref().or(recipient.slack_channel_id.as_deref()),
             _ => recipient.phone.as_deref(),
         };
         let value = value.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -205,7 +216,8 @@ mod tests {
         assert!(e.starts_with("Missing template_id for WhatsApp"), "{e}");
         assert!(check_channels(&ch(&["whatsapp"]), Some("wa_order_update")).is_ok());
         assert!(check_channels(&ch(&["sms", "sms"]), None).unwrap_err().to_string().contains("listed twice"));
-        assert!(check_channels(&ch(&["slack"]), None).unwrap_err().to_string().contains("channel `slack` is not one of"));
+        assert!(check_channels(&ch(&["slack", "voice"]), None).is_ok());
+        assert!(check_channels(&ch(&["fax"]), None).unwrap_err().to_string().contains("channel `fax` is not one of"));
         assert!(check_channels(&[], None).is_err());
         assert_eq!(placeholders("Hi {{ name }}, order {{order_id}} ({{name}})"), ["name", "order_id"]);
         let data: Map<String, Value> = serde_json::from_str(r#"{"name":"Alex"}"#).unwrap();

@@ -39,6 +39,10 @@ pub enum Payload {
     WhatsApp(WhatsAppContent),
     /// An email: `text` is the plain part; `html` the HTML part (`None`: made from `text`).
     Email { subject: String, text: String, html: Option<String> },
+    /// A Slack message: `text` (the notification text), and Block Kit `blocks` when given.
+    Slack { text: String, blocks: Option<Value> },
+    /// A phone call that says `text` (`providers::twilio_voice` builds the TwiML).
+    Voice { text: String },
 }
 
 impl Payload {
@@ -47,6 +51,8 @@ impl Payload {
             Payload::Sms { .. } => Channel::Sms,
             Payload::WhatsApp(_) => Channel::Whatsapp,
             Payload::Email { .. } => Channel::Email,
+            Payload::Slack { .. } => Channel::Slack,
+            Payload::Voice { .. } => Channel::Voice,
         }
     }
 }
@@ -85,11 +91,13 @@ pub struct ProviderCredential {
     endpoint: std::sync::OnceLock<(String, reqwest::Url)>,
     /// SMTP credentials: the relay's pooled connections, made on first use.
     pub(crate) mailer: std::sync::OnceLock<smtp::Mailer>,
+    /// Slack credentials: the DMs opened and the `conversations.open` budget.
+    pub(crate) slack: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<slack::SlackState>>>,
 }
 
 impl ProviderCredential {
     pub fn new(credential_id: i64, fields: Map<String, Value>, base_url: String) -> Self {
-        Self { credential_id, fields, base_url, endpoint: Default::default(), mailer: Default::default() }
+        Self { credential_id, fields, base_url, endpoint: Default::default(), mailer: Default::default(), slack: Default::default() }
     }
 
     pub fn field(&self, name: &str) -> &str {
@@ -152,6 +160,8 @@ impl BuildError {
 pub enum Transport<'a> {
     Http,
     Smtp(&'a Smtp),
+    /// Slack: a user's DM is opened (`conversations.open`) before the post.
+    Slack(&'a Slack),
 }
 
 /// One provider's wire format.
@@ -202,8 +212,10 @@ pub mod meta_graph;
 mod qyadat;
 mod shastra;
 pub mod sidobe;
+pub mod slack;
 pub mod smtp;
 mod twilio;
+pub mod twilio_voice;
 mod unifonic;
 pub mod waweb;
 mod wire;
@@ -216,8 +228,10 @@ pub use meta::MetaWhatsapp;
 pub use qyadat::Qyadat;
 pub use shastra::Shastra;
 pub use sidobe::Sidobe;
+pub use slack::Slack;
 pub use smtp::Smtp;
 pub use twilio::Twilio;
+pub use twilio_voice::TwilioVoice;
 pub use unifonic::Unifonic;
 pub use waweb::WaWebGateway;
 pub use yamamah::Yamamah;
@@ -238,6 +252,8 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
         ProviderKind::Sidobe => &Sidobe,
         ProviderKind::WaWebGateway => &WaWebGateway,
         ProviderKind::Smtp => &Smtp,
+        ProviderKind::Slack => &Slack,
+        ProviderKind::TwilioVoice => &TwilioVoice,
     }
 }
 
@@ -276,6 +292,9 @@ pub async fn send(
     if let Transport::Smtp(smtp) = adapter.transport() {
         return (smtp::deliver(smtp, cred, msg, timeout).await, started.elapsed());
     }
+    if let Transport::Slack(slack) = adapter.transport() {
+        return (slack::deliver(slack, client, cred, msg, timeout).await, started.elapsed());
+    }
     let request = match adapter.build_request(client, cred, msg) {
         Ok(r) => r.timeout(timeout),
         Err(BuildError::Credential(reason)) => return (SendOutcome::PermanentConfig { reason }, started.elapsed()),
@@ -301,7 +320,7 @@ pub async fn send(
     }
 }
 
-fn transport_outcome(e: &reqwest::Error) -> SendOutcome {
+pub(crate) fn transport_outcome(e: &reqwest::Error) -> SendOutcome {
     let reason = error_chain(e);
     if e.is_builder() {
         SendOutcome::PermanentConfig { reason: format!("invalid request: {reason}") }

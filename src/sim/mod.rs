@@ -20,6 +20,10 @@
 //! signed as the provider signs them (`dlr.rs`; `dlr_*` settings); `GET /_sim/stats` counts
 //! them under `dlr`.
 //!
+//! Slack's Web API and incoming webhooks (`slack.rs`, `/_sim/slack/*`) and Twilio's Calls
+//! resource with its signed call status callbacks (`voice.rs`, `/_sim/voice/*`) have their
+//! own settings and listings.
+//!
 //! Depends on `domain` (provider codes) and `auth::twilio` (the signature) only; nothing in
 //! the engine depends on it.
 
@@ -29,8 +33,10 @@ pub use graph::WhatsAppSimConfig;
 mod dlr;
 mod server;
 pub mod sidobe;
+pub mod slack;
 mod smtp;
 mod state;
+pub mod voice;
 pub mod waweb;
 mod wire;
 

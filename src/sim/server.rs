@@ -77,6 +77,8 @@ pub(crate) fn router(shared: Shared) -> Router {
         // The WhatsApp gateways keep their own state (`sim::sidobe`, `sim::waweb`).
         .merge(super::sidobe::routes(shared.state.clone(), shared.shutdown.clone()))
         .merge(super::waweb::routes(shared.state.clone(), shared.shutdown.clone()))
+        .merge(super::slack::routes(shared.state.clone()))
+        .merge(super::voice::routes(shared.state.clone(), shared.shutdown.clone()))
 }
 
 async fn handle(s: Shared, endpoint: Endpoint, req: Request) -> Response {

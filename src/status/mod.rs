@@ -18,6 +18,7 @@
 //! `telemetry`; knows nothing of HTTP or of any provider's wire format.
 
 pub mod expiry;
+pub mod fallback;
 
 use crate::domain::ProviderKind;
 use crate::store::{MessageEvent, MessageRecord, MessageStatus, SharedStore, StatusOutcome, StoreError};
@@ -115,11 +116,19 @@ pub struct StatusService {
     /// `sent` commit (the provider answered, the commit is a few ms behind). Kept short:
     /// a report still unmatched after it is parked (`inbound::early`), not lost.
     settle: Duration,
+    /// Report-driven channel fallback (`fallback.rs`), when the composition root sets it.
+    fallback: Option<std::sync::Arc<fallback::ReportFallback>>,
 }
 
 impl StatusService {
     pub fn new(store: SharedStore) -> Self {
-        Self { store, settle: Duration::from_millis(200) }
+        Self { store, settle: Duration::from_millis(200), fallback: None }
+    }
+
+    /// Reports of `undelivered`/`failed` move messages with fallback channels left on.
+    pub fn with_fallback(mut self, fallback: std::sync::Arc<fallback::ReportFallback>) -> Self {
+        self.fallback = Some(fallback);
+        self
     }
 
     /// The message a provider id belongs to, retried briefly on a miss (see `settle`).
@@ -176,6 +185,31 @@ impl StatusService {
 
     /// Applies located reports in order, in one durable commit; one answer per report.
     pub async fn apply_located(&self, items: Vec<(i64, StatusEvent)>) -> Result<Vec<Applied>, StatusError> {
+        // Reports that move their message to its next channel instead (`fallback.rs`).
+        let mut moved: Vec<Option<Applied>> = vec![None; items.len()];
+        let mut items = items;
+        if let Some(fb) = &self.fallback {
+            let mut rest = Vec::with_capacity(items.len());
+            for (i, (message_id, ev)) in items.into_iter().enumerate() {
+                match fb.try_apply(&self.store, message_id, &ev).await? {
+                    Some(applied) => {
+                        metrics::counter!(crate::telemetry::DELIVERY_REPORTS_TOTAL, "provider" => ev.provider.code(), "status" => ev.status.as_str()).increment(1);
+                        moved[i] = Some(applied);
+                    }
+                    None => rest.push((message_id, ev)),
+                }
+            }
+            items = rest;
+        }
+        let applied = self.apply_reports(items).await?;
+        if moved.iter().all(Option::is_none) {
+            return Ok(applied);
+        }
+        let mut applied = applied.into_iter();
+        Ok(moved.into_iter().map(|m| m.or_else(|| applied.next()).unwrap_or(Applied::Unknown)).collect())
+    }
+
+    async fn apply_reports(&self, items: Vec<(i64, StatusEvent)>) -> Result<Vec<Applied>, StatusError> {
         let mut events = Vec::with_capacity(items.len());
         // Per report: its provider, and its index in `events` (none for a pending report).
         let mut slots = Vec::with_capacity(items.len());

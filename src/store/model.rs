@@ -129,6 +129,14 @@ impl MessageStatus {
             || (self.rank() == current.rank() && current.rank() < 2)
     }
 
+    /// [`Self::engine_supersedes`] for a whole row: also a report-driven channel fallback,
+    /// which moves a `sent` message (its delivery report said undelivered or failed) back to
+    /// `dispatching` on another channel (`status::fallback`).
+    pub fn engine_row_supersedes(new: &MessageRecord, current: &MessageRecord) -> bool {
+        new.status.engine_supersedes(current.status)
+            || (current.status == Self::Sent && new.status == Self::Dispatching && new.channel != current.channel)
+    }
+
     /// Counts among the messages a provider accepted (campaign `sent`, stats `sent`).
     pub fn was_sent(self) -> bool {
         matches!(self, Self::Sent | Self::Delivered | Self::Undelivered | Self::Read)

@@ -44,9 +44,9 @@ pub fn engine_update(before: Option<&MessageRecord>, new: &MessageRecord) -> Eng
         _ => false,
     };
     let mut deltas = Vec::new();
-    let as_written = before.is_none_or(|b| new.status.engine_supersedes(b.status));
+    let as_written = before.is_none_or(|b| MessageStatus::engine_row_supersedes(new, b));
     let after = match before {
-        Some(b) if !new.status.engine_supersedes(b.status) => {
+        Some(b) if !MessageStatus::engine_row_supersedes(new, b) => {
             let mut kept = b.clone();
             if kept.provider_message_id.is_none() {
                 kept.provider = new.provider.clone();
