@@ -262,7 +262,7 @@ async fn message_sent_is_matched_by_the_gateways_message_id() {
         pid.insert(n["providerMessageId"].as_str().unwrap().to_owned(), id);
     }
     assert_eq!(pid.len(), 2, "two gateway ids: {pid:?}");
-    let evs = sent_events(&sim, "966501234567", 2).await;
+    let evs = sent_events(&sim, "966501234567@c.us", 2).await;
     let mut matched: Vec<i64> = evs
         .iter()
         .map(|e| {
@@ -279,7 +279,7 @@ async fn message_sent_is_matched_by_the_gateways_message_id() {
     sim_post(&sim, "/_sim/waweb/config", json!({"event_message_ids": false})).await;
     let third = send_text(&s, &k, "+966501234999", "fallback text").await;
     s.wait_status(&k, third, "sent").await;
-    let evs = sent_events(&sim, "966501234999", 1).await;
+    let evs = sent_events(&sim, "966501234999@c.us", 1).await;
     assert!(evs[0]["payload"]["data"]["message"].is_string(), "{evs:?}");
     assert_eq!(evs[0]["answer"]["messageId"], third, "{evs:?}");
     s.stop().await;
