@@ -16,13 +16,7 @@ async fn sim() -> SimHandle {
 }
 
 async fn engine() -> TestServer {
-    TestServer::start_with(|c| {
-        c.dispatch.backoff_base_ms = 10;
-        c.dispatch.backoff_max_ms = 50;
-        c.dispatch.route_refresh_ms = 1;
-        c.dispatch.provider_timeout_ms = 2_000;
-    })
-    .await
+    TestServer::start_with(fast_dispatch).await
 }
 
 fn twilio(sim: &SimHandle, sid: &str) -> Value {

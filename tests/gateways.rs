@@ -12,16 +12,12 @@ use jood::domain::ProviderKind;
 use jood::sim::{SimConfig, SimHandle, Simulator};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 const SECRET: &str = "sidobe-secret-key";
 
 async fn engine() -> TestServer {
     TestServer::start_with(|c| {
-        c.dispatch.backoff_base_ms = 10;
-        c.dispatch.backoff_max_ms = 50;
-        c.dispatch.route_refresh_ms = 1;
-        c.dispatch.provider_timeout_ms = 3_000;
+        fast_dispatch(c);
         c.dispatch.rate_per_second.sidobe = 100.0;
         c.dispatch.rate_per_second.wawebgw = 100.0;
         c.gateways.sidobe_reconcile_after_ms = 400;
@@ -38,20 +34,6 @@ async fn sim() -> SimHandle {
     Simulator::start("127.0.0.1:0", config).await.unwrap()
 }
 
-async fn sim_post(sim: &SimHandle, path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new().post(format!("{}{path}", sim.base_url())).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.unwrap()
-}
-
-async fn sim_get(sim: &SimHandle, path: &str) -> Value {
-    reqwest::Client::new().get(format!("{}{path}", sim.base_url())).send().await.unwrap().json().await.unwrap()
-}
-
-fn wa(s: &TestServer, k: &Keys, method: Method, path: &str) -> reqwest::RequestBuilder {
-    s.client.request(method, s.url(path)).header("x-api-key", &k.admin_api_key)
-}
-
 async fn send_text(s: &TestServer, k: &Keys, recipient: &str, text: &str) -> i64 {
     let body = json!({"associationId": 1, "recipient": recipient, "message": text, "channel": "whatsapp"}).to_string();
     let (status, ok) = send(s.signed("/api/v1/webhook/notification", &k.secret_key, &body)).await;
@@ -66,35 +48,6 @@ async fn send_media(s: &TestServer, k: &Keys, recipient: &str, kind: &str, url: 
     let (status, ok) = send(wa(s, k, Method::POST, "/api/v1/whatsapp-send/media").json(&body)).await;
     assert_eq!(status, 200, "{ok}");
     ok["data"]["messageId"].as_i64().or(ok["data"]["id"].as_i64()).or(ok["data"]["queueId"].as_i64()).unwrap_or_else(|| panic!("{ok}"))
-}
-
-async fn notification(s: &TestServer, k: &Keys, id: i64) -> Value {
-    let (status, body) = send(s.req(Method::GET, &format!("/api/v1/notifications/{id}"), &k.api_key, &k.secret_key)).await;
-    assert_eq!(status, 200, "{body}");
-    body["data"].clone()
-}
-
-async fn wait_status(s: &TestServer, k: &Keys, id: i64, want: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let n = notification(s, k, id).await;
-        if n["status"] == want {
-            return n;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "message {id} never became {want}: {n}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-}
-
-async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> Option<Value>) -> Value {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "never: {what}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
 }
 
 async fn sidobe_setup(s: &TestServer, sim: &SimHandle, k: &Keys) -> i64 {
@@ -121,11 +74,11 @@ async fn sidobe_sends_end_with_the_status_their_signed_webhook_reports() {
     let image = send_media(&s, &k, "+966501234568", "image", "https://cdn.example.test/r.png").await;
     let doc_failed = send_media(&s, &k, "+966501110009", "document", "https://cdn.example.test/Receipt-42.pdf").await;
 
-    let n = wait_status(&s, &k, text_failed, "failed").await;
+    let n = s.wait_status(&k, text_failed, "failed").await;
     assert!(n["error"].as_str().unwrap_or("").contains("FAILED"), "{n}");
-    wait_status(&s, &k, doc_failed, "failed").await;
+    s.wait_status(&k, doc_failed, "failed").await;
     for id in [text_ok, image] {
-        let n = wait_status(&s, &k, id, "sent").await;
+        let n = s.wait_status(&k, id, "sent").await;
         assert_eq!(n["provider"], "sidobe", "{n}");
         let pid = n["providerMessageId"].as_str().unwrap().to_owned();
         // The SUCCESS webhook came, verified, and was taken (200).
@@ -145,7 +98,7 @@ async fn sidobe_sends_end_with_the_status_their_signed_webhook_reports() {
     assert_eq!(doc["headers"]["x-secret-key"], SECRET);
 
     // A forged signature is refused and changes nothing.
-    let pid = notification(&s, &k, text_ok).await["providerMessageId"].as_str().unwrap().to_owned();
+    let pid = s.notification(&k, text_ok).await["providerMessageId"].as_str().unwrap().to_owned();
     let forged = json!({"id": "evt-forged-1", "event": "SEND_MESSAGE_STATUS", "created_at": "2025-08-11T23:41:43+07:00",
                         "data": {"whatsapp_message_id": pid, "status": "FAILED", "message_type": "TEXT"}});
     let url = s.url(&format!("/api/v1/callbacks/sidobe/{cred}"));
@@ -154,7 +107,7 @@ async fn sidobe_sends_end_with_the_status_their_signed_webhook_reports() {
     assert_eq!(status, 403, "{body}");
     let (status, _) = send(s.client.post(&url).json(&forged)).await;
     assert_eq!(status, 403);
-    assert_eq!(notification(&s, &k, text_ok).await["status"], "sent");
+    assert_eq!(s.notification(&k, text_ok).await["status"], "sent");
 
     // A correctly signed event is applied once; its id replayed with other data changes nothing.
     let good = jood::inbound::sidobe::signature(SECRET, "evt-real-1");
@@ -163,7 +116,7 @@ async fn sidobe_sends_end_with_the_status_their_signed_webhook_reports() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = send(s.client.post(&url).header("x-webhook-signature", &good).json(&ev("FAILED"))).await;
     assert_eq!((status, body["data"]["changed"].as_i64()), (200, Some(0)), "{body}");
-    assert_eq!(notification(&s, &k, text_ok).await["status"], "sent");
+    assert_eq!(s.notification(&k, text_ok).await["status"], "sent");
     s.stop().await;
 }
 
@@ -176,9 +129,9 @@ async fn a_lost_sidobe_webhook_is_reconciled_through_the_detail_endpoint() {
     sim_post(&sim, "/_sim/sidobe/config", json!({"drop_webhooks": true})).await;
 
     let id = send_text(&s, &k, "+966501230009", "lost").await;
-    wait_status(&s, &k, id, "sent").await;
+    s.wait_status(&k, id, "sent").await;
     // No webhook comes; after the reconcile delay the engine asks Sidobe and learns FAILED.
-    let n = wait_status(&s, &k, id, "failed").await;
+    let n = s.wait_status(&k, id, "failed").await;
     let pid = n["providerMessageId"].as_str().unwrap().to_owned();
     let looked_up = sim.requests(ProviderKind::Sidobe).iter().any(|r| r.method == "GET" && r.path == format!("/wa/v1/whatsapp-messages/{pid}"));
     assert!(looked_up, "the detail endpoint was asked");
@@ -227,7 +180,7 @@ async fn wa_web_gateway_sends_events_and_answers() {
     let text = send_text(&s, &k, "+966501234567", "رمزك 482901").await;
     let media = send_media(&s, &k, "+966501234568", "document", "https://cdn.example.test/r.pdf").await;
     for (id, to) in [(text, "966501234567@c.us"), (media, "966501234568@c.us")] {
-        let n = wait_status(&s, &k, id, "sent").await;
+        let n = s.wait_status(&k, id, "sent").await;
         assert_eq!((n["provider"].as_str(), n["credentialId"].as_i64()), (Some("wawebgw"), Some(cred)), "{n}");
         assert!(n["providerMessageId"].as_str().unwrap().starts_with("3EB0"), "{n}");
         wait_for("message_sent answered", async || {
@@ -243,12 +196,12 @@ async fn wa_web_gateway_sends_events_and_answers() {
     // A group id goes to the group endpoint; a read-only group is a permanent failure.
     sim_post(&sim, "/_sim/waweb/config", json!({"read_only_groups": ["120363000000000001@g.us"]})).await;
     let group = send_text(&s, &k, "120363025246125486@g.us", "group notice").await;
-    let n = wait_status(&s, &k, group, "sent").await;
+    let n = s.wait_status(&k, group, "sent").await;
     assert_eq!(n["provider"], "wawebgw", "{n}");
     let reqs: Vec<Value> = sim.requests(ProviderKind::WaWebGateway).into_iter().map(|r| serde_json::to_value(r).unwrap()).collect();
     assert!(reqs.iter().any(|r| r["path"] == "/api/send-group-message" && r["body"]["groupId"] == "120363025246125486@g.us"), "{reqs:?}");
     let read_only = send_text(&s, &k, "120363000000000001@g.us", "announcement").await;
-    let n = wait_status(&s, &k, read_only, "failed").await;
+    let n = s.wait_status(&k, read_only, "failed").await;
     assert!(n["error"].as_str().unwrap().contains("READ_ONLY_CHAT"), "{n}");
 
     // A wrong client key is refused.
@@ -279,6 +232,59 @@ async fn wa_web_gateway_sends_events_and_answers() {
     s.stop().await;
 }
 
+/// The `message_sent` events of two identical texts to one recipient, as the gateway posted
+/// them, with the engine's answers.
+async fn sent_events(sim: &SimHandle, to: &str, n: usize) -> Vec<Value> {
+    wait_for("both message_sent events answered", async || {
+        let evs = sim_get(sim, "/_sim/waweb/webhooks").await;
+        let got: Vec<Value> = evs.as_array().unwrap().iter().filter(|e| e["event"] == "message_sent" && e["payload"]["data"]["to"] == to && e["answer_status"] == 200).cloned().collect();
+        (got.len() >= n).then(|| Value::Array(got))
+    })
+    .await
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_sent_is_matched_by_the_gateways_message_id() {
+    let sim = sim().await;
+    let s = engine().await;
+    let k = s.create_association(1, "A").await;
+    waweb_setup(&s, &sim, &k, true).await;
+    // The event carries the sent message object, with the id the send answered with.
+    sim_post(&sim, "/_sim/waweb/config", json!({"event_message_ids": true})).await;
+    let first = send_text(&s, &k, "+966501234567", "same text").await;
+    let second = send_text(&s, &k, "+966501234567", "same text").await;
+    let mut pid = std::collections::HashMap::new();
+    for id in [first, second] {
+        let n = s.wait_status(&k, id, "sent").await;
+        pid.insert(n["providerMessageId"].as_str().unwrap().to_owned(), id);
+    }
+    assert_eq!(pid.len(), 2, "two gateway ids: {pid:?}");
+    let evs = sent_events(&sim, "966501234567@c.us", 2).await;
+    let mut matched: Vec<i64> = evs
+        .iter()
+        .map(|e| {
+            let gateway_id = e["payload"]["data"]["message"]["id"]["_serialized"].as_str().unwrap();
+            let m = e["answer"]["messageId"].as_i64().unwrap_or_else(|| panic!("unmatched: {e}"));
+            assert_eq!(Some(&m), pid.get(gateway_id), "the event of {gateway_id} confirmed its own message: {e}");
+            m
+        })
+        .collect();
+    matched.sort();
+    assert_eq!(matched, [first.min(second), first.max(second)]);
+
+    // The seed's example event has no id: recipient and text, the documented fallback.
+    sim_post(&sim, "/_sim/waweb/config", json!({"event_message_ids": false})).await;
+    let third = send_text(&s, &k, "+966501234999", "fallback text").await;
+    s.wait_status(&k, third, "sent").await;
+    let evs = sent_events(&sim, "966501234999@c.us", 1).await;
+    assert!(evs[0]["payload"]["data"]["message"].is_string(), "{evs:?}");
+    assert_eq!(evs[0]["answer"]["messageId"], third, "{evs:?}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unauthenticated_gateway_client_fails_over_to_the_cloud_api() {
     let sim = sim().await;
@@ -294,7 +300,7 @@ async fn an_unauthenticated_gateway_client_fails_over_to_the_cloud_api() {
     sim_post(&sim, "/_sim/waweb/config", json!({"clients": {"client-1": {"status": "Pending Authentication"}}})).await;
 
     let id = send_text(&s, &k, "+966501234567", "your code is 482901").await;
-    let n = wait_status(&s, &k, id, "sent").await;
+    let n = s.wait_status(&k, id, "sent").await;
     assert_eq!((n["provider"].as_str(), n["credentialId"].as_i64()), (Some("meta"), Some(meta)), "{n}");
 
     // The poll has opened the gateway's circuit with the reason, shown to the association.
@@ -305,9 +311,88 @@ async fn an_unauthenticated_gateway_client_fails_over_to_the_cloud_api() {
     .await;
     assert!(body["reason"].as_str().unwrap().contains("Pending Authentication"), "{body}");
     let id = send_text(&s, &k, "+966501234569", "second").await;
-    let n = wait_status(&s, &k, id, "sent").await;
+    let n = s.wait_status(&k, id, "sent").await;
     assert_eq!(n["provider"], "meta", "{n}");
     // (The circuit gauge is process-wide, shared with the suites running beside this one in
     // the same process, so its value is not asserted here; the reason above is per engine.)
     s.stop().await;
+}
+
+/// The engine binary with the gateway suite's settings (its own process: a kill -9, and a
+/// metrics registry of its own).
+fn engine_process(data: &std::path::Path, reconcile_after_ms: &str) -> EngineProcess {
+    EngineProcess::spawn_with_env(
+        data,
+        &[],
+        &[
+            ("JOOD__GATEWAYS__SIDOBE_RECONCILE_AFTER_MS", reconcile_after_ms),
+            ("JOOD__GATEWAYS__SIDOBE_RECONCILE_INTERVAL_MS", "100"),
+            ("JOOD__GATEWAYS__WAWEB_CLIENT_POLL_MS", "200"),
+            ("JOOD__DISPATCH__RATE_PER_SECOND__SIDOBE", "100.0"),
+            ("JOOD__DISPATCH__RATE_PER_SECOND__WAWEBGW", "100.0"),
+            ("JOOD__DISPATCH__ROUTE_REFRESH_MS", "1"),
+            ("JOOD__DISPATCH__BACKOFF_BASE_MS", "10"),
+            ("JOOD__DISPATCH__BACKOFF_MAX_MS", "50"),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_sidobe_webhook_is_still_reconciled_after_a_kill_9() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The first engine would look the message up only after ten minutes: it never does.
+    let first = engine_process(&data, "600000");
+    let k = create_association_at(&first.base, 1, "A").await;
+    let cred = add_credential_at(&first.base, 1, &k, json!({"providerId": 9, "senderName": "device", "credentials": {"secretKey": SECRET}, "apiUrl": format!("{}/wa/v1", sim.base_url()), "isDefault": true})).await;
+    sim_post(&sim, "/_sim/sidobe/config", json!({"drop_webhooks": true})).await;
+    let body = json!({"associationId": 1, "recipient": "+966501230009", "message": "lost before the crash", "channel": "whatsapp"}).to_string();
+    let (status, ok) = send(signed_at(&first.base, "/api/v1/webhook/notification", &k.secret_key, &body)).await;
+    assert_eq!(status, 200, "{ok}");
+    let id = ok["data"]["queueId"].as_i64().unwrap();
+    let n = wait_status_at(&first.base, &k, id, "sent").await;
+    let pid = n["providerMessageId"].as_str().unwrap().to_owned();
+    first.kill9();
+    let asked = |sim: &SimHandle| sim.requests(ProviderKind::Sidobe).iter().any(|r| r.method == "GET" && r.path == format!("/wa/v1/whatsapp-messages/{pid}"));
+    assert!(!asked(&sim), "not looked up before the crash");
+
+    // Restarted on the same data: what was awaited is read back from the message rows, and
+    // the look-up happens (Sidobe says FAILED for this number).
+    let second = engine_process(&data, "300");
+    let n = wait_status_at(&second.base, &k, id, "failed").await;
+    assert_eq!((n["provider"].as_str(), n["credentialId"].as_i64()), (Some("sidobe"), Some(cred)), "{n}");
+    assert!(asked(&sim), "the detail endpoint was asked after the restart");
+    let log = std::fs::read_to_string(&second.log).unwrap_or_default();
+    assert!(log.contains("followed again after the restart"), "{log}");
+}
+
+/// The `jood_credential_circuit_open` value of `provider` in a Prometheus text page.
+fn circuit_gauge(metrics: &str, provider: &str) -> Option<f64> {
+    let series = format!("jood_credential_circuit_open{{provider=\"{provider}\"}}");
+    metrics.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_gateway_client_shows_as_an_open_circuit_in_metrics() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_process(&dir.path().join("data"), "600000");
+    let k = create_association_at(&engine.base, 1, "A").await;
+    let creds = json!({"apiKey": "account-api-key", "clientId": "client-1", "clientApiKey": "client-api-key"});
+    add_credential_at(&engine.base, 1, &k, json!({"providerId": 10, "senderName": "gw", "credentials": creds, "apiUrl": sim.base_url(), "isDefault": true})).await;
+    let metrics = || async { reqwest::get(format!("{}/metrics", engine.base)).await.unwrap().text().await.unwrap() };
+    // A send starts the credential's actor: its circuit is shown closed.
+    let body = json!({"associationId": 1, "recipient": "+966501234567", "message": "hello", "channel": "whatsapp"}).to_string();
+    let (status, ok) = send(signed_at(&engine.base, "/api/v1/webhook/notification", &k.secret_key, &body)).await;
+    assert_eq!(status, 200, "{ok}");
+    wait_status_at(&engine.base, &k, ok["data"]["queueId"].as_i64().unwrap(), "sent").await;
+    wait_for("the closed circuit shown", async || (circuit_gauge(&metrics().await, "wawebgw") == Some(0.0)).then_some(Value::Null)).await;
+
+    // The simulator's client loses its session: the poll opens the circuit.
+    sim_post(&sim, "/_sim/waweb/config", json!({"clients": {"client-1": {"status": "Pending Authentication"}}})).await;
+    wait_for("the open circuit shown", async || (circuit_gauge(&metrics().await, "wawebgw") == Some(1.0)).then_some(Value::Null)).await;
+    // Authenticated again: closed again.
+    sim_post(&sim, "/_sim/waweb/config", json!({"clients": {"client-1": {"status": "Authenticated"}}})).await;
+    wait_for("the circuit closed again", async || (circuit_gauge(&metrics().await, "wawebgw") == Some(0.0)).then_some(Value::Null)).await;
 }

@@ -293,3 +293,33 @@ async fn a_watch_ends_with_the_final_counts_of_a_cancelled_campaign() {
     assert_eq!((last.status, last.sent, last.cancelled), (pb::CampaignStatus::Cancelled as i32, 0, 3), "{last:?}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_and_records_carry_the_sms_encoding_and_segments() {
+    let sim = Simulator::start("127.0.0.1:0", SimConfig::default()).await.unwrap();
+    let s = TestServer::start().await;
+    let k = setup(&s, &sim).await;
+    let mut c = client(&s).await;
+
+    // 80 Arabic letters: UCS-2, over 70, so two parts of at most 67.
+    let arabic = "مرحبا".repeat(16);
+    let r = c.send_notification(authed(sms(1, "+966501234567", &arabic), &k.api_key, &k.secret_key)).await.unwrap().into_inner();
+    assert_eq!((r.encoding, r.segments, r.smart_encoding_applied), (pb::SmsEncoding::Ucs2 as i32, 2, false), "{r:?}");
+    let n = wait_sent(&mut c, &k, r.queue_id).await;
+    assert_eq!((n.encoding, n.segments), (pb::SmsEncoding::Ucs2 as i32, 2), "{n:?}");
+    // GSM-7 with extension characters (two septets each): 158 + 2×2 = 162 septets, two parts.
+    let gsm = format!("{}{{}}", "a".repeat(158));
+    let r = c.send_notification(authed(sms(1, "+966501234568", &gsm), &k.api_key, &k.secret_key)).await.unwrap().into_inner();
+    assert_eq!((r.encoding, r.segments), (pb::SmsEncoding::Gsm7 as i32, 2), "{r:?}");
+    let n = wait_sent(&mut c, &k, r.queue_id).await;
+    assert_eq!((n.encoding, n.segments), (pb::SmsEncoding::Gsm7 as i32, 2), "{n:?}");
+    let r = c.send_notification(authed(sms(1, "+966501234569", "short"), &k.api_key, &k.secret_key)).await.unwrap().into_inner();
+    assert_eq!((r.encoding, r.segments), (pb::SmsEncoding::Gsm7 as i32, 1), "{r:?}");
+
+    // A bulk answers with the parts of all its messages: 3 × 2 (UCS-2, 80 letters).
+    let rs = (0..3).map(|i| pb::BulkRecipient { phone: format!("+96650123450{i}"), ..Default::default() }).collect();
+    let chunk = pb::SendBulkChunk { settings: Some(pb::BulkSettings { association_id: 1, message: arabic.clone(), ..Default::default() }), recipients: rs };
+    let resp = c.send_bulk(authed(tokio_stream::iter(vec![chunk]), &k.api_key, &k.secret_key)).await.unwrap().into_inner();
+    assert_eq!((resp.total_recipients, resp.segments), (3, 6), "{resp:?}");
+    s.stop().await;
+}

@@ -684,6 +684,53 @@ async fn transitions_race(a: &SharedStore, b: &SharedStore, id: i64) {
     }
 }
 
+/// `GET /api/v1/whatsapp-messages` on the store: WhatsApp messages only, newest first across
+/// days, paged by offset; a recipient filter led by `+` (prefix) or not (anywhere); a status
+/// filter follows the message's status now.
+async fn whatsapp_history(s: SharedStore) {
+    use jood::store::whatsapp_messages::{WaMessageQuery, WaStatus};
+    let day = 86_400_000;
+    let wa = |id: i64, recipient: &str, at: i64| MessageRecord { channel: "whatsapp".into(), recipient: recipient.into(), created_at: at, updated_at: at, ..msg(id, 1) };
+    s.insert_messages(&[wa(10, "+966501110001", day + 1), wa(11, "+966502220002", day + 2)]).await.unwrap();
+    s.insert_messages(&[wa(12, "+966501110003", 2 * day + 1), wa(13, "+201001110004", 2 * day + 2), wa(14, "+966503330005", 2 * day + 3)]).await.unwrap();
+    s.insert_messages(&[MessageRecord { recipient: "+966501110006".into(), ..msg(15, 1) }, MessageRecord { channel: "whatsapp".into(), ..msg(16, 2) }]).await.unwrap();
+    let q = |status: Option<WaStatus>, recipient: Option<&str>, offset: usize, limit: usize| WaMessageQuery {
+        association_id: 1,
+        status,
+        recipient_digits: recipient.map(|r| r.trim_start_matches('+').to_owned()),
+        recipient_anywhere: recipient.is_some_and(|r| !r.starts_with('+')),
+        offset,
+        limit,
+    };
+    let ids = |p: &jood::store::whatsapp_messages::WaMessagePage| p.items.iter().map(|m| m.id).collect::<Vec<_>>();
+    let all = s.list_wa_messages(&q(None, None, 0, 10)).await.unwrap();
+    assert_eq!((ids(&all), all.total), (vec![14, 13, 12, 11, 10], 5));
+    let page = s.list_wa_messages(&q(None, None, 1, 2)).await.unwrap();
+    assert_eq!((ids(&page), page.total), (vec![13, 12], 5));
+    let page = s.list_wa_messages(&q(None, None, 4, 10)).await.unwrap();
+    assert_eq!(ids(&page), vec![10]);
+    // Prefix: numbers starting with 9665011; anywhere: 111 is in three numbers, one Egyptian.
+    let mut prefix = ids(&s.list_wa_messages(&q(None, Some("+9665011"), 0, 10)).await.unwrap());
+    prefix.sort();
+    assert_eq!(prefix, vec![10, 12]);
+    let infix = s.list_wa_messages(&q(None, Some("111"), 0, 10)).await.unwrap();
+    let mut got = ids(&infix);
+    got.sort();
+    assert_eq!((got, infix.total, infix.total_limited), (vec![10, 12, 13], 3, false));
+    let one = s.list_wa_messages(&q(None, Some("111"), 1, 1)).await.unwrap();
+    assert_eq!((one.items.len(), one.total), (1, 3));
+    assert!(s.list_wa_messages(&q(None, Some("+111"), 0, 10)).await.unwrap().items.is_empty());
+    // A status filter follows the message as it moves.
+    s.apply_status(&[report(12, MessageStatus::Sent, 2 * day + 10)]).await.unwrap();
+    assert_eq!(status_of(&s, 12).await, MessageStatus::Sent);
+    let sent = s.list_wa_messages(&q(Some(WaStatus::Sent), None, 0, 10)).await.unwrap();
+    assert_eq!((ids(&sent), sent.total), (vec![12], 1));
+    let pending = s.list_wa_messages(&q(Some(WaStatus::Pending), Some("111"), 0, 10)).await.unwrap();
+    let mut got = ids(&pending);
+    got.sort();
+    assert_eq!(got, vec![10, 13]);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -711,7 +758,8 @@ mod embedded_backend {
         redirect_links,
         opt_outs_and_sms_fields,
         callback_attempts_are_pruned_by_age,
-        transitions_are_compare_and_set
+        transitions_are_compare_and_set,
+        whatsapp_history
     );
 }
 
@@ -817,7 +865,8 @@ mod scylla_backend {
         dispatch_and_reports_race_without_downgrade,
         redirect_links,
         callback_attempts_are_pruned_by_age,
-        transitions_are_compare_and_set
+        transitions_are_compare_and_set,
+        whatsapp_history
     );
 
     /// Two sessions (two engine processes, in effect) racing transitions of one message:

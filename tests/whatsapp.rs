@@ -374,3 +374,62 @@ async fn meta_webhooks_drive_statuses_windows_and_templates() {
     assert_eq!(again["data"]["status"], "read");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_bulk_sends_an_approved_template_with_each_recipients_parameters() {
+    let sim = sim().await;
+    let s = TestServer::start().await;
+    let k = s.create_association(1, "A").await;
+    let (status, body) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-credentials/1").json(&creds(&sim))).await;
+    assert_eq!(status, 200, "{body}");
+    let template = json!({"name": "order_confirmation", "language": "en", "category": "UTILITY",
+        "bodyText": "Hello {{1}}, your order {{2}} is confirmed.", "variables": ["name", "orderId"],
+        "sampleValues": {"name": "Ahmed", "orderId": "ORD-1001"}, "submitToMeta": true});
+    let (status, created) = send(wa(&s, &k, Method::POST, "/api/v1/whatsapp-templates").json(&template)).await;
+    assert_eq!(status, 201, "{created}");
+    sync_until(&s, &k, created["data"]["id"].as_i64().unwrap(), "APPROVED").await;
+
+    // `data` for all, each recipient's `variables` over it; one entry lacks `name`.
+    let bulk = json!({"associationId": 1, "channel": "whatsapp", "templateCode": "order_confirmation", "campaignName": "receipts",
+        "data": {"orderId": "ORD-ALL"},
+        "recipients": [{"phone": "+966501234570", "variables": {"name": "Huda"}},
+                       {"phone": "+966501234571", "variables": {"name": "Omar", "orderId": "ORD-7"}},
+                       "+966501234572"]}).to_string();
+    let (status, resp) = send(s.signed("/api/v1/webhook/bulk", &k.secret_key, &bulk)).await;
+    assert_eq!(status, 200, "{resp}");
+    let d = &resp["data"];
+    assert_eq!(d["invalidRecipients"]["count"], 1, "{d}");
+    let refused = &d["invalidRecipients"]["items"][0];
+    assert_eq!(refused["index"], 2, "{refused}");
+    assert!(refused["reason"].as_str().unwrap().contains("parameters.name is required"), "{refused}");
+    let campaign = d["campaignId"].as_i64().unwrap();
+    let started = Instant::now();
+    let c = loop {
+        let (_, c) = send(s.req(Method::GET, &format!("/api/v1/campaigns/{campaign}"), &k.api_key, &k.secret_key)).await;
+        if c["data"]["status"] == "completed" {
+            break c;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "campaign never completed: {c}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((c["data"]["sent"].as_u64(), c["data"]["channel"].as_str(), c["data"]["name"].as_str()), (Some(2), Some("whatsapp"), Some("receipts")), "{c}");
+    // Meta got the template with each recipient's own parameters.
+    let mut got: Vec<(String, String, String)> = sim
+        .requests(jood::domain::ProviderKind::MetaWhatsapp)
+        .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .filter(|r| r["body"]["type"] == "template")
+        .map(|r| {
+            let p = &r["body"]["template"]["components"][0]["parameters"];
+            (r["body"]["to"].as_str().unwrap().to_owned(), p[0]["text"].as_str().unwrap().to_owned(), p[1]["text"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    got.sort();
+    let want = [("966501234570", "Huda", "ORD-ALL"), ("966501234571", "Omar", "ORD-7")].map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(got, want);
+
+    // A WhatsApp template not approved is named; all entries refused is a 400.
+    let none = json!({"associationId": 1, "channel": "whatsapp", "templateCode": "order_confirmation", "recipients": ["+966501234572"]}).to_string();
+    assert_error(&send(s.signed("/api/v1/webhook/bulk", &k.secret_key, &none)).await, 400, "all 1 recipients are invalid");
+    s.stop().await;
+}

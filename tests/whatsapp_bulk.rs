@@ -189,6 +189,18 @@ async fn bulk_sends_jobs_history_and_stats() {
     assert_eq!((part["data"]["total"].as_u64(), part["data"]["items"].as_array().unwrap().len()), (Some(10), 5), "{part}");
     let (_, part) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-messages?recipient=96651000011&status=FAILED")).await;
     assert_eq!(part["data"]["total"], 0);
+    // Without `+`, a fragment anywhere in the number (an infix match), paged like the rest.
+    let (_, part) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-messages?recipient=00012&limit=4&offset=8")).await;
+    assert_eq!((part["data"]["total"].as_u64(), part["data"]["totalLimited"].as_bool()), (Some(10), Some(false)), "{part}");
+    let items = part["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{part}");
+    assert!(items.iter().all(|m| m["recipient"].as_str().unwrap().contains("00012")), "{part}");
+    let (_, part) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-messages?recipient=0159")).await;
+    assert_eq!(part["data"]["total"], 1, "{part}");
+    assert_eq!(part["data"]["items"][0]["content"], "Hello Donor 159, receipt R-159");
+    // Anchored with `+`, the same digits match no number's start.
+    let (_, part) = send(wa(&s, &k, Method::GET, "/api/v1/whatsapp-messages?recipient=%2B00012")).await;
+    assert_eq!(part["data"]["total"], 0, "{part}");
     // The super-admin names the association; errors.
     let (code, admin) = send(s.client.get(s.url("/api/v1/whatsapp-messages?associationId=1&limit=1")).header("x-api-key", ADMIN_KEY)).await;
     assert_eq!((code, admin["data"]["total"].as_u64()), (200, Some(61)), "{admin}");

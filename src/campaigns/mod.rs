@@ -14,7 +14,7 @@ mod pump;
 mod quiet;
 pub mod scheduler;
 
-pub use prepared::{PreparedMessage, PreparedSettings};
+pub use prepared::{PreparedMessage, PreparedOptions, PreparedSettings};
 pub use bulk::{BulkAccepted, BulkIngest, BulkRequest, BulkSettings, InvalidRecipient, RecipientInput, Variables};
 
 use crate::config::CampaignsConfig;

@@ -19,6 +19,18 @@ pub struct PreparedSettings {
     /// Refused entries and removed duplicates, for the campaign row's counters.
     pub invalid_recipients: u64,
     pub duplicates_removed: u64,
+    /// What the signed `/webhook/bulk` carries beside the recipients (default: none of it).
+    pub options: PreparedOptions,
+}
+
+/// Optional campaign settings of a prepared campaign.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedOptions {
+    /// Due time: the campaign is `scheduled` until then (its messages too).
+    pub scheduled_at: Option<i64>,
+    pub send_rate: Option<f64>,
+    pub priority: i32,
+    pub callback_url: Option<String>,
 }
 
 /// One recipient's finished message.
@@ -54,7 +66,15 @@ impl CampaignService {
             crate::ingress::channel::ChannelError::Refused(why) => CampaignError::Invalid(why),
             crate::ingress::channel::ChannelError::Store(e) => CampaignError::Store(e),
         })?;
+        if let Some(rate) = s.options.send_rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(CampaignError::Invalid("sendRate must be a positive number of messages per second".into()));
+            }
+        }
         let now = now_ms();
+        // A due time already past is now (as on every bulk).
+        let mut s = s;
+        s.options.scheduled_at = crate::domain::time::schedule_at(s.options.scheduled_at, now).map_err(CampaignError::Invalid)?;
         let campaign_id = self.ids.next_id();
         let total = messages.len() as u64;
         let mut ids = self.ids.next_block(total).into_iter();
@@ -68,7 +88,9 @@ impl CampaignService {
                     campaign_id: Some(campaign_id),
                     credential_id: s.credential_id,
                     content: m.content,
-                    ..MessageRecord::accepted(ids.next().unwrap_or_else(|| self.ids.next_id()), s.association_id, m.recipient, m.body, s.channel.clone(), None, now)
+                    priority: s.options.priority,
+                    callback_url: s.options.callback_url.clone(),
+                    ..MessageRecord::accepted(ids.next().unwrap_or_else(|| self.ids.next_id()), s.association_id, m.recipient, m.body, s.channel.clone(), s.options.scheduled_at, now)
                 })
                 .collect();
             let store = self.store.clone();
@@ -85,26 +107,30 @@ impl CampaignService {
             association_id: s.association_id,
             name: s.name,
             channel: s.channel,
-            status: CampaignStatus::Processing,
+            status: if s.options.scheduled_at.is_some() { CampaignStatus::Scheduled } else { CampaignStatus::Processing },
             total_recipients: total,
             sent: 0,
             failed: 0,
             cancelled: 0,
             invalid_recipients: s.invalid_recipients,
             duplicates_removed: s.duplicates_removed,
-            scheduled_at: None,
-            send_rate: None,
-            priority: 0,
+            scheduled_at: s.options.scheduled_at,
+            send_rate: s.options.send_rate,
+            priority: s.options.priority,
             credential_id: s.credential_id,
             created_at: now,
             updated_at: now,
-            callback_url: None,
+            callback_url: s.options.callback_url.clone(),
             paused_until: None,
             segments: 0,
         };
         self.store.put_campaign(&campaign).await?;
         tracing::info!(campaign = campaign_id, recipients = total, channel = %campaign.channel, "prepared campaign created");
-        self.start_pump(campaign.clone());
+        if campaign.scheduled_at.is_some() {
+            self.schedule_changed();
+        } else {
+            self.start_pump(campaign.clone());
+        }
         Ok(campaign)
     }
 }

@@ -4,6 +4,15 @@
 //! a final answer to the same status path as the webhook would have. A message still
 //! `PENDING` there, or a look-up that failed, is asked again later (at most
 //! [`MAX_LOOKUPS`] times); an id Sidobe does not know is dropped with a warning.
+//!
+//! What is awaited survives a restart (kill -9 included) because it is not state of its
+//! own: it is derived from the message rows, the durable truth. On start, before its first
+//! tick, the poller reads back every Sidobe credential's WhatsApp messages now `sent` (the
+//! store's SENT class index of `GET /api/v1/whatsapp-messages`, newest first, paged; no scan)
+//! accepted within the follow-up window (`sidobe_reconcile_after_ms` × ([`MAX_LOOKUPS`] + 1):
+//! older ones would have been given up), and follows them again from their `sent` time. A
+//! message whose SUCCESS webhook came before the restart is `sent` as well, so it may be
+//! looked up once more; the answer changes nothing (the status path is idempotent).
 
 use super::{sidobe, Receivers};
 use crate::config::GatewaysConfig;
@@ -24,6 +33,14 @@ const BATCH: usize = 500;
 pub fn spawn(receivers: Arc<Receivers>, awaiting: Arc<Awaiting>, http: reqwest::Client, config: GatewaysConfig, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let every = Duration::from_millis(config.sidobe_reconcile_interval_ms.max(10));
+        tokio::select! {
+            n = receivers.recover_awaited(&awaiting, &config) => match n {
+                Ok(n) if n > 0 => tracing::info!(messages = n, "sidobe reconciliation: sends awaiting a webhook followed again after the restart"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sidobe reconciliation: sends awaiting a webhook not read back"),
+            },
+            _ = stop.cancelled() => return,
+        }
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -41,7 +58,65 @@ pub fn spawn(receivers: Arc<Receivers>, awaiting: Arc<Awaiting>, http: reqwest::
     })
 }
 
+/// Messages read per page while recovering.
+const RECOVER_PAGE: usize = 500;
+
 impl Receivers {
+    /// Follows again the Sidobe sends still `sent` within the follow-up window (see the
+    /// module header); how many. Bounded by `sidobe_reconcile_max`.
+    pub async fn recover_awaited(&self, awaiting: &Awaiting, config: &GatewaysConfig) -> Result<usize, crate::store::StoreError> {
+        use crate::store::whatsapp_messages::{WaMessageQuery, WaStatus};
+        let code = crate::domain::ProviderKind::Sidobe.code();
+        let sidobe_id = crate::domain::ProviderKind::Sidobe.id();
+        let after = config.sidobe_reconcile_after_ms as i64;
+        let since = now_ms() - after.saturating_mul(MAX_LOOKUPS as i64 + 1);
+        let mut noted = 0usize;
+        let mut last = None;
+        loop {
+            let associations = self.store.list_associations(last, 500).await?;
+            let Some(tail) = associations.last() else { break };
+            last = Some(tail.id);
+            for a in &associations {
+                let creds = self.store.list_credentials(a.id).await?;
+                if !creds.iter().any(|c| c.provider_id == sidobe_id) {
+                    continue;
+                }
+                let mut offset = 0;
+                'pages: loop {
+                    let q = WaMessageQuery { association_id: a.id, status: Some(WaStatus::Sent), recipient_digits: None, recipient_anywhere: false, offset, limit: RECOVER_PAGE };
+                    let page = self.store.list_wa_messages(&q).await?;
+                    let n = page.items.len();
+                    for m in page.items {
+                        // Newest first by id, so by creation: once one was created and sent
+                        // before the window, the walk stops (bounded). A message created
+                        // earlier still but sent inside the window (scheduled long ahead) is
+                        // then not followed; its webhook still applies when it comes.
+                        if m.created_at < since && m.updated_at < since {
+                            break 'pages;
+                        }
+                        if m.updated_at < since {
+                            continue;
+                        }
+                        let (Some(cid), Some(pid)) = (m.credential_id, m.provider_message_id.clone().filter(|p| !p.is_empty())) else { continue };
+                        if m.provider.as_deref() != Some(code) || m.status != crate::store::MessageStatus::Sent {
+                            continue;
+                        }
+                        awaiting.note(AwaitedSend { message_id: m.id, credential_id: cid, provider_message_id: pid, due_at: m.updated_at + after, lookups: 0 });
+                        noted += 1;
+                        if noted >= config.sidobe_reconcile_max {
+                            return Ok(noted);
+                        }
+                    }
+                    if n < RECOVER_PAGE {
+                        break;
+                    }
+                    offset += n;
+                }
+            }
+        }
+        Ok(noted)
+    }
+
     /// One look-up; returns the entry to follow again, if any.
     async fn reconcile_one(&self, http: &reqwest::Client, mut s: AwaitedSend, config: &GatewaysConfig) -> Option<AwaitedSend> {
         s.lookups += 1;

@@ -2,9 +2,14 @@
 //! `/api/v1/callbacks/wawebgw/{credentialId}` (the client's webhook URL) with the client's API
 //! key in `X-Api-Key`, the only authenticity signal: compared in constant time with the
 //! credential's `clientApiKey`; missing or wrong is 403 and nothing is recorded.
-//! * `message_sent` (no message id: the gateway has none to give) confirms the newest
-//!   matching message of this credential (same recipient and text, sent through it) as
-//!   `sent`, through the one status path;
+//! * `message_sent` confirms its message as `sent`, through the one status path. The
+//!   gateway's own id is used where the event carries one: `data.message` as the message
+//!   object its send answer documents (`message.id._serialized`, which the engine stored as
+//!   the provider id), or `data.messageId` / `data.id`. The seed's example event carries none
+//!   (`message` repeats the text); then, as a documented fallback, the message is the oldest
+//!   of this credential to the same recipient with the same text still short of `sent` (so
+//!   two identical texts are confirmed one each), else the newest already sent (a repeat).
+//!   The answer names the engine message matched (`messageId`, null when none), for tracing;
 //! * `message_received` is kept as an inbound WhatsApp message of the association, and the
 //!   association's auto-reply, if configured, is returned in `response` (the gateway sends it
 //!   back; the answer is due within 5 s, so nothing here calls a provider);
@@ -114,8 +119,17 @@ impl Receivers {
         let store_err = |e: StoreError| InboundError::Unavailable(e.to_string());
         match v.get("event").and_then(Value::as_str) {
             Some("message_sent") => {
-                self.confirm_sent(&cred, &chat_id(&s("to")), &s("body"), at).await?;
-                Ok(received_answer())
+                let matched = match gateway_message_id(data) {
+                    Some(pid) => self.confirm_sent_by_id(&cred, &pid, at).await?,
+                    None => None,
+                };
+                let matched = match matched {
+                    Some(id) => Some(id),
+                    None => self.confirm_sent(&cred, &chat_id(&s("to")), &s("body"), at).await?,
+                };
+                let mut answer = received_answer();
+                answer["messageId"] = json!(matched);
+                Ok(answer)
             }
             Some(event @ ("message_received" | "call_rejected")) => {
                 let from_raw = s("from");
@@ -146,36 +160,68 @@ impl Receivers {
         }
     }
 
-    /// The newest message of this credential to `to` with this text, confirmed `sent`.
-    async fn confirm_sent(&self, cred: &CredentialRecord, to: &str, body: &str, at: i64) -> Result<(), InboundError> {
+    /// The message the gateway's id names, confirmed `sent` (None: no message of this
+    /// credential has that id yet; the caller falls back to recipient and text).
+    async fn confirm_sent_by_id(&self, cred: &CredentialRecord, pid: &str, at: i64) -> Result<Option<i64>, InboundError> {
+        let found = self.status.locate(ProviderKind::WaWebGateway, pid).await?;
+        let Some(m) = found.filter(|m| m.association_id == cred.association_id && m.credential_id.is_none_or(|c| c == cred.id)) else {
+            return Ok(None);
+        };
+        self.status.apply_to(m.id, sent_event(cred, pid.to_owned(), at)).await?;
+        Ok(Some(m.id))
+    }
+
+    /// The fallback without an id: the oldest message of this credential to `to` with this
+    /// text still short of `sent`, else the newest already sent; confirmed `sent`.
+    async fn confirm_sent(&self, cred: &CredentialRecord, to: &str, body: &str, at: i64) -> Result<Option<i64>, InboundError> {
         let recent = self.store.list_messages(Some(cred.association_id), None, MATCH_WINDOW).await.map_err(|e| InboundError::Unavailable(e.to_string()))?;
         let code = ProviderKind::WaWebGateway.code();
-        let found = recent.into_iter().find(|m| {
-            let recipient = if m.recipient.ends_with("@g.us") { m.recipient.clone() } else { m.recipient.trim_start_matches('+').to_owned() };
-            m.channel == "whatsapp"
-                && recipient == to
-                && sent_text(m) == body
-                && m.status.rank() <= MessageStatus::Sent.rank()
-                && m.provider.as_deref().is_none_or(|p| p == code)
-                && m.credential_id.is_none_or(|c| c == cred.id)
-        });
+        let candidates: Vec<&MessageRecord> = recent
+            .iter()
+            .filter(|m| {
+                let recipient = if m.recipient.ends_with("@g.us") { m.recipient.clone() } else { m.recipient.trim_start_matches('+').to_owned() };
+                m.channel == "whatsapp"
+                    && recipient == to
+                    && sent_text(m) == body
+                    && m.status.rank() <= MessageStatus::Sent.rank()
+                    && m.provider.as_deref().is_none_or(|p| p == code)
+                    && m.credential_id.is_none_or(|c| c == cred.id)
+            })
+            .collect();
+        // `recent` is newest first.
+        let found = candidates.iter().rev().find(|m| m.status.rank() < MessageStatus::Sent.rank()).or(candidates.first());
         let Some(m) = found else {
             crate::status::StatusService::count_unknown(ProviderKind::WaWebGateway);
-            return Ok(());
+            return Ok(None);
         };
-        let ev = StatusEvent {
-            provider: ProviderKind::WaWebGateway,
-            credential_id: Some(cred.id),
-            provider_message_id: m.provider_message_id.clone().unwrap_or_default(),
-            status: ReportStatus::Sent,
-            raw_status: "message_sent".into(),
-            error_code: None,
-            error_text: None,
-            at,
-        };
-        self.status.apply_to(m.id, ev).await?;
-        Ok(())
+        self.status.apply_to(m.id, sent_event(cred, m.provider_message_id.clone().unwrap_or_default(), at)).await?;
+        Ok(Some(m.id))
     }
+}
+
+fn sent_event(cred: &CredentialRecord, provider_message_id: String, at: i64) -> StatusEvent {
+    StatusEvent {
+        provider: ProviderKind::WaWebGateway,
+        credential_id: Some(cred.id),
+        provider_message_id,
+        status: ReportStatus::Sent,
+        raw_status: "message_sent".into(),
+        error_code: None,
+        error_text: None,
+        at,
+    }
+}
+
+/// The gateway's own id of the sent message, where the event carries one: `message` as the
+/// message object of its send answer (`id._serialized`, or `id` as a string), or `messageId`
+/// / `id` beside it. None for the seed's example event (`message` is the text).
+fn gateway_message_id(data: &Value) -> Option<String> {
+    let serialized = |v: &Value| v.get("_serialized").and_then(Value::as_str).or(v.as_str()).map(str::to_owned);
+    let from_message = data.get("message").filter(|m| m.is_object()).and_then(|m| m.get("id")).and_then(serialized);
+    from_message
+        .or_else(|| data.get("messageId").and_then(serialized))
+        .or_else(|| data.get("id").and_then(serialized))
+        .filter(|id| !id.is_empty() && id.len() <= 256)
 }
 
 #[cfg(test)]
@@ -187,6 +233,10 @@ mod tests {
         assert_eq!(chat_id("966500000001@c.us"), "966500000001");
         assert_eq!(chat_id("+966500000001"), "966500000001");
         assert_eq!(chat_id("120363@g.us"), "120363@g.us");
+        let ev = json!({"to": "1", "message": {"id": {"_serialized": "3EB0AA", "fromMe": true}, "body": "x"}});
+        assert_eq!(gateway_message_id(&ev).as_deref(), Some("3EB0AA"));
+        assert_eq!(gateway_message_id(&json!({"message": "Hello from the API"})), None);
+        assert_eq!(gateway_message_id(&json!({"messageId": "3EB0BB"})).as_deref(), Some("3EB0BB"));
         let s: GatewaySettings = serde_json::from_value(json!({"autoReply": "hi"})).unwrap();
         assert_eq!((s.auto_reply.as_deref(), s.call_rejection_message), (Some("hi"), None));
     }

@@ -18,6 +18,7 @@ pub mod signed;
 pub mod validity;
 pub mod sms_rules;
 pub mod whatsapp;
+pub mod whatsapp_bulk;
 
 pub use signed::SignedIngress;
 

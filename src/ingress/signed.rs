@@ -320,6 +320,33 @@ impl SignedIngress {
         let req: BulkBody = parse_json_borrowed(body).map_err(invalid_request)?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let callback_url = self.callback_url(req.callback_url).await?;
+        // `channel: "whatsapp"` with a templateCode naming an approved WhatsApp template: each
+        // recipient's parameters are `data` with its own `variables` over it.
+        if let (Some("whatsapp"), Some(code)) = (req.channel.as_deref(), req.template_code.as_deref().filter(|c| !c.is_empty())) {
+            let templates = self.ingress.store.list_wa_templates(req.association_id).await?;
+            if let Some(t) = super::whatsapp::resolve(&templates, code).map_err(IngressError::Invalid).map_err(prefix_invalid)? {
+                crate::directory::require_active(self.ingress.store.as_ref(), req.association_id).await.map_err(|e| match e {
+                    DirectoryError::Inactive => IngressError::Inactive,
+                    DirectoryError::NotFound(m) => IngressError::NotFound(m),
+                    DirectoryError::Store(s) => IngressError::Store(s),
+                    other => IngressError::Invalid(other.to_string()),
+                })?;
+                let options = crate::campaigns::PreparedOptions { scheduled_at, send_rate: req.send_rate, priority: req.priority.unwrap_or(0), callback_url };
+                let bulk = super::whatsapp_bulk::WaBulk {
+                    association_id: req.association_id,
+                    template: t,
+                    recipients: &req.recipients,
+                    data: req.data.unwrap_or_default(),
+                    name: req.campaign_name,
+                    options,
+                };
+                let accepted = super::whatsapp_bulk::create(&self.campaigns, bulk).await?;
+                if let Some(c) = &self.callbacks {
+                    c.campaign_created(accepted.campaign.id, accepted.campaign.callback_url.clone());
+                }
+                return Ok(accepted);
+            }
+        }
         let (message, channel) = match req.template_code.as_deref().filter(|c| !c.is_empty()) {
             Some(code) => {
                 let t = self.template(req.association_id, code).await?;

@@ -2,8 +2,8 @@
 //! (Sidobe's asynchronous sends answer `PENDING`): the credential actor notes each accepted
 //! one, the webhook receiver confirms it, and the reconciler (`inbound::sidobe_reconcile`)
 //! takes those still unconfirmed after a delay and asks the provider. Plain in-memory data,
-//! bounded (the oldest entries are dropped beyond `max`); after a restart the messages sent
-//! before it are not followed (their webhooks still apply when they come).
+//! bounded (the oldest entries are dropped beyond `max`), rebuilt after a restart from the
+//! message rows themselves (`inbound::sidobe_reconcile::recover_awaited`).
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};

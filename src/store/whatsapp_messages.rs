@@ -7,7 +7,8 @@
 //! * an index per association, newest first, once for all messages and once per status
 //!   class (a message moves from one class partition to the next as its status changes);
 //! * an index per association by the recipient's digits, then newest first, so a recipient
-//!   filter is a range read of the numbers starting with the digits asked for;
+//!   filter led by `+` is a range read of the numbers starting with the digits asked for, and
+//!   one without is a bounded walk of that index's keys for numbers holding them anywhere;
 //! * counters: per day (`wa.total`, `wa.sent`, `wa.delivered`, `wa.read`, `wa.failed`, the day
 //!   the event happened) for the stats of a period, and all time per class
 //!   (`wa.state.<CLASS>`, moved with the message) for the listing's `total`.
@@ -82,8 +83,12 @@ impl WaStatus {
 pub struct WaMessageQuery {
     pub association_id: i64,
     pub status: Option<WaStatus>,
-    /// Digits the recipient's number starts with (country code first).
+    /// Digits of the recipient's number asked for: the number starts with them
+    /// (`recipient_anywhere` false, country code first) or holds them anywhere.
     pub recipient_digits: Option<String>,
+    /// The digits may stand anywhere in the number (an infix match: a walk of the
+    /// association's recipient index, keys only, at most [`RECIPIENT_SCAN_LIMIT`] entries).
+    pub recipient_anywhere: bool,
     pub offset: usize,
     pub limit: usize,
 }
@@ -100,6 +105,19 @@ pub struct WaMessagePage {
 
 /// Most index entries a recipient filter walks (keys only) to count its total.
 pub const RECIPIENT_MATCH_LIMIT: usize = 100_000;
+
+/// Most recipient-index entries an infix match reads (keys only, no row) before it stops:
+/// a bound on its cost whatever the history's size; `total_limited` says it was reached.
+pub const RECIPIENT_SCAN_LIMIT: usize = 250_000;
+
+/// Whether `digits` (a number's digits) holds `fragment` (the digits asked for).
+pub fn digits_match(digits: &[u8], fragment: &[u8], anywhere: bool) -> bool {
+    if anywhere {
+        fragment.is_empty() || digits.windows(fragment.len()).any(|w| w == fragment)
+    } else {
+        digits.starts_with(fragment)
+    }
+}
 
 fn is_whatsapp(m: &MessageRecord) -> bool {
     m.channel == "whatsapp"
@@ -182,5 +200,15 @@ mod tests {
         assert!(wa_deltas(None, &sms).is_empty());
         assert_eq!(WaStatus::parse("delivered"), Some(WaStatus::Delivered));
         assert_eq!(wa_class_changed(Some(&read), &read), None);
+    }
+
+    #[test]
+    fn infix_and_prefix_matches() {
+        assert!(digits_match(b"966501234567", b"1234", true));
+        assert!(!digits_match(b"966501234567", b"1234", false));
+        assert!(digits_match(b"966501234567", b"9665", false));
+        assert!(digits_match(b"966501234567", b"4567", true));
+        assert!(!digits_match(b"966501234567", b"45678", true));
+        assert!(!digits_match(b"123", b"12345", true));
     }
 }

@@ -146,6 +146,7 @@ impl WhatsApp {
             credential_id: req.credential_id,
             invalid_recipients: invalid_count as u64,
             duplicates_removed: duplicates as u64,
+            options: Default::default(),
         };
         let campaign = campaigns.create_prepared(settings, ready.into_iter().map(|(_, m)| m).collect()).await.map_err(|e| match e {
             crate::campaigns::CampaignError::Invalid(m) | crate::campaigns::CampaignError::Conflict(m) => WhatsAppError::Invalid(m),

@@ -51,13 +51,15 @@ impl WhatsApp {
                 invalid(format!("status `{}` must be one of SENT, DELIVERED, READ, FAILED (or PENDING, CANCELLED)", s.chars().take(32).collect::<String>()))
             })?),
         };
+        // `+` first: the number starts with these digits; otherwise they may stand anywhere.
+        let recipient_anywhere = !q.recipient.as_deref().map(str::trim).unwrap_or("").starts_with('+');
         let recipient_digits = match q.recipient.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(r) => {
                 let ok = r.len() <= 32 && r.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'));
                 let digits: String = r.chars().filter(char::is_ascii_digit).collect();
                 if !ok || digits.is_empty() {
-                    return Err(invalid("recipient must be the digits of a phone number, or its first digits (country code first; `+` optional)"));
+                    return Err(invalid("recipient must be digits of a phone number: `+` and the first digits (country code first) for numbers starting with them, or digits found anywhere in the number"));
                 }
                 Some(digits)
             }
@@ -70,7 +72,7 @@ impl WhatsApp {
         if offset > MAX_OFFSET {
             return Err(invalid(format!("offset must be at most {MAX_OFFSET}")));
         }
-        let page = self.store.list_wa_messages(&WaMessageQuery { association_id: q.association_id, status, recipient_digits, offset, limit }).await?;
+        let page = self.store.list_wa_messages(&WaMessageQuery { association_id: q.association_id, status, recipient_digits, recipient_anywhere, offset, limit }).await?;
         Ok((page, limit, offset))
     }
 

@@ -250,3 +250,112 @@ impl TestServer {
         resp["data"]["id"].as_i64().unwrap()
     }
 }
+
+/// The dispatch settings of the channel and gateway suites: quick retries and route
+/// refreshes, so failover and re-routing show within a test's time.
+pub fn fast_dispatch(c: &mut Config) {
+    c.dispatch.backoff_base_ms = 10;
+    c.dispatch.backoff_max_ms = 50;
+    c.dispatch.route_refresh_ms = 1;
+    c.dispatch.provider_timeout_ms = 3_000;
+}
+
+/// An X-API-Key request with the association's admin key (the WhatsApp and gateway routes).
+pub fn wa(s: &TestServer, k: &Keys, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    s.client.request(method, s.url(path)).header("x-api-key", &k.admin_api_key)
+}
+
+/// A simulator control call (`/_sim/...`) that must answer 200; its JSON.
+pub async fn sim_post(sim: &jood::sim::SimHandle, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new().post(format!("{}{path}", sim.base_url())).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.unwrap()
+}
+
+pub async fn sim_get(sim: &jood::sim::SimHandle, path: &str) -> Value {
+    reqwest::Client::new().get(format!("{}{path}", sim.base_url())).send().await.unwrap().json().await.unwrap()
+}
+
+/// Polls `f` until it gives a value (15 s at most).
+pub async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> Option<Value>) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+}
+
+impl TestServer {
+    /// `GET /api/v1/notifications/{id}`'s data.
+    pub async fn notification(&self, k: &Keys, id: i64) -> Value {
+        let (status, body) = send(self.req(reqwest::Method::GET, &format!("/api/v1/notifications/{id}"), &k.api_key, &k.secret_key)).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].clone()
+    }
+
+    /// Polls a notification until its status is `want` (15 s at most).
+    pub async fn wait_status(&self, k: &Keys, id: i64, want: &str) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let n = self.notification(k, id).await;
+            if n["status"] == want {
+                return n;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(15), "message {id} never became {want}: {n}");
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+    }
+}
+
+/// An association created as the super-admin on the engine at `base` (a `TestServer` or an
+/// `EngineProcess`); its keys.
+pub async fn create_association_at(base: &str, id: i64, name: &str) -> Keys {
+    let rb = reqwest::Client::new().post(format!("{base}/api/v1/associations")).header("x-api-key", ADMIN_KEY).header("x-api-secret", ADMIN_KEY);
+    let (status, body) = send(rb.json(&json!({"id": id, "name": name}))).await;
+    assert_eq!(status, 201, "{body}");
+    Keys {
+        api_key: body["data"]["association"]["apiKey"].as_str().unwrap().to_string(),
+        secret_key: body["data"]["association"]["secretKey"].as_str().unwrap().to_string(),
+        admin_api_key: body["data"]["adminApiKey"].as_str().unwrap().to_string(),
+    }
+}
+
+/// A provider credential added on the engine at `base`; its id.
+pub async fn add_credential_at(base: &str, association_id: i64, keys: &Keys, body: Value) -> i64 {
+    let rb = reqwest::Client::new()
+        .post(format!("{base}/api/v1/associations/{association_id}/credentials"))
+        .header("x-api-key", &keys.api_key)
+        .header("x-api-secret", &keys.secret_key);
+    let (status, resp) = send(rb.json(&body)).await;
+    assert_eq!(status, 201, "{resp}");
+    resp["data"]["id"].as_i64().unwrap()
+}
+
+/// A signed webhook request to the engine at `base`.
+pub fn signed_at(base: &str, path: &str, secret: &str, body: &str) -> reqwest::RequestBuilder {
+    let ts = now_ms().to_string();
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .header("x-webhook-timestamp", &ts)
+        .header("x-webhook-signature", sign(secret, &ts, body))
+        .body(body.to_string())
+}
+
+/// Polls a notification on the engine at `base` until its status is `want` (20 s at most).
+pub async fn wait_status_at(base: &str, k: &Keys, id: i64, want: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let rb = reqwest::Client::new().get(format!("{base}/api/v1/notifications/{id}")).header("x-api-key", &k.api_key).header("x-api-secret", &k.secret_key);
+        let (status, body) = send(rb).await;
+        assert_eq!(status, 200, "{body}");
+        if body["data"]["status"] == want {
+            return body["data"].clone();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "message {id} never became {want}: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

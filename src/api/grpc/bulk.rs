@@ -64,6 +64,7 @@ pub async fn send_bulk(api: &GrpcApi, req: Request<Streaming<pb::SendBulkChunk>>
             .map(|i| pb::InvalidRecipient { index: i.index as u64, recipient: i.recipient, reason: i.reason })
             .collect(),
         duplicates_removed: a.duplicates_removed as u64,
+        segments: a.campaign.segments,
     })
 }
 

@@ -105,6 +105,17 @@ pub fn notification(m: MessageRecord, attempts: Vec<AttemptRecord>, timeline: Ve
             .collect(),
         created_at: timestamp(m.created_at),
         updated_at: timestamp(m.updated_at),
+        encoding: sms_encoding(m.encoding) as i32,
+        segments: m.segments,
+    }
+}
+
+/// The proto's encoding of an SMS (unspecified: not an SMS, or stored before encodings).
+pub fn sms_encoding(e: Option<crate::domain::sms::Encoding>) -> pb::SmsEncoding {
+    match e {
+        Some(crate::domain::sms::Encoding::Gsm7) => pb::SmsEncoding::Gsm7,
+        Some(crate::domain::sms::Encoding::Ucs2) => pb::SmsEncoding::Ucs2,
+        None => pb::SmsEncoding::Unspecified,
     }
 }
 
@@ -122,6 +133,7 @@ pub fn progress(c: &CampaignRecord, d: DeliveryCounts) -> pb::CampaignProgress {
         invalid_recipients: c.invalid_recipients,
         duplicates_removed: c.duplicates_removed,
         updated_at: timestamp(c.updated_at),
+        segments: c.segments,
     }
 }
 

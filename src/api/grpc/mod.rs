@@ -109,7 +109,13 @@ impl GrpcApi {
                 fallback: Vec::new(),
             })
             .await?;
-        Ok(pb::SendNotificationResponse { queue_id: accepted.id, status: convert::message_status(accepted.status) as i32 })
+        Ok(pb::SendNotificationResponse {
+            queue_id: accepted.id,
+            status: convert::message_status(accepted.status) as i32,
+            encoding: convert::sms_encoding(accepted.encoding) as i32,
+            segments: accepted.segments,
+            smart_encoding_applied: accepted.smart_encoding_applied,
+        })
     }
 
     async fn get_notification(&self, req: Request<pb::GetNotificationRequest>) -> Result<pb::Notification, ApiError> {

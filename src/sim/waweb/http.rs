@@ -108,8 +108,13 @@ fn sent(sim: &Arc<WawebSim>, key: &str, client_id: &str, to: String, message: Op
         log.push_back(json!({"id": id, "clientId": client_id, "to": to, "body": body, "mediaUrl": media, "timestamp": ts}));
     }
     sim.state.count(ProviderKind::WaWebGateway, key, Some(Outcome::Accepted));
+    let message = if sim.config.lock().event_message_ids {
+        json!({"id": {"_serialized": id, "fromMe": true}, "body": body, "timestamp": ts, "type": if media.is_some() { "media" } else { "chat" }})
+    } else {
+        json!(body)
+    };
     let event = json!({"event": "message_sent", "data": {
-        "from": client_id, "to": to, "body": body, "message": body, "timestamp": ts * 1000, "type": "sent_message",
+        "from": client_id, "to": to, "body": body, "message": message, "timestamp": ts * 1000, "type": "sent_message",
     }});
     let (sim2, client_id2) = (sim.clone(), client_id.to_owned());
     tokio::spawn(async move {

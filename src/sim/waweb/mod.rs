@@ -56,6 +56,9 @@ pub struct WawebSimConfig {
     pub read_only_groups: Vec<String>,
     /// Delay before `message_sent` is posted (ms).
     pub event_delay_ms: u64,
+    /// `message_sent` carries the sent message object (`message.id._serialized`, the id the
+    /// send answered with) instead of the seed's example, where `message` repeats the text.
+    pub event_message_ids: bool,
 }
 
 impl Default for WawebSimConfig {
@@ -69,6 +72,7 @@ impl Default for WawebSimConfig {
             group_delay_ms: 2_000,
             read_only_groups: Vec::new(),
             event_delay_ms: 20,
+            event_message_ids: false,
         }
     }
 }

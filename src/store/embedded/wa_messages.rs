@@ -5,7 +5,8 @@
 //! * `whatsapp_messages`: (association, class byte, `i64::MAX - id`) → empty; class 0 holds
 //!   every message, classes 1.. the messages now in that status class.
 //! * `whatsapp_messages_by_recipient`: (association, recipient digits, 0, `i64::MAX - id`) →
-//!   empty; a recipient filter reads the range of numbers starting with the digits asked.
+//!   empty; a recipient filter led by `+` reads the range of numbers starting with the digits
+//!   asked, one without walks the association's keys (bounded) for numbers holding them.
 //!
 //! Pages skip index keys (no row is read for an entry skipped by `offset`), totals come from
 //! the class counters; only a recipient filter counts its matches from its index range.
@@ -13,7 +14,7 @@
 use super::codec::{i64_from_key, i64_key};
 use super::committer::Mutation;
 use super::{io, EmbeddedStore, Tables};
-use crate::store::whatsapp_messages::{wa_class_changed, wa_deltas, WaMessagePage, WaMessageQuery, WaStatus, RECIPIENT_MATCH_LIMIT};
+use crate::store::whatsapp_messages::{digits_match, wa_class_changed, wa_deltas, WaMessagePage, WaMessageQuery, WaStatus, RECIPIENT_MATCH_LIMIT, RECIPIENT_SCAN_LIMIT};
 use crate::store::{CounterScope, MessageRecord, Store, StoreResult};
 
 fn class_key(association_id: i64, class: u8, id: i64) -> Vec<u8> {
@@ -85,16 +86,27 @@ impl EmbeddedStore {
                 page.total = counters.get(&name).copied().unwrap_or(0).max(0) as u64;
             }
             Some(d) => {
+                let fragment: Vec<u8> = digits(d).collect();
                 let mut prefix = i64_key(q.association_id).to_vec();
-                prefix.extend(digits(d));
+                if !q.recipient_anywhere {
+                    prefix.extend_from_slice(&fragment);
+                }
                 let mut matched = 0usize;
+                let mut scanned = 0usize;
                 let mut wanted = Vec::with_capacity(q.limit);
                 for guard in t.whatsapp.messages_by_recipient.prefix(&prefix) {
-                    if matched >= RECIPIENT_MATCH_LIMIT {
+                    if matched >= RECIPIENT_MATCH_LIMIT || scanned >= RECIPIENT_SCAN_LIMIT {
                         page.total_limited = true;
                         break;
                     }
-                    let Some(id) = id_of(&guard.key().map_err(io)?) else { continue };
+                    scanned += 1;
+                    let key = guard.key().map_err(io)?;
+                    // (association, digits, 0, id): the number's digits sit between.
+                    let Some(number) = key.get(8..key.len().saturating_sub(9)) else { continue };
+                    if !digits_match(number, &fragment, q.recipient_anywhere) {
+                        continue;
+                    }
+                    let Some(id) = id_of(&key) else { continue };
                     // With a status too, the class index says whether this one is in it.
                     if let Some(s) = q.status {
                         if !t.whatsapp.messages.contains_key(class_key(q.association_id, s.code(), id)).map_err(io)? {

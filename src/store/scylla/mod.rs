@@ -4,7 +4,8 @@
 //! `migrate.rs` (versioned schema), `management.rs` (compare-and-set rows, LWT),
 //! `messages.rs` (messages, status precedence, indexes), `stats.rs` (per-node totals instead
 //! of counters), `campaigns.rs` (campaigns, schedule, meta, sessions), `links.rs`,
-//! `callbacks.rs`, `whatsapp.rs`. This file only wires the trait to them.
+//! `callbacks.rs`, `whatsapp.rs`, `wa_messages.rs` (the WhatsApp message history). This
+//! file only wires the trait to them.
 //!
 //! Every write is acknowledged at the configured consistency (LOCAL_QUORUM by default), so a
 //! returned `Ok` is durable on a quorum of replicas. Depends on the store's model only.
@@ -18,6 +19,7 @@ mod messages;
 pub mod migrate;
 mod session;
 mod stats;
+mod wa_messages;
 mod whatsapp;
 
 pub use messages::{bucket_of, owner_of};
@@ -191,6 +193,8 @@ impl Store for ScyllaStore {
 
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
         self.open()?;
+        // The WhatsApp history rows first: one whose message never lands is skipped on read.
+        self.wa_history_insert(msgs).await?;
         self.insert_message_rows(msgs).await
     }
     async fn get_message(&self, id: i64) -> StoreResult<Option<MessageRecord>> {

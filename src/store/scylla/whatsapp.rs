@@ -9,10 +9,8 @@ use async_trait::async_trait;
 
 #[async_trait]
 impl WhatsAppStore for ScyllaStore {
-    async fn list_wa_messages(&self, _q: &crate::store::whatsapp_messages::WaMessageQuery) -> StoreResult<crate::store::whatsapp_messages::WaMessagePage> {
-        // The history indexes are written by the embedded backend only so far (the ScyllaDB
-        // tables are in schema.cql): say so rather than answer an empty page.
-        Err(crate::store::StoreError::Unavailable("the WhatsApp message history is not available on the ScyllaDB backend yet".into()))
+    async fn list_wa_messages(&self, q: &crate::store::whatsapp_messages::WaMessageQuery) -> StoreResult<crate::store::whatsapp_messages::WaMessagePage> {
+        self.list_wa_history(q).await
     }
 
     async fn put_wa_template(&self, rec: &WaTemplateRecord) -> StoreResult<()> {

@@ -86,6 +86,13 @@ fn sms_segments() {}
 
 #[utoipa::path(get, path = "/api/v1/whatsapp-messages", tag = "whatsapp", description = "WhatsApp message history",
     security(("apiKey" = [], "apiSecret" = []), ("apiKey" = []), ("superAdminKey" = [])),
+    params(
+        ("associationId" = Option<i64>, Query, description = "Required with the super-admin key"),
+        ("status" = Option<String>, Query, description = "SENT, DELIVERED, READ, FAILED (or PENDING, CANCELLED)"),
+        ("recipient" = Option<String>, Query, description = "Digits of the number: led by `+`, numbers starting with them; otherwise numbers holding them anywhere (bounded walk; `totalLimited` when the bound was reached)"),
+        ("limit" = Option<usize>, Query, description = "1 to 500 (default 50)"),
+        ("offset" = Option<usize>, Query, description = "At most 100000"),
+    ),
     responses((status = 200, description = "A page of WhatsApp messages", body = Success<Value>)))]
 #[allow(dead_code)]
 fn whatsapp_messages() {}
