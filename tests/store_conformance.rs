@@ -514,6 +514,8 @@ async fn redirect_links(s: SharedStore) {
         name: None,
         created_at: 1,
         updated_at: 1,
+        message_id: None,
+        campaign_id: None,
         click_count: 0,
         last_clicked_at: None,
     };

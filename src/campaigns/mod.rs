@@ -12,6 +12,8 @@ mod bulk;
 mod prepared;
 mod pump;
 mod quiet;
+mod recipients;
+mod tracked;
 pub mod scheduler;
 
 pub use prepared::{PreparedMessage, PreparedSettings};
