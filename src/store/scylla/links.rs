@@ -86,6 +86,9 @@ impl ScyllaStore {
         w.add(&self.db, "DELETE FROM {ks}.link_codes WHERE code = ?", (rec.code.clone(),)).await?;
         w.add(&self.db, "DELETE FROM {ks}.links_by_association WHERE association_id = ? AND id = ?", (rec.association_id, id)).await?;
         w.add(&self.db, "DELETE FROM {ks}.link_clicks WHERE link_id = ?", (id,)).await?;
+        if let Some(m) = rec.message_id {
+            w.add(&self.db, "DELETE FROM {ks}.links_by_message WHERE message_id = ? AND link_id = ?", (m, id)).await?;
+        }
         self.db.batch(w).await?;
         self.forget_clicks(id).await;
         Ok(true)
