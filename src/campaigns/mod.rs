@@ -9,6 +9,7 @@
 //! Depends on `store`, `dispatch`, `domain`.
 
 mod bulk;
+mod checking;
 mod prepared;
 mod pump;
 mod quiet;
