@@ -3,7 +3,9 @@
 //! a bad address is a 400 naming it; the relay's 4yz is retried and its 5yz is final (a
 //! bounced mailbox fails the message, a refused login fails over to the next credential); a
 //! campaign of 1,000 addresses is delivered to the sink; and the webhook's `fallbackChannels`
-//! carries a WhatsApp message that failed for good over to SMS.
+//! carries a WhatsApp message that failed for good over to SMS. The subject sent shows in
+//! every view of the message: the Jood and seed-003 notification views, the dashboard's
+//! message view and its logs.
 
 mod common;
 
@@ -188,5 +190,38 @@ async fn fallback_channels_carry_a_failed_whatsapp_message_over_to_sms() {
     assert_error(&send(s.signed("/api/v1/webhook/notification", &k.secret_key, &bad)).await, 400, "fallbackChannels[0]");
     let bad = json!({"associationId": 1, "recipient": "+966501234567", "message": "x", "channel": "sms", "fallbackChannels": ["sms"]}).to_string();
     assert_error(&send(s.signed("/api/v1/webhook/notification", &k.secret_key, &bad)).await, 400, "listed twice");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subject_shows_in_every_view_of_the_message() {
+    let sim = sim().await;
+    let s = engine().await;
+    let k = s.create_association(1, "A").await;
+    s.add_credential(1, &k, smtp(&sim, "relay-a", true)).await;
+    let (status, ok) = send_email(&s, &k.secret_key, "user@example.com", json!({"subject": "Order Update #7"})).await;
+    assert_eq!(status, 200, "{ok}");
+    let id = ok["data"]["queueId"].as_i64().unwrap();
+    let n = s.wait_terminal(&k, id, 10).await;
+    assert_eq!(n["subject"], "Order Update #7", "{n}");
+    // The seed-003 view of the same message.
+    let (st, v) = send(s.client.get(s.url(&format!("/api/v1/notifications/ntf_{id}"))).header("x-api-key", &k.admin_api_key)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["subject"], "Order Update #7", "{v}");
+    // The dashboard's message view and its logs.
+    let resp = s.client.post(s.url("/api/v1/dashboard/auth/login")).json(&json!({"username": OPERATOR, "password": OPERATOR_PASSWORD})).send().await.unwrap();
+    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let dash = |path: String| s.client.get(s.url(&format!("/api/v1/dashboard{path}"))).header("cookie", &cookie);
+    let (st, m) = send(dash(format!("/messages/{id}"))).await;
+    assert_eq!(st, 200, "{m}");
+    assert_eq!(m["data"]["subject"], "Order Update #7", "{m}");
+    let (st, logs) = send(dash("/logs?limit=10".into())).await;
+    assert_eq!(st, 200, "{logs}");
+    let row = logs["data"]["items"].as_array().or_else(|| logs["data"]["logs"].as_array()).expect("log rows").iter().find(|r| r["id"] == id).cloned();
+    assert_eq!(row.expect("the email in the logs")["subject"], "Order Update #7", "{logs}");
+    // An SMS has none.
+    let sms = s.send_sms(1, &k.secret_key, "+966501234567", "hi").await;
+    let (_, v) = send(s.req(reqwest::Method::GET, &format!("/api/v1/notifications/{sms}"), &k.api_key, &k.secret_key)).await;
+    assert!(v["data"].get("subject").is_none(), "{v}");
     s.stop().await;
 }

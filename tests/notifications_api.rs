@@ -2,7 +2,7 @@
 //! provider simulator and its SMTP sink: the quickstart as written (send, then track by
 //! `notification_id`), each error of its "Common Errors" table, channel capabilities,
 //! `idempotency_key`, the bulk form, a WhatsApp→SMS fallback ending delivered over SMS, and
-//! the Jood API's numeric ids still answering on the shared path.
+//! the Jood API's numeric ids still answering on the shared path, for `GET` and `DELETE`.
 
 mod common;
 
@@ -194,5 +194,40 @@ async fn whatsapp_falls_back_to_sms_and_idempotency_and_bulk() {
     let (st, b) = send(api(&s, reqwest::Method::POST, "/api/v1/notifications/bulk", key).json(&json!({"channels": ["whatsapp"], "recipients": [{"phone": "+14155550123"}]}))).await;
     assert_eq!(st, 400, "{b}");
     assert!(b["error"].as_str().unwrap().contains("Missing template_id for WhatsApp"), "{b}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_takes_a_notification_id_as_get_does() {
+    let (_sim, s, k) = setup().await;
+    let key = &k.admin_api_key;
+    let later = jood::domain::Timestamp(now_ms() + 3_600_000).to_iso();
+    let body = json!({"associationId": 1, "recipient": "+966501234567", "message": "later", "scheduledAt": later}).to_string();
+    let (st, ok) = send(s.signed("/api/v1/webhook/notification", &k.secret_key, &body)).await;
+    assert_eq!((st, ok["data"]["status"].as_str()), (200, Some("scheduled")), "{ok}");
+    let id = ok["data"]["queueId"].as_i64().unwrap();
+    let ntf = format!("ntf_{id}");
+
+    // Another association's key: not found, in the id's own form.
+    let other = s.create_association(2, "Other").await;
+    assert_error(&send(api(&s, reqwest::Method::DELETE, &format!("/api/v1/notifications/{ntf}"), &other.admin_api_key)).await, 404, &format!("Notification {ntf} not found"));
+    let (st, done) = send(api(&s, reqwest::Method::DELETE, &format!("/api/v1/notifications/{ntf}"), key)).await;
+    assert_eq!(st, 200, "{done}");
+    let (_, v) = send(s.req(reqwest::Method::GET, &format!("/api/v1/notifications/{id}"), &k.api_key, &k.secret_key)).await;
+    assert_eq!(v["data"]["status"], "cancelled", "{v}");
+    // Once more: a conflict naming the status, with the id as the caller wrote it.
+    assert_error(&send(api(&s, reqwest::Method::DELETE, &format!("/api/v1/notifications/{ntf}"), key)).await, 409, &format!("Notification {ntf} is cancelled"));
+    assert_error(&send(api(&s, reqwest::Method::DELETE, &format!("/api/v1/notifications/{id}"), key)).await, 409, &format!("Notification {id} is cancelled"));
+    // Malformed ids: the same answers as GET gives.
+    assert_error(&send(api(&s, reqwest::Method::DELETE, "/api/v1/notifications/ntf_zz", key)).await, 404, "Notification ntf_zz not found");
+    assert_error(&send(api(&s, reqwest::Method::DELETE, "/api/v1/notifications/zz", key)).await, 400, "neither a queue id");
+    assert_error(&send(api(&s, reqwest::Method::DELETE, "/api/v1/notifications/ntf_999999", key)).await, 404, "Notification ntf_999999 not found");
+    // A seed-003 send that is already on its way cannot be cancelled.
+    let (st, sent) = send_003(&s, key, json!({"recipient": {"phone": "+14155550123"}, "notification": {"channels": ["sms"], "body": "now"}})).await;
+    assert_eq!(st, 200, "{sent}");
+    let nid = sent["data"]["notification_id"].as_str().unwrap().to_string();
+    track(&s, key, &nid).await;
+    let got = send(api(&s, reqwest::Method::DELETE, &format!("/api/v1/notifications/{nid}"), key)).await;
+    assert_error(&got, 409, "only scheduled messages can be cancelled");
     s.stop().await;
 }

@@ -1,7 +1,9 @@
 //! Redirect links over real HTTP: every `/api/v1/redirect-links` route and its errors,
 //! `GET /r/{code}` with its click counted (and flushed to the store in the background),
 //! scoping by association, the super-admin's `associationId`, paging, and clicks that
-//! survive a graceful restart.
+//! survive a graceful restart. And `shortenLinks: true` on sends: the text delivered (through
+//! the simulator) carries `/r/` links that redirect to the original URLs, a campaign gets a
+//! distinct code per recipient, and its clicks show on the message and the campaign.
 
 mod common;
 
@@ -264,5 +266,137 @@ async fn clicks_survive_a_graceful_restart_and_public_url_shapes_short_urls() {
     let got = send(keyed(&s, Method::GET, &format!("{LINKS}/{id}"), &k.admin_api_key)).await;
     assert_eq!(got.1["data"]["clickCount"], 5, "{}", got.1);
     assert_eq!(click(&s, &code).await, (302, Some("https://jood.sa/r".into())));
+    s.stop().await;
+}
+
+/// The simulator, the engine and association 1 with an Infobip SMS credential on the simulator.
+async fn with_sms() -> (jood::sim::SimHandle, TestServer, common::Keys) {
+    let sim = jood::sim::Simulator::start("127.0.0.1:0", jood::sim::SimConfig::default()).await.unwrap();
+    let s = TestServer::start_with(|c| {
+        c.dispatch.route_refresh_ms = 1;
+        c.dispatch.backoff_base_ms = 10;
+    })
+    .await;
+    let k = s.create_association(1, "Jood").await;
+    s.add_credential(1, &k, json!({"providerId": 6, "senderName": "JOOD", "credentials": {"apiKey": "IB_sms"}, "apiUrl": sim.base_url(), "isDefault": true})).await;
+    (sim, s, k)
+}
+
+/// The codes of `{base}/r/{code}` links in `text`, in order.
+fn short_codes(text: &str, base: &str) -> Vec<String> {
+    let marker = format!("{base}/r/");
+    text.match_indices(&marker).map(|(i, _)| text[i + marker.len()..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect()).collect()
+}
+
+async fn notification(s: &TestServer, k: &common::Keys, id: i64) -> Value {
+    let got = send(s.req(Method::GET, &format!("/api/v1/notifications/{id}"), &k.api_key, &k.secret_key)).await;
+    assert_eq!(got.0, 200, "{}", got.1);
+    got.1["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shortened_send_carries_tracked_links_that_redirect_and_count() {
+    let (sim, s, k) = with_sms().await;
+    let text = "Receipt: https://jood.sa/receipt/123?x=1. Track it (https://track.example/o/9) today";
+    let body = json!({"associationId": 1, "recipient": "+966501234567", "message": text, "shortenLinks": true}).to_string();
+    let (status, ok) = send(s.signed("/api/v1/webhook/notification", &k.secret_key, &body)).await;
+    assert_eq!(status, 200, "{ok}");
+    let id = ok["data"]["queueId"].as_i64().unwrap();
+    let m = s.wait_terminal(&k, id, 15).await;
+    let sent = m["message"].as_str().unwrap();
+    let codes = short_codes(sent, &s.url(""));
+    assert_eq!(codes.len(), 2, "{sent}");
+    assert_ne!(codes[0], codes[1]);
+    assert!(codes.iter().all(|c| c.len() == 10), "{codes:?}");
+    assert_eq!(sent, format!("Receipt: {0}/r/{1}. Track it ({0}/r/{2}) today", s.url(""), codes[0], codes[1]));
+    // Segments are counted on the text sent (GSM-7, one part: it is under 160 characters).
+    assert_eq!((m["encoding"].as_str(), m["segments"].as_i64()), (Some("GSM7"), Some(1)), "{m}");
+    // The provider got the shortened text.
+    let delivered = sim.requests(jood::domain::ProviderKind::Infobip);
+    assert!(delivered.iter().any(|r| r.raw_body.contains(&codes[1]) && !r.raw_body.contains("track.example")), "{delivered:?}");
+
+    assert_eq!(click(&s, &codes[0]).await, (302, Some("https://jood.sa/receipt/123?x=1".into())));
+    assert_eq!(click(&s, &codes[1]).await, (302, Some("https://track.example/o/9".into())));
+    assert_eq!(click(&s, &codes[1]).await.0, 302);
+    let m = notification(&s, &k, id).await;
+    let links = m["links"].as_array().expect("the message shows its links");
+    let by_code = |c: &str| links.iter().find(|l| l["code"] == c).unwrap_or_else(|| panic!("{c} in {m}")).clone();
+    assert_eq!(by_code(&codes[0])["targetUrl"], "https://jood.sa/receipt/123?x=1");
+    assert_eq!(by_code(&codes[0])["shortUrl"], s.url(&format!("/r/{}", codes[0])));
+    assert_eq!((by_code(&codes[0])["clickCount"].as_i64(), by_code(&codes[1])["clickCount"].as_i64()), (Some(1), Some(2)), "{m}");
+
+    // Tracked links are the message's, not listed with the association's own links.
+    let list = send(keyed(&s, Method::GET, LINKS, &k.admin_api_key)).await;
+    assert_eq!(list.1["data"]["total"], 0, "{}", list.1);
+    // Without shortenLinks the text is left alone.
+    let plain = s.send_sms(1, &k.secret_key, "+966501234568", text).await;
+    let m = notification(&s, &k, plain).await;
+    assert_eq!(m["message"], text);
+    assert!(m.get("links").is_none(), "{m}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shortened_campaign_gives_each_recipient_a_code_and_reports_clicks() {
+    let (_sim, s, k) = with_sms().await;
+    let recipients: Vec<Value> = (0..5).map(|i| json!({"phone": format!("+96650123456{i}"), "variables": {"name": format!("R{i}")}})).collect();
+    let body = json!({"associationId": 1, "recipients": recipients, "message": "Hi {{name}}, the sale: https://shop.example/sale?c=7 (and https://shop.example/faq)",
+                      "shortenLinks": true, "campaignName": "Tracked"})
+    .to_string();
+    let (status, ok) = send(s.signed("/api/v1/webhook/bulk", &k.secret_key, &body)).await;
+    assert_eq!(status, 200, "{ok}");
+    let campaign = ok["data"]["campaignId"].as_i64().unwrap();
+    let ids = s.store.list_campaign_messages(campaign, None, 100).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    let mut all_codes = std::collections::HashSet::new();
+    let mut first_code = Vec::new();
+    for id in &ids {
+        let m = notification(&s, &k, *id).await;
+        let text = m["message"].as_str().unwrap();
+        let codes = short_codes(text, &s.url(""));
+        assert_eq!(codes.len(), 2, "{text}");
+        assert!(text.starts_with("Hi R") && !text.contains("shop.example"), "{text}");
+        assert_eq!(m["links"].as_array().unwrap().len(), 2, "{m}");
+        all_codes.extend(codes.iter().cloned());
+        first_code.push(codes[0].clone());
+    }
+    assert_eq!(all_codes.len(), 10, "a distinct code per recipient and URL: {all_codes:?}");
+
+    // Recipient 0 clicks both of its links and one twice, recipient 1 clicks once: 4 clicks
+    // by 2 recipients.
+    assert_eq!(click(&s, &first_code[0]).await, (302, Some("https://shop.example/sale?c=7".into())));
+    assert_eq!(click(&s, &first_code[0]).await.0, 302);
+    let m0 = notification(&s, &k, ids[0]).await;
+    let second = m0["links"].as_array().unwrap().iter().find(|l| l["code"] != first_code[0].as_str()).unwrap()["code"].as_str().unwrap().to_string();
+    assert_eq!(click(&s, &second).await, (302, Some("https://shop.example/faq".into())));
+    assert_eq!(click(&s, &first_code[1]).await.0, 302);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, c) = send(s.req(Method::GET, &format!("/api/v1/campaigns/{campaign}"), &k.api_key, &k.secret_key)).await;
+        if c["data"]["clicks"] == 4 {
+            assert_eq!(c["data"]["clickedRecipients"], 2, "{c}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "campaign clicks not reported: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A later click of an already counted recipient adds a click, not a recipient.
+    assert_eq!(click(&s, &second).await.0, 302);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, c) = send(s.req(Method::GET, &format!("/api/v1/campaigns/{campaign}"), &k.api_key, &k.secret_key)).await;
+        if c["data"]["clicks"] == 5 {
+            assert_eq!(c["data"]["clickedRecipients"], 2, "{c}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "campaign clicks not reported: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A campaign without shortenLinks reports zero clicks.
+    let body = json!({"associationId": 1, "recipients": ["+966501234599"], "message": "https://shop.example/x"}).to_string();
+    let (_, ok) = send(s.signed("/api/v1/webhook/bulk", &k.secret_key, &body)).await;
+    let other = ok["data"]["campaignId"].as_i64().unwrap();
+    let (_, c) = send(s.req(Method::GET, &format!("/api/v1/campaigns/{other}"), &k.api_key, &k.secret_key)).await;
+    assert_eq!((c["data"]["clicks"].as_i64(), c["data"]["clickedRecipients"].as_i64()), (Some(0), Some(0)), "{c}");
     s.stop().await;
 }

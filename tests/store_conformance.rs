@@ -517,6 +517,8 @@ async fn redirect_links(s: SharedStore) {
         name: None,
         created_at: 1,
         updated_at: 1,
+        message_id: None,
+        campaign_id: None,
         click_count: 0,
         last_clicked_at: None,
     };
@@ -563,6 +565,54 @@ async fn redirect_links(s: SharedStore) {
     assert_eq!(s.list_links(7, 0, 10).await.unwrap().total, 4);
     s.create_link(&link(10, 7, "code1")).await.unwrap();
     assert_eq!(s.get_link(10).await.unwrap().unwrap().click_count, 0, "a new link starts with no clicks");
+}
+
+/// Tracked links (`shortenLinks`): written with their messages in one call, found by code and
+/// by message (not listed with the association's links); a taken code refuses the whole
+/// write; clicks add up per campaign, a recipient (message) counted once however many of its
+/// links are clicked.
+async fn tracked_links(s: SharedStore) {
+    let tracked = |id: i64, message: i64, code: &str| LinkRecord {
+        id,
+        association_id: 7,
+        code: code.into(),
+        target_url: format!("https://shop.example/{id}"),
+        name: None,
+        created_at: 1,
+        updated_at: 1,
+        message_id: Some(message),
+        campaign_id: Some(50),
+        click_count: 0,
+        last_clicked_at: None,
+    };
+    let m1 = MessageRecord { campaign_id: Some(50), ..msg(101, 7) };
+    let m2 = MessageRecord { campaign_id: Some(50), ..msg(102, 7) };
+    let links = [tracked(201, 101, "trkA"), tracked(202, 101, "trkB"), tracked(203, 102, "trkC")];
+    s.insert_messages_with_links(&[m1, m2], &links).await.unwrap();
+    assert!(s.get_message(102).await.unwrap().is_some());
+    let got = s.get_link_by_code("trkC").await.unwrap().unwrap();
+    assert_eq!((got.id, got.message_id, got.campaign_id), (203, Some(102), Some(50)));
+    let mut of1: Vec<i64> = s.list_message_links(101).await.unwrap().iter().map(|l| l.id).collect();
+    of1.sort();
+    assert_eq!(of1, vec![201, 202]);
+    assert_eq!(s.list_links(7, 0, 10).await.unwrap().total, 0, "tracked links are the messages'");
+    // A taken code: nothing of the write is stored.
+    let err = s.insert_messages_with_links(&[msg(103, 7)], &[tracked(204, 103, "trkD"), tracked(205, 103, "trkA")]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(s.get_message(103).await.unwrap().is_none());
+    assert!(s.get_link_by_code("trkD").await.unwrap().is_none());
+    assert_eq!(s.get_link_by_code("trkA").await.unwrap().unwrap().id, 201, "the taken code still points at its link");
+
+    let c = |link_id, clicks, at| LinkClicks { link_id, clicks, last_clicked_at: at };
+    s.add_link_clicks(&[c(201, 2, 10), c(202, 1, 11)]).await.unwrap();
+    assert_eq!(s.campaign_clicks(50).await.unwrap(), CampaignClicks { clicks: 3, clicked_recipients: 1 });
+    s.add_link_clicks(&[c(203, 1, 12), c(201, 1, 13)]).await.unwrap();
+    assert_eq!(s.campaign_clicks(50).await.unwrap(), CampaignClicks { clicks: 5, clicked_recipients: 2 });
+    assert_eq!(s.campaign_clicks(51).await.unwrap(), CampaignClicks::default());
+    let a = s.get_link(201).await.unwrap().unwrap();
+    assert_eq!((a.click_count, a.last_clicked_at), (3, Some(13)));
+    assert!(s.delete_link(202).await.unwrap());
+    assert_eq!(s.list_message_links(101).await.unwrap().iter().map(|l| l.id).collect::<Vec<_>>(), vec![201]);
 }
 
 /// The opt-out list: one row per (association, recipient, channel), a recipient's rows in one
@@ -759,7 +809,8 @@ mod embedded_backend {
         opt_outs_and_sms_fields,
         callback_attempts_are_pruned_by_age,
         transitions_are_compare_and_set,
-        whatsapp_history
+        whatsapp_history,
+        tracked_links
     );
 }
 
@@ -866,7 +917,8 @@ mod scylla_backend {
         redirect_links,
         callback_attempts_are_pruned_by_age,
         transitions_are_compare_and_set,
-        whatsapp_history
+        whatsapp_history,
+        tracked_links
     );
 
     /// Two sessions (two engine processes, in effect) racing transitions of one message:

@@ -13,13 +13,13 @@
 //! recipients over as a [`RecipientInput`].
 
 use super::{CampaignError, CampaignService};
-use crate::domain::{now_ms, phone, template};
+use crate::domain::now_ms;
+use super::checking::{check_chunk, Entry, Personalise};
 use crate::store::{CampaignRecord, CampaignStatus, MessageRecord, StoreResult};
-use serde::Deserialize;
+pub use super::recipients::{RecipientInput, Variables};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// A campaign's settings, whatever API carried them.
@@ -41,6 +41,9 @@ pub struct BulkSettings {
     pub smart_encoding: Option<bool>,
     /// An email campaign's subject, personalised like the message (default: its first line).
     pub subject: Option<String>,
+    /// `shortenLinks`: each recipient's text gets a tracked short link under this base URL
+    /// for each http(s) URL (a code per recipient, so clicks are attributable).
+    pub shorten_links: Option<String>,
 }
 
 /// A bulk request whose recipients are all at hand (the HTTP body).
@@ -65,274 +68,8 @@ pub struct BulkAccepted {
     pub duplicates_removed: usize,
 }
 
-/// A recipient's personal variables, as the API received them.
-pub enum Variables<'a> {
-    None,
-    /// A JSON object (HTTP).
-    Json(&'a RawValue),
-    /// Strings by name (gRPC).
-    Strings(&'a HashMap<String, String>),
-}
-
-impl Variables<'_> {
-    /// The text a placeholder `name` renders as, if these variables give it a value (see
-    /// `template::render`: the last of duplicate names, scalars only).
-    fn text(&self, fields: &[(Cow<'_, str>, &RawValue)], name: &str) -> Option<String> {
-        match self {
-            Variables::None => None,
-            Variables::Json(_) => {
-                let raw = fields.iter().rev().find(|(k, _)| k == name)?.1.get();
-                match raw.as_bytes().first()? {
-                    b'"' => serde_json::from_str::<Cow<str>>(raw).ok().map(Cow::into_owned),
-                    b't' | b'f' => serde_json::from_str::<bool>(raw).ok().map(|b| b.to_string()),
-                    b'-' | b'0'..=b'9' => serde_json::from_str::<serde_json::Number>(raw).ok().map(|n| n.to_string()),
-                    _ => None,
-                }
-            }
-            Variables::Strings(m) => m.get(name).cloned(),
-        }
-    }
-
-    /// The fields of a JSON object, in order, values left raw (none for other variables). As
-    /// when the object was parsed into a `serde_json::Map`: none at all if any value would not
-    /// parse (a number out of range, a lone surrogate escape, nesting too deep).
-    fn fields(&self) -> Vec<(Cow<'_, str>, &RawValue)> {
-        match self {
-            Variables::Json(v) if serde_json::from_str::<Valid>(v.get()).is_ok() => {
-                serde_json::from_str::<Fields>(v.get()).map(|f| f.0).unwrap_or_default()
-            }
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// Any JSON value that `serde_json::Value` accepts, checked without building it.
-struct Valid;
-
-impl<'de> Deserialize<'de> for Valid {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Valid;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_unit<E>(self) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Valid, A::Error> {
-                while seq.next_element::<Valid>()?.is_some() {}
-                Ok(Valid)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
-                while map.next_entry::<Key<'de>, Valid>()?.is_some() {}
-                Ok(Valid)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A JSON object's fields, without building a map or its values.
-struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
-                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(Fields(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// A field name, borrowed from the body unless it has escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// One entry of a recipient list as an API layer received it.
-pub trait RecipientInput: Sync {
-    /// The phone number and its variables, or (what to show of the entry, why it is refused).
-    fn read(&self) -> Result<(Cow<'_, str>, Variables<'_>), (String, String)>;
-}
-
-#[derive(Deserialize)]
-struct Personal<'a> {
-    /// An email campaign's entries may say `email` (the address) instead.
-    #[serde(borrow, alias = "email")]
-    phone: Cow<'a, str>,
-    #[serde(default, borrow)]
-    variables: Option<&'a RawValue>,
-}
-
-/// A phone string or `{phone, variables}`.
-impl RecipientInput for &RawValue {
-    fn read(&self) -> Result<(Cow<'_, str>, Variables<'_>), (String, String)> {
-        let text = self.get();
-        let (phone, variables) = match text.as_bytes().first() {
-            Some(b'"') => match serde_json::from_str::<Cow<str>>(text) {
-                Ok(p) => (p, None),
-                Err(e) => return Err((text.to_string(), format!("is not a string: {e}"))),
-            },
-            Some(b'{') => match serde_json::from_str::<Personal>(text) {
-                Ok(p) => (p.phone, p.variables),
-                Err(e) => {
-                    let e = e.to_string();
-                    let e = e.split(" at line").next().unwrap_or(&e).to_string();
-                    return Err((text.chars().take(64).collect(), format!("is not {{phone, variables}}: {e}")));
-                }
-            },
-            _ => return Err((text.chars().take(64).collect(), "must be a phone number string or {phone, variables}".into())),
-        };
-        match variables {
-            Some(v) if v.get() == "null" => Ok((phone, Variables::None)),
-            Some(v) if !v.get().starts_with('{') => Err((phone.into_owned(), "variables must be an object".into())),
-            Some(v) => Ok((phone, Variables::Json(v))),
-            None => Ok((phone, Variables::None)),
-        }
-    }
-}
-
-/// What the message of each recipient is made of (the campaign's settings).
-#[derive(Clone, Copy)]
-struct Personalise<'a> {
-    message: &'a str,
-    data: &'a Map<String, Value>,
-    personalised: bool,
-    max_chars: usize,
-    /// An email campaign: recipients are addresses, each message gets a subject.
-    email: bool,
-    subject: Option<&'a str>,
-}
-
-impl Personalise<'_> {
-    fn body(&self, variables: &Variables<'_>) -> String {
-        if self.personalised {
-            let fields = variables.fields();
-            template::render_with(self.message, |name| {
-                variables.text(&fields, name).or_else(|| template::text_of(self.data.get(name)?))
-            })
-        } else {
-            self.message.to_string()
-        }
-    }
-}
-
-/// One recipient entry, parsed, checked and (when valid) its message rendered.
-enum Entry {
-    Valid { recipient: phone::Recipient, key: u64, body: String, too_long: bool, subject: Option<String> },
-    Invalid { shown: String, reason: String },
-}
-
-fn check<R: RecipientInput>(item: &R, p: &Personalise<'_>) -> Entry {
-    match item.read() {
-        Err((shown, reason)) => Entry::Invalid { shown, reason },
-        Ok((phone, variables)) => match normalise(p.email, &phone) {
-            Ok(recipient) => {
-                let body = p.body(&variables);
-                let too_long = body.len() > p.max_chars && body.chars().count() > p.max_chars;
-                let subject = p.email.then(|| match p.subject {
-                    Some(s) => Personalise { message: s, ..*p }.body(&variables),
-                    None => crate::domain::email::default_subject(&body),
-                });
-                let key = if p.email { address_key(&recipient.e164) } else { dedupe_key(&recipient.e164) };
-                Entry::Valid { key, recipient, body, too_long, subject }
-            }
-            Err(reason) => Entry::Invalid { shown: phone.into_owned(), reason },
-        },
-    }
-}
-
-/// Checks and renders a chunk on every core (phone validation and personalisation are the
-/// costly part of a big request; only de-duplication is left to do in order).
-fn check_chunk<R: RecipientInput>(items: &[R], p: &Personalise<'_>) -> Vec<Entry> {
-    let work = || -> Vec<Entry> {
-        let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8);
-        if threads == 1 || items.len() < 512 {
-            return items.iter().map(|i| check(i, p)).collect();
-        }
-        let per = items.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let parts: Vec<_> = items.chunks(per).map(|part| s.spawn(move || part.iter().map(|i| check(i, p)).collect::<Vec<_>>())).collect();
-            let mut out = Vec::with_capacity(items.len());
-            for h in parts {
-                out.extend(h.join().expect("validation thread"));
-            }
-            out
-        })
-    };
-    // Don't stall the async scheduler's worker while the chunk is checked.
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
-    }
-}
-
 fn no_recipients() -> CampaignError {
     CampaignError::Invalid("recipients must list at least one phone number".into())
-}
-
-/// A phone number, or an address on an email campaign.
-fn normalise(email: bool, recipient: &str) -> Result<phone::Recipient, String> {
-    if email {
-        crate::domain::email::normalise(recipient).map(|a| phone::Recipient { e164: a, country: None })
-    } else {
-        phone::normalise(recipient)
-    }
-}
-
-/// An address's de-duplication key: 64-bit FNV-1a of it, case-folded (a collision, about one
-/// in 10^10 for a million recipients, would drop one recipient as a duplicate).
-fn address_key(address: &str) -> u64 {
-    address.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// E.164 digits as an integer: a compact de-duplication key (15 digits fit in 64 bits).
-fn dedupe_key(e164: &str) -> u64 {
-    e164.trim_start_matches('+').parse().unwrap_or(u64::MAX)
 }
 
 /// A campaign being stored: recipients go in chunk by chunk ([`Self::push`]), the campaign is
@@ -493,11 +230,12 @@ impl BulkIngest {
                 max_chars: self.svc.max_message_chars,
                 email,
                 subject: s.subject.as_deref(),
+                shorten: s.shorten_links.as_deref(),
             };
             let mut accepted = Vec::with_capacity(part.len());
             for (i, entry) in check_chunk(part, &personalise).into_iter().enumerate() {
                 match entry {
-                    Entry::Valid { recipient, key, body, too_long, subject } => {
+                    Entry::Valid { recipient, key, body, too_long, subject, links } => {
                         if !self.seen.insert(key) {
                             self.duplicates += 1;
                             continue;
@@ -523,7 +261,7 @@ impl BulkIngest {
                                 continue;
                             }
                         }
-                        accepted.push((recipient, shaped, subject));
+                        accepted.push((recipient, shaped, subject, links));
                     }
                     Entry::Invalid { shown, reason } => {
                         self.invalid_count += 1;
@@ -534,10 +272,15 @@ impl BulkIngest {
                 }
             }
             let ids = self.svc.ids.next_block(accepted.len() as u64);
+            let mut links = Vec::new();
             let records: Vec<MessageRecord> = accepted
                 .into_iter()
                 .zip(ids)
-                .map(|((recipient, shaped, subject), id)| MessageRecord {
+                .map(|((recipient, shaped, subject, tracked), id)| {
+                    if !tracked.is_empty() {
+                        links.extend(crate::links::tracked_records(&self.svc.ids, s.association_id, id, Some(self.campaign_id), tracked, self.now));
+                    }
+                    MessageRecord {
                     email: subject.map(|subject| crate::domain::EmailContent { subject, html: None }),
                     campaign_id: Some(self.campaign_id),
                     expires_at: Some(self.expires_at),
@@ -546,6 +289,7 @@ impl BulkIngest {
                     encoding: shaped.encoding,
                     segments: shaped.segments,
                     ..MessageRecord::accepted(id, s.association_id, recipient, shaped.body, s.channel.clone(), self.scheduled, self.now)
+                    }
                 })
                 .collect();
             self.valid += records.len() as u64;
@@ -560,7 +304,11 @@ impl BulkIngest {
             }
             if !records.is_empty() {
                 let store = self.svc.store.clone();
-                self.guard.writes.spawn(async move { store.insert_messages(&records).await });
+                match self.settings.shorten_links.clone() {
+                    // The links in the same durable write as their messages.
+                    Some(base) if !links.is_empty() => self.guard.writes.spawn(super::tracked::write(store, records, links, base)),
+                    _ => self.guard.writes.spawn(async move { store.insert_messages(&records).await }),
+                };
             }
             // A few chunk commits in flight: they overlap with checking the next chunk.
             while self.guard.writes.len() >= 3 {
@@ -629,59 +377,5 @@ fn campaign_row(id: i64, s: &BulkSettings, scheduled: Option<i64>, now: i64) -> 
         callback_url: s.callback_url.clone(),
         paused_until: None,
         segments: 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_are_checked_one_by_one() {
-        let raws: Vec<Box<RawValue>> = [r#""+966501234567""#, r#"{"phone":"+966501234568","variables":{"n":"A"}}"#, "5", r#"{"variables":{}}"#, r#"{"phone":"+966501234569","variables":[1]}"#, r#""nope""#]
-            .iter()
-            .map(|s| RawValue::from_string(s.to_string()).unwrap())
-            .collect();
-        let refs: Vec<&RawValue> = raws.iter().map(|b| b.as_ref()).collect();
-        let data = Map::new();
-        let p = Personalise { message: "Hi {{n}}", data: &data, personalised: true, max_chars: 10, email: false, subject: None };
-        let out = check_chunk(&refs, &p);
-        let kinds: Vec<bool> = out.iter().map(|e| matches!(e, Entry::Valid { .. })).collect();
-        assert_eq!(kinds, vec![true, true, false, false, false, false]);
-        match &out[1] {
-            Entry::Valid { body, key, too_long, .. } => assert_eq!((body.as_str(), *key, *too_long), ("Hi A", 966501234568, false)),
-            _ => unreachable!(),
-        }
-        match &out[3] {
-            Entry::Invalid { reason, .. } => assert!(reason.contains("missing field `phone`"), "{reason}"),
-            _ => unreachable!(),
-        }
-        assert_eq!(dedupe_key("+966501234567"), 966501234567);
-    }
-
-    /// Rendering from the raw variables gives what rendering from a parsed map gives.
-    #[test]
-    fn personalises_like_a_parsed_map() {
-        let data: Map<String, Value> = serde_json::from_str(r#"{"g":"global","n":"fallback","x":7}"#).unwrap();
-        let message = "{{n}}|{{ g }}|{{x}}|{{f}}|{{b}}|{{z}}|{{a}}|{{o}}|{{e\"q}}|{{missing}}|{{}}";
-        let p = Personalise { message, data: &data, personalised: true, max_chars: 1000, email: false, subject: None };
-        for vars in [
-            r#"{"n":"A"}"#,
-            r#"{"n":"first","n":"last"}"#,
-            r#"{"n":null,"x":1.50,"f":-2e3,"b":true,"z":0,"a":[1],"o":{"k":1}}"#,
-            r#"{"e\"q":"escaped key","n":"tab\there \u00e9"}"#,
-            r#"{"n":"own","x":1e400}"#,
-            r#"{"n":"own","a":[{"deep":"\ud800"}]}"#,
-            r#"{}"#,
-        ] {
-            let raw = RawValue::from_string(vars.to_string()).unwrap();
-            // As the variables were read before: a map, or none if the object does not parse.
-            let map: Map<String, Value> = serde_json::from_str(vars).unwrap_or_default();
-            assert_eq!(p.body(&Variables::Json(&raw)), template::render(message, &[&map, &data]), "{vars}");
-        }
-        let strings: HashMap<String, String> = [("n".to_string(), "S".to_string())].into();
-        let map: Map<String, Value> = strings.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-        assert_eq!(p.body(&Variables::Strings(&strings)), template::render(message, &[&map, &data]));
-        assert_eq!(p.body(&Variables::None), template::render(message, &[&data]));
     }
 }

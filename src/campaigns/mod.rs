@@ -9,9 +9,12 @@
 //! Depends on `store`, `dispatch`, `domain`.
 
 mod bulk;
+mod checking;
 mod prepared;
 mod pump;
 mod quiet;
+mod recipients;
+mod tracked;
 pub mod scheduler;
 
 pub use prepared::{PreparedMessage, PreparedOptions, PreparedSettings};

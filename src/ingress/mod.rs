@@ -76,6 +76,9 @@ pub struct NewMessage {
     pub email: Option<crate::domain::EmailContent>,
     /// The channels to try next if this one fails for good (already validated by the caller).
     pub fallback: Vec<crate::domain::FallbackStep>,
+    /// `shortenLinks`: replace each http(s) URL of the text by a tracked link under this base
+    /// URL (`server.public_url`, or the request's host), stored with the message.
+    pub shorten_links: Option<String>,
 }
 
 /// The acknowledgement of a durable message.
@@ -142,6 +145,17 @@ impl Ingress {
         if m.body.trim().is_empty() {
             return Err(IngressError::Invalid("message must not be empty".into()));
         }
+        // Before encoding and segment counting: the text sent is the shortened one.
+        let mut m = m;
+        let id = self.ids.next_id();
+        let tracked = match m.shorten_links.take() {
+            Some(base) => {
+                let (text, links) = crate::links::shorten::shorten(&m.body, &base).map_err(|e| IngressError::Invalid(format!("could not draw a link code: {e}")))?;
+                m.body = text;
+                Some((base, links))
+            }
+            None => None,
+        };
         let chars = m.body.chars().count();
         if chars > self.max_message_chars {
             return Err(IngressError::Invalid(format!("message has {chars} characters; the limit is {}", self.max_message_chars)));
@@ -165,7 +179,7 @@ impl Ingress {
             return Err(IngressError::Invalid(format!("a WhatsApp template or media payload cannot be sent on the {} channel", channel.as_str())));
         }
         let expires_at = self.validity.deadline(m.validity_secs, &association, scheduled.unwrap_or(now)).map_err(IngressError::Invalid)?;
-        let record = MessageRecord {
+        let mut record = MessageRecord {
             expires_at: Some(expires_at),
             email,
             fallback: m.fallback,
@@ -175,12 +189,14 @@ impl Ingress {
             callback_url: m.callback_url,
             encoding: shaped.encoding,
             segments: shaped.segments,
-            ..MessageRecord::accepted(self.ids.next_id(), m.association_id, recipient, shaped.body, m.channel.clone(), scheduled, now)
+            ..MessageRecord::accepted(id, m.association_id, recipient, shaped.body, m.channel.clone(), scheduled, now)
         };
-        self.store.insert_messages(std::slice::from_ref(&record)).await?;
+        match tracked {
+            Some((base, links)) if !links.is_empty() => record = self.insert_with_links(record, &base, links, now).await?,
+            _ => self.store.insert_messages(std::slice::from_ref(&record)).await?,
+        }
         metrics::counter!(crate::telemetry::INGRESS_ACCEPTED_TOTAL, "channel" => channel.as_str())
             .increment(1);
-        let id = record.id;
         let accepted = |status| Accepted {
             id,
             status,
@@ -201,6 +217,27 @@ impl Ingress {
             Err(DispatchError::Stopped) => tracing::warn!(id, "dispatch stopped; message kept for recovery"),
         }
         Ok(accepted(MessageStatus::Queued))
+    }
+}
+
+impl Ingress {
+    /// Stores a message with its tracked links in one write; a code found taken (odds about
+    /// 2^-59 each) is drawn again, the text rewritten, and the write repeated.
+    async fn insert_with_links(&self, mut record: MessageRecord, base: &str, mut links: Vec<crate::links::shorten::TrackedLink>, now: i64) -> Result<MessageRecord, IngressError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let rows = crate::links::tracked_records(&self.ids, record.association_id, record.id, record.campaign_id, links.clone(), now);
+            match self.store.insert_messages_with_links(std::slice::from_ref(&record), &rows).await {
+                Err(StoreError::Conflict(what)) if attempt < 4 => {
+                    tracing::warn!(%what, "tracked link code taken; drawing new codes");
+                    for l in &mut links {
+                        crate::links::shorten::redraw(&mut record.body, base, l).map_err(|e| IngressError::Invalid(format!("could not draw a link code: {e}")))?;
+                    }
+                }
+                other => return other.map(|()| record).map_err(IngressError::from),
+            }
+        }
     }
 }
 

@@ -202,6 +202,7 @@ pub async fn build(
         fallback,
         validity_secs: None,
         sms: Default::default(),
+        shorten_links: None,
     })
 }
 

@@ -39,6 +39,9 @@ pub struct Verified {
     pub association_id: i64,
     /// The body's `idempotencyKey` field, as sent.
     pub idempotency_field: Option<Value>,
+    /// Where `shortenLinks` points its short URLs (`server.public_url`, else the request's
+    /// host); set by the HTTP edge, empty when the send cannot shorten.
+    pub link_base: String,
     signature: [u8; 32],
     timestamp_ms: i64,
 }
@@ -86,6 +89,9 @@ pub struct NotificationRequest {
     /// own, to the same recipient (`["sms"]` after a WhatsApp message).
     #[serde(default)]
     pub fallback_channels: Option<Vec<String>>,
+    /// Beyond the document: replace each http(s) URL of the text by a tracked short link.
+    #[serde(default)]
+    pub shorten_links: Option<bool>,
 }
 
 /// `POST /api/v1/webhook/bulk`, as documented (plus `templateCode`, `sendRate`, `priority`).
@@ -124,6 +130,9 @@ pub struct BulkBody<'a> {
     /// Beyond the document: the subject of an email campaign (personalised like the message).
     #[serde(default)]
     pub subject: Option<String>,
+    /// Beyond the document: a tracked short link per recipient for each http(s) URL.
+    #[serde(default)]
+    pub shorten_links: Option<bool>,
 }
 
 /// The fields read before the signature is checked (the rest is skipped, not built).
@@ -202,7 +211,7 @@ impl SignedIngress {
         if !assoc.is_active {
             return Err(IngressError::Inactive);
         }
-        Ok(Verified { association_id, idempotency_field: head.idempotency_key, signature: sig, timestamp_ms: ts_ms })
+        Ok(Verified { association_id, idempotency_field: head.idempotency_key, link_base: String::new(), signature: sig, timestamp_ms: ts_ms })
     }
 
     /// Accepts each signature once within its window.
@@ -216,8 +225,9 @@ impl SignedIngress {
     }
 
     /// `POST /api/v1/webhook/notification` after [`Self::verify`] and [`Self::check_replay`].
-    pub async fn notification(&self, _verified: &Verified, body: &[u8]) -> Result<Accepted, IngressError> {
+    pub async fn notification(&self, verified: &Verified, body: &[u8]) -> Result<Accepted, IngressError> {
         let req: NotificationRequest = parse_json(body).map_err(invalid_request)?;
+        let shorten_links = shorten_base(req.shorten_links, verified)?;
         let mut scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let sms = super::sms_rules::SendOptions {
             smart_encoding: req.smart_encoding,
@@ -250,6 +260,7 @@ impl SignedIngress {
                     sms,
                     email: None,
                     fallback,
+                    shorten_links,
                 };
                 return self.ingress.accept(m).await.map_err(prefix_invalid);
             }
@@ -281,6 +292,7 @@ impl SignedIngress {
                 sms,
                 email: req.subject.map(|subject| crate::domain::EmailContent { subject, html: req.html }),
                 fallback,
+                shorten_links,
             })
             .await
             .map_err(prefix_invalid)
@@ -316,8 +328,9 @@ impl SignedIngress {
     }
 
     /// `POST /api/v1/webhook/bulk` after [`Self::verify`] and [`Self::check_replay`].
-    pub async fn bulk(&self, _verified: &Verified, body: &[u8]) -> Result<BulkAccepted, IngressError> {
+    pub async fn bulk(&self, verified: &Verified, body: &[u8]) -> Result<BulkAccepted, IngressError> {
         let req: BulkBody = parse_json_borrowed(body).map_err(invalid_request)?;
+        let shorten_links = shorten_base(req.shorten_links, verified)?;
         let scheduled_at = parse_scheduled(req.scheduled_at.as_deref())?;
         let callback_url = self.callback_url(req.callback_url).await?;
         // `channel: "whatsapp"` with a templateCode naming an approved WhatsApp template: each
@@ -373,6 +386,7 @@ impl SignedIngress {
                     validity_secs: req.validity_period,
                     smart_encoding: req.smart_encoding,
                     subject: req.subject,
+                    shorten_links,
                 },
                 recipients: &req.recipients,
             })
@@ -403,6 +417,17 @@ fn parse_scheduled(s: Option<&str>) -> Result<Option<i64>, IngressError> {
     match s.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => Timestamp::parse_scheduled_at(s).map(|t| Some(t.0)).map_err(|m| IngressError::Invalid(format!("Invalid request: {m}"))),
+    }
+}
+
+/// `shortenLinks: true`: the base its short URLs get (refused when there is none to give).
+fn shorten_base(asked: Option<bool>, v: &Verified) -> Result<Option<String>, IngressError> {
+    match asked {
+        Some(true) if v.link_base.is_empty() => {
+            Err(IngressError::Invalid("Invalid request: shortenLinks needs server.public_url (or a Host header) for its short URLs".into()))
+        }
+        Some(true) => Ok(Some(v.link_base.clone())),
+        _ => Ok(None),
     }
 }
 

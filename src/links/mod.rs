@@ -11,9 +11,10 @@
 pub mod cache;
 pub mod codes;
 mod flusher;
+pub mod shorten;
 
 use crate::domain::{now_ms, IdGenerator};
-use crate::store::{LinkClicks, LinkRecord, SharedStore, StoreError};
+use crate::store::{CampaignClicks, LinkClicks, LinkRecord, SharedStore, StoreError};
 use axum::http::HeaderValue;
 use cache::{LinkCache, Unflushed};
 use std::collections::HashMap;
@@ -164,6 +165,8 @@ impl LinkService {
             name,
             created_at: now,
             updated_at: now,
+            message_id: None,
+            campaign_id: None,
             click_count: 0,
             last_clicked_at: None,
         };
@@ -222,6 +225,18 @@ impl LinkService {
         Ok(())
     }
 
+    /// The tracked links of a message (`shortenLinks`), with their clicks.
+    pub async fn message_links(&self, message_id: i64) -> Result<Vec<LinkRecord>, LinkError> {
+        let pending = self.pending.lock().await;
+        let links = self.store.list_message_links(message_id).await?;
+        Ok(links.into_iter().map(|l| self.with_unflushed(l, &pending)).collect())
+    }
+
+    /// The clicks on a campaign's tracked links, as flushed (at most a flush interval behind).
+    pub async fn campaign_clicks(&self, campaign_id: i64) -> Result<CampaignClicks, LinkError> {
+        Ok(self.store.campaign_clicks(campaign_id).await?)
+    }
+
     async fn owned(&self, association_id: i64, id: i64) -> Result<LinkRecord, LinkError> {
         match self.store.get_link(id).await? {
             Some(rec) if rec.association_id == association_id => Ok(rec),
@@ -240,6 +255,27 @@ impl LinkService {
         }
         rec
     }
+}
+
+/// The rows of the tracked links a send's text got (see [`shorten`]), for the message
+/// `message_id` (of `campaign_id`), with ids from `ids`.
+pub fn tracked_records(ids: &IdGenerator, association_id: i64, message_id: i64, campaign_id: Option<i64>, links: Vec<shorten::TrackedLink>, now: i64) -> Vec<LinkRecord> {
+    links
+        .into_iter()
+        .map(|l| LinkRecord {
+            id: ids.next_id(),
+            association_id,
+            code: l.code,
+            target_url: l.target_url,
+            name: None,
+            created_at: now,
+            updated_at: now,
+            message_id: Some(message_id),
+            campaign_id,
+            click_count: 0,
+            last_clicked_at: None,
+        })
+        .collect()
 }
 
 /// An http(s) URL with a host, no credentials, at most [`MAX_TARGET_URL_LEN`] characters,

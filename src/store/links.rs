@@ -14,6 +14,13 @@ pub struct LinkRecord {
     pub name: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A tracked link made by `shortenLinks` on a send: the message whose text carries it
+    /// (and its campaign, for the campaign's click report). Such links are not listed with
+    /// the association's links (a campaign makes one per recipient and URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<i64>,
     /// Clicks flushed to the store (`link_clicks`). Filled on read, ignored on write.
     #[serde(skip)]
     pub click_count: i64,
@@ -37,4 +44,13 @@ pub struct LinkClicks {
 pub struct LinkPage {
     pub links: Vec<LinkRecord>,
     pub total: u64,
+}
+
+/// The clicks on a campaign's tracked links (flushed ones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampaignClicks {
+    /// Every click on any of its links.
+    pub clicks: i64,
+    /// Recipients (messages) with at least one click.
+    pub clicked_recipients: i64,
 }

@@ -18,7 +18,7 @@ pub mod status_rules;
 pub mod whatsapp;
 pub mod whatsapp_messages;
 
-pub use links::{LinkClicks, LinkPage, LinkRecord};
+pub use links::{CampaignClicks, LinkClicks, LinkPage, LinkRecord};
 pub use model::*;
 pub use callbacks::{CallbackAttempt, CallbackOutcome, CallbackStore, OutboxEntry};
 pub use delivery::{DeliveryStore, ExpiryEntry, ParkedReport};
@@ -228,6 +228,14 @@ pub trait Store: WhatsAppStore + CallbackStore + DeliveryStore + OptOutStore + S
     async fn delete_link(&self, id: i64) -> StoreResult<bool>;
     /// Adds batched click counts (one commit); counts for links that no longer exist are dropped.
     async fn add_link_clicks(&self, clicks: &[LinkClicks]) -> StoreResult<()>;
+    /// Inserts messages and the tracked links their texts carry (`shortenLinks`) in one
+    /// durable write: each link with its code-index and by-message rows. `Conflict` if a code
+    /// is taken, and then nothing is written.
+    async fn insert_messages_with_links(&self, msgs: &[MessageRecord], links: &[LinkRecord]) -> StoreResult<()>;
+    /// The tracked links of a message, with their flushed clicks.
+    async fn list_message_links(&self, message_id: i64) -> StoreResult<Vec<LinkRecord>>;
+    /// The flushed clicks on a campaign's tracked links.
+    async fn campaign_clicks(&self, campaign_id: i64) -> StoreResult<CampaignClicks>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

@@ -140,6 +140,7 @@ impl WhatsApp {
             sms: Default::default(),
             email: None,
             fallback: Vec::new(),
+            shorten_links: None,
         };
         let mut outcome = None;
         let accepted = self.ingress.accept_watched(m, Some(&mut outcome)).await?;

@@ -40,6 +40,7 @@ pub async fn send_bulk(api: &GrpcApi, req: Request<Streaming<pb::SendBulkChunk>>
                 validity_secs: None,
         smart_encoding: None,
         subject: None,
+        shorten_links: None,
     };
     let campaigns = &api.state.campaigns;
     let mut ingest = campaigns.begin_bulk(settings, api.state.config.campaigns.max_recipients_per_stream, 0).await?;

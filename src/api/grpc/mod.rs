@@ -107,6 +107,7 @@ impl GrpcApi {
                 sms: Default::default(),
                 email: None,
                 fallback: Vec::new(),
+                shorten_links: None,
             })
             .await?;
         Ok(pb::SendNotificationResponse {

@@ -44,10 +44,14 @@ pub struct CampaignView {
     segments: u64,
     /// While the association's quiet hours hold its messages: when they end.
     paused_until: Option<Timestamp>,
+    /// `shortenLinks`: clicks on its tracked links, and recipients who clicked at least one
+    /// (clicks are flushed every second, so these may be up to about a second behind).
+    clicks: i64,
+    clicked_recipients: i64,
 }
 
 impl CampaignView {
-    pub(crate) fn new(c: CampaignRecord, d: DeliveryCounts) -> Self {
+    pub(crate) fn new(c: CampaignRecord, d: DeliveryCounts, k: crate::store::CampaignClicks) -> Self {
         Self {
             id: c.id,
             association_id: c.association_id,
@@ -70,6 +74,8 @@ impl CampaignView {
             updated_at: Timestamp(c.updated_at),
             segments: c.segments,
             paused_until: c.paused_until.map(Timestamp),
+            clicks: k.clicks,
+            clicked_recipients: k.clicked_recipients,
         }
     }
 }
@@ -97,7 +103,8 @@ pub(crate) async fn visible(s: &AppState, caller: Caller, id: i64) -> Result<Cam
 pub async fn get(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, IdPath(id): IdPath<i64>) -> Result<Envelope<CampaignView>, ApiError> {
     let c = visible(&s, caller, id).await?;
     let d = DeliveryCounts::of_campaign(s.store.as_ref(), id).await?;
-    Ok(Envelope::ok(CampaignView::new(c, d)))
+    let k = s.links.campaign_clicks(id).await?;
+    Ok(Envelope::ok(CampaignView::new(c, d, k)))
 }
 
 pub async fn cancel(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, IdPath(id): IdPath<i64>) -> Result<Envelope<()>, ApiError> {
@@ -106,18 +113,32 @@ pub async fn cancel(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, I
     Ok(Envelope::done("Campaign cancelled successfully"))
 }
 
+/// `DELETE /api/v1/notifications/{id}`: the id as `GET` takes it, a queue id (a number) or
+/// seed 003's `notification_id` (`ntf_<queue id>`); either way only a scheduled single
+/// message can be cancelled (409 otherwise, naming its status).
 pub async fn cancel_notification(
     State(s): State<AppState>,
     AnyKeyAuth(caller): AnyKeyAuth,
-    IdPath(id): IdPath<i64>,
+    IdPath(raw): IdPath<String>,
 ) -> Result<Envelope<()>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("Notification {id} not found"));
+    let id = match raw.strip_prefix(super::multichannel::ID_PREFIX) {
+        Some(rest) => rest.parse::<i64>().map_err(|_| ApiError::NotFound(format!("Notification {raw} not found")))?,
+        None => raw.parse::<i64>().map_err(|_| {
+            ApiError::invalid(format!("path parameter: `{raw}` is neither a queue id (a number) nor a notification_id (ntf_…)"))
+        })?,
+    };
+    let shown = if raw.starts_with(super::multichannel::ID_PREFIX) { format!("{}{id}", super::multichannel::ID_PREFIX) } else { id.to_string() };
+    let not_found = || ApiError::NotFound(format!("Notification {shown} not found"));
     let m = s.store.get_message(id).await?.ok_or_else(not_found)?;
     if let Caller::Association { id: own } = caller {
         if own != m.association_id {
             return Err(not_found());
         }
     }
-    s.campaigns.cancel_message(id).await?;
+    s.campaigns.cancel_message(id).await.map_err(|e| match e {
+        // The service names the bare id; the caller used the other form.
+        CampaignError::Conflict(m) if shown != id.to_string() => ApiError::Conflict(m.replacen(&format!("Notification {id} "), &format!("Notification {shown} "), 1)),
+        other => other.into(),
+    })?;
     Ok(Envelope::done("Scheduled message cancelled successfully"))
 }

@@ -52,6 +52,36 @@ impl LinkView {
     }
 }
 
+/// A tracked link of a message (`shortenLinks`), as its message's views show it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackedLinkView {
+    code: String,
+    short_url: String,
+    target_url: String,
+    click_count: i64,
+    last_clicked_at: Option<Timestamp>,
+}
+
+/// The tracked links of message `id` with their clicks (none for most messages).
+pub(crate) async fn message_links(s: &AppState, headers: &HeaderMap, id: i64) -> Result<Vec<TrackedLinkView>, ApiError> {
+    let links = s.links.message_links(id).await?;
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let base = base_url(s, headers);
+    Ok(links
+        .into_iter()
+        .map(|l| TrackedLinkView {
+            short_url: format!("{base}/r/{}", l.code),
+            code: l.code,
+            target_url: l.target_url,
+            click_count: l.click_count,
+            last_clicked_at: l.last_clicked_at.map(Timestamp),
+        })
+        .collect())
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LinkList {
     items: Vec<LinkView>,

@@ -257,6 +257,9 @@ pub struct NotificationView {
     /// Channels still to try if this one fails for good.
     fallback_channels: Vec<String>,
     attempts: Vec<AttemptView>,
+    /// Email: the subject sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -296,6 +299,7 @@ fn render(m: MessageRecord, attempts: Vec<crate::store::AttemptRecord>) -> Notif
         error: m.error,
         fallback_channels: m.fallback.iter().map(|f| f.channel.clone()).collect(),
         attempts: views,
+        subject: m.email.map(|e| e.subject),
         created_at: Timestamp(m.created_at),
         updated_at: Timestamp(m.updated_at),
     }

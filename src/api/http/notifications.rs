@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::domain::Timestamp;
 use crate::store::{AttemptRecord, MessageEvent, MessageRecord, MessageStatus};
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -128,6 +129,12 @@ pub struct NotificationView {
     /// SMS: `GSM7` or `UCS2` and the parts billed (`null` / 0 for other channels).
     encoding: Option<&'static str>,
     segments: u32,
+    /// Email: the subject sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    /// The tracked links of its text (`shortenLinks`) and their clicks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    links: Vec<super::links::TrackedLinkView>,
 }
 
 /// A message and its attempts, if the caller may see it (else "not found"). Shared with gRPC.
@@ -148,6 +155,7 @@ pub(crate) async fn visible_notification(s: &AppState, caller: Caller, id: i64) 
 pub async fn get(
     State(s): State<AppState>,
     AnyKeyAuth(caller): AnyKeyAuth,
+    headers: HeaderMap,
     IdPath(raw): IdPath<String>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -158,14 +166,15 @@ pub async fn get(
         };
     }
     match raw.parse::<i64>() {
-        Ok(id) => jood_view(s, caller, id).await.into_response(),
+        Ok(id) => jood_view(s, caller, id, &headers).await.into_response(),
         Err(_) => ApiError::invalid(format!("path parameter: `{raw}` is neither a queue id (a number) nor a notification_id (ntf_…)")).into_response(),
     }
 }
 
-async fn jood_view(s: AppState, caller: Caller, id: i64) -> Result<Envelope<NotificationView>, ApiError> {
+async fn jood_view(s: AppState, caller: Caller, id: i64, headers: &HeaderMap) -> Result<Envelope<NotificationView>, ApiError> {
     let (m, attempts) = visible_notification(&s, caller, id).await?;
     let events = s.store.list_events(id).await?;
+    let links = super::links::message_links(&s, headers, id).await?;
     let timeline = timeline(&m, &attempts, events);
     Ok(Envelope::ok(NotificationView {
         id: m.id,
@@ -187,5 +196,7 @@ async fn jood_view(s: AppState, caller: Caller, id: i64) -> Result<Envelope<Noti
         updated_at: Timestamp(m.updated_at),
         encoding: m.encoding.map(|e| e.as_str()),
         segments: m.segments,
+        subject: m.email.map(|e| e.subject),
+        links,
     }))
 }

@@ -67,7 +67,9 @@ async fn verify(
     limit: usize,
 ) -> Result<(Verified, Bytes, Option<String>), ApiError> {
     let body = raw_body(body, limit)?;
-    let verified = s.webhook.verify(header(headers, "x-webhook-signature"), header(headers, "x-webhook-timestamp"), &body, ip).await?;
+    let mut verified = s.webhook.verify(header(headers, "x-webhook-signature"), header(headers, "x-webhook-timestamp"), &body, ip).await?;
+    // Only read by `shortenLinks` sends.
+    verified.link_base = super::links::base_url(s, headers);
     let key = idempotency::key_of(headers, verified.idempotency_field.as_ref())?;
     Ok((verified, body, key))
 }

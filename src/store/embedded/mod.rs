@@ -450,6 +450,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn insert_messages(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
+        self.insert_messages_with_links(msgs, &[]).await
+    }
+
+    async fn insert_messages_with_links(&self, msgs: &[MessageRecord], links: &[LinkRecord]) -> StoreResult<()> {
         let t = self.t()?;
         self.space.admit()?;
         // Rows straight in fjall's byte type, one vector per table: a campaign chunk is tens of
@@ -486,7 +490,10 @@ impl Store for EmbeddedStore {
             .flat_map(|((assoc, day), n)| crate::store::stats::scopes(assoc, day).map(move |scope| CounterDelta { scope, name: "accepted".into(), delta: n }))
             .collect();
         Self::counter_mutations(&t, &deltas, &mut muts);
-        self.committer.write(muts, vec![]).await
+        // Tracked links (`shortenLinks`) in the same commit: a message is never stored with a
+        // code that does not resolve, nor a code without its message.
+        let absent = Self::tracked_link_mutations(&t.links, links, &mut muts);
+        self.committer.write(muts, absent).await
     }
 
     async fn get_message(&self, id: i64) -> StoreResult<Option<MessageRecord>> {
@@ -631,4 +638,6 @@ impl Store for EmbeddedStore {
     async fn update_link(&self, rec: &LinkRecord) -> StoreResult<()> { self.links_update(rec).await }
     async fn delete_link(&self, id: i64) -> StoreResult<bool> { self.links_delete(id).await }
     async fn add_link_clicks(&self, clicks: &[LinkClicks]) -> StoreResult<()> { self.links_add_clicks(clicks).await }
+    async fn list_message_links(&self, message_id: i64) -> StoreResult<Vec<LinkRecord>> { self.links_of_message(message_id).await }
+    async fn campaign_clicks(&self, campaign_id: i64) -> StoreResult<CampaignClicks> { self.links_campaign_clicks(campaign_id).await }
 }

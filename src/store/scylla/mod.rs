@@ -307,6 +307,17 @@ impl Store for ScyllaStore {
     }
     async fn add_link_clicks(&self, clicks: &[LinkClicks]) -> StoreResult<()> {
         self.open()?;
+        self.add_campaign_click_rows(clicks).await?;
         self.add_click_rows(clicks).await
+    }
+    async fn insert_messages_with_links(&self, msgs: &[MessageRecord], links: &[LinkRecord]) -> StoreResult<()> {
+        self.open()?;
+        self.insert_messages_with_link_rows(msgs, links).await
+    }
+    async fn list_message_links(&self, message_id: i64) -> StoreResult<Vec<LinkRecord>> {
+        self.message_link_rows(message_id).await
+    }
+    async fn campaign_clicks(&self, campaign_id: i64) -> StoreResult<CampaignClicks> {
+        self.campaign_click_rows(campaign_id).await
     }
 }

@@ -80,6 +80,7 @@ pub async fn create(State(s): State<AppState>, dash: Dash, body: Result<Bytes, B
                 validity_secs: None,
                 smart_encoding: None,
                 subject: None,
+                shorten_links: None,
             },
             recipients: &b.recipients,
         })

@@ -30,9 +30,13 @@ pub struct MessageView {
     created_at: Timestamp,
     updated_at: Timestamp,
     timeline: Vec<TimelineEntry>,
+    /// Email: the subject sent.
+    subject: Option<String>,
+    /// The tracked links of its text (`shortenLinks`) and their clicks.
+    links: Vec<crate::api::http::links::TrackedLinkView>,
 }
 
-pub async fn message(State(s): State<AppState>, dash: Dash, IdPath(id): IdPath<i64>) -> Result<Envelope<MessageView>, ApiError> {
+pub async fn message(State(s): State<AppState>, dash: Dash, headers: axum::http::HeaderMap, IdPath(id): IdPath<i64>) -> Result<Envelope<MessageView>, ApiError> {
     let not_found = || ApiError::NotFound(format!("Message {id} not found"));
     let m = s.store.get_message(id).await?.ok_or_else(not_found)?;
     // Another association's message is "not found" to a bound operator: ids reveal nothing.
@@ -42,6 +46,7 @@ pub async fn message(State(s): State<AppState>, dash: Dash, IdPath(id): IdPath<i
     let attempts = s.store.list_attempts(id).await?;
     let events = s.store.list_events(id).await?;
     let timeline = timeline(&m, &attempts, events);
+    let links = crate::api::http::links::message_links(&s, &headers, id).await?;
     Ok(Envelope::ok(MessageView {
         id: m.id,
         association_id: m.association_id,
@@ -58,6 +63,8 @@ pub async fn message(State(s): State<AppState>, dash: Dash, IdPath(id): IdPath<i
         created_at: Timestamp(m.created_at),
         updated_at: Timestamp(m.updated_at),
         timeline,
+        subject: m.email.map(|e| e.subject),
+        links,
     }))
 }
 

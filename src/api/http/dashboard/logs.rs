@@ -113,6 +113,9 @@ pub struct LogItem {
     /// other channels and for rows from before they were kept).
     encoding: Option<&'static str>,
     segments: u32,
+    /// Beyond the document (email): the subject sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
 }
 
 impl From<MessageRecord> for LogItem {
@@ -136,6 +139,7 @@ impl From<MessageRecord> for LogItem {
             created_at: Timestamp(m.created_at),
             encoding: m.encoding.map(|e| e.as_str()),
             segments: m.segments,
+            subject: m.email.map(|e| e.subject),
         }
     }
 }

@@ -92,7 +92,7 @@ async fn accept_sms(
     credential_id: Option<i64>,
     scheduled_at: Option<i64>,
 ) -> Result<crate::ingress::Accepted, ApiError> {
-    let m = NewMessage { association_id, recipient: phone_number, body: message, channel: "sms".into(), priority: 0, credential_id, scheduled_at, content: None, callback_url: None, validity_secs: None, sms: Default::default(), email: None, fallback: Vec::new() };
+    let m = NewMessage { association_id, recipient: phone_number, body: message, channel: "sms".into(), priority: 0, credential_id, scheduled_at, content: None, callback_url: None, validity_secs: None, sms: Default::default(), email: None, fallback: Vec::new(), shorten_links: None };
     s.webhook.ingress.accept(m).await.map_err(|e| match e {
         crate::ingress::IngressError::Invalid(m) => ApiError::invalid(m.replace("recipient `", "phoneNumber `")),
         other => other.into(),

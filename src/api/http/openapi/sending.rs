@@ -46,6 +46,13 @@ pub struct BulkRequest {
     callback_url: Option<String>,
     /// Seconds each message may take to be delivered (then `expired`).
     validity_period: Option<u32>,
+    /// Smart encoding for this campaign's SMS (look-alike characters replaced to fit GSM-7).
+    smart_encoding: Option<bool>,
+    /// An email campaign's subject, personalised like the message.
+    subject: Option<String>,
+    /// Each http(s) URL of each recipient's text becomes a tracked short link (a code per
+    /// recipient); clicks show on the campaign (`clicks`, `clickedRecipients`).
+    shorten_links: Option<bool>,
     /// Also accepted as the `Idempotency-Key` header.
     idempotency_key: Option<String>,
 }
@@ -79,7 +86,7 @@ fn get_notification() {}
 
 #[utoipa::path(delete, path = "/api/v1/notifications/{id}", tag = "sending",
     security(("apiKey" = [], "apiSecret" = []), ("apiKey" = []), ("superAdminKey" = [])),
-    params(("id" = i64, Path, description = "The queueId of a scheduled send")),
+    params(("id" = String, Path, description = "The queueId of a scheduled send, or its notification_id (`ntf_…`)")),
     responses(
         (status = 200, description = "Cancelled", body = Done),
         (status = 409, description = "Not scheduled any more (already sent or cancelled)", body = Failure)))]
