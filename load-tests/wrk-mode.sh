@@ -2,6 +2,10 @@
 # are up: BIN, WORK, PIDS (sink master, engine), SECRET, DURATION, CONCURRENCY, ENGINE_PORT
 # are set). See run.sh's header for what it measures.
 THREADS=${THREADS:-2}
+if [ -n "${CALLGRIND:-}" ]; then
+  source load-tests/wrk-callgrind.sh
+  return 0
+fi
 # Enough requests that no thread runs out at up to 50k/s (a thread that does stops).
 REQUESTS=${REQUESTS:-$((DURATION * 50000))}
 echo "== wrk: ${DURATION}s, $CONCURRENCY connections, $THREADS threads, $REQUESTS pre-signed requests, sink: one nginx worker answering as Twilio, on $(nproc) cores"
@@ -37,6 +41,8 @@ for _ in $(seq 600); do
 done
 kill -USR1 "$SINK_MASTER" 2>/dev/null; sleep 1.2 # reopen the log: flushes the buffer
 E1=$(ticks "$ENGINE"); S1=$(ticks "$SINK_WORKER"); M1=$(ticks "$SINK_MASTER")
+# The group committer's own view: how long groups took (apply + fsync) and how big they were.
+curl -s "http://127.0.0.1:$ENGINE_PORT/metrics" >"$WORK/metrics.txt" || true
 END=$(date +%s.%N)
 ACCEPTED=$ACCEPTED TOTAL=$TOTAL NON2XX=$NON2XX DURATION=$DURATION HZ=$HZ E0=$E0 E_LOADED=$E_LOADED E1=$E1 S0=$S0 S1=$S1 M0=$M0 M1=$M1 \
   START=$START END=$END WRK_TIME="$(cat "$WORK/wrk.time")" SINK_LOG="$WORK/sink.log" WRK_OUT="$WORK/wrk.out" python3 - <<'PY'
@@ -69,5 +75,19 @@ print("CPU s:     engine %.1f (%.2f cores while wrk ran), sink worker %.1f, sink
     engine, engine_loaded / dur, cpu("S0", "S1"), cpu("M0", "M1"), wu + ws, wu, ws))
 if delivered:
     print("engine CPU per message end to end: %.1f us (engine CPU from wrk's start to the last delivery / delivered)" % (engine / delivered * 1e6))
+buckets, stats = [], {}
+for line in open(os.path.join(os.path.dirname(e["SINK_LOG"]), "metrics.txt")):
+    if line.startswith("jood_store_commit_duration_seconds_bucket"):
+        le = re.search(r'le="([^"]+)"', line).group(1)
+        buckets.append((le, float(line.split()[-1])))
+    for name in ("jood_store_commit_duration_seconds_count", "jood_store_commit_duration_seconds_sum", "jood_store_commit_batch_size_sum", "jood_store_commit_batch_size_count"):
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            stats[name] = float(line.split()[-1])
+if stats.get("jood_store_commit_duration_seconds_count"):
+    n = stats["jood_store_commit_duration_seconds_count"]
+    dist = ", ".join("<=%s s: %.2f%%" % (le, 100 * c / n) for le, c in buckets if le in ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05"))
+    print("group commits: %d, mean %.2f ms, %.1f writes per group; cumulative %s (engine /metrics)" % (
+        n, 1000 * stats["jood_store_commit_duration_seconds_sum"] / n,
+        stats.get("jood_store_commit_batch_size_sum", 0) / max(stats.get("jood_store_commit_batch_size_count", 1), 1), dist))
 print("load average: %s on %d cores" % (open("/proc/loadavg").read().split()[:3], os.cpu_count()))
 PY
