@@ -63,8 +63,12 @@ SINK_PORT=${SINK_PORT:-19091}
 
 # PROFILE=debug runs a debug build (to try the harness while a release build is out of reach).
 PROFILE=${PROFILE:-release}
-if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin jood; else cargo build --quiet --bin jood; fi
-BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/jood
+# JOOD_BIN=path runs that binary for everything (engine, keygen, simulator) without building.
+if [ -n "${JOOD_BIN:-}" ]; then BIN=$JOOD_BIN
+else
+  if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin jood; else cargo build --quiet --bin jood; fi
+  BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/jood
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
