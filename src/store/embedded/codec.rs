@@ -5,11 +5,11 @@
 //! returns rows in clustering order exactly as CQL would. Values are MessagePack with field
 //! names, so a row written by an older build still decodes when fields are added.
 //!
-//! The one exception is a new message row (`insert_messages`, a million of them for a big
-//! campaign): it is written compact, as a MessagePack array of its fields in declaration
-//! order ([`encode_compact_into`]) — less than half the bytes to encode, journal, flush and
-//! compact. [`decode`] reads both forms (the first byte tells a map from an array), and a row
-//! rewritten later (`update_messages`) is named again. So for `MessageRecord`: add fields only
+//! The one exception is a message row (`insert_messages`, a million of them for a big
+//! campaign, and every status change's rewrite): it is written compact, as a MessagePack
+//! array of its fields in declaration order ([`encode_compact_into`]) — less than half the
+//! bytes to encode, journal, flush and compact. [`decode`] reads both forms (the first byte
+//! tells a map from an array; rows of older builds are named). So for `MessageRecord`: add fields only
 //! at the end, with `#[serde(default)]`; never reorder or remove one.
 
 use crate::store::{StoreError, StoreResult};

@@ -45,15 +45,23 @@ pub enum Mutation {
 
 pub type ComputeFn = Box<dyn FnOnce(&mut GroupView<'_>) -> Vec<Mutation> + Send>;
 
+/// The group's pending single-row writes, by keyspace id then key (two levels so a read
+/// looks a key up by reference, without copying it into a tuple first).
+type Pending = HashMap<u64, HashMap<Vec<u8>, Option<Vec<u8>>>>;
+
+fn pending_get<'p>(pending: &'p Pending, ks: &Keyspace, key: &[u8]) -> Option<&'p Option<Vec<u8>>> {
+    pending.get(&ks.id()).and_then(|rows| rows.get(key))
+}
+
 /// What a [`Mutation::Compute`] sees: committed rows overlaid with the group's pending
 /// writes to the tables the group's computes read (`reads`).
 pub struct GroupView<'a> {
-    pending: &'a HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
+    pending: &'a Pending,
 }
 
 impl GroupView<'_> {
     pub fn get(&self, ks: &Keyspace, key: &[u8]) -> fjall::Result<Option<Vec<u8>>> {
-        if let Some(v) = self.pending.get(&(ks.id(), key.to_vec())) {
+        if let Some(v) = pending_get(self.pending, ks, key) {
             return Ok(v.clone());
         }
         Ok(ks.get(key)?.map(|v| v.to_vec()))
@@ -81,12 +89,12 @@ pub type Guard = Box<dyn FnOnce(&GuardView<'_>) -> StoreResult<Vec<Mutation>> + 
 
 /// The store as a guard sees it: committed rows overlaid with its group's earlier writes.
 pub struct GuardView<'a> {
-    pending: &'a std::collections::HashMap<(u64, Vec<u8>), Option<Vec<u8>>>,
+    pending: &'a Pending,
 }
 
 impl GuardView<'_> {
     pub fn get(&self, ks: &Keyspace, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        if let Some(v) = self.pending.get(&(ks.id(), key.to_vec())) {
+        if let Some(v) = pending_get(self.pending, ks, key) {
             return Ok(v.clone());
         }
         ks.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| StoreError::Io(e.to_string()))
@@ -280,7 +288,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
     let mut pending_keys: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
     // With a guard in the group, single-row writes are remembered so later guards see them.
     let guarded = group.iter().any(|r| r.guard.is_some());
-    let mut pending_rows: std::collections::HashMap<(u64, Vec<u8>), Option<Vec<u8>>> = Default::default();
+    let mut pending_rows: Pending = Default::default();
     // Keyed by keyspace id, not name: a name would cost an allocation per counter update.
     let mut counters: std::collections::HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
     // Pending point writes, kept only when some request reads them back.
@@ -316,7 +324,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                         pending_keys.insert((ks.name().to_string(), key.clone()));
                     }
                     if guarded || overlay.contains(&ks.id()) {
-                        pending_rows.insert((ks.id(), key.clone()), Some(value.clone()));
+                        pending_rows.entry(ks.id()).or_default().insert(key.clone(), Some(value.clone()));
                     }
                     batch.insert(&ks, key, value)
                 }
@@ -331,7 +339,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                 }
                 Mutation::Delete { ks, key } => {
                     if guarded || overlay.contains(&ks.id()) {
-                        pending_rows.insert((ks.id(), key.clone()), None);
+                        pending_rows.entry(ks.id()).or_default().insert(key.clone(), None);
                     }
                     batch.remove(&ks, key)
                 }
