@@ -295,16 +295,20 @@ async fn providers_list_matches_the_document() {
             (5, "4jawaly", "4Jawaly"),
             (6, "infobip", "Infobip"),
             (7, "twilio", "Twilio"),
-            // Beyond the documented list: Meta's WhatsApp Cloud API, the two gateways, email.
+            // Beyond the documented list: Meta's WhatsApp Cloud API, the two gateways, email,
+            // Slack and voice.
             (8, "meta", "Meta WhatsApp Cloud API"),
             (9, "sidobe", "Sidobe WhatsApp API"),
             (10, "wawebgw", "WA-Web multi-client gateway"),
-            (11, "smtp", "SMTP (email)")
+            (11, "smtp", "SMTP (email)"),
+            (12, "slack", "Slack"),
+            (13, "twiliovoice", "Twilio Programmable Voice")
         ]
     );
     let smtp = list.iter().find(|p| p["code"] == "smtp").unwrap();
     assert_eq!((smtp["channel"].clone(), smtp["fields"].clone()), (json!("email"), json!(["host", "fromAddress"])));
     assert_eq!(list[4]["fields"], json!(["appKey", "appSecret"]));
+    assert_eq!((list[11]["channel"].clone(), list[12]["channel"].clone()), (json!("slack"), json!("voice")));
     assert_eq!((list[6]["channel"].clone(), list[6]["channels"].clone()), (json!("sms"), json!(["sms", "whatsapp"])));
     assert_eq!((list[7]["channel"].clone(), list[7]["fields"].clone()), (json!("whatsapp"), json!(["phoneNumberId", "accessToken"])));
     assert_eq!(list[6]["channels"], json!(["sms", "whatsapp"]));
