@@ -90,7 +90,7 @@ async function run(page) {
   const sent = await page.context().request.post(`${base}/api/v1/dashboard/send-sms`, {
     headers: { 'x-csrf-token': me.data.csrfToken }, data: { associationId: cfg.associationId, phoneNumber: cfg.phone, message: 'stream check' } });
   expect(sent.ok(), `send-sms answered ${sent.status()}`);
-  await waitUntil(async () => Number(await page.getAttribute('#ov-accepted-window', 'data-count')) > before, 'the accepted count to move', 30_000);
+  await waitUntil(async () => Number(await page.getAttribute('#ov-accepted-window', 'data-count')) > before, 'the accepted count to move', 60_000);
   page.off('framenavigated', countNav);
   expect(navigations === 0, `the page navigated ${navigations} times`);
   expect((await page.getAttribute('#ov-live', 'data-mode')) === 'stream', 'still on the stream');
