@@ -84,15 +84,23 @@ fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, A
     idempotency::key_of(headers, v.get("idempotency_key").or_else(|| v.get("idempotencyKey")))
 }
 
+/// What both send routes read before anything runs: the idempotency key, the parsed body, and
+/// the association it acts for (the caller's own, or the super-admin's `association_id`).
+fn prepare<T: serde::de::DeserializeOwned>(
+    caller: crate::auth::Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+    requested: impl Fn(&T) -> Option<i64>,
+) -> Result<(i64, Option<String>, T), ApiError> {
+    let key = idempotency_key(headers, body)?;
+    let req: T = parse_json(body)?;
+    let association_id = target_association(caller, requested(&req))?;
+    Ok((association_id, key, req))
+}
+
 /// `POST /api/v1/notifications/send`.
 pub async fn send(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, headers: HeaderMap, body: Bytes) -> Response {
-    let run = async {
-        let key = idempotency_key(&headers, &body)?;
-        let req: SendBody = parse_json(&body)?;
-        let association_id = target_association(caller, req.association_id)?;
-        Ok::<_, ApiError>((association_id, key, req))
-    };
-    let (association_id, key, req) = match run.await {
+    let (association_id, key, req) = match prepare::<SendBody>(caller, &headers, &body, |r| r.association_id) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
@@ -138,13 +146,7 @@ struct BulkView {
 /// missing WhatsApp template) is a 400 before anything is stored; a bad row is reported with
 /// its index and the others go ahead; every row bad is a 400.
 pub async fn bulk(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyAuth, headers: HeaderMap, body: Bytes) -> Response {
-    let run = async {
-        let key = idempotency_key(&headers, &body)?;
-        let req: BulkBody = parse_json(&body)?;
-        let association_id = target_association(caller, req.association_id)?;
-        Ok::<_, ApiError>((association_id, key, req))
-    };
-    let (association_id, key, req) = match run.await {
+    let (association_id, key, req) = match prepare::<BulkBody>(caller, &headers, &body, |r| r.association_id) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
