@@ -146,7 +146,13 @@ impl Sender {
             }
             // Rows in flight are still in the outbox (at the front): read past them.
             let limit = self.cfg.batch.max(self.cfg.per_association_concurrency * 2);
+            // Rows in flight when the read starts are skipped even if their attempt ends
+            // while it runs: the read may still hold a row that attempt has just settled.
+            let busy: HashSet<String> = self.in_flight.lock().clone();
             for entry in self.store.due_callbacks(association_id, now, limit).await? {
+                if busy.contains(&entry.event_id) {
+                    continue;
+                }
                 // Another engine's message: its owner sends it. (Rows of other partitions
                 // ahead of ours only shrink the batch; their owners delete them as they go.)
                 if !self.owned.owns(entry.message_id) || self.in_flight.lock().contains(&entry.event_id) {
