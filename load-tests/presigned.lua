@@ -1,13 +1,18 @@
 -- wrk script of `run.sh wrk`: each thread reads its share of the pre-signed requests
 -- (line i goes to thread i mod THREADS), formats them all before the run, and sends each
--- exactly once; a thread that runs out stops, so no request is ever replayed.
+-- exactly once. A thread that has sent its share sends only `GET /healthz` (never a replay,
+-- which the engine would refuse and wrk would count as an error), and once every one of its
+-- signed requests is answered it writes `thread-<id>` into WRK_DONE_DIR (when set) and stops
+-- its loop. wrk 4.1's main thread sleeps the whole `-d` whatever its threads do, so the
+-- harness waits for those files and ends wrk with SIGINT, on which it prints its figures.
 local threads = {}
 function setup(thread)
   thread:set("id", #threads)
   threads[#threads + 1] = thread
 end
 
-local reqs, n = {}, 0
+local reqs, sent, answered, done = {}, 0, 0, false
+local probe
 function init(args)
   local file, nthreads = os.getenv("REQUESTS_FILE"), tonumber(os.getenv("THREADS") or "1")
   local i = 0
@@ -22,13 +27,31 @@ function init(args)
     end
     i = i + 1
   end
+  probe = wrk.format("GET", "/healthz")
 end
 
 function request()
-  n = n + 1
-  if n > #reqs then
-    wrk.thread:stop()
-    n = #reqs
+  if sent < #reqs then
+    sent = sent + 1
+    return reqs[sent]
   end
-  return reqs[n]
+  return probe
+end
+
+-- Answers to the probe are told apart by their body (`/healthz` names the Redis state; a
+-- send's answer does not).
+function response(status, headers, body)
+  if done or body:find('"redis"', 1, true) then
+    return
+  end
+  answered = answered + 1
+  if answered >= #reqs then
+    done = true
+    local dir = os.getenv("WRK_DONE_DIR")
+    if dir then
+      local f = io.open(dir .. "/thread-" .. id, "w")
+      if f then f:write(answered, "\n"); f:close() end
+    end
+    wrk.thread:stop()
+  end
 end

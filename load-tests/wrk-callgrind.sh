@@ -12,10 +12,23 @@ wait_delivered() {
   done
   echo "only $(sink_count) of $want delivered" >&2
 }
-send() { # COUNT FILE: every request of the file, each once, then wrk stops
+send() { # COUNT FILE: every request of the file, each once, then wrk is stopped
   python3 load-tests/presign.py "$SECRET" 1 "$1" "$2"
-  # `-d` is only an upper bound here: the threads stop when their share runs out.
-  REQUESTS_FILE="$2" THREADS=1 wrk -t1 -c"$CONCURRENCY" -d600s --timeout 60s --latency -s load-tests/presigned.lua "http://127.0.0.1:$ENGINE_PORT" >"$2.wrk"
+  local done_dir="$2.done"
+  rm -rf "$done_dir"; mkdir -p "$done_dir"
+  # `-d` is only an upper bound: wrk's main thread sleeps all of it whatever its threads do,
+  # so once the thread has had every request answered (presigned.lua writes thread-0) it is
+  # ended with SIGINT, on which it prints its figures.
+  REQUESTS_FILE="$2" THREADS=1 WRK_DONE_DIR="$done_dir" wrk -t1 -c"$CONCURRENCY" -d600s --timeout 60s --latency \
+    -s load-tests/presigned.lua "http://127.0.0.1:$ENGINE_PORT" >"$2.wrk" &
+  local wrk_pid=$!
+  for _ in $(seq 6000); do
+    [ -f "$done_dir/thread-0" ] && break
+    kill -0 "$wrk_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -INT "$wrk_pid" 2>/dev/null || true
+  wait "$wrk_pid" || true
   grep -E "requests in|Non-2xx" "$2.wrk" || true
 }
 echo "== callgrind: $WARM warm-up requests, then $CALLGRIND measured, $CONCURRENCY connections"
