@@ -64,7 +64,7 @@ print("latency:   p50 %s, p90 %s, p99 %s (wrk --latency, closed loop)" % (lat.ge
 if delivered > 1:
     span = max(times) - min(times)
     print("delivered: %d to the sink, first to last %.2f s = %.0f/s (nginx access log)%s" % (
-        delivered, span, (delivered - 1) / span if span else 0, "" if delivered == accepted else "  ** %d accepted but not delivered **" % (accepted - delivered)))
+        delivered, span, (delivered - 1) / span if span else 0, "" if delivered >= accepted else "  ** %d accepted but not delivered **" % (accepted - delivered)))
 else:
     print("delivered: %d to the sink" % delivered)
 cpu = lambda a, b: (int(e[b]) - int(e[a])) / hz
