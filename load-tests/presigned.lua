@@ -30,7 +30,15 @@ function init(args)
   probe = wrk.format("GET", "/healthz")
 end
 
+-- wrk 4.x calls the first thread's request() once before the run, only to check what it
+-- returns (script_verify_request, for its pipeline count), and never sends that answer; so
+-- thread 0's first call gets the probe, or one signed request would be lost and never answered.
+local verified = false
 function request()
+  if id == 0 and not verified then
+    verified = true
+    return probe
+  end
   if sent < #reqs then
     sent = sent + 1
     return reqs[sent]
