@@ -23,7 +23,7 @@ use crate::store::{StoreError, StoreResult};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use fjall::{Database, Keyspace, PersistMode, Slice};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -215,7 +215,49 @@ impl Drop for CommitterHandle {
     }
 }
 
+/// The committed value of every counter this thread has written lately. The committer is
+/// the only writer of counters, so a cached value is the stored one, and a group's counter
+/// update needs no store read (one `get` per counter per group was 7% of the engine's
+/// instructions). Bounded: past `CAP` entries it starts again empty (counter keys are per
+/// day, so the set of live ones is small; a miss only costs the read it used to).
+#[derive(Default)]
+struct CounterCache {
+    /// By keyspace id, then key (two levels, so a lookup needs no copy of the key).
+    values: HashMap<u64, HashMap<Vec<u8>, i64>>,
+    len: usize,
+}
+
+impl CounterCache {
+    const CAP: usize = 1 << 16;
+
+    fn get(&self, id: u64, key: &[u8]) -> Option<i64> {
+        self.values.get(&id).and_then(|m| m.get(key)).copied()
+    }
+
+    /// A `Put` or `Delete` of a counter's row makes its cached value stale.
+    fn forget(&mut self, ks: &Keyspace, key: &[u8]) {
+        if let Some(m) = self.values.get_mut(&ks.id()) {
+            if m.remove(key).is_some() {
+                self.len -= 1;
+            }
+        }
+    }
+
+    fn remember(&mut self, written: Vec<((u64, Vec<u8>), i64)>) {
+        if self.len + written.len() > Self::CAP {
+            self.values.clear();
+            self.len = 0;
+        }
+        for ((id, key), value) in written {
+            if self.values.entry(id).or_default().insert(key, value).is_none() {
+                self.len += 1;
+            }
+        }
+    }
+}
+
 fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions, counters: &Counters) {
+    let mut cache = CounterCache::default();
     let mut poisoned: Option<String> = None;
     let mut group: Vec<WriteRequest> = Vec::with_capacity(opts.max_batch);
     let mut stop: Option<std::sync::mpsc::Sender<()>> = None;
@@ -246,7 +288,7 @@ fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions, counters: &C
         }
         let started = std::time::Instant::now();
         let size = group.len();
-        let outcome = commit_group(&db, &mut group, opts.fsync);
+        let outcome = commit_group(&db, &mut group, opts.fsync, &mut cache);
         metrics::histogram!(crate::telemetry::STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(crate::telemetry::STORE_COMMIT_BATCH_SIZE).record(size as f64);
         match outcome {
@@ -277,22 +319,22 @@ fn run(db: Database, rx: Receiver<Command>, opts: CommitterOptions, counters: &C
 
 /// Applies a group as few atomic batches as its preconditions allow, then one fsync.
 /// Returns each request's own result (a failed precondition fails only its request).
-fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall::Result<Vec<StoreResult<()>>> {
+fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool, cache: &mut CounterCache) -> fjall::Result<Vec<StoreResult<()>>> {
     let mut results = Vec::with_capacity(group.len());
     let items = group.iter().flat_map(|r| &r.mutations).map(|m| if let Mutation::PutRows { rows, .. } = m { rows.len() } else { 1 }).sum();
     let mut batch = fjall::OwnedWriteBatch::with_capacity(db.clone(), items);
     // Keys written by this group but not yet committed, in the keyspaces some precondition
     // looks at, so two inserts of one key in one group cannot both pass.
-    let checked: std::collections::HashSet<String> =
+    let checked: HashSet<String> =
         group.iter().flat_map(|r| r.require_absent.iter().map(|(ks, _, _)| ks.name().to_string())).collect();
-    let mut pending_keys: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
+    let mut pending_keys: HashSet<(String, Vec<u8>)> = Default::default();
     // With a guard in the group, single-row writes are remembered so later guards see them.
     let guarded = group.iter().any(|r| r.guard.is_some());
     let mut pending_rows: Pending = Default::default();
     // Keyed by keyspace id, not name: a name would cost an allocation per counter update.
-    let mut counters: std::collections::HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
+    let mut counters: HashMap<(u64, Vec<u8>), (Keyspace, i64)> = Default::default();
     // Pending point writes, kept only when some request reads them back.
-    let overlay: std::collections::HashSet<u64> =
+    let overlay: HashSet<u64> =
         group.iter().flat_map(|r| r.mutations.iter()).filter_map(|m| if let Mutation::Compute { reads, .. } = m { Some(reads.id()) } else { None }).collect();
     for req in group.iter_mut() {
         let mut conflict = None;
@@ -326,6 +368,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                     if guarded || overlay.contains(&ks.id()) {
                         pending_rows.entry(ks.id()).or_default().insert(key.clone(), Some(value.clone()));
                     }
+                    cache.forget(&ks, &key);
                     batch.insert(&ks, key, value)
                 }
                 Mutation::PutRows { ks, rows } => {
@@ -334,6 +377,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                         if check {
                             pending_keys.insert((ks.name().to_string(), key.to_vec()));
                         }
+                        cache.forget(&ks, &key);
                         batch.insert(&ks, key, value);
                     }
                 }
@@ -341,6 +385,7 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
                     if guarded || overlay.contains(&ks.id()) {
                         pending_rows.entry(ks.id()).or_default().insert(key.clone(), None);
                     }
+                    cache.forget(&ks, &key);
                     batch.remove(&ks, key)
                 }
                 Mutation::Add { ks, key, delta } => {
@@ -357,15 +402,76 @@ fn commit_group(db: &Database, group: &mut [WriteRequest], fsync: bool) -> fjall
         }
         results.push(Ok(()));
     }
-    for ((_, key), (ks, delta)) in counters {
-        let current = ks.get(&key)?.and_then(|v| v.as_ref().try_into().ok()).map(i64::from_le_bytes).unwrap_or(0);
-        batch.insert(&ks, key, (current + delta).to_le_bytes().to_vec());
+    let mut written = Vec::with_capacity(counters.len());
+    for ((id, key), (ks, delta)) in counters {
+        let current = match cache.get(id, &key) {
+            Some(v) => v,
+            None => ks.get(&key)?.and_then(|v| v.as_ref().try_into().ok()).map(i64::from_le_bytes).unwrap_or(0),
+        };
+        batch.insert(&ks, key.clone(), (current + delta).to_le_bytes().to_vec());
+        written.push(((id, key), current + delta));
     }
     if !batch.is_empty() {
         batch.commit()?;
     }
+    // Only a committed value may be cached (a failed commit poisons the store anyway).
+    cache.remember(written);
     if fsync {
         db.persist(PersistMode::SyncAll)?;
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fjall::KeyspaceCreateOptions;
+
+    fn value(ks: &Keyspace, key: &[u8]) -> Option<i64> {
+        ks.get(key).unwrap().map(|v| i64::from_le_bytes(v.as_ref().try_into().unwrap()))
+    }
+
+    /// The cached counter value must follow every committed write of its row: adds across
+    /// groups, an overwrite (`Put`) and a `Delete` in between, and a restart.
+    #[tokio::test]
+    async fn counters_follow_adds_puts_and_deletes_across_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).manual_journal_persist(true).open().unwrap();
+        let ks = db.keyspace("stats", KeyspaceCreateOptions::default).unwrap();
+        let c = CommitterHandle::spawn(db.clone(), CommitterOptions { max_batch: 64, queue: 512, fsync: true });
+        let add = |delta| Mutation::Add { ks: ks.clone(), key: b"k".to_vec(), delta };
+        c.write(vec![add(2), add(3)], vec![]).await.unwrap();
+        c.write(vec![add(5)], vec![]).await.unwrap();
+        assert_eq!(value(&ks, b"k"), Some(10));
+        c.write(vec![Mutation::Put { ks: ks.clone(), key: b"k".to_vec(), value: 100i64.to_le_bytes().to_vec() }], vec![]).await.unwrap();
+        c.write(vec![add(1)], vec![]).await.unwrap();
+        assert_eq!(value(&ks, b"k"), Some(101), "an add after a put starts from the put, not the cached sum");
+        c.write(vec![Mutation::Delete { ks: ks.clone(), key: b"k".to_vec() }], vec![]).await.unwrap();
+        c.write(vec![add(7)], vec![]).await.unwrap();
+        assert_eq!(value(&ks, b"k"), Some(7), "an add after a delete starts from zero");
+        // Many writers at once: every delta counts once, whatever the grouping.
+        let writes = (0..200).map(|_| c.write(vec![add(1)], vec![]));
+        for r in futures::future::join_all(writes).await {
+            r.unwrap();
+        }
+        assert_eq!(value(&ks, b"k"), Some(207));
+        c.close_blocking();
+        drop(c);
+        // A new committer (a restart) reads the stored value, then keeps adding.
+        let c = CommitterHandle::spawn(db.clone(), CommitterOptions { max_batch: 64, queue: 512, fsync: true });
+        c.write(vec![add(3)], vec![]).await.unwrap();
+        assert_eq!(value(&ks, b"k"), Some(210));
+    }
+
+    #[test]
+    fn the_cache_starts_again_past_its_bound() {
+        let mut cache = CounterCache::default();
+        let many: Vec<_> = (0..CounterCache::CAP as u64).map(|i| ((1, i.to_le_bytes().to_vec()), i as i64)).collect();
+        cache.remember(many);
+        assert_eq!(cache.len, CounterCache::CAP);
+        cache.remember(vec![((1, b"new".to_vec()), 9)]);
+        assert_eq!(cache.len, 1, "past the bound the cache is emptied, not grown");
+        assert_eq!(cache.get(1, b"new"), Some(9));
+        assert_eq!(cache.get(1, &0u64.to_le_bytes()), None);
+    }
 }
