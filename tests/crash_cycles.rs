@@ -232,6 +232,13 @@ async fn kill_9_cycles_during_a_campaign_and_single_sends() {
         }
     }
     assert_eq!(duplicates, per_kill.iter().sum::<usize>(), "every duplicate is accounted to a kill");
+    eprintln!("duplicates per kill {per_kill:?} (bound: the in-flight window, {IN_FLIGHT})");
+    // A kill can repeat at most the calls holding one of the credential's slots: a slot is
+    // held from the call's start until the status row of its outcome is durable, so calls
+    // in flight and calls finished but not yet recorded together never exceed the window.
+    for (k, &n) in per_kill.iter().enumerate() {
+        assert!(n <= IN_FLIGHT, "kill {} repeated {n} provider calls, more than the in-flight window of {IN_FLIGHT} (per kill {per_kill:?})", k + 1);
+    }
     assert_eq!(campaign["totalRecipients"].as_u64(), Some(recipients as u64), "{campaign}");
     let (sent, failed, cancelled) = (campaign["sent"].as_u64().unwrap(), campaign["failed"].as_u64().unwrap_or(0), campaign["cancelled"].as_u64().unwrap_or(0));
     assert_eq!((sent, failed, cancelled), (recipients as u64, 0, 0), "campaign counts: {campaign}");

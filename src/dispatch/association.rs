@@ -30,8 +30,7 @@ pub struct AttemptReport {
     pub attempt: Option<AttemptRecord>,
     pub verdict: Verdict,
     /// The provider call this reports, counted until the report is handled (a graceful stop
-    /// waits for it: see `dispatch::drain`). Never read: it counts until it is dropped.
-    #[allow(dead_code)]
+    /// waits for it: see `dispatch::drain`), and carrying the call's slot.
     pub call: Option<super::drain::CallGuard>,
 }
 
@@ -304,7 +303,17 @@ impl AssocState {
         Ok(actor)
     }
 
-    async fn on_report(&mut self, me: &ActorRef<AssocMsg>, r: AttemptReport) {
+    async fn on_report(&mut self, me: &ActorRef<AssocMsg>, mut r: AttemptReport) {
+        // The call's slot in its credential's window: given back once what this report
+        // writes is durable (dropped at once when it writes nothing).
+        let slot = r.call.as_mut().and_then(|c| c.take_slot());
+        self.apply_report(me, r).await;
+        if let Some(slot) = slot {
+            self.ctx.writer.after_commit(slot);
+        }
+    }
+
+    async fn apply_report(&mut self, me: &ActorRef<AssocMsg>, r: AttemptReport) {
         let Some(w) = self.work.get_mut(&r.message_id) else { return };
         if w.at != Some(r.credential_id) {
             return; // A late report from a credential the message already left.

@@ -11,7 +11,7 @@
 
 use super::association::Verdict;
 use super::credential::{outbound, CredMsg, CredState, CredentialArgs, Job, Pending};
-use super::drain::CallGuard;
+use super::drain::{CallGuard, CallSlot};
 use crate::domain::Channel;
 use crate::providers::{self, BatchOutcome, OutboundMessage, SendOutcome};
 use ractor::ActorRef;
@@ -129,16 +129,22 @@ impl CredState {
         let timeout = std::time::Duration::from_millis(self.ctx.config.provider_timeout_ms);
         let in_flight = self.in_flight_gauge.clone();
         in_flight.increment(1.0);
-        let (jobs, msgs): (Vec<_>, Vec<_>) = items.into_iter().map(|(p, m)| ((p.job, p.tries + 1, self.ctx.calls.start()), m)).unzip();
+        let settling = self.settling_gauge.clone();
+        let (mut jobs, msgs): (Vec<_>, Vec<_>) = items.into_iter().map(|(p, m)| ((p.job, p.tries + 1, self.ctx.calls.start()), m)).unzip();
         tokio::spawn(async move {
             let (outcome, latency) = providers::send_batch(adapter, &client, &cred, &msgs, timeout).await;
             in_flight.decrement(1.0);
+            // One slot for the request, free once the last of its messages is recorded.
+            let slot = CallSlot::settling(me.clone(), settling);
+            for (_, _, guard) in &mut jobs {
+                guard.hold_slot(slot.clone());
+            }
+            drop(slot);
             let _ = me.cast(CredMsg::BatchDone(Box::new(BatchDone { items: jobs, outcome, latency })));
         });
     }
 
     pub(super) fn on_batch_done(&mut self, me: &ActorRef<CredMsg>, d: BatchDone) {
-        self.in_flight = self.in_flight.saturating_sub(1);
         let now = Instant::now();
         let n = d.items.len();
         let request = match &d.outcome {

@@ -99,6 +99,9 @@ pub enum CredMsg {
     Linger,
     /// The shared limiter's answer to a request for permits.
     Permits(Permits),
+    /// A finished call's outcome is durable: its slot in the in-flight window is free
+    /// (`dispatch::drain::CallSlot`).
+    SlotFree,
     /// A gateway's client-status poll (`dispatch::gateway_health`): `Some(reason)` while the
     /// client cannot send (not authenticated), `None` once it can.
     ClientHealth(Option<String>),
@@ -132,6 +135,8 @@ pub struct CredState {
     /// Waiting calls, single sends before campaign messages: an OTP never queues behind a
     /// campaign here.
     pub(super) queue: BinaryHeap<Pending>,
+    /// Slots of the in-flight window taken: calls (a batched request is one) at the provider,
+    /// and calls that returned whose outcome is not yet durable (freed by `SlotFree`).
     pub(super) in_flight: usize,
     /// Set by an authentication/configuration error: everything fails over until the
     /// credential is updated.
@@ -145,6 +150,8 @@ pub struct CredState {
     pub(super) ask_after: Option<Instant>,
     /// This credential's in-flight gauge, looked up once (a lookup per call built its labels).
     pub(super) in_flight_gauge: metrics::Gauge,
+    /// Calls returned, outcome not yet durable (`jood_credential_calls_settling`).
+    pub(super) settling_gauge: metrics::Gauge,
     /// Where the provider sends this credential's delivery reports
     /// (`{server.public_url}/api/v1/callbacks/{provider}/{credential id}`), if a public URL is set.
     pub(super) status_callback_url: Option<Arc<str>>,
@@ -189,6 +196,7 @@ impl Actor for CredentialActor {
             asking: false,
             ask_after: None,
             in_flight_gauge: crate::telemetry::credential_in_flight(a.provider.code(), a.record.id),
+            settling_gauge: crate::telemetry::credential_settling(a.provider.code(), a.record.id),
             status_callback_url: status_callback_url(&a.ctx.public_url, a.provider, a.record.id),
             client_down: None,
             batch: super::batcher::BatchPolicy::of(&a),
@@ -218,6 +226,7 @@ impl Actor for CredentialActor {
             CredMsg::BatchDone(done) => st.on_batch_done(&me, *done),
             CredMsg::Permits(p) => st.on_permits(&me, p),
             CredMsg::ClientHealth(down) => st.on_client_health(down),
+            CredMsg::SlotFree => st.in_flight = st.in_flight.saturating_sub(1),
         }
         st.pump(&me);
         Ok(())
@@ -416,16 +425,18 @@ impl CredState {
         // Counted by the call itself, so a call outliving its actor still leaves the gauge.
         let in_flight = self.in_flight_gauge.clone();
         in_flight.increment(1.0);
-        let guard = self.ctx.calls.start();
+        let settling = self.settling_gauge.clone();
+        let mut guard = self.ctx.calls.start();
         tokio::spawn(async move {
             let (outcome, latency) = providers::send(adapter, &client, &cred, &sms, timeout).await;
             in_flight.decrement(1.0);
+            // The slot stays taken until the outcome is durable.
+            guard.hold_slot(super::drain::CallSlot::settling(me.clone(), settling));
             let _ = me.cast(CredMsg::Done(Box::new(CallDone { job: p.job, tries: p.tries + 1, outcome, latency, guard })));
         });
     }
 
     fn on_done(&mut self, me: &ActorRef<CredMsg>, d: CallDone) {
-        self.in_flight = self.in_flight.saturating_sub(1);
         let now = Instant::now();
         let label = super::settle::outcome_label(&d.outcome);
         metrics::histogram!(crate::telemetry::PROVIDER_CALL_SECONDS, "provider" => self.provider.code(), "outcome" => label)

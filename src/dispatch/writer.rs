@@ -10,6 +10,11 @@
 //! message goes from `queued` to its final row in one write instead of two. Nothing depends
 //! on `dispatching` being durable (recovery re-enqueues `queued` and `dispatching` alike), so
 //! holding it back costs only a late `dispatching` in the API's view of a slow call.
+//!
+//! `after_commit(hold)` keeps a value until everything pushed before it is durable, then
+//! drops it: a provider call's slot in its credential's window is held that way until the row
+//! of its outcome is committed (`dispatch::drain::CallSlot`), which bounds what a crash can
+//! repeat. It never waits for a held-back `dispatching`, which is not an outcome.
 
 use crate::store::{MessageStatus, MessageUpdate, SharedStore};
 use std::collections::{HashMap, VecDeque};
@@ -20,6 +25,7 @@ use tokio::time::Instant;
 enum Cmd {
     Update(MessageUpdate),
     Flush(oneshot::Sender<()>),
+    AfterCommit(Box<dyn Send>),
 }
 
 #[derive(Clone)]
@@ -44,6 +50,12 @@ impl StatusWriter {
     pub fn push(&self, update: MessageUpdate) {
         // Fails only after shutdown, when the message stays unfinished for the next start.
         let _ = self.tx.send(Cmd::Update(update));
+    }
+
+    /// Keeps `hold` until everything pushed before it (held-back `dispatching` updates apart)
+    /// is durable, then drops it. After shutdown it is dropped at once.
+    pub fn after_commit(&self, hold: impl Send + 'static) {
+        let _ = self.tx.send(Cmd::AfterCommit(Box::new(hold)));
     }
 
     /// Waits until everything pushed before this call is durable (held-back `dispatching`
@@ -119,6 +131,7 @@ async fn run(store: SharedStore, mut rx: mpsc::UnboundedReceiver<Cmd>, delay: Du
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut held = HeldBack::default();
     let mut flushes = Vec::new();
+    let mut holds: Vec<Box<dyn Send>> = Vec::new();
     let mut open = true;
     while open {
         let event = match held.next_due() {
@@ -147,6 +160,7 @@ async fn run(store: SharedStore, mut rx: mpsc::UnboundedReceiver<Cmd>, delay: Du
                     held.release(None, &mut batch);
                     flushes.push(ack);
                 }
+                Cmd::AfterCommit(hold) => holds.push(hold),
             }
             if batch.len() < MAX_BATCH {
                 next = match rx.try_recv() {
@@ -161,6 +175,7 @@ async fn run(store: SharedStore, mut rx: mpsc::UnboundedReceiver<Cmd>, delay: Du
         }
         held.release(open.then(Instant::now), &mut batch);
         write(&store, &mut batch).await;
+        holds.clear();
         for ack in flushes.drain(..) {
             let _ = ack.send(());
         }
@@ -237,6 +252,27 @@ mod tests {
         w.push(with_status(&m, MessageStatus::Dispatching));
         w.flush().await;
         assert_eq!(status_of(&store).await, MessageStatus::Dispatching, "a flush writes what is held back");
+    }
+
+    #[tokio::test]
+    async fn a_hold_is_dropped_after_the_commit_of_what_came_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, m) = store_with_message(dir.path()).await;
+        let w = StatusWriter::spawn(store.clone() as SharedStore, Duration::from_secs(30));
+        // A held-back `dispatching` is not waited for: the hold goes with the next commit.
+        w.push(with_status(&m, MessageStatus::Dispatching));
+        let (hold, dropped) = oneshot::channel::<()>();
+        w.after_commit(hold);
+        assert!(dropped.await.is_err(), "dropped, never sent");
+        assert_eq!(status_of(&store).await, MessageStatus::Queued, "the dispatching row is still held back");
+
+        let before = store.commit_stats().requests;
+        w.push(with_status(&m, MessageStatus::Sent));
+        let (hold, dropped) = oneshot::channel::<()>();
+        w.after_commit(hold);
+        assert!(dropped.await.is_err());
+        assert_eq!(status_of(&store).await, MessageStatus::Sent, "the row before the hold is durable when it drops");
+        assert_eq!(store.commit_stats().requests - before, 1);
     }
 
     #[tokio::test]

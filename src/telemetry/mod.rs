@@ -43,6 +43,7 @@ pub const SCHEDULE_OVERDUE_SECONDS: &str = "jood_schedule_overdue_seconds";
 pub const PROVIDER_CALL_SECONDS: &str = "jood_provider_call_duration_seconds";
 pub const PROVIDER_BATCH_MESSAGES: &str = "jood_provider_batch_messages";
 pub const CREDENTIAL_IN_FLIGHT: &str = "jood_credential_calls_in_flight";
+pub const CREDENTIAL_SETTLING: &str = "jood_credential_calls_settling";
 pub const CREDENTIAL_BREAKER_OPEN: &str = "jood_credential_circuit_open";
 pub const DASHBOARD_LOGIN_FAILURES_TOTAL: &str = "jood_dashboard_login_failures_total";
 pub const DIRECTORY_CAS_RETRIES_TOTAL: &str = "jood_directory_cas_retries_total";
@@ -129,6 +130,7 @@ fn describe() {
     describe_histogram!(PROVIDER_BATCH_MESSAGES, Unit::Count, "Campaign messages per batched provider request (two or more), by provider");
     describe_counter!(DASHBOARD_LOGIN_FAILURES_TOTAL, "Dashboard logins refused (wrong username or password)");
     describe_gauge!(CREDENTIAL_IN_FLIGHT, Unit::Count, "Provider calls in flight, by provider (and credential with metrics.per_credential_labels)");
+    describe_gauge!(CREDENTIAL_SETTLING, Unit::Count, "Provider calls that returned whose outcome is not yet durable (they still hold a slot of dispatch.credential_in_flight), by provider (and credential with metrics.per_credential_labels)");
     describe_gauge!(CREDENTIAL_BREAKER_OPEN, Unit::Count, "Credentials whose circuit breaker is open or half-open, by provider (0/1 per credential with metrics.per_credential_labels)");
     describe_counter!(HTTP_RATE_LIMITED_TOTAL, "Requests refused by the per-IP rate limits, by route class and api (http, grpc)");
     describe_counter!(AUTH_IP_DENIED_TOTAL, "Requests refused by an association's IP allow-list, by scheme (webhook, api_key)");
@@ -210,6 +212,16 @@ pub fn credential_in_flight(provider: &'static str, credential_id: i64) -> metri
         metrics::gauge!(CREDENTIAL_IN_FLIGHT, "provider" => provider, "credential" => credential_id.to_string())
     } else {
         metrics::gauge!(CREDENTIAL_IN_FLIGHT, "provider" => provider)
+    }
+}
+
+/// The gauge of one credential's calls that returned and whose outcome is not yet durable
+/// (increment when the call returns, decrement when its slot is freed).
+pub fn credential_settling(provider: &'static str, credential_id: i64) -> metrics::Gauge {
+    if PER_CREDENTIAL.load(Ordering::Relaxed) {
+        metrics::gauge!(CREDENTIAL_SETTLING, "provider" => provider, "credential" => credential_id.to_string())
+    } else {
+        metrics::gauge!(CREDENTIAL_SETTLING, "provider" => provider)
     }
 }
 
