@@ -203,6 +203,7 @@ impl App {
             inbound: inbound.clone(),
             links: links.clone(),
             console: crate::api::console::Live::start(store.clone(), directory.clone(), shutdown.child_token()),
+            request_metrics: Default::default(),
         });
         // Messages left unfinished by the previous run go back to dispatch.
         dispatcher.recover();

@@ -28,6 +28,12 @@ async fn metrics_cover_the_main_families_after_a_send() {
         .await;
     let id = s.send_sms(1, &k.secret_key, "+966501234567", "metrics").await;
     assert_eq!(s.wait_terminal(&k, id, 20).await["status"], "sent");
+    // Invented methods must not mint series: each would be a new label value.
+    for verb in ["FROB", "GRAB"] {
+        let method = reqwest::Method::from_bytes(verb.as_bytes()).unwrap();
+        let (status, _) = send(s.client.request(method, s.url("/api/v1/providers"))).await;
+        assert_eq!(status, 405, "{verb}");
+    }
 
     let resp = reqwest::get(s.url("/metrics")).await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -37,6 +43,7 @@ async fn metrics_cover_the_main_families_after_a_send() {
     for (family, labels) in [
         ("jood_http_requests_total", vec![route, ("method", "POST"), ("status", "200")]),
         ("jood_http_request_duration_seconds_bucket", vec![route]),
+        ("jood_http_requests_total", vec![("route", "/api/v1/providers"), ("method", "OTHER"), ("status", "405")]),
         ("jood_ingress_messages_accepted_total", vec![("channel", "sms")]),
         ("jood_dispatch_messages_total", vec![("status", "sent"), ("channel", "sms"), ("provider", "twilio")]),
         ("jood_provider_call_duration_seconds_bucket", vec![("provider", "twilio"), ("outcome", "sent")]),
@@ -53,6 +60,7 @@ async fn metrics_cover_the_main_families_after_a_send() {
     // Every family is described, and no label carries a raw id or an error text.
     assert!(body.contains("# HELP jood_dispatch_messages_total"), "{body}");
     assert!(!body.contains(&id.to_string()), "a message id leaked into a label");
+    assert!(!body.contains("FROB") && !body.contains("GRAB"), "a client's method became a label");
     s.stop().await;
 }
 

@@ -21,6 +21,7 @@ mod ops;
 mod opt_outs;
 pub mod protect;
 mod providers;
+pub mod request_metrics;
 pub mod serve;
 mod sms_settings;
 mod templates;
@@ -96,6 +97,8 @@ pub struct AppStateInner {
     pub callbacks: Arc<crate::callbacks::Callbacks>,
     /// The console overview's sampled history.
     pub console: Arc<crate::api::console::Live>,
+    /// The edge layer's per-route request series, registered once each.
+    pub request_metrics: request_metrics::RequestMetrics,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -175,8 +178,9 @@ pub fn router(state: AppState) -> Router {
 /// `server.request_timeout_ms` (then 503), and requests and latency are counted by route
 /// template (never the raw path), method and status.
 async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    // A `MatchedPath` is an `Arc<str>` inside: cloning it allocates nothing.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = request_metrics::method_label(req.method());
     let started = Instant::now();
     protect::resolve_client_ip(&state, &mut req);
     let limit = Duration::from_millis(state.config.server.request_timeout_ms);
@@ -184,10 +188,9 @@ async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Re
         Ok(resp) => resp,
         Err(_) => ApiError::Unavailable { reason: "request timed out".into(), retry_after_s: 1 }.into_response(),
     };
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!(crate::telemetry::HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!(crate::telemetry::HTTP_REQUEST_SECONDS, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    let series = state.request_metrics.series(route, method, resp.status().as_u16());
+    series.requests.increment(1);
+    series.seconds.record(started.elapsed().as_secs_f64());
     resp
 }
