@@ -2,7 +2,8 @@
 //! (overview, route tester, message timeline, daily stats, set-up views) with their errors,
 //! and the browser flows in headless Chromium (`console/tests/run.mjs`, playwright-core):
 //! log in, send, a 10,000-recipient campaign to 100%, cancel a scheduled message, an
-//! allocation and the route tester, log search, log out, a bound operator's view. The browser
+//! allocation and the route tester, log search, log out, a bound operator's view, and the
+//! times shown in a browser whose zone is Asia/Riyadh (UTC on hover). The browser
 //! test skips, saying why, only when chromium, node or the npm packages are absent
 //! (`bash .ci/run` installs them).
 
@@ -409,6 +410,7 @@ async fn the_console_works_in_a_real_browser() {
         "phone": "+966501234567",
         "arabicText": "مرحبا بك في جود، رمزك 4821",
         "scheduledText": "Scheduled for tomorrow",
+        "zoneText": "Scheduled in Riyadh time",
         "boundText": "Association two only",
         "routeCredentialId": infobip,
         "screenshots": repo.join("docs").to_str().unwrap(),
