@@ -8,7 +8,10 @@
 # load-tests/lib.sh's, shared with run.sh.
 #
 #   load-tests/console.sh [DURATION_SECS] [CONCURRENCY]
+#   JOOD_BIN=target/release/jood load-tests/console.sh   # a binary built already: no build here
 #
+# Ends with one `summary:` line: the request rate of each run, and the rate with three
+# consoles open as a share of the mean of the two runs without.
 # Needs chromium and the console's npm packages (cd console && npm ci), like the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +27,22 @@ load_start
 
 # The engine's CPU seconds (lib.sh's cpu_secs): its cost per request, whatever else (the
 # browsers) shares the cores.
+# Each run's request rate and engine CPU per request, in run order, for the summary.
+RATES=()
+CPUS=()
 loadgen() {
   local cpu0; cpu0=$(cpu_secs "$ENGINE_PID")
   load_loadgen 2>&1 | tee "$WORK/run.txt" | sed 's/^/    /'
-  local n; n=$(grep -oE 'accepted \(200\): [0-9]+' "$WORK/run.txt" | grep -oE '[0-9]+$')
-  python3 -c "c=$(cpu_secs "$ENGINE_PID")-$cpu0; print(f'    engine CPU: {c:.1f} s = {c*1e6/max(1,$n):.0f} µs per accepted request (sending and delivering included)')"
+  local n; n=$(grep -oE 'accepted \(200\): [0-9]+' "$WORK/run.txt" | grep -oE '[0-9]+$' || true)
+  local rate; rate=$(grep -oE '^requests: [0-9]+ in [0-9.]+s = [0-9]+ req/s' "$WORK/run.txt" | grep -oE '[0-9]+ req/s$' | grep -oE '^[0-9]+' || true)
+  if [ -z "$n" ] || [ -z "$rate" ]; then
+    echo "console.sh: loadgen printed no request rate (its output is above)" >&2
+    exit 1
+  fi
+  local us; us=$(python3 -c "c=$(cpu_secs "$ENGINE_PID")-$cpu0; print(f'{c*1e6/max(1,$n):.0f}')")
+  echo "    engine CPU: $us µs per accepted request (sending and delivering included)"
+  RATES+=("$rate")
+  CPUS+=("$us")
 }
 # The three consoles' dashboard traffic without the browsers (an overview stream, and the
 # campaigns and logs screens' requests about as often as watch.mjs measured them), to tell the
@@ -49,6 +63,7 @@ pollers() {
   echo "    overview stream: $(grep -c '^event: overview' "$WORK/stream.txt") events"
 }
 
+echo "binary: $BIN"
 echo "== 1. no console: loadgen ${DURATION}s, ${CONCURRENCY} connections, on $(nproc) cores"
 loadgen
 echo "== 2. three consoles open"
@@ -65,3 +80,12 @@ POLL=$!
 sleep 2
 loadgen
 wait "$POLL"
+python3 - "${RATES[@]}" "${CPUS[@]}" <<'PY'
+import sys
+r = [int(x) for x in sys.argv[1:5]]
+c = sys.argv[5:9]
+base = (r[0] + r[2]) / 2
+print(f"summary: request rate with no console {r[0]:,} req/s ({c[0]} µs CPU/request), three consoles open {r[1]:,} req/s "
+      f"({c[1]} µs; {100 * r[1] / max(1, base):.0f}% of the mean without), no console again {r[2]:,} req/s ({c[2]} µs), "
+      f"the consoles' traffic without browsers {r[3]:,} req/s ({c[3]} µs)")
+PY

@@ -6,9 +6,16 @@
 # The caller sets ENGINE_PORT, SIM_PORT and, optionally, SIM_LATENCY_MS, ENGINE_BIN and
 # SIM_SETTINGS (JSON, default {"record_requests":0,"latency_ms":SIM_LATENCY_MS}) before
 # `load_start`; afterwards BIN, WORK, PIDS (simulator, engine), ENGINE_PID, KEY and SECRET
-# are set and JOOD_MASTER_KEY / JOOD_ADMIN_KEY exported.
+# are set and JOOD_MASTER_KEY / JOOD_ADMIN_KEY exported. JOOD_BIN names a binary already
+# built (a release build made elsewhere, or target/debug/jood for a quick try): it is used
+# for everything and nothing is built.
 
 load_build() {
+  if [ -n "${JOOD_BIN:-}" ]; then
+    [ -x "$JOOD_BIN" ] || { echo "JOOD_BIN=$JOOD_BIN is not an executable file" >&2; exit 1; }
+    BIN=$JOOD_BIN
+    return
+  fi
   cargo build --release --quiet
   BIN=${CARGO_TARGET_DIR:-target}/release/jood
 }

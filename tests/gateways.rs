@@ -3,7 +3,8 @@
 //! webhook reports, forged signatures refused, a lost webhook reconciled through the detail
 //! endpoint, check-number (cached); the WA-Web gateway's sends confirmed by `message_sent`,
 //! wrong client keys refused, the auto-reply and the call-rejection message answered, and an
-//! unauthenticated client failing over to the Cloud API credential.
+//! unauthenticated client failing over to the Cloud API credential and counted in the
+//! circuit-open gauge (also when a call started before it went down is answered after).
 
 mod common;
 
@@ -394,5 +395,49 @@ async fn an_unauthenticated_gateway_client_shows_as_an_open_circuit_in_metrics()
     wait_for("the open circuit shown", async || (circuit_gauge(&metrics().await, "wawebgw") == Some(1.0)).then_some(Value::Null)).await;
     // Authenticated again: closed again.
     sim_post(&sim, "/_sim/waweb/config", json!({"clients": {"client-1": {"status": "Authenticated"}}})).await;
+    wait_for("the circuit closed again", async || (circuit_gauge(&metrics().await, "wawebgw") == Some(0.0)).then_some(Value::Null)).await;
+}
+
+/// The gauge speaks for the gateway's client, not for the last call: a call in flight when
+/// the poll finds the client down is answered afterwards (here a group send, held by the
+/// gateway's anti-spam delay, accepted), and the circuit stays open in the gauge although
+/// the breaker saw a success. The poll is then kept from giving a new verdict (the
+/// simulator's 15-minute limiter refuses it), so only the call's outcome could have moved it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_answered_after_the_client_went_down_keeps_the_circuit_open_in_metrics() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_process(&dir.path().join("data"), "600000");
+    let k = create_association_at(&engine.base, 1, "A").await;
+    let creds = json!({"apiKey": "account-api-key", "clientId": "client-1", "clientApiKey": "client-api-key"});
+    add_credential_at(&engine.base, 1, &k, json!({"providerId": 10, "senderName": "gw", "credentials": creds, "apiUrl": sim.base_url(), "isDefault": true})).await;
+    sim_post(&sim, "/_sim/waweb/config", json!({"group_delay_ms": 5000, "requests_per_15_min": 0})).await;
+    let metrics = || async { reqwest::get(format!("{}/metrics", engine.base)).await.unwrap().text().await.unwrap() };
+    let requests = |path: &'static str| sim.requests(ProviderKind::WaWebGateway).into_iter().filter(|r| r.path == path).count();
+
+    let body = json!({"associationId": 1, "recipient": "120363025246125486@g.us", "message": "group notice", "channel": "whatsapp"}).to_string();
+    let (status, ok) = send(signed_at(&engine.base, "/api/v1/webhook/notification", &k.secret_key, &body)).await;
+    assert_eq!(status, 200, "{ok}");
+    let id = ok["data"]["queueId"].as_i64().unwrap();
+    wait_for("the group send at the gateway", async || (requests("/api/send-group-message") == 1).then_some(Value::Null)).await;
+
+    // While the gateway holds the send, its client loses its session and the poll opens the circuit.
+    sim_post(&sim, "/_sim/waweb/config", json!({"clients": {"client-1": {"status": "Pending Authentication"}}})).await;
+    wait_for("the open circuit shown", async || (circuit_gauge(&metrics().await, "wawebgw") == Some(1.0)).then_some(Value::Null)).await;
+    // No more verdicts: the limiter admits one more poll at most (its count starts now), then refuses.
+    let polls = requests("/api/clients");
+    sim_post(&sim, "/_sim/waweb/config", json!({"requests_per_15_min": 1})).await;
+    wait_for("a poll refused by the limiter", async || (requests("/api/clients") >= polls + 2).then_some(Value::Null)).await;
+    let rb = reqwest::Client::new().get(format!("{}/api/v1/notifications/{id}", engine.base)).header("x-api-key", &k.api_key).header("x-api-secret", &k.secret_key);
+    let (_, n) = send(rb).await;
+    assert_ne!(n["data"]["status"], "sent", "the group send was answered before the poll was stopped (the test proves nothing then: raise group_delay_ms): {n}");
+
+    // The held send is answered (accepted): the breaker records a success, the client is still down.
+    let n = wait_status_at(&engine.base, &k, id, "sent").await;
+    assert_eq!(n["provider"], "wawebgw", "{n}");
+    assert_eq!(circuit_gauge(&metrics().await, "wawebgw"), Some(1.0), "a success of a call started before the client went down closed the gauge");
+
+    // The client back (and the poll let through again): closed.
+    sim_post(&sim, "/_sim/waweb/config", json!({"requests_per_15_min": 0, "clients": {"client-1": {"status": "Authenticated"}}})).await;
     wait_for("the circuit closed again", async || (circuit_gauge(&metrics().await, "wawebgw") == Some(0.0)).then_some(Value::Null)).await;
 }

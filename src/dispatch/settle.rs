@@ -40,7 +40,11 @@ impl CredState {
                 self.broken = Some(reason.clone());
             }
         }
-        let open = self.breaker.state(now) != BreakerState::Closed;
+        // A gateway client the poll found down holds every call back like an open breaker
+        // (`pump` fails them over), so it keeps the gauge open whatever this call's outcome
+        // did to the breaker: a call in flight when the poll's verdict came (or the send that
+        // started the actor, answered after the first poll) must not close it again.
+        let open = self.client_down.is_some() || self.breaker.state(now) != BreakerState::Closed;
         crate::telemetry::circuit_state(self.provider.code(), self.credential_id, open);
     }
 

@@ -13,7 +13,7 @@ use crate::directory::Directory;
 use crate::domain::now_ms;
 use crate::store::{CounterScope, MessageStatus, SharedStore};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +49,9 @@ pub struct QueueFigures {
 struct Inner {
     /// By association id; 0 is every association together (the store's own convention).
     rings: HashMap<i64, VecDeque<Sample>>,
+    /// The time of the last sample and every association listed then (beyond the sampling
+    /// cap too), to tell an association created since from one sampled for the first time.
+    last: Option<(i64, HashSet<i64>)>,
     queues: HashMap<i64, QueueFigures>,
     /// Schedule entries (single messages and campaigns) not yet fired, engine-wide.
     schedule_backlog: u64,
@@ -90,8 +93,11 @@ impl Live {
 
     async fn sample(&self, store: &SharedStore, directory: &Directory) -> anyhow::Result<()> {
         let at_ms = now_ms();
+        let listed: HashSet<i64> = directory.list_associations().await?.into_iter().map(|a| a.id).collect();
         let mut scopes = vec![0i64];
-        scopes.extend(directory.list_associations().await?.into_iter().take(MAX_ASSOCIATIONS).map(|a| a.id));
+        let mut ids: Vec<i64> = listed.iter().copied().collect();
+        ids.sort_unstable();
+        scopes.extend(ids.into_iter().take(MAX_ASSOCIATIONS));
         let mut samples = Vec::with_capacity(scopes.len());
         for id in scopes {
             let counters = store.get_counters(CounterScope { association_id: id, day: 0 }).await?;
@@ -111,13 +117,7 @@ impl Live {
         }
         let backlog = store.due_schedule(i64::MAX, COUNT_CAP).await?.len();
         let mut inner = self.inner.lock();
-        for (id, s) in samples {
-            let ring = inner.rings.entry(id).or_default();
-            ring.push_back(s);
-            while ring.len() > SAMPLES {
-                ring.pop_front();
-            }
-        }
+        inner.record(at_ms, samples, listed);
         inner.queues = queues;
         inner.schedule_backlog = backlog as u64;
         inner.backlog_capped = backlog >= COUNT_CAP;
@@ -147,6 +147,36 @@ impl Live {
     }
 }
 
+impl Inner {
+    /// Appends a tick's samples. The window's increase is measured from a ring's first sample,
+    /// so a ring must not start after its association's first messages: an association that
+    /// was not listed at the previous tick did not exist then, and its counters were all 0 at
+    /// that time, so its ring starts with that zero sample. (Without it a message accepted
+    /// between the association's creation and its first sample sat in the ring's baseline and
+    /// was never counted: a console opened on a new association showed 0 accepted after a
+    /// send, for the ring's whole 15 minutes.) An association listed before but sampled only
+    /// now (it was beyond the sampling cap), and every association at the engine's first
+    /// tick, start from their counters as they are: their history before is unknown here.
+    fn record(&mut self, at_ms: i64, samples: Vec<(i64, Sample)>, listed: HashSet<i64>) {
+        let previous = self.last.take();
+        for (id, s) in samples {
+            let ring = self.rings.entry(id).or_default();
+            if ring.is_empty() && id != 0 {
+                if let Some((prev_at, prev_listed)) = &previous {
+                    if !prev_listed.contains(&id) {
+                        ring.push_back(Sample { at_ms: *prev_at, counters: BTreeMap::new() });
+                    }
+                }
+            }
+            ring.push_back(s);
+            while ring.len() > SAMPLES {
+                ring.pop_front();
+            }
+        }
+        self.last = Some((at_ms, listed));
+    }
+}
+
 /// Rates per second between neighbouring samples, for the named counters.
 pub fn rates(samples: &[Sample], names: &[&str]) -> Vec<(i64, Vec<f64>)> {
     samples
@@ -173,6 +203,36 @@ mod tests {
 
     fn s(at_ms: i64, pairs: &[(&str, i64)]) -> Sample {
         Sample { at_ms, counters: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect() }
+    }
+
+    fn tick(inner: &mut Inner, at_ms: i64, listed: &[i64], counters: &[(i64, &[(&str, i64)])]) {
+        let samples = counters.iter().map(|(id, pairs)| (*id, s(at_ms, pairs))).collect();
+        inner.record(at_ms, samples, listed.iter().copied().collect());
+    }
+
+    #[test]
+    fn a_new_associations_messages_before_its_first_sample_are_in_the_window() {
+        let mut inner = Inner::default();
+        // The engine's first tick: association 1 exists with its history, 2 does not yet.
+        tick(&mut inner, 0, &[1], &[(0, &[("accepted", 7)]), (1, &[("accepted", 7)])]);
+        // Association 2 is created and accepts a message before the next tick samples it.
+        tick(&mut inner, 5_000, &[1, 2], &[(0, &[("accepted", 8)]), (1, &[("accepted", 7)]), (2, &[("accepted", 1)])]);
+        let ring = |id: i64| inner.rings[&id].iter().cloned().collect::<Vec<_>>();
+        assert_eq!(increase(&ring(2), "accepted"), 1, "the message accepted before the first sample counts");
+        assert_eq!(ring(2)[0].at_ms, 0, "the zero sample is the previous tick's");
+        // Associations present at the first tick start from their counters (no spike of history).
+        assert_eq!(increase(&ring(1), "accepted"), 0);
+        assert_eq!(increase(&ring(0), "accepted"), 1);
+    }
+
+    #[test]
+    fn an_association_listed_before_but_sampled_only_now_starts_from_its_counters() {
+        let mut inner = Inner::default();
+        // Listed at the first tick but not sampled (beyond the cap), sampled at the second.
+        tick(&mut inner, 0, &[1, 3], &[(0, &[]), (1, &[])]);
+        tick(&mut inner, 5_000, &[3], &[(0, &[]), (3, &[("accepted", 500)])]);
+        assert_eq!(inner.rings[&3].len(), 1);
+        assert_eq!(increase(&inner.rings[&3].iter().cloned().collect::<Vec<_>>(), "accepted"), 0);
     }
 
     #[test]

@@ -133,10 +133,9 @@ pub async fn view(s: &AppState, operator: &Operator, requested: Option<i64>) -> 
             let calls = s.dispatcher.credential_calls(c.id, HEALTH_WINDOW_MS);
             let (in_flight, per_credential) = crate::telemetry::live::in_flight(p.code(), c.id);
             let client_down = s.dispatcher.client_down(c.id);
-            // A gateway client that cannot send holds the credential's calls back like an open
-            // breaker (dispatch fails its messages over), whatever the breaker's gauge says
-            // after the last call's outcome.
-            let open = crate::telemetry::circuit_open(c.id) || client_down.is_some();
+            // The circuit gauge's own record: a gateway client found down counts there as an
+            // open circuit (the credential actor keeps it so), so no second source is needed.
+            let open = crate::telemetry::circuit_open(c.id);
             let gateway = matches!(p, ProviderKind::WaWebGateway | ProviderKind::Sidobe).then(|| GatewayState {
                 client: if client_down.is_some() { "down" } else { "ready" },
                 reason: client_down.clone(),

@@ -106,8 +106,15 @@ function stopScreen() {
   state.stop = null;
 }
 
+// Each route() takes a number; one that finds a newer number after an await gives way. Two
+// routes close together (an association picked, then a screen) would otherwise both mount
+// their screen, and the one whose stop function was overwritten would keep its polling and
+// its overview stream (a slot of the session's three) for as long as the page lives.
+let routes = 0;
+
 async function route() {
   if (!state.me) return;
+  const mine = ++routes;
   const id = (location.hash.replace(/^#\/?/, '').split('/')[0]) || 'overview';
   const screen = SCREENS.find(([s]) => s === id) || SCREENS[0];
   for (const a of root.querySelectorAll('.nav a')) {
@@ -120,11 +127,18 @@ async function route() {
   document.title = `${screen[1]} · Jood console`;
   try {
     const mod = await screen[2]();
+    if (mine !== routes) return;
     const body = h('div', { class: 'screen', id: `screen-${screen[0]}` });
     main.append(body);
-    state.stop = await mod.render({ el: body, me: state.me, association: selected(), associations: state.associations });
+    const stop = await mod.render({ el: body, me: state.me, association: selected(), associations: state.associations });
+    if (mine !== routes) {
+      // A newer route has replaced this screen while it rendered: stop it, it is not shown.
+      if (typeof stop === 'function') stop();
+      return;
+    }
+    state.stop = stop;
   } catch (e) {
-    main.append(errorBox(e));
+    if (mine === routes) main.append(errorBox(e));
   }
 }
 
