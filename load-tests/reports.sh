@@ -41,8 +41,14 @@ SIM_PORT=${SIM_PORT:-19190}
 CALLBACKS=${CALLBACKS:-1}
 SINK_PORT=${SINK_PORT:-19290}
 
-cargo build --release --quiet --bin jood
-BIN=${CARGO_TARGET_DIR:-target}/release/jood
+# JOOD_BIN names a binary built already (nothing is built then).
+if [ -n "${JOOD_BIN:-}" ]; then
+  [ -x "$JOOD_BIN" ] || { echo "JOOD_BIN=$JOOD_BIN is not an executable file" >&2; exit 1; }
+  BIN=$JOOD_BIN
+else
+  cargo build --release --quiet --bin jood
+  BIN=${CARGO_TARGET_DIR:-target}/release/jood
+fi
 WORK=$(mktemp -d)
 PIDS=()
 stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
