@@ -781,6 +781,28 @@ async fn whatsapp_history(s: SharedStore) {
     assert_eq!(got, vec![10, 13]);
 }
 
+/// `GET /api/v1/whatsapp-stats` on the store: the daily WhatsApp counters follow status
+/// changes (sent, delivered, read, failed), each counted once however often it is reported,
+/// and `wa.total` counts the insert (issue 12: on ScyllaDB they stayed at zero).
+async fn whatsapp_stats_follow_status(s: SharedStore) {
+    use jood::store::stats::day_of;
+    let now = jood::domain::now_ms();
+    let wa = |id: i64| MessageRecord { channel: "whatsapp".into(), created_at: now, updated_at: now, ..msg(id, 7) };
+    s.insert_messages(&[wa(30), wa(31), MessageRecord { created_at: now, updated_at: now, ..msg(32, 7) }]).await.unwrap();
+    for (id, status) in [(30, MessageStatus::Sent), (30, MessageStatus::Delivered), (30, MessageStatus::Delivered), (30, MessageStatus::Read), (31, MessageStatus::Sent), (31, MessageStatus::Failed), (32, MessageStatus::Delivered)] {
+        s.apply_status(&[report(id, status, now)]).await.unwrap();
+    }
+    assert_eq!(status_of(&s, 30).await, MessageStatus::Read);
+    let today = s.get_counters(CounterScope { association_id: 7, day: day_of(jood::domain::now_ms()) }).await.unwrap();
+    let get = |k: &str| today.get(k).copied().unwrap_or(0);
+    // The SMS message (32) counts in none of them.
+    assert_eq!(
+        [get("wa.total"), get("wa.sent"), get("wa.delivered"), get("wa.read"), get("wa.failed")],
+        [2, 2, 1, 1, 1],
+        "{today:?}"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -810,6 +832,7 @@ mod embedded_backend {
         callback_attempts_are_pruned_by_age,
         transitions_are_compare_and_set,
         whatsapp_history,
+        whatsapp_stats_follow_status,
         tracked_links
     );
 }
@@ -918,6 +941,7 @@ mod scylla_backend {
         callback_attempts_are_pruned_by_age,
         transitions_are_compare_and_set,
         whatsapp_history,
+        whatsapp_stats_follow_status,
         tracked_links
     );
 
