@@ -908,9 +908,39 @@ mod scylla_backend {
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         let first = run();
-        assert!(first.contains("applied migrations [1], already applied []"), "{first}");
+        assert!(first.contains("applied migrations [1, 2], already applied []"), "{first}");
         let second = run();
-        assert!(second.contains("applied migrations [], already applied [1]"), "{second}");
+        assert!(second.contains("applied migrations [], already applied [1, 2]"), "{second}");
+    }
+
+    /// A keyspace an engine of schema version 1 left (migration 1 as it was first applied:
+    /// no tracked-link tables, no WhatsApp history) is brought to version 2 by the next
+    /// migration: before it a WhatsApp insert fails on the missing history table, after it
+    /// the insert and its listing work, and version 1 is not applied again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_keyspace_at_version_1_migrates_to_version_2() {
+        use jood::store::whatsapp_messages::WaMessageQuery;
+        use jood::store::{Store, WhatsAppStore};
+        let opts = ScyllaOptions {
+            uris: vec![kassandra()],
+            keyspace: "jood_upgrade".into(),
+            replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".into(),
+            consistency: "one".into(),
+            lwt: false,
+            ..ScyllaOptions::default()
+        };
+        let s = ScyllaStore::connect(opts, false).await.unwrap();
+        let at_1 = s.migrate_to(1).await.unwrap();
+        assert_eq!((at_1.applied, at_1.already), (vec![1], vec![]));
+        let wa = |id: i64| jood::store::MessageRecord { channel: "whatsapp".into(), ..super::msg(id, 1) };
+        assert!(s.insert_messages(&[wa(1)]).await.is_err(), "version 1 has no whatsapp_history table, so this insert must fail");
+        let up = s.migrate().await.unwrap();
+        assert_eq!((up.applied, up.already), (vec![2], vec![1]));
+        s.insert_messages(&[wa(2)]).await.unwrap();
+        let page = s.list_wa_messages(&WaMessageQuery { association_id: 1, status: None, recipient_digits: None, recipient_anywhere: false, offset: 0, limit: 10 }).await.unwrap();
+        assert_eq!(page.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![2]);
+        let again = s.migrate().await.unwrap();
+        assert_eq!((again.applied, again.already), (vec![], vec![1, 2]));
     }
 
     macro_rules! scylla_suite {

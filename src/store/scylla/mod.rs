@@ -80,6 +80,12 @@ impl ScyllaStore {
         migrate::migrate(&self.db).await
     }
 
+    /// Applies the missing migrations up to version `target` only (a keyspace as an older
+    /// engine left it; the upgrade test starts from one).
+    pub async fn migrate_to(&self, target: i32) -> StoreResult<MigrationReport> {
+        migrate::migrate_to(&self.db, target).await
+    }
+
     fn open(&self) -> StoreResult<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable("store closed".into()));
