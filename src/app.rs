@@ -177,8 +177,9 @@ impl App {
             )
             .with_awaiting(dispatcher.awaiting()),
         );
-        tokio::spawn(inbound.early_reports().run(inbound.clone(), shutdown.child_token()));
-        tokio::spawn(crate::status::expiry::run(store.clone(), config.delivery.clone(), shutdown.child_token()));
+        // Singletons over shared rows: each runs only on the leader (the owner of partition 0).
+        tokio::spawn(inbound.early_reports().run(inbound.clone(), dispatcher.ownership().clone(), shutdown.child_token()));
+        tokio::spawn(crate::status::expiry::run(store.clone(), config.delivery.clone(), dispatcher.ownership().clone(), shutdown.child_token()));
         crate::inbound::sidobe_reconcile::spawn(
             inbound.clone(),
             dispatcher.awaiting(),

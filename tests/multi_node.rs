@@ -227,12 +227,10 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
     let all_time = stats.get_counters(CounterScope { association_id: 1, day: 0 }).await.unwrap();
     eprintln!("counters: {all_time:?}; acknowledged {}, provider calls {}, repeats {repeats}", acked.len(), got.values().sum::<usize>());
     assert_eq!(all_time.get("accepted").copied().unwrap_or(0), acked.len() as i64, "{all_time:?}");
-    let sent = all_time.get("sent").copied().unwrap_or(0);
-    // A counter row is written just after its message's status commit: a kill between the two
-    // loses that count (never doubles it), so only node 0's messages final before the kill
-    // can be missing.
-    let lost_at_most = (PER_NODE - unfinished_at_kill) as i64;
-    assert!(sent <= acked.len() as i64 && sent >= acked.len() as i64 - lost_at_most, "sent {sent} of {} acknowledged: {all_time:?}", acked.len());
+    // A status change and its counter totals are one logged batch, so the kill loses no count
+    // (it once could: the counters were written just after the commit, and a kill between
+    // the two left `sent` one short).
+    assert_eq!(all_time.get("sent").copied().unwrap_or(0), acked.len() as i64, "{all_time:?}");
 
     // Customer callbacks: each message's `sent` reaches the endpoint, and a live node's
     // callbacks are sent by one engine only (the owner of the message's partition), not by
@@ -271,4 +269,166 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
     for n in nodes.iter_mut().flatten() {
         assert!(n.terminate(Duration::from_secs(60)).success());
     }
+}
+
+/// `jood_singleton_passes_total{task}` of the engine at `base` (0 before its first pass).
+async fn singleton_passes(base: &str, task: &str) -> u64 {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    let series = format!("jood_singleton_passes_total{{task=\"{task}\"}}");
+    text.lines().find_map(|l| l.strip_prefix(series.as_str())).and_then(|v| v.trim().parse::<f64>().ok()).map_or(0, |v| v as u64)
+}
+
+/// The singletons over shared rows (the expiry sweeper, the parked-report matcher) run on the
+/// leader only, the owner of partition 0; when it dies, the node that takes partition 0 over
+/// leads. Not a timing test: node 1 sweeps on the same period as node 0, so if it ran its
+/// singletons it would have passes by the time node 0 has several.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_the_leader_runs_the_singletons_and_leadership_follows_a_takeover() {
+    let Some(redis) = redis_server::RedisServer::start("only_the_leader_runs_the_singletons") else { return };
+    let cql = kassandra_server::kassandra();
+    let dir = tempfile::tempdir().unwrap();
+    let uris = format!("[\"{cql}\"]");
+    let redis_url = redis.url();
+    let env = [
+        ("JOOD__STORE__BACKEND", "scylla"),
+        ("JOOD__STORE__SCYLLA__URIS", uris.as_str()),
+        ("JOOD__STORE__SCYLLA__KEYSPACE", "jood_leader"),
+        ("JOOD__STORE__SCYLLA__REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
+        ("JOOD__STORE__SCYLLA__CONSISTENCY", "one"),
+        ("JOOD__STORE__SCYLLA__LWT", "false"),
+        ("JOOD__REDIS__URL", redis_url.as_str()),
+        ("JOOD__IDS__LEASE_FROM_REDIS", "true"),
+        ("JOOD__IDS__LEASE_TTL_MS", "3000"),
+        ("JOOD__IDS__LEASE_RENEW_MS", "500"),
+        ("JOOD__DELIVERY__EXPIRY_SWEEP_MS", "100"),
+        ("JOOD__DELIVERY__EARLY_REPORT_SCAN_MS", "100"),
+    ];
+    let mut leader = Some(EngineProcess::spawn_with_env(&dir.path().join("node0"), &[], &env));
+    let mut other = EngineProcess::spawn_with_env(&dir.path().join("node1"), &[], &env);
+    let log = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(log(&leader.as_ref().unwrap().log).contains("node id 0 leased from Redis"), "{}", log(&leader.as_ref().unwrap().log));
+    assert!(log(&other.log).contains("node id 1 leased from Redis"), "{}", log(&other.log));
+    let (lead_base, other_base) = (leader.as_ref().unwrap().base.clone(), other.base.clone());
+
+    // A guard against a hang, not a measurement.
+    let started = Instant::now();
+    while singleton_passes(&lead_base, "expiry").await < 5 || singleton_passes(&lead_base, "parked_reports").await < 5 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the leader ran no singleton passes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for task in ["expiry", "parked_reports"] {
+        assert_eq!(singleton_passes(&other_base, task).await, 0, "node 1 (not the leader) ran {task} passes");
+    }
+
+    leader.take().unwrap().kill9();
+    let killed = Instant::now();
+    while singleton_passes(&other_base, "expiry").await == 0 || singleton_passes(&other_base, "parked_reports").await == 0 {
+        assert!(killed.elapsed() < Duration::from_secs(60), "node 1 never led after node 0 died:\n{}", log(&other.log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(log(&other.log).contains("node 0's lease expired: taking over"), "{}", log(&other.log));
+    assert!(other.terminate(Duration::from_secs(60)).success());
+}
+
+/// Scheduled work of a dead node (issue 19): a single message and a campaign scheduled on
+/// node 0, which is killed before they are due; node 1 takes partition 0 over and fires
+/// both when due, each recipient reaching the provider once. On kassandra the scheduler's
+/// read of the current minute (`at <= ?`, a range kassandra 0.13 does not parse) fails, so
+/// entries there fire once their minute has passed and is read whole: up to a minute late
+/// here, on time on ScyllaDB (not measured: timings are not tested).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_nodes_scheduled_messages_and_campaigns_fire_on_the_node_that_took_it_over() {
+    let Some(redis) = redis_server::RedisServer::start("a_dead_nodes_scheduled_messages_fire") else { return };
+    let cql = kassandra_server::kassandra();
+    let sim = Simulator::start("127.0.0.1:0", SimConfig { record_requests: 1_000, invalid_number_suffix: String::new(), dedup_window: 0, ..SimConfig::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let uris = format!("[\"{cql}\"]");
+    let redis_url = redis.url();
+    let env = [
+        ("JOOD__STORE__BACKEND", "scylla"),
+        ("JOOD__STORE__SCYLLA__URIS", uris.as_str()),
+        ("JOOD__STORE__SCYLLA__KEYSPACE", "jood_sched"),
+        ("JOOD__STORE__SCYLLA__REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
+        ("JOOD__STORE__SCYLLA__CONSISTENCY", "one"),
+        ("JOOD__STORE__SCYLLA__LWT", "false"),
+        ("JOOD__REDIS__URL", redis_url.as_str()),
+        ("JOOD__IDS__LEASE_FROM_REDIS", "true"),
+        ("JOOD__IDS__LEASE_TTL_MS", "3000"),
+        ("JOOD__IDS__LEASE_RENEW_MS", "500"),
+        ("JOOD__RATE_LIMIT__ENABLED", "false"),
+    ];
+    let mut node0 = Some(EngineProcess::spawn_with_env(&dir.path().join("node0"), &[], &env));
+    let mut node1 = EngineProcess::spawn_with_env(&dir.path().join("node1"), &[], &env);
+    let log = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(log(&node0.as_ref().unwrap().log).contains("node id 0 leased from Redis"));
+    let (base0, base1) = (node0.as_ref().unwrap().base.clone(), node1.base.clone());
+
+    let client = reqwest::Client::new();
+    let admin = |m: reqwest::Method, url: String| client.request(m, url).header("x-api-key", ADMIN_KEY).header("x-api-secret", ADMIN_KEY);
+    let (st, body) = send(admin(reqwest::Method::POST, format!("{base0}/api/v1/associations")).json(&json!({"id": 1, "name": "Sched"}))).await;
+    assert_eq!(st, 201, "{body}");
+    let secret = body["data"]["association"]["secretKey"].as_str().unwrap().to_string();
+    let cred = json!({"providerId": 7, "senderName": "JOOD", "credentials": {"accountSid": "ACsched", "authToken": "t"}, "apiUrl": sim.base_url(), "isDefault": true});
+    let (st, body) = send(admin(reqwest::Method::POST, format!("{base0}/api/v1/associations/1/credentials")).json(&cred)).await;
+    assert_eq!(st, 201, "{body}");
+
+    let at = jood::domain::Timestamp(now_ms() + 4_000).to_iso();
+    let signed = |path: &str, body: String| {
+        let ts = now_ms().to_string();
+        client
+            .post(format!("{base0}{path}"))
+            .header("content-type", "application/json")
+            .header("x-webhook-timestamp", &ts)
+            .header("x-webhook-signature", sign(&secret, &ts, &body))
+            .body(body)
+    };
+    // One message now first: kassandra keeps a table's rows only from its first insert and
+    // answers a DELETE on a table never written with "Table does not exist", and a scheduled
+    // insert deletes its (absent) `unfinished` row. ScyllaDB deletes nothing happily.
+    let (st, v) = send(signed("/api/v1/webhook/notification", json!({"associationId": 1, "recipient": "+966501230000", "message": "now"}).to_string())).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = send(signed("/api/v1/webhook/notification", json!({"associationId": 1, "recipient": "+966501230001", "message": "later", "scheduledAt": at}).to_string())).await;
+    let log0 = node0.as_ref().unwrap().log.clone();
+    assert_eq!((st, v["data"]["status"].as_str()), (200, Some("scheduled")), "{v}\n{}", log(&log0));
+    let single = v["data"]["queueId"].as_i64().unwrap();
+    assert_eq!(jood::domain::ids::node_of(single), 0);
+    let (st, v) = send(signed("/api/v1/webhook/bulk", json!({"associationId": 1, "message": "campaign later", "scheduledAt": at, "recipients": ["+966501230002", "+966501230003"]}).to_string())).await;
+    assert_eq!((st, v["data"]["status"].as_str()), (200, Some("scheduled")), "{v}");
+    let campaign = v["data"]["campaignId"].as_i64().unwrap();
+    assert_eq!(jood::domain::ids::node_of(campaign), 0);
+
+    // Node 0 dies before anything is due.
+    node0.take().unwrap().kill9();
+    let before_due = sim.requests(ProviderKind::Twilio).len();
+    assert!(before_due <= 1, "only the message sent now may have reached the provider: {before_due}");
+
+    // A guard against a hang, not a measurement.
+    let killed = Instant::now();
+    let to = |r: &jood::sim::RecordedRequest| r.body["To"].as_str().unwrap_or_default().to_string();
+    loop {
+        let got: Vec<String> = sim.requests(ProviderKind::Twilio).iter().map(to).collect();
+        if ["+966501230000", "+966501230001", "+966501230002", "+966501230003"].iter().all(|n| got.iter().any(|g| g == n)) {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(180), "node 1 fired {got:?} of node 0's schedule:\n{}", log(&node1.log));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(log(&node1.log).contains("node 0's lease expired: taking over"), "{}", log(&node1.log));
+    // The provider's answer is written after its call: the message ends sent on node 1.
+    loop {
+        let (st, v) = send(admin(reqwest::Method::GET, format!("{base1}/api/v1/notifications/{single}"))).await;
+        assert_eq!(st, 200, "{v}");
+        match v["data"]["status"].as_str().unwrap_or_default() {
+            "sent" | "delivered" => break,
+            "scheduled" | "queued" | "dispatching" => assert!(killed.elapsed() < Duration::from_secs(180), "{v}"),
+            _ => panic!("the scheduled message ended {v}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for r in sim.requests(ProviderKind::Twilio) {
+        *per.entry(to(&r)).or_default() += 1;
+    }
+    assert!(per.len() == 4 && per.values().all(|n| *n == 1), "each recipient reaches the provider once: {per:?}");
+    assert!(node1.terminate(Duration::from_secs(60)).success());
 }

@@ -46,6 +46,15 @@ impl Ownership {
         self.mask.load(Ordering::Acquire) & (1 << crate::domain::ids::node_of(id)) != 0
     }
 
+    /// Whether this engine leads: it owns partition 0. The cluster-wide singletons (the
+    /// expiry sweeper, the parked-report matcher) run only on the leader, so N engines do not
+    /// scan the same shared rows N times. Leadership is ownership, so it follows a takeover:
+    /// when node 0's lease expires, the node that takes partition 0 over leads from then on,
+    /// and no two live engines own partition 0 at once. A single engine owns all and leads.
+    pub fn leads(&self) -> bool {
+        self.mask.load(Ordering::Acquire) & 1 != 0
+    }
+
     /// Whether this engine owns everything (no partitioning).
     pub fn is_all(&self) -> bool {
         self.mask.load(Ordering::Acquire) == u8::MAX
@@ -224,12 +233,15 @@ mod tests {
     fn ownership_follows_the_node_bits() {
         let id_of = |node: u8| crate::domain::IdGenerator::new(node).next_id();
         let o = Ownership::of(2);
-        assert!(o.owns(id_of(2)) && !o.owns(id_of(3)) && !o.is_all());
+        assert!(o.owns(id_of(2)) && !o.owns(id_of(3)) && !o.is_all() && !o.leads());
         o.add(3);
         assert!(o.owns(id_of(3)) && !o.owns(id_of(0)));
         assert_eq!(o.nodes(), vec![2, 3]);
+        o.add(0);
+        assert!(o.leads(), "taking partition 0 over makes a node the leader");
+        assert!(Ownership::of(0).leads());
         let all = Ownership::all();
-        assert!((0..NODES).all(|n| all.owns(id_of(n))) && all.is_all());
+        assert!((0..NODES).all(|n| all.owns(id_of(n))) && all.is_all() && all.leads());
     }
 
     #[test]

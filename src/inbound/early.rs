@@ -71,8 +71,13 @@ impl EarlyReports {
         Ok(rows.len())
     }
 
-    /// Matches parked reports until `stop`; one pass every `early_report_scan_ms`.
-    pub async fn run(self: Arc<Self>, receivers: Arc<Receivers>, stop: tokio_util::sync::CancellationToken) {
+    /// Matches parked reports until `stop`; one pass every `early_report_scan_ms`, while this
+    /// engine leads ([`crate::coord::lease::Ownership::leads`]): the parked rows are shared by every engine on one
+    /// store, so one matches them. The leader passes whatever its own count says: other
+    /// engines park reports it never counted, and ownership cannot tell it is alone (a node
+    /// that took every partition over owns all, like a single engine). A pass over no rows
+    /// is one read of a handful of partitions.
+    pub async fn run(self: Arc<Self>, receivers: Arc<Receivers>, owned: Arc<crate::coord::lease::Ownership>, stop: tokio_util::sync::CancellationToken) {
         if let Ok(rows) = receivers.store.list_parked_reports(self.config.early_report_max).await {
             self.parked.store(rows.len(), Ordering::Relaxed);
         }
@@ -82,9 +87,10 @@ impl EarlyReports {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.cancelled() => return,
             }
-            if self.parked.load(Ordering::Relaxed) == 0 {
+            if !owned.leads() {
                 continue;
             }
+            metrics::counter!(crate::telemetry::SINGLETON_PASSES_TOTAL, "task" => "parked_reports").increment(1);
             if let Err(e) = self.pass(&receivers).await {
                 tracing::warn!(error = %e, "parked delivery reports: pass failed; retrying");
             }

@@ -8,6 +8,8 @@
 //! dispatch itself when it picks them up (`dispatch::association`).
 
 use crate::config::DeliveryConfig;
+use crate::coord::lease::Ownership;
+use std::sync::Arc;
 use crate::domain::now_ms;
 use crate::store::{MessageEvent, MessageStatus, SharedStore, StatusOutcome, StoreResult};
 use std::time::Duration;
@@ -19,14 +21,19 @@ const BATCH: usize = 1_000;
 /// The error text of an expiry event.
 pub const EXPIRED_REASON: &str = "no delivery report within the validity period";
 
-/// Runs passes every `expiry_sweep_ms` until `stop`.
-pub async fn run(store: SharedStore, config: DeliveryConfig, stop: CancellationToken) {
+/// Runs passes every `expiry_sweep_ms` until `stop`, while this engine leads (see
+/// [`Ownership::leads`]): the index is shared by every engine on one store, so one sweeps it.
+pub async fn run(store: SharedStore, config: DeliveryConfig, owned: Arc<Ownership>, stop: CancellationToken) {
     let every = Duration::from_millis(config.expiry_sweep_ms);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.cancelled() => return,
         }
+        if !owned.leads() {
+            continue;
+        }
+        metrics::counter!(crate::telemetry::SINGLETON_PASSES_TOTAL, "task" => "expiry").increment(1);
         loop {
             match pass(&store, &config, now_ms()).await {
                 Ok(n) if n >= BATCH => continue,

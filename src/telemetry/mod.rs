@@ -57,6 +57,7 @@ pub const DELIVERY_REPORTS_UNKNOWN_TOTAL: &str = "jood_delivery_reports_unknown_
 pub const DELIVERY_REPORTS_REJECTED_TOTAL: &str = "jood_delivery_reports_rejected_total";
 pub const DELIVERY_REPORTS_PARKED_TOTAL: &str = "jood_delivery_reports_parked_total";
 pub const MESSAGES_EXPIRED_TOTAL: &str = "jood_messages_expired_total";
+pub const SINGLETON_PASSES_TOTAL: &str = "jood_singleton_passes_total";
 pub const DELIVERY_LATENCY_SECONDS: &str = "jood_delivery_sent_to_delivered_seconds";
 pub const REDIRECTS_TOTAL: &str = "jood_redirects_total";
 pub const WHATSAPP_INBOUND_TOTAL: &str = "jood_whatsapp_inbound_messages_total";
@@ -140,6 +141,7 @@ fn describe() {
     describe_counter!(DELIVERY_REPORTS_TOTAL, "Provider status reports for known messages, by provider and reported status (whether or not they changed the message)");
     describe_counter!(DELIVERY_REPORTS_UNKNOWN_TOTAL, "Provider status reports naming a message id the engine does not know (answered 200, not stored), by provider");
     describe_counter!(DELIVERY_REPORTS_PARKED_TOTAL, "Provider status reports that came before the engine had recorded their provider id, kept until it is (then applied, or dropped as unknown after delivery.early_report_ttl_ms), by provider");
+    describe_counter!(SINGLETON_PASSES_TOTAL, "Passes of the cluster-wide singletons this engine ran, by task (expiry, parked_reports); only the leader (owner of partition 0) runs them");
     describe_counter!(MESSAGES_EXPIRED_TOTAL, "Messages whose validity period ended undelivered, by stage (queued: never sent; sent: no delivery report in time)");
     describe_counter!(DELIVERY_REPORTS_REJECTED_TOTAL, "Provider callbacks refused, by provider and reason (signature, credential, malformed)");
     describe_histogram!(DELIVERY_LATENCY_SECONDS, Unit::Seconds, "From the engine recording `sent` to the provider's `delivered` report, by provider");

@@ -117,12 +117,17 @@ impl ScyllaStore {
     }
 
     pub(super) async fn insert_message_rows(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
-        let mut accepted: Vec<((i64, i64), i64)> = Vec::new();
         // Chunks of a few messages per logged batch: each message lands with its index rows
-        // (the unfinished row never points at nothing, nothing is indexed that is not stored).
+        // (the unfinished row never points at nothing, nothing is indexed that is not stored)
+        // and with its counts (`accepted`, the WhatsApp `wa.*`), so no kill can store a
+        // message without counting it. The chunks' batches are written concurrently, but
+        // each holds the node's totals lock only while it is answered (see
+        // `batch_with_counters`), so the batches carrying totals are serialised.
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in msgs.chunks(16) {
             let mut w = Writes::default();
+            let mut accepted: Vec<((i64, i64), i64)> = Vec::new();
+            let mut deltas: Vec<CounterDelta> = Vec::new();
             for m in chunk {
                 let bucket = bucket_of(m.id);
                 w.add(&self.db, PUT, (m.id, 1i64, encode(m))).await?;
@@ -137,9 +142,15 @@ impl ScyllaStore {
                     Some((_, n)) => *n += 1,
                     None => accepted.push((scope, 1)),
                 }
+                deltas.extend(crate::store::whatsapp_messages::wa_deltas(None, m));
             }
-            let db = self.db.clone();
-            tasks.spawn(async move { db.batch(w).await });
+            deltas.extend(
+                accepted
+                    .into_iter()
+                    .flat_map(|((assoc, day), n)| crate::store::stats::scopes(assoc, day).map(move |scope| CounterDelta { scope, name: "accepted".into(), delta: n })),
+            );
+            let (db, totals) = (self.db.clone(), self.totals.clone());
+            tasks.spawn(async move { super::stats::batch_with_totals(&db, &totals, w, &deltas).await });
             while tasks.len() >= 32 {
                 if let Some(r) = tasks.join_next().await {
                     r.map_err(|e| StoreError::Io(e.to_string()))??;
@@ -152,11 +163,7 @@ impl ScyllaStore {
                 return Err(e);
             }
         }
-        let deltas: Vec<CounterDelta> = accepted
-            .into_iter()
-            .flat_map(|((assoc, day), n)| crate::store::stats::scopes(assoc, day).map(move |scope| CounterDelta { scope, name: "accepted".into(), delta: n }))
-            .collect();
-        self.add_counter_rows(&deltas).await
+        Ok(())
     }
 
     /// Writes a decided change at `version + 1`: `false` when another writer got there first.
@@ -182,17 +189,21 @@ impl ScyllaStore {
             side.add(&self.db, "INSERT INTO {ks}.message_events (message_id, seq, data) VALUES (?, ?, ?)", (ev.message_id, ev.seq, encode(&ev))).await?;
         }
         let data = encode(&d.after);
+        // The WhatsApp counters follow every change, as on the embedded backend (issue 12).
+        let mut deltas = d.deltas;
+        deltas.extend(crate::store::whatsapp_messages::wa_deltas(d.before.as_ref(), &d.after));
         if self.db.opts.lwt {
+            // A conditional write cannot share a multi-partition batch (CQL): the rows beside
+            // it and the counts follow in one logged batch once it is won.
             if !self.db.lwt(PUT_IF, (version + 1, data, d.after.id, version)).await? {
                 return Ok(false);
             }
-            self.db.batch(side).await?;
+            self.batch_with_counters(side, &deltas).await?;
         } else {
             let mut w = Writes::default();
             w.add(&self.db, PUT, (d.after.id, version + 1, data)).await?;
-            self.db.batch(w.join(side)).await?;
+            self.batch_with_counters(w.join(side), &deltas).await?;
         }
-        self.add_counter_rows(&d.deltas).await?;
         Ok(true)
     }
 

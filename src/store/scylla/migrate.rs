@@ -8,7 +8,10 @@ use super::session::{db, Db};
 use crate::store::StoreResult;
 
 /// (version, name, CQL). Never edit an applied migration: add the next one.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial schema", include_str!("../schema.cql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial schema", include_str!("../schema.cql")),
+    (2, "tracked links and WhatsApp history", include_str!("../schema_2.cql")),
+];
 
 /// The statements of a CQL script: comments dropped, split on `;`.
 pub fn statements(script: &str) -> Vec<String> {
@@ -32,6 +35,12 @@ pub struct MigrationReport {
 
 /// Creates the keyspace (with the configured replication) and applies the missing migrations.
 pub async fn migrate(db: &Db) -> StoreResult<MigrationReport> {
+    migrate_to(db, i32::MAX).await
+}
+
+/// [`migrate`] up to version `target` only (a keyspace left at an older version, as an
+/// engine of that version would have left it: what the upgrade test starts from).
+pub async fn migrate_to(db: &Db, target: i32) -> StoreResult<MigrationReport> {
     let ks = &db.opts.keyspace;
     let create_ks = format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {}", db.opts.replication);
     db.session.query_unpaged(create_ks, ()).await.map_err(db_err)?;
@@ -41,7 +50,7 @@ pub async fn migrate(db: &Db) -> StoreResult<MigrationReport> {
     if let Some(table) = first.iter().find(|s| s.contains("schema_migrations")) {
         run(db, table).await?;
     }
-    for (version, name, script) in MIGRATIONS {
+    for (version, name, script) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= target) {
         let done: Option<(i32,)> = db.one("SELECT version FROM {ks}.schema_migrations WHERE version = ?", (*version,)).await?;
         if done.is_some() {
             report.already.push(*version);
@@ -84,8 +93,25 @@ mod tests {
     fn the_schema_splits_into_create_statements() {
         let s = super::statements(super::MIGRATIONS[0].2);
         assert!(s.len() > 30, "{}", s.len());
-        assert!(s.iter().all(|q| q.starts_with("CREATE ")), "{s:?}");
-        assert!(s.iter().all(|q| !q.contains("--")));
-        assert!(!s.iter().any(|q| q.contains("counter")), "no counter columns");
+        for (_, _, script) in super::MIGRATIONS {
+            let s = super::statements(script);
+            assert!(s.iter().all(|q| q.starts_with("CREATE ") && q.contains("IF NOT EXISTS")), "{s:?}");
+            assert!(s.iter().all(|q| !q.contains("--")));
+            assert!(!s.iter().any(|q| q.contains("counter")), "no counter columns");
+        }
+    }
+
+    #[test]
+    fn versions_ascend_and_no_table_is_created_twice() {
+        let versions: Vec<i32> = super::MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
+        assert_eq!(versions, (1..=versions.len() as i32).collect::<Vec<_>>());
+        let mut tables = std::collections::HashSet::new();
+        for (_, _, script) in super::MIGRATIONS {
+            for q in super::statements(script).iter().filter(|q| q.starts_with("CREATE TABLE")) {
+                let name = q.split_whitespace().nth(5).unwrap_or_default().to_string();
+                assert!(tables.insert(name.clone()), "{name} is created by two migrations");
+            }
+        }
+        assert!(tables.contains("jood.whatsapp_history") && tables.contains("jood.links_by_message"));
     }
 }

@@ -51,7 +51,7 @@ pub struct ScyllaStore {
     msg_locks: Stripes,
     /// Compare-and-set checks without LWT (and a few insert-if-absent paths).
     row_locks: Stripes,
-    totals: tokio::sync::Mutex<stats::NodeTotals>,
+    totals: Arc<tokio::sync::Mutex<stats::NodeTotals>>,
     /// Bucket-list rows this process has written (see `messages::known_bucket`).
     buckets_written: parking_lot::Mutex<HashSet<(usize, i64, i64)>>,
     closed: AtomicBool,
@@ -69,7 +69,7 @@ impl ScyllaStore {
             observer: parking_lot::RwLock::new(None),
             msg_locks: Stripes::new(4096),
             row_locks: Stripes::new(1024),
-            totals: tokio::sync::Mutex::new(Default::default()),
+            totals: Arc::new(tokio::sync::Mutex::new(Default::default())),
             buckets_written: parking_lot::Mutex::new(HashSet::new()),
             closed: AtomicBool::new(false),
         })
@@ -78,6 +78,12 @@ impl ScyllaStore {
     /// Applies the missing migrations (what `jood migrate` runs).
     pub async fn migrate(&self) -> StoreResult<MigrationReport> {
         migrate::migrate(&self.db).await
+    }
+
+    /// Applies the missing migrations up to version `target` only (a keyspace as an older
+    /// engine left it; the upgrade test starts from one).
+    pub async fn migrate_to(&self, target: i32) -> StoreResult<MigrationReport> {
+        migrate::migrate_to(&self.db, target).await
     }
 
     fn open(&self) -> StoreResult<()> {

@@ -6,9 +6,10 @@
 //! A node's totals are loaded from its row the first time it touches a counter and then kept
 //! in memory; writes of totals are serialised in this process (one at a time, in the order
 //! the totals were computed), so a later total is never overwritten by an earlier one. Node
-//! ids are leased, so no two live processes write one node's rows.
+//! ids are leased, so no two live processes write one node's rows. The totals of a message
+//! change go in the change's own logged batch ([`ScyllaStore::batch_with_counters`]).
 
-use super::session::Writes;
+use super::session::{Db, Writes};
 use super::ScyllaStore;
 use crate::store::{CounterDelta, CounterScope, LinkClicks, StoreResult};
 use std::collections::{BTreeMap, HashMap};
@@ -22,38 +23,20 @@ pub(super) struct NodeTotals {
 
 impl ScyllaStore {
     pub(super) async fn add_counter_rows(&self, deltas: &[CounterDelta]) -> StoreResult<()> {
-        let mut sums: BTreeMap<(i64, i64, String), i64> = BTreeMap::new();
-        for d in deltas {
-            *sums.entry((d.scope.association_id, d.scope.day, d.name.clone())).or_default() += d.delta;
-        }
-        sums.retain(|_, v| *v != 0);
-        if sums.is_empty() {
-            return Ok(());
-        }
-        let node = self.db.opts.node;
-        let mut totals = self.totals.lock().await;
-        let mut next = Vec::with_capacity(sums.len());
-        for (key, delta) in sums {
-            let current = match totals.counters.get(&key) {
-                Some(v) => *v,
-                None => {
-                    let row: Option<(Option<i64>,)> = self
-                        .db
-                        .one("SELECT value FROM {ks}.stats WHERE association_id = ? AND day = ? AND name = ? AND node = ?", (key.0, key.1, key.2.clone(), node))
-                        .await?;
-                    row.and_then(|(v,)| v).unwrap_or(0)
-                }
-            };
-            next.push((key, current + delta));
-        }
-        let mut w = Writes::default();
-        for ((assoc, day, name), total) in &next {
-            w.add(&self.db, "INSERT INTO {ks}.stats (association_id, day, name, node, value) VALUES (?, ?, ?, ?, ?)", (*assoc, *day, name.clone(), node, *total)).await?;
-        }
-        self.db.batch(w).await?;
-        // Only totals that are stored are remembered: a failed write is recounted from the row.
-        totals.counters.extend(next);
-        Ok(())
+        self.batch_with_counters(Writes::default(), deltas).await
+    }
+
+    /// Writes `w` and this node's new totals of `deltas` in one logged batch: the change and
+    /// its counts land together or not at all, so a process killed after the write has no
+    /// count to lose. The stats rows are plain rows (totals, not counter columns), which is
+    /// what lets them share a logged batch with the message rows at all.
+    ///
+    /// The totals lock is held until the batch is answered: totals are written in the order
+    /// they were computed, so a later total is never overwritten by an earlier one. A failed
+    /// batch (its outcome unknown: it may still have landed) drops the cached totals it
+    /// carried, so the next write of them starts from what the rows say.
+    pub(super) async fn batch_with_counters(&self, w: Writes, deltas: &[CounterDelta]) -> StoreResult<()> {
+        batch_with_totals(&self.db, &self.totals, w, deltas).await
     }
 
     pub(super) async fn get_counter_rows(&self, scope: CounterScope) -> StoreResult<BTreeMap<String, i64>> {
@@ -114,5 +97,47 @@ impl ScyllaStore {
     /// Forgets this node's remembered totals of a deleted link.
     pub(super) async fn forget_clicks(&self, link_id: i64) {
         self.totals.lock().await.clicks.remove(&link_id);
+    }
+}
+
+/// [`ScyllaStore::batch_with_counters`] on the parts it needs, for tasks that outlive a borrow.
+pub(super) async fn batch_with_totals(db: &Db, totals_lock: &tokio::sync::Mutex<NodeTotals>, mut w: Writes, deltas: &[CounterDelta]) -> StoreResult<()> {
+    let mut sums: BTreeMap<(i64, i64, String), i64> = BTreeMap::new();
+    for d in deltas {
+        *sums.entry((d.scope.association_id, d.scope.day, d.name.clone())).or_default() += d.delta;
+    }
+    sums.retain(|_, v| *v != 0);
+    if sums.is_empty() {
+        return db.batch(w).await;
+    }
+    let node = db.opts.node;
+    let mut totals = totals_lock.lock().await;
+    let mut next = Vec::with_capacity(sums.len());
+    for (key, delta) in sums {
+        let current = match totals.counters.get(&key) {
+            Some(v) => *v,
+            None => {
+                let row: Option<(Option<i64>,)> = db
+                    .one("SELECT value FROM {ks}.stats WHERE association_id = ? AND day = ? AND name = ? AND node = ?", (key.0, key.1, key.2.clone(), node))
+                    .await?;
+                row.and_then(|(v,)| v).unwrap_or(0)
+            }
+        };
+        next.push((key, current + delta));
+    }
+    for ((assoc, day, name), total) in &next {
+        w.add(db, "INSERT INTO {ks}.stats (association_id, day, name, node, value) VALUES (?, ?, ?, ?, ?)", (*assoc, *day, name.clone(), node, *total)).await?;
+    }
+    match db.batch(w).await {
+        Ok(()) => {
+            totals.counters.extend(next);
+            Ok(())
+        }
+        Err(e) => {
+            for (key, _) in &next {
+                totals.counters.remove(key);
+            }
+            Err(e)
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! digits) and `whatsapp_history_days` (the days an association has rows in, newest first).
 //!
 //! * Written with each WhatsApp message's insert (before its rows: an index row whose
-//!   message was never stored is skipped on read), with the insert's counters (`wa.total`).
+//!   message was never stored is skipped on read); the counters (`wa.total`, `wa.sent`, …)
+//!   are written in the message's own logged batch, at insert and at every status change.
 //! * Read newest first, day partition after day partition, through the driver's pages; no
 //!   `ALLOW FILTERING`, no range predicate. Without a filter, `offset` skips index rows (no
 //!   message is read for them) and `total` is the all-time `wa.total` counter. A recipient
@@ -15,7 +16,7 @@
 
 use super::ScyllaStore;
 use crate::store::stats::day_of;
-use crate::store::whatsapp_messages::{digits_match, wa_deltas, WaMessagePage, WaMessageQuery, WaStatus, RECIPIENT_MATCH_LIMIT, RECIPIENT_SCAN_LIMIT};
+use crate::store::whatsapp_messages::{digits_match, WaMessagePage, WaMessageQuery, WaStatus, RECIPIENT_MATCH_LIMIT, RECIPIENT_SCAN_LIMIT};
 use crate::store::{CounterScope, MessageRecord, Store, StoreResult};
 
 /// Messages read (their status now) by a status-filtered walk at most.
@@ -29,9 +30,9 @@ fn digits(recipient: &str) -> String {
 }
 
 impl ScyllaStore {
-    /// Index rows and counters of the WhatsApp messages among `msgs` (just accepted).
+    /// Index rows of the WhatsApp messages among `msgs` (just accepted); their counters go in
+    /// the messages' own batches (`insert_message_rows`).
     pub(super) async fn wa_history_insert(&self, msgs: &[MessageRecord]) -> StoreResult<()> {
-        let mut deltas = Vec::new();
         let mut days = std::collections::BTreeSet::new();
         for m in msgs.iter().filter(|m| m.channel == "whatsapp") {
             let day = day_of(m.created_at);
@@ -42,15 +43,11 @@ impl ScyllaStore {
                 )
                 .await?;
             days.insert((m.association_id, day));
-            deltas.extend(wa_deltas(None, m));
         }
         for (association_id, day) in days {
             self.db
                 .exec("INSERT INTO {ks}.whatsapp_history_days (association_id, rev_day, day) VALUES (?, ?, ?)", (association_id, i64::MAX - day, day))
                 .await?;
-        }
-        if !deltas.is_empty() {
-            self.add_counters(&deltas).await?;
         }
         Ok(())
     }
