@@ -162,9 +162,14 @@ async fn check_number_asks_sidobe_once_then_answers_from_the_cache() {
     s.stop().await;
 }
 
-async fn waweb_setup(s: &TestServer, sim: &SimHandle, k: &Keys, default: bool) -> i64 {
+/// A WA-Web gateway credential on the simulator's client `client-1`.
+fn waweb_credential(sim: &SimHandle, default: bool) -> Value {
     let creds = json!({"apiKey": "account-api-key", "clientId": "client-1", "clientApiKey": "client-api-key"});
-    let id = s.add_credential(1, k, json!({"providerId": 10, "senderName": "gw", "credentials": creds, "apiUrl": sim.base_url(), "isDefault": default})).await;
+    json!({"providerId": 10, "senderName": "gw", "credentials": creds, "apiUrl": sim.base_url(), "isDefault": default})
+}
+
+async fn waweb_setup(s: &TestServer, sim: &SimHandle, k: &Keys, default: bool) -> i64 {
+    let id = s.add_credential(1, k, waweb_credential(sim, default)).await;
     let hook = s.url(&format!("/api/v1/callbacks/wawebgw/{id}"));
     sim_post(sim, "/_sim/waweb/config", json!({"group_delay_ms": 0, "clients": {"client-1": {"webhook_url": hook}}})).await;
     id
@@ -319,6 +324,14 @@ async fn an_unauthenticated_gateway_client_fails_over_to_the_cloud_api() {
     s.stop().await;
 }
 
+/// An engine process (`engine_process`) with association 1 and its default WA-Web credential.
+async fn waweb_engine(sim: &SimHandle, data: &std::path::Path) -> (EngineProcess, Keys) {
+    let engine = engine_process(data, "600000");
+    let k = create_association_at(&engine.base, 1, "A").await;
+    add_credential_at(&engine.base, 1, &k, waweb_credential(sim, true)).await;
+    (engine, k)
+}
+
 /// The engine binary with the gateway suite's settings (its own process: a kill -9, and a
 /// metrics registry of its own).
 fn engine_process(data: &std::path::Path, reconcile_after_ms: &str) -> EngineProcess {
@@ -378,10 +391,7 @@ fn circuit_gauge(metrics: &str, provider: &str) -> Option<f64> {
 async fn an_unauthenticated_gateway_client_shows_as_an_open_circuit_in_metrics() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_process(&dir.path().join("data"), "600000");
-    let k = create_association_at(&engine.base, 1, "A").await;
-    let creds = json!({"apiKey": "account-api-key", "clientId": "client-1", "clientApiKey": "client-api-key"});
-    add_credential_at(&engine.base, 1, &k, json!({"providerId": 10, "senderName": "gw", "credentials": creds, "apiUrl": sim.base_url(), "isDefault": true})).await;
+    let (engine, k) = waweb_engine(&sim, &dir.path().join("data")).await;
     let metrics = || async { reqwest::get(format!("{}/metrics", engine.base)).await.unwrap().text().await.unwrap() };
     // A send starts the credential's actor: its circuit is shown closed.
     let body = json!({"associationId": 1, "recipient": "+966501234567", "message": "hello", "channel": "whatsapp"}).to_string();
@@ -407,10 +417,7 @@ async fn an_unauthenticated_gateway_client_shows_as_an_open_circuit_in_metrics()
 async fn a_call_answered_after_the_client_went_down_keeps_the_circuit_open_in_metrics() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_process(&dir.path().join("data"), "600000");
-    let k = create_association_at(&engine.base, 1, "A").await;
-    let creds = json!({"apiKey": "account-api-key", "clientId": "client-1", "clientApiKey": "client-api-key"});
-    add_credential_at(&engine.base, 1, &k, json!({"providerId": 10, "senderName": "gw", "credentials": creds, "apiUrl": sim.base_url(), "isDefault": true})).await;
+    let (engine, k) = waweb_engine(&sim, &dir.path().join("data")).await;
     sim_post(&sim, "/_sim/waweb/config", json!({"group_delay_ms": 5000, "requests_per_15_min": 0})).await;
     let metrics = || async { reqwest::get(format!("{}/metrics", engine.base)).await.unwrap().text().await.unwrap() };
     let requests = |path: &'static str| sim.requests(ProviderKind::WaWebGateway).into_iter().filter(|r| r.path == path).count();

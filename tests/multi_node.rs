@@ -74,6 +74,26 @@ fn phone(node: usize, i: usize) -> String {
     format!("+96650{node}{i:06}")
 }
 
+/// What every engine of these tests runs with: the one kassandra server as its ScyllaDB (no
+/// LWT: kassandra ignores `IF`), node ids leased from the one Redis with a short lease, so a
+/// takeover comes within seconds; then each test's own settings.
+fn cluster_env<'a>(uris: &'a str, redis_url: &'a str, keyspace: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("JOOD__STORE__BACKEND", "scylla"),
+        ("JOOD__STORE__SCYLLA__URIS", uris),
+        ("JOOD__STORE__SCYLLA__KEYSPACE", keyspace),
+        ("JOOD__STORE__SCYLLA__REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
+        ("JOOD__STORE__SCYLLA__CONSISTENCY", "one"),
+        ("JOOD__STORE__SCYLLA__LWT", "false"),
+        ("JOOD__REDIS__URL", redis_url),
+        ("JOOD__IDS__LEASE_FROM_REDIS", "true"),
+        ("JOOD__IDS__LEASE_TTL_MS", "3000"),
+        ("JOOD__IDS__LEASE_RENEW_MS", "500"),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
     let Some(redis) = redis_server::RedisServer::start("a_live_node_takes_over_a_killed_nodes_unfinished_work") else { return };
@@ -86,23 +106,13 @@ async fn a_live_node_takes_over_a_killed_nodes_unfinished_work() {
     let dir = tempfile::tempdir().unwrap();
     let uris = format!("[\"{cql}\"]");
     let redis_url = redis.url();
-    let env = [
-        ("JOOD__STORE__BACKEND", "scylla"),
-        ("JOOD__STORE__SCYLLA__URIS", uris.as_str()),
-        ("JOOD__STORE__SCYLLA__KEYSPACE", "jood_multi"),
-        ("JOOD__STORE__SCYLLA__REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
-        ("JOOD__STORE__SCYLLA__CONSISTENCY", "one"),
-        ("JOOD__STORE__SCYLLA__LWT", "false"),
-        ("JOOD__REDIS__URL", redis_url.as_str()),
-        ("JOOD__IDS__LEASE_FROM_REDIS", "true"),
-        ("JOOD__IDS__LEASE_TTL_MS", "3000"),
-        ("JOOD__IDS__LEASE_RENEW_MS", "500"),
+    let env = cluster_env(&uris, &redis_url, "jood_multi", &[
         ("JOOD__DISPATCH__RATE_PER_SECOND__TWILIO", "10"),
         ("JOOD__DISPATCH__CREDENTIAL_IN_FLIGHT", IN_FLIGHT),
         ("JOOD__RATE_LIMIT__ENABLED", "false"),
         // The customer's endpoint below is on loopback.
         ("JOOD__CALLBACKS__ALLOW_PRIVATE_TARGETS", "true"),
-    ];
+    ]);
     let hook = CallbackSink::start().await;
     // One at a time: the first applies the schema, the others find it applied.
     let mut nodes: Vec<Option<EngineProcess>> = Vec::new();
@@ -289,20 +299,10 @@ async fn only_the_leader_runs_the_singletons_and_leadership_follows_a_takeover()
     let dir = tempfile::tempdir().unwrap();
     let uris = format!("[\"{cql}\"]");
     let redis_url = redis.url();
-    let env = [
-        ("JOOD__STORE__BACKEND", "scylla"),
-        ("JOOD__STORE__SCYLLA__URIS", uris.as_str()),
-        ("JOOD__STORE__SCYLLA__KEYSPACE", "jood_leader"),
-        ("JOOD__STORE__SCYLLA__REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
-        ("JOOD__STORE__SCYLLA__CONSISTENCY", "one"),
-        ("JOOD__STORE__SCYLLA__LWT", "false"),
-        ("JOOD__REDIS__URL", redis_url.as_str()),
-        ("JOOD__IDS__LEASE_FROM_REDIS", "true"),
-        ("JOOD__IDS__LEASE_TTL_MS", "3000"),
-        ("JOOD__IDS__LEASE_RENEW_MS", "500"),
+    let env = cluster_env(&uris, &redis_url, "jood_leader", &[
         ("JOOD__DELIVERY__EXPIRY_SWEEP_MS", "100"),
         ("JOOD__DELIVERY__EARLY_REPORT_SCAN_MS", "100"),
-    ];
+    ]);
     let mut leader = Some(EngineProcess::spawn_with_env(&dir.path().join("node0"), &[], &env));
     let mut other = EngineProcess::spawn_with_env(&dir.path().join("node1"), &[], &env);
     let log = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
@@ -344,19 +344,9 @@ async fn a_dead_nodes_scheduled_messages_and_campaigns_fire_on_the_node_that_too
     let dir = tempfile::tempdir().unwrap();
     let uris = format!("[\"{cql}\"]");
     let redis_url = redis.url();
-    let env = [
-        ("JOOD__STORE__BACKEND", "scylla"),
-        ("JOOD__STORE__SCYLLA__URIS", uris.as_str()),
-        ("JOOD__STORE__SCYLLA__KEYSPACE", "jood_sched"),
-        ("JOOD__STORE__SCYLLA__REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
-        ("JOOD__STORE__SCYLLA__CONSISTENCY", "one"),
-        ("JOOD__STORE__SCYLLA__LWT", "false"),
-        ("JOOD__REDIS__URL", redis_url.as_str()),
-        ("JOOD__IDS__LEASE_FROM_REDIS", "true"),
-        ("JOOD__IDS__LEASE_TTL_MS", "3000"),
-        ("JOOD__IDS__LEASE_RENEW_MS", "500"),
+    let env = cluster_env(&uris, &redis_url, "jood_sched", &[
         ("JOOD__RATE_LIMIT__ENABLED", "false"),
-    ];
+    ]);
     let mut node0 = Some(EngineProcess::spawn_with_env(&dir.path().join("node0"), &[], &env));
     let mut node1 = EngineProcess::spawn_with_env(&dir.path().join("node1"), &[], &env);
     let log = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
