@@ -15,6 +15,9 @@
 # PROVIDER: infobip (default; one unsigned JSON report per message, i.e. reports at the send
 # rate) or twilio (two signed form reports per message: `sent`, then `delivered`).
 # RUNS: both (default: without reports, then with), plain, or reports.
+# DLR_BATCH (100): Infobip reports falling due together go back in one `results[]` POST of at
+# most DLR_BATCH, after a linger of DLR_LINGER_MS (20), as Infobip batches them; DLR_BATCH=1
+# posts each report on its own (Twilio reports are always one per POST, as Twilio sends them).
 # CONCURRENCY (256) generator connections; DLR_DELAY_MS (50) and DLR_JITTER_MS (0) the
 # simulator's wait before it reports; SIM_LATENCY_MS (5) its answer latency; ENGINE_PORT and
 # SIM_PORT (18180, 19190). Bounded: DURATION at most 600 s, RATE at most 50000, each drain
@@ -36,6 +39,8 @@ CONCURRENCY=${CONCURRENCY:-256}
 export DLR_DELAY_MS=${DLR_DELAY_MS:-50}
 DLR_JITTER_MS=${DLR_JITTER_MS:-0}
 SIM_LATENCY_MS=${SIM_LATENCY_MS:-5}
+DLR_BATCH=${DLR_BATCH:-100}
+DLR_LINGER_MS=${DLR_LINGER_MS:-20}
 ENGINE_PORT=${ENGINE_PORT:-18180}
 SIM_PORT=${SIM_PORT:-19190}
 CALLBACKS=${CALLBACKS:-1}
@@ -89,7 +94,7 @@ run_once() {
   local dlr=false public=""
   if [ "$reports" = 1 ]; then dlr=true; public="http://127.0.0.1:$ENGINE_PORT"; fi
   $BIN sim --addr 127.0.0.1:$SIM_PORT \
-    --settings "{\"record_requests\":0,\"latency_ms\":$SIM_LATENCY_MS,\"dlr_enabled\":$dlr,\"dlr_delay_ms\":$DLR_DELAY_MS,\"dlr_jitter_ms\":$DLR_JITTER_MS}" >"$dir/sim.log" 2>&1 &
+    --settings "{\"record_requests\":0,\"latency_ms\":$SIM_LATENCY_MS,\"dlr_enabled\":$dlr,\"dlr_delay_ms\":$DLR_DELAY_MS,\"dlr_jitter_ms\":$DLR_JITTER_MS,\"dlr_batch_max\":$DLR_BATCH,\"dlr_batch_linger_ms\":$DLR_LINGER_MS}" >"$dir/sim.log" 2>&1 &
   PIDS+=($!); local sim_pid=$!
   local with_callbacks=0
   if [ "$reports" = 1 ] && [ "$CALLBACKS" = 1 ]; then with_callbacks=1; start_sink "$dir"; fi
@@ -113,7 +118,7 @@ run_once() {
     api PUT /api/v1/associations/1 "$JOOD_ADMIN_KEY" "$JOOD_ADMIN_KEY" "{\"statusCallbackUrl\":\"http://127.0.0.1:$SINK_PORT/status\"}" >/dev/null
   fi
 
-  echo "== $label: $RATE msg/s offered for ${DURATION}s via $PROVIDER, reports $([ "$reports" = 1 ] && echo "on (after ${DLR_DELAY_MS} ms)" || echo off), callbacks $([ "$with_callbacks" = 1 ] && echo "to nginx :$SINK_PORT" || echo off), on $(nproc) cores"
+  echo "== $label: $RATE msg/s offered for ${DURATION}s via $PROVIDER, reports $([ "$reports" = 1 ] && echo "on (after ${DLR_DELAY_MS} ms, Infobip's batched up to $DLR_BATCH per POST)" || echo off), callbacks $([ "$with_callbacks" = 1 ] && echo "to nginx :$SINK_PORT" || echo off), on $(nproc) cores"
   local accepted0 cpu0 sim_cpu0 started
   accepted0=$(sim_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["accepted"])')
   cpu0=$(cpu_secs "$engine_pid"); sim_cpu0=$(cpu_secs "$sim_pid"); started=$(date +%s.%N)
@@ -154,7 +159,7 @@ reports = total("jood_delivery_reports_total")
 lines = [f"{label}: {msgs} messages delivered to the simulator in {wall} s; engine CPU {cpu:.1f} s = {cpu * 1e6 / max(msgs, 1):.0f} us/message; simulator CPU {scpu:.1f} s"]
 if reports:
     dlr = sim.get("dlr", {})
-    lines.append(f"  reports: {int(reports)} received by the engine ({int(total('jood_delivery_reports_unknown_total'))} unknown), simulator posted {dlr.get('posted')} refused {dlr.get('refused')} lost {dlr.get('lost')}; "
+    lines.append(f"  reports: {int(reports)} received by the engine ({int(total('jood_delivery_reports_unknown_total'))} unknown), simulator posted {dlr.get('reports')} in {dlr.get('posted')} POSTs, refused {dlr.get('refused')} lost {dlr.get('lost')}; "
                  f"delivered {int(total('jood_messages_finished_total', status='delivered'))}")
     buckets = {}
     for m in re.finditer(r'^jood_delivery_sent_to_delivered_seconds_bucket\{[^}]*le="([^"]+)"\} (\S+)$', text, re.M):

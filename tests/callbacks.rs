@@ -331,3 +331,85 @@ async fn kill_9_with_callbacks_pending_loses_none() {
     assert_eq!(ep.forged.load(Ordering::SeqCst), 0);
     engine.kill9();
 }
+
+/// An endpoint that holds every callback until released, counting how many it holds at once.
+#[derive(Clone)]
+struct Gate {
+    held: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Gate { held: Default::default(), most: Default::default(), arrived: Default::default(), open: Arc::new(tokio::sync::Semaphore::new(0)) }
+    }
+
+    async fn start(&self) -> String {
+        let gate = self.clone();
+        let app = axum::Router::new().route(
+            "/slow",
+            axum::routing::post(move || {
+                let g = gate.clone();
+                async move {
+                    g.arrived.fetch_add(1, Ordering::SeqCst);
+                    let now = g.held.fetch_add(1, Ordering::SeqCst) + 1;
+                    g.most.fetch_max(now, Ordering::SeqCst);
+                    // Released all at once: the semaphore gets plenty of permits.
+                    let _ = g.open.acquire().await;
+                    g.held.fetch_sub(1, Ordering::SeqCst);
+                    StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/slow", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+}
+
+/// One association's endpoint that does not answer holds at most
+/// `callbacks.per_association_concurrency` of its own callbacks, and every callback of
+/// another association arrives meanwhile; once it answers, its own all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_holds_up_only_its_own_associations_callbacks() {
+    let sim = Simulator::start("127.0.0.1:0", SimConfig::default()).await.unwrap();
+    let s = TestServer::start_with(|c| {
+        fast_retries(c);
+        c.callbacks.per_association_concurrency = 3;
+        c.callbacks.timeout_ms = 30_000;
+    })
+    .await;
+    let slow_keys = s.create_association(1, "Slow").await;
+    let fast_keys = s.create_association(2, "Fast").await;
+    s.add_credential(1, &slow_keys, twilio(&sim)).await;
+    s.add_credential(2, &fast_keys, twilio(&sim)).await;
+    let gate = Gate::new();
+    let slow_url = gate.start().await;
+    let fast = Endpoint::start(&fast_keys.secret_key, 200).await;
+    const N: usize = 12;
+    let mut fast_ids = Vec::new();
+    for i in 0..N {
+        let slow = json!({"associationId": 1, "recipient": "+966501234567", "message": format!("s{i}"), "callbackUrl": slow_url}).to_string();
+        let (status, resp) = send(s.signed("/api/v1/webhook/notification", &slow_keys.secret_key, &slow)).await;
+        assert_eq!(status, 200, "{resp}");
+        let quick = json!({"associationId": 2, "recipient": "+966501234567", "message": format!("f{i}"), "callbackUrl": fast.url}).to_string();
+        let (status, resp) = send(s.signed("/api/v1/webhook/notification", &fast_keys.secret_key, &quick)).await;
+        assert_eq!(status, 200, "{resp}");
+        fast_ids.push(resp["data"]["queueId"].as_i64().unwrap());
+    }
+    fast.wait_for("every `sent` callback of the fast endpoint", |g| fast_ids.iter().all(|q| of(g, *q).iter().any(|c| c["data"]["status"] == "sent"))).await;
+    let (most, arrived) = (gate.most.load(Ordering::SeqCst), gate.arrived.load(Ordering::SeqCst));
+    assert!(most <= 3, "the slow endpoint held {most} callbacks at once, more than the bound of 3");
+    assert!(arrived <= 3, "{arrived} callbacks reached the slow endpoint while it held 3 unanswered");
+    gate.open.add_permits(1_000);
+    let started = Instant::now();
+    while gate.arrived.load(Ordering::SeqCst) < N {
+        assert!(started.elapsed() < Duration::from_secs(20), "only {} of {N} slow callbacks arrived once it answered", gate.arrived.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gate.most.load(Ordering::SeqCst) <= 3);
+    s.stop().await;
+}

@@ -339,6 +339,46 @@ async fn simulator_reports_flow_back_through_the_engine() {
     s.stop().await;
 }
 
+/// Infobip batches reports that fall due together: with `dlr_batch_max`, the simulator posts
+/// them in shared `results[]` bodies, duplicates included, and every message still ends with
+/// exactly one `delivered` (or `undelivered`) in its timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_infobip_reports_each_reach_their_message() {
+    let cfg = SimConfig { dlr_delay_ms: 30, dlr_jitter_ms: 0, dlr_duplicate_rate: 0.5, dlr_batch_max: 6, dlr_batch_linger_ms: 50, ..SimConfig::default() };
+    let sim = Simulator::start("127.0.0.1:0", cfg).await.unwrap();
+    let port = free_port();
+    let s = TestServer::start_with(move |c| {
+        c.dispatch.route_refresh_ms = 1;
+        c.server.http_addr = format!("127.0.0.1:{port}");
+        c.server.public_url = format!("http://127.0.0.1:{port}");
+    })
+    .await;
+    let k = s.create_association(1, "A").await;
+    let ib = json!({"providerId": 6, "senderName": "JOOD", "credentials": {"apiKey": "ib-key"}, "apiUrl": sim.base_url(), "isDefault": true});
+    s.add_credential(1, &k, ib).await;
+    let texts: Vec<String> = (0..20).map(|i| format!("batched {i}")).collect();
+    let ids: Vec<i64> = futures::future::join_all(texts.iter().map(|t| s.send_sms(1, &k.secret_key, "+966501234567", t))).await;
+    for id in &ids {
+        let n = wait_status(&s, &k, *id, "delivered").await;
+        let kinds = statuses(&n["timeline"]);
+        assert_eq!(kinds.iter().filter(|(e, st)| e == "status" && st == "delivered").count(), 1, "{n}");
+    }
+    // The last POST's answer may still be on its way back to the simulator.
+    let mut dlr = sim.stats()["dlr"].clone();
+    for _ in 0..100 {
+        if dlr["pending"] == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        dlr = sim.stats()["dlr"].clone();
+    }
+    assert_eq!(dlr["pending"], 0, "{dlr}");
+    let (reports, posts) = (dlr["reports"].as_u64().unwrap(), dlr["posted"].as_u64().unwrap());
+    assert!(reports >= 20, "{dlr}");
+    assert!(posts < reports, "reports were not batched: {dlr}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_that_overtakes_the_engines_sent_write_is_kept_and_applied_once_the_id_is_known() {
     let sim = sim().await;

@@ -1,7 +1,10 @@
 //! The outbox sender: one task that reads each association's due outbox rows (a bounded
-//! batch per association per scan), and POSTs each one signed exactly like the documented
-//! webhooks, at most `callbacks.per_association_concurrency` at once per association, so one
-//! slow endpoint delays no one else's callbacks.
+//! batch per association per scan) into that association's lane, and POSTs each one signed
+//! exactly like the documented webhooks, at most `callbacks.per_association_concurrency` at
+//! once per association, so one slow endpoint delays no one else's callbacks. A lane's
+//! workers take the next row as soon as their attempt ends, and ask for a scan when the lane
+//! runs low, so an endpoint that answers quickly gets its callbacks back to back rather than
+//! a permit's worth per scan.
 //!
 //! Each attempt is recorded in the commit that settles its row: a 2xx deletes it
 //! (delivered); a 410 deletes it (the endpoint asked to stop); anything else (another status,
@@ -19,7 +22,7 @@ use crate::directory::{Directory, DirectoryError};
 use crate::domain::now_ms;
 use crate::store::{CallbackAttempt, CallbackOutcome, OutboxEntry, SharedStore};
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -42,11 +45,21 @@ pub struct Sender {
     store: SharedStore,
     directory: Arc<Directory>,
     client: reqwest::Client,
+    /// Rung by the status observer when it adds a row (the commit is still under way).
     wake: Arc<Notify>,
+    /// Rung by a lane that ran low while rows may be due: scan at once.
+    refill: Notify,
+    /// Rows read into a lane or being attempted: the next scan reads past them.
     in_flight: Mutex<HashSet<String>>,
-    permits: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    lanes: Mutex<HashMap<i64, Arc<Lane>>>,
     /// The partitions whose messages' callbacks this engine delivers.
     owned: Arc<Ownership>,
+}
+
+/// One association's due rows and the permits of its concurrent attempts.
+struct Lane {
+    permits: Arc<Semaphore>,
+    queue: Mutex<VecDeque<OutboxEntry>>,
 }
 
 /// What one POST came to.
@@ -72,7 +85,7 @@ impl Sender {
             builder = builder.dns_resolver(Arc::new(GuardedResolver));
         }
         let client = builder.build()?;
-        Ok(Self { cfg, policy, store, directory, client, wake, in_flight: Mutex::default(), permits: Mutex::default(), owned })
+        Ok(Self { cfg, policy, store, directory, client, wake, refill: Notify::new(), in_flight: Mutex::default(), lanes: Mutex::default(), owned })
     }
 
     /// Runs until `stop`; attempts in flight then are abandoned (their rows stay in the
@@ -104,6 +117,7 @@ impl Sender {
                 _ = stop.cancelled() => break,
                 // The observer wakes us before its commit is durable: give it a moment.
                 _ = self.wake.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ = self.refill.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
@@ -134,40 +148,64 @@ impl Sender {
 
     async fn scan(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>) -> crate::store::StoreResult<()> {
         let now = now_ms();
+        let batch = self.cfg.batch.max(self.cfg.per_association_concurrency * 2);
         for association_id in self.store.outbox_associations().await? {
-            let sem = self
-                .permits
+            let lane = self
+                .lanes
                 .lock()
                 .entry(association_id)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.per_association_concurrency)))
+                .or_insert_with(|| Arc::new(Lane { permits: Arc::new(Semaphore::new(self.cfg.per_association_concurrency)), queue: Mutex::default() }))
                 .clone();
-            if sem.available_permits() == 0 {
-                continue;
+            let queued = lane.queue.lock().len();
+            if queued < batch / 2 {
+                // Rows in lanes or in flight are still in the outbox (at the front): read
+                // past them. Rows busy when the read starts are skipped even if their attempt
+                // ends while it runs: the read may still hold a row that attempt has just settled.
+                let busy: HashSet<String> = self.in_flight.lock().clone();
+                let limit = batch - queued + busy.len();
+                let mut fresh = Vec::new();
+                for entry in self.store.due_callbacks(association_id, now, limit).await? {
+                    // Another engine's message: its owner sends it. (Rows of other partitions
+                    // ahead of ours only shrink the batch; their owners delete them as they go.)
+                    if busy.contains(&entry.event_id) || !self.owned.owns(entry.message_id) {
+                        continue;
+                    }
+                    if self.in_flight.lock().insert(entry.event_id.clone()) {
+                        fresh.push(entry);
+                    }
+                }
+                lane.queue.lock().extend(fresh);
             }
-            // Rows in flight are still in the outbox (at the front): read past them.
-            let limit = self.cfg.batch.max(self.cfg.per_association_concurrency * 2);
-            // Rows in flight when the read starts are skipped even if their attempt ends
-            // while it runs: the read may still hold a row that attempt has just settled.
-            let busy: HashSet<String> = self.in_flight.lock().clone();
-            for entry in self.store.due_callbacks(association_id, now, limit).await? {
-                if busy.contains(&entry.event_id) {
-                    continue;
-                }
-                // Another engine's message: its owner sends it. (Rows of other partitions
-                // ahead of ours only shrink the batch; their owners delete them as they go.)
-                if !self.owned.owns(entry.message_id) || self.in_flight.lock().contains(&entry.event_id) {
-                    continue;
-                }
-                let Ok(permit) = sem.clone().try_acquire_owned() else { break };
-                self.in_flight.lock().insert(entry.event_id.clone());
-                let me = self.clone();
-                tasks.spawn(async move { me.attempt(entry, permit).await });
+            // A worker per free permit while rows wait; each works the lane until it is empty.
+            while !lane.queue.lock().is_empty() {
+                let Ok(permit) = lane.permits.clone().try_acquire_owned() else { break };
+                let (me, lane) = (self.clone(), lane.clone());
+                tasks.spawn(async move { me.work(lane, permit).await });
             }
         }
         Ok(())
     }
 
-    async fn attempt(self: Arc<Self>, entry: OutboxEntry, _permit: OwnedSemaphorePermit) {
+    /// Attempts a lane's rows one after another while it has any; asks for a scan when it
+    /// runs low, so the next rows are read before the lane is dry.
+    async fn work(self: Arc<Self>, lane: Arc<Lane>, _permit: OwnedSemaphorePermit) {
+        let low = self.cfg.batch.max(self.cfg.per_association_concurrency * 2) / 4;
+        loop {
+            let (next, left) = {
+                let mut q = lane.queue.lock();
+                let next = q.pop_front();
+                (next, q.len())
+            };
+            let Some(entry) = next else { break };
+            if left == low {
+                self.refill.notify_one();
+            }
+            self.attempt(entry).await;
+        }
+        self.refill.notify_one();
+    }
+
+    async fn attempt(&self, entry: OutboxEntry) {
         let started = Instant::now();
         let answer = self.post(&entry).await;
         let latency = started.elapsed();

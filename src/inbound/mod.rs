@@ -172,20 +172,33 @@ impl Receivers {
     pub(crate) async fn locate_all(&self, kind: ProviderKind, credential_id: i64, evs: &[StatusEvent]) -> Result<Vec<Option<Located>>, InboundError> {
         let ids: Vec<&str> = evs.iter().map(|e| e.provider_message_id.as_str()).collect();
         let mut out = Vec::with_capacity(evs.len());
+        // A batch names one credential, nearly always of one association: read it once.
+        let mut known: Option<CredentialRecord> = None;
         for message in self.status.locate_many(kind, &ids).await? {
-            out.push(self.check(kind, credential_id, message).await?);
+            let located = self.check_with(kind, credential_id, message, known.take()).await?;
+            known = located.as_ref().map(|l| l.credential.clone());
+            out.push(located);
         }
         Ok(out)
     }
 
     async fn check(&self, kind: ProviderKind, credential_id: i64, message: Option<MessageRecord>) -> Result<Option<Located>, InboundError> {
+        self.check_with(kind, credential_id, message, None).await
+    }
+
+    /// [`Self::check`], reusing `known` when it is the credential of the message's association.
+    async fn check_with(&self, kind: ProviderKind, credential_id: i64, message: Option<MessageRecord>, known: Option<CredentialRecord>) -> Result<Option<Located>, InboundError> {
         let Some(message) = message else {
             return Ok(None);
         };
-        let credential = match self.store.get_credential(message.association_id, credential_id).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return Err(InboundError::Forbidden("the credential does not own this message")),
-            Err(e) => return Err(InboundError::Unavailable(e.to_string())),
+        let known = known.filter(|c| c.id == credential_id && c.association_id == message.association_id);
+        let credential = match known {
+            Some(c) => c,
+            None => match self.store.get_credential(message.association_id, credential_id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(InboundError::Forbidden("the credential does not own this message")),
+                Err(e) => return Err(InboundError::Unavailable(e.to_string())),
+            },
         };
         if credential.provider_id != kind.id() || message.credential_id.is_some_and(|c| c != credential_id) {
             return Err(InboundError::Forbidden("the credential does not own this message"));

@@ -55,6 +55,12 @@ pub struct SimConfig {
     pub dlr_reorder_rate: f64,
     /// Fraction of messages that get no report at all.
     pub dlr_loss_rate: f64,
+    /// Infobip: at most this many reports in one POST (`results[]`), as Infobip batches
+    /// reports that fall due together. 1 (the default) posts each report on its own.
+    pub dlr_batch_max: usize,
+    /// Infobip, with `dlr_batch_max` > 1: how long the first report of a batch waits for
+    /// others to the same URL before the batch is posted.
+    pub dlr_batch_linger_ms: u64,
     /// Fraction of the messages in a multi-message request answered with the provider's
     /// per-message server error (Infobip `REJECTED_SYSTEM_ERROR`, mShastra `013`): partial
     /// failures of batches. Providers whose answer has no per-message status ignore it.
@@ -84,6 +90,8 @@ impl Default for SimConfig {
             dlr_duplicate_rate: 0.0,
             dlr_reorder_rate: 0.0,
             dlr_loss_rate: 0.0,
+            dlr_batch_max: 1,
+            dlr_batch_linger_ms: 20,
             item_error_rate: 0.0,
         }
     }
@@ -113,6 +121,12 @@ impl SimConfig {
         }
         if !self.invalid_number_suffix.bytes().all(|b| b.is_ascii_digit()) {
             problems.push("invalid_number_suffix must be digits".into());
+        }
+        if !(1..=1000).contains(&self.dlr_batch_max) {
+            problems.push(format!("dlr_batch_max must be between 1 and 1000 (got {})", self.dlr_batch_max));
+        }
+        if self.dlr_batch_linger_ms > 10_000 {
+            problems.push(format!("dlr_batch_linger_ms must be at most 10000 (got {})", self.dlr_batch_linger_ms));
         }
         self.whatsapp.problems(&mut problems);
         if problems.is_empty() {

@@ -14,6 +14,10 @@
 //! the final report before `sent`). At most `MAX_PENDING` messages wait for their reports;
 //! beyond that a report is dropped and counted lost. Each report is tried once: a refused or
 //! failed POST is counted, not retried (Twilio retries only on connection failure).
+//!
+//! Infobip batches reports that fall due together ("possibly several per call", its notes):
+//! with `dlr_batch_max` above 1, a due Infobip report waits up to `dlr_batch_linger_ms` for
+//! others to the same URL and they go in one `results[]` POST of at most `dlr_batch_max`.
 
 use super::config::SimConfig;
 use super::state::Rng;
@@ -41,21 +45,30 @@ pub(crate) struct Accepted {
 
 #[derive(Default)]
 pub(crate) struct DlrCounters {
+    /// Messages whose reports are not all posted yet.
     pending: AtomicU64,
+    /// POSTs answered 2xx.
     posted: AtomicU64,
+    /// Reports in those POSTs (more than `posted` when Infobip reports are batched).
+    reports: AtomicU64,
     refused: AtomicU64,
     lost: AtomicU64,
 }
 
+/// Infobip reports waiting to be posted together, per callback URL. Each entry's weight is 1
+/// for a message's last report (it ends the message's `pending`), else 0.
+type Batches = parking_lot::Mutex<std::collections::HashMap<String, Vec<(Value, u64)>>>;
+
 pub(crate) struct Dlr {
     client: reqwest::Client,
     pub counters: DlrCounters,
+    batches: Batches,
 }
 
 impl Dlr {
     pub fn new() -> Self {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        Self { client, counters: DlrCounters::default() }
+        Self { client, counters: DlrCounters::default(), batches: Batches::default() }
     }
 
     pub fn stats_json(&self) -> Value {
@@ -63,6 +76,7 @@ impl Dlr {
         json!({
             "pending": c.pending.load(Ordering::Relaxed),
             "posted": c.posted.load(Ordering::Relaxed),
+            "reports": c.reports.load(Ordering::Relaxed),
             "refused": c.refused.load(Ordering::Relaxed),
             "lost": c.lost.load(Ordering::Relaxed),
         })
@@ -85,9 +99,14 @@ impl Dlr {
             let reports = reports(&a, undelivered, duplicate, reorder);
             self.counters.pending.fetch_add(1, Ordering::Relaxed);
             let (me, stop) = (self.clone(), shutdown.clone());
+            let batch = (a.kind == ProviderKind::Infobip && config.dlr_batch_max > 1).then_some((config.dlr_batch_max, config.dlr_batch_linger_ms));
             tokio::spawn(async move {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(delay)) => {
+                        if let Some((max, linger)) = batch {
+                            me.enqueue(&a.callback_url, reports, max, linger, &stop);
+                            return;
+                        }
                         for r in reports {
                             me.post(&a, r).await;
                         }
@@ -97,6 +116,63 @@ impl Dlr {
                 me.counters.pending.fetch_sub(1, Ordering::Relaxed);
             });
         }
+    }
+
+    /// Adds a message's Infobip reports to its URL's batch: a full batch is posted at once,
+    /// the first report of a new batch starts its linger.
+    fn enqueue(self: &Arc<Self>, url: &str, reports: Vec<Report>, max: usize, linger: u64, stop: &CancellationToken) {
+        let n = reports.len();
+        let entries = reports.into_iter().enumerate().filter_map(|(i, r)| match r {
+            Report::InfobipJson(mut v) => Some((v["results"][0].take(), u64::from(i + 1 == n))),
+            Report::TwilioForm(_) => None,
+        });
+        let mut full = Vec::new();
+        let first = {
+            let mut batches = self.batches.lock();
+            let batch = batches.entry(url.to_owned()).or_default();
+            let first = batch.is_empty();
+            for e in entries {
+                batch.push(e);
+                if batch.len() >= max {
+                    full.push(std::mem::take(batch));
+                }
+            }
+            first && !batch.is_empty()
+        };
+        for b in full {
+            let (me, url) = (self.clone(), url.to_owned());
+            tokio::spawn(async move { me.post_batch(&url, b).await });
+        }
+        if first {
+            let (me, url, stop) = (self.clone(), url.to_owned(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(linger)) => {
+                        let batch = me.batches.lock().remove(&url).unwrap_or_default();
+                        if !batch.is_empty() {
+                            me.post_batch(&url, batch).await;
+                        }
+                    }
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+    }
+
+    async fn post_batch(&self, url: &str, batch: Vec<(Value, u64)>) {
+        let done: u64 = batch.iter().map(|(_, w)| w).sum();
+        let n = batch.len() as u64;
+        let body = json!({"results": batch.into_iter().map(|(v, _)| v).collect::<Vec<_>>()});
+        match self.client.post(url).json(&body).send().await {
+            Ok(resp) if resp.status().is_success() => {
+                self.counters.posted.fetch_add(1, Ordering::Relaxed);
+                self.counters.reports.fetch_add(n, Ordering::Relaxed);
+            }
+            _ => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.counters.pending.fetch_sub(done, Ordering::Relaxed);
     }
 
     async fn post(&self, a: &Accepted, r: Report) {
@@ -113,9 +189,14 @@ impl Dlr {
             Report::InfobipJson(v) => self.client.post(&a.callback_url).json(&v),
         };
         match req.send().await {
-            Ok(resp) if resp.status().is_success() => self.counters.posted.fetch_add(1, Ordering::Relaxed),
-            _ => self.counters.refused.fetch_add(1, Ordering::Relaxed),
-        };
+            Ok(resp) if resp.status().is_success() => {
+                self.counters.posted.fetch_add(1, Ordering::Relaxed);
+                self.counters.reports.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
