@@ -42,12 +42,38 @@ pub enum CallbacksError {
     Store(#[from] StoreError),
 }
 
+/// How the status observer tells the sender of new outbox rows: which associations have
+/// some, and a nudge. (The sender also sweeps the whole outbox now and then, for rows it was
+/// not told of: another engine's, or ones written before it started.)
+#[derive(Default)]
+pub struct Wake {
+    notify: tokio::sync::Notify,
+    associations: parking_lot::Mutex<std::collections::HashSet<i64>>,
+}
+
+impl Wake {
+    /// Called on the store's writer thread for each row it adds: a set insert and a nudge.
+    pub fn row_added(&self, association_id: i64) {
+        self.associations.lock().insert(association_id);
+        self.notify.notify_one();
+    }
+
+    /// The associations told of since the last call.
+    pub fn take(&self) -> std::collections::HashSet<i64> {
+        std::mem::take(&mut *self.associations.lock())
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+}
+
 pub struct Callbacks {
     store: SharedStore,
     policy: TargetPolicy,
     urls: Arc<UrlCache>,
     /// What the sender needs, until [`Self::start_sender`] takes it.
-    pending_sender: parking_lot::Mutex<Option<(CallbacksConfig, Arc<Directory>, Arc<tokio::sync::Notify>)>>,
+    pending_sender: parking_lot::Mutex<Option<(CallbacksConfig, Arc<Directory>, Arc<Wake>)>>,
 }
 
 impl Callbacks {
@@ -56,7 +82,7 @@ impl Callbacks {
     /// the engine knows which partitions it owns.
     pub fn start(cfg: &CallbacksConfig, store: SharedStore, directory: Arc<Directory>) -> anyhow::Result<Arc<Self>> {
         let urls = Arc::new(UrlCache::default());
-        let wake = Arc::new(tokio::sync::Notify::new());
+        let wake = Arc::new(Wake::default());
         let observer = observer::Observer::new(Arc::downgrade(&store), urls.clone(), wake.clone());
         store.set_status_observer(Arc::new(observer));
         {

@@ -112,11 +112,11 @@ fn ready<T>(fut: impl std::future::Future<Output = crate::store::StoreResult<T>>
 pub struct Observer {
     store: Weak<dyn Store>,
     urls: Arc<UrlCache>,
-    wake: Arc<tokio::sync::Notify>,
+    wake: Arc<super::Wake>,
 }
 
 impl Observer {
-    pub fn new(store: Weak<dyn Store>, urls: Arc<UrlCache>, wake: Arc<tokio::sync::Notify>) -> Self {
+    pub fn new(store: Weak<dyn Store>, urls: Arc<UrlCache>, wake: Arc<super::Wake>) -> Self {
         Self { store, urls, wake }
     }
 
@@ -179,7 +179,7 @@ impl StatusObserver for Observer {
             next_at: crate::domain::now_ms(),
             created_at: crate::domain::now_ms(),
         };
-        self.wake.notify_one();
+        self.wake.row_added(entry.association_id);
         Some(entry)
     }
 }

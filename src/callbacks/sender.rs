@@ -30,6 +30,10 @@ use tokio_util::sync::CancellationToken;
 
 /// How often the outbox is scanned when nothing wakes the sender.
 const POLL: Duration = Duration::from_millis(250);
+/// How often a scan reads every association's outbox from its start, not on from where
+/// the lane stopped: for rows no wake told of (another engine's, written before this one
+/// started, after a clock step) and rows whose settle failed.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
 /// How often the outbox depth gauge is refreshed.
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 /// How often attempts older than `callbacks.attempts_retention_ms` are pruned.
@@ -46,7 +50,7 @@ pub struct Sender {
     directory: Arc<Directory>,
     client: reqwest::Client,
     /// Rung by the status observer when it adds a row (the commit is still under way).
-    wake: Arc<Notify>,
+    wake: Arc<super::Wake>,
     /// Rung by a lane that ran low while rows may be due: scan at once.
     refill: Notify,
     /// Rows read into a lane or being attempted: the next scan reads past them.
@@ -60,7 +64,16 @@ pub struct Sender {
 struct Lane {
     permits: Arc<Semaphore>,
     queue: Mutex<VecDeque<OutboxEntry>>,
+    /// Attempts made whose record is not committed yet (see `attempt`).
+    settling: Arc<Semaphore>,
+    /// The `next_at` of the last row read: the next read starts there. The rows before it
+    /// are settled (tombstones at the front of the queue) or claimed; rows of that same
+    /// millisecond are read again and the claimed ones skipped.
+    cursor: Mutex<Option<i64>>,
 }
+
+/// Attempts of one association whose records may be in commit at once.
+const SETTLING_PER_LANE: usize = 64;
 
 /// What one POST came to.
 enum Answer {
@@ -72,7 +85,7 @@ enum Answer {
 }
 
 impl Sender {
-    pub fn new(cfg: CallbacksConfig, store: SharedStore, directory: Arc<Directory>, wake: Arc<Notify>, owned: Arc<Ownership>) -> anyhow::Result<Self> {
+    pub fn new(cfg: CallbacksConfig, store: SharedStore, directory: Arc<Directory>, wake: Arc<super::Wake>, owned: Arc<Ownership>) -> anyhow::Result<Self> {
         let policy = TargetPolicy { allow_private: cfg.allow_private_targets };
         let timeout = Duration::from_millis(cfg.timeout_ms);
         let mut builder = reqwest::Client::builder()
@@ -94,8 +107,13 @@ impl Sender {
         let mut tasks = tokio::task::JoinSet::new();
         let mut depth_at = Instant::now() - DEPTH_EVERY;
         let mut prune_at = Instant::now();
+        let mut sweep_at: Option<Instant> = None;
         loop {
-            if let Err(e) = self.scan(&mut tasks).await {
+            let sweep = sweep_at.is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
+            if sweep {
+                sweep_at = Some(Instant::now());
+            }
+            if let Err(e) = self.scan(&mut tasks, sweep).await {
                 tracing::warn!(error = %e, "callback outbox scan failed; retrying");
             }
             while tasks.try_join_next().is_some() {}
@@ -146,25 +164,48 @@ impl Sender {
         Ok(total)
     }
 
-    async fn scan(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>) -> crate::store::StoreResult<()> {
+    /// Reads due rows into lanes and starts their workers: on a sweep, every association's
+    /// from the start of its outbox; otherwise the lanes known and the associations the
+    /// observer told of, each on from its cursor.
+    async fn scan(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>, sweep: bool) -> crate::store::StoreResult<()> {
         let now = now_ms();
         let batch = self.cfg.batch.max(self.cfg.per_association_concurrency * 2);
-        for association_id in self.store.outbox_associations().await? {
+        let mut associations: Vec<i64> = self.lanes.lock().keys().copied().collect();
+        associations.extend(self.wake.take());
+        if sweep {
+            associations.extend(self.store.outbox_associations().await?);
+        }
+        associations.sort_unstable();
+        associations.dedup();
+        for association_id in associations {
             let lane = self
                 .lanes
                 .lock()
                 .entry(association_id)
-                .or_insert_with(|| Arc::new(Lane { permits: Arc::new(Semaphore::new(self.cfg.per_association_concurrency)), queue: Mutex::default() }))
+                .or_insert_with(|| {
+                    Arc::new(Lane {
+                        permits: Arc::new(Semaphore::new(self.cfg.per_association_concurrency)),
+                        queue: Mutex::default(),
+                        settling: Arc::new(Semaphore::new(SETTLING_PER_LANE)),
+                        cursor: Mutex::default(),
+                    })
+                })
                 .clone();
             let queued = lane.queue.lock().len();
             if queued < batch / 2 {
-                // Rows in lanes or in flight are still in the outbox (at the front): read
-                // past them. Rows busy when the read starts are skipped even if their attempt
-                // ends while it runs: the read may still hold a row that attempt has just settled.
+                // Rows in lanes or in flight are still in the outbox (at the front on a
+                // sweep, in the cursor's millisecond otherwise): read past them. Rows busy
+                // when the read starts are skipped even if their attempt ends while it runs:
+                // the read may still hold a row that attempt has just settled.
                 let busy: HashSet<String> = self.in_flight.lock().clone();
                 let limit = batch - queued + busy.len();
+                let after = if sweep { None } else { *lane.cursor.lock() };
+                let rows = self.store.due_callbacks(association_id, after.map(|at| (at, "")), now, limit).await?;
+                if let Some(last) = rows.last() {
+                    *lane.cursor.lock() = Some(last.next_at);
+                }
                 let mut fresh = Vec::new();
-                for entry in self.store.due_callbacks(association_id, now, limit).await? {
+                for entry in rows {
                     // Another engine's message: its owner sends it. (Rows of other partitions
                     // ahead of ours only shrink the batch; their owners delete them as they go.)
                     if busy.contains(&entry.event_id) || !self.owned.owns(entry.message_id) {
@@ -200,12 +241,12 @@ impl Sender {
             if left == low {
                 self.refill.notify_one();
             }
-            self.attempt(entry).await;
+            self.attempt(&lane, entry).await;
         }
         self.refill.notify_one();
     }
 
-    async fn attempt(&self, entry: OutboxEntry) {
+    async fn attempt(self: &Arc<Self>, lane: &Lane, entry: OutboxEntry) {
         let started = Instant::now();
         let answer = self.post(&entry).await;
         let latency = started.elapsed();
@@ -242,14 +283,23 @@ impl Sender {
         };
         metrics::counter!(crate::telemetry::CALLBACKS_TOTAL, "result" => outcome.as_str()).increment(1);
         metrics::histogram!(crate::telemetry::CALLBACKS_SECONDS).record(latency.as_secs_f64());
-        if let Err(e) = self.store.settle_callback(&entry, &record, next.as_ref()).await {
-            // The row stays as it was: the next scan tries it again (at-least-once).
-            tracing::warn!(event = %entry.event_id, error = %e, "callback attempt not recorded");
-        }
-        self.in_flight.lock().remove(&entry.event_id);
         if outcome == CallbackOutcome::Failed {
             tracing::info!(event = %entry.event_id, association = entry.association_id, "callback given up");
         }
+        // The attempt is recorded while the lane goes on to its next row: waiting for the
+        // commit here would hold a permit for an fsync per callback. Until the commit lands
+        // the row stays claimed (`in_flight`), and a crash before it repeats only this
+        // attempt (at-least-once, same event id). `settling` bounds the unrecorded ones.
+        let Ok(permit) = lane.settling.clone().acquire_owned().await else { return };
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.store.settle_callback(&entry, &record, next.as_ref()).await {
+                // The row stays as it was: the next scan tries it again (at-least-once).
+                tracing::warn!(event = %entry.event_id, error = %e, "callback attempt not recorded");
+            }
+            me.in_flight.lock().remove(&entry.event_id);
+            drop(permit);
+        });
     }
 
     /// One signed POST (see the module comment).

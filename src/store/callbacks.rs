@@ -90,8 +90,11 @@ pub struct CallbackAttempt {
 pub trait CallbackStore: Send + Sync {
     /// Associations with rows in the outbox (one seek per association).
     async fn outbox_associations(&self) -> StoreResult<Vec<i64>>;
-    /// Rows of one association due at or before `until`, earliest first, at most `limit`.
-    async fn due_callbacks(&self, association_id: i64, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+    /// Rows of one association due at or before `until`, earliest first, at most `limit`;
+    /// with `after` (a row's `next_at` and `event_id`), only the rows that sort after it. A
+    /// sender that reads on from where it stopped skips what it has settled: an outbox is a
+    /// queue, and deleted rows at its front are tombstones every read from the start steps over.
+    async fn due_callbacks(&self, association_id: i64, after: Option<(i64, &str)>, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
     /// Records an attempt of `entry` in one commit: the row leaves the outbox, `next` (the
     /// same event, rescheduled) takes its place when given, and the attempt joins the history.
     async fn settle_callback(&self, entry: &OutboxEntry, attempt: &CallbackAttempt, next: Option<&OutboxEntry>) -> StoreResult<()>;

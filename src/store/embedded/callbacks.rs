@@ -93,11 +93,25 @@ impl CallbackStore for EmbeddedStore {
         Ok(out)
     }
 
-    async fn due_callbacks(&self, association_id: i64, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+    async fn due_callbacks(&self, association_id: i64, after: Option<(i64, &str)>, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
         let t = self.t()?;
-        let from = i64_key(association_id).to_vec();
-        let mut to = from.clone();
+        let partition = i64_key(association_id);
+        let mut to = partition.to_vec();
         to.extend_from_slice(&i64_key(until.saturating_add(1)));
+        let from = match after {
+            // The smallest key above the row's own (its key with a zero byte appended).
+            Some((next_at, event_id)) => {
+                let mut k = partition.to_vec();
+                k.extend_from_slice(&i64_key(next_at));
+                k.extend_from_slice(event_id.as_bytes());
+                k.push(0);
+                k
+            }
+            None => partition.to_vec(),
+        };
+        if from >= to {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for guard in t.callback_outbox.range(from..to).take(limit) {
             let (_, v) = guard.into_inner().map_err(io)?;

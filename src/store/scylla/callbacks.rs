@@ -34,22 +34,36 @@ impl CallbackStore for ScyllaStore {
         Ok(rows.into_iter().map(|(a,)| a).collect())
     }
 
-    async fn due_callbacks(&self, association_id: i64, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        let rows: Vec<(Option<Vec<u8>>,)> =
-            match self.db.many("SELECT data FROM {ks}.callback_outbox WHERE association_id = ? AND next_at <= ?", (association_id, until), limit).await {
-                Ok(rows) => rows,
-                // A server without range predicates (kassandra-tester): the partition (what
-                // one association has not yet been told, normally little) is read and cut here.
-                Err(e) => {
-                    tracing::debug!(error = %e, "range read of the callback outbox refused; filtering the partition");
-                    let all: Vec<(i64, Option<Vec<u8>>)> =
-                        self.db.many("SELECT next_at, data FROM {ks}.callback_outbox WHERE association_id = ?", (association_id,), 100_000).await?;
-                    let mut due: Vec<_> = all.into_iter().filter(|(at, _)| *at <= until).collect();
-                    due.sort_by_key(|(at, _)| *at);
-                    due.truncate(limit);
-                    due.into_iter().map(|(_, d)| (d,)).collect()
-                }
-            };
+    async fn due_callbacks(&self, association_id: i64, after: Option<(i64, &str)>, until: i64, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let read = match after {
+            Some((at, event)) => {
+                self.db
+                    .many(
+                        "SELECT data FROM {ks}.callback_outbox WHERE association_id = ? AND (next_at, event_id) > (?, ?) AND (next_at) <= (?)",
+                        (association_id, at, event.to_owned(), until),
+                        limit,
+                    )
+                    .await
+            }
+            None => self.db.many("SELECT data FROM {ks}.callback_outbox WHERE association_id = ? AND next_at <= ?", (association_id, until), limit).await,
+        };
+        let rows: Vec<(Option<Vec<u8>>,)> = match read {
+            Ok(rows) => rows,
+            // A server without range predicates (kassandra-tester): the partition (what
+            // one association has not yet been told, normally little) is read and cut here.
+            Err(e) => {
+                tracing::debug!(error = %e, "range read of the callback outbox refused; filtering the partition");
+                let all: Vec<(i64, String, Option<Vec<u8>>)> =
+                    self.db.many("SELECT next_at, event_id, data FROM {ks}.callback_outbox WHERE association_id = ?", (association_id,), 100_000).await?;
+                let mut due: Vec<_> = all
+                    .into_iter()
+                    .filter(|(at, id, _)| *at <= until && after.is_none_or(|(a, e)| (*at, id.as_str()) > (a, e)))
+                    .collect();
+                due.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
+                due.truncate(limit);
+                due.into_iter().map(|(_, _, d)| (d,)).collect()
+            }
+        };
         rows.into_iter().map(|(d,)| decode("callback_outbox", &d.unwrap_or_default())).collect()
     }
 
