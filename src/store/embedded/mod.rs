@@ -7,6 +7,7 @@
 mod callbacks;
 mod codec;
 mod committer;
+mod decoded;
 mod delivery;
 mod keys;
 mod management;
@@ -86,6 +87,8 @@ pub struct EmbeddedStore {
     observer: parking_lot::RwLock<Option<Arc<dyn StatusObserver>>>,
     /// Turns new messages away before the disk is full.
     space: space::SpaceGuard,
+    /// Associations as last decoded (see `decoded.rs`).
+    associations: decoded::DecodedRows<AssociationRecord>,
 }
 
 /// Messages are spread over this many partitions of the unfinished index (as in ScyllaDB,
@@ -144,7 +147,7 @@ impl EmbeddedStore {
             CommitterOptions { max_batch: opts.max_batch, queue: opts.queue, fsync: opts.fsync },
         );
         let space = space::SpaceGuard::new(dir.to_path_buf(), opts.min_free_bytes);
-        Ok(Self { tables: parking_lot::RwLock::new(Some(Arc::new(t))), committer, observer: parking_lot::RwLock::new(None), space })
+        Ok(Self { tables: parking_lot::RwLock::new(Some(Arc::new(t))), committer, observer: parking_lot::RwLock::new(None), space, associations: Default::default() })
     }
 
     fn t(&self) -> StoreResult<Arc<Tables>> {

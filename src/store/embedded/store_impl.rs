@@ -25,7 +25,7 @@ impl Store for EmbeddedStore {
 
     async fn get_association(&self, id: i64) -> StoreResult<Option<AssociationRecord>> {
         let t = self.t()?;
-        Self::get_row(&t.associations, "associations", &i64_key(id))
+        self.associations.get(&t.associations, "associations", &i64_key(id))
     }
 
     async fn list_associations(&self, after_id: Option<i64>, limit: usize) -> StoreResult<Vec<AssociationRecord>> {
