@@ -10,7 +10,8 @@ use crate::domain::{now_ms, ProviderKind};
 use crate::store::{AllocationRecord, AttemptRecord, CredentialRecord, MessageRecord, MessageStatus, MessageUpdate};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,14 +112,14 @@ impl Actor for AssociationActor {
             supervisor: a.supervisor,
             settled: a.settled,
             queue: BinaryHeap::new(),
-            work: HashMap::new(),
+            work: HashMap::default(),
             in_flight: 0,
             received: 0,
             credentials: Vec::new(),
             allocations: Vec::new(),
             routes_loaded: None,
-            cred_actors: HashMap::new(),
-            cred_by_actor: HashMap::new(),
+            cred_actors: HashMap::default(),
+            cred_by_actor: HashMap::default(),
             last_active: Instant::now(),
         })
     }
