@@ -173,17 +173,21 @@ pub(crate) async fn callback_attempts_are_pruned_by_age(s: SharedStore) {
     }
     // Nothing is older than a cutoff in the past; another association's rows are not touched.
     assert_eq!(s.prune_callback_attempts(7, jood::domain::now_ms() - 3_600_000, 100).await.unwrap(), 0);
-    assert_eq!(s.list_callback_attempts(7, None, 10).await.unwrap().len(), 3);
+    // Every outcome, newest first, merged across the outcomes; one outcome alone; a limit.
+    let ids = |v: Vec<CallbackAttempt>| v.into_iter().map(|a| a.event_id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list_callback_attempts(7, None, 10).await.unwrap()), ["evt_2", "evt_1", "evt_0"]);
+    assert_eq!(ids(s.list_callback_attempts(7, Some(CallbackOutcome::Delivered), 10).await.unwrap()), ["evt_2", "evt_0"]);
+    assert_eq!(ids(s.list_callback_attempts(7, None, 2).await.unwrap()), ["evt_2", "evt_1"]);
     let later = jood::domain::now_ms() + 1_000;
     assert_eq!(s.prune_callback_attempts(8, later, 100).await.unwrap(), 0);
-    // Each attempt is two rows (all outcomes, and its own outcome): six in all, two per call.
+    // Each attempt is one row, under its outcome: three in all, two per call.
     let mut gone = 0;
-    for _ in 0..3 {
+    for _ in 0..2 {
         let n = s.prune_callback_attempts(7, later, 2).await.unwrap();
         assert!(n <= 2, "a call deletes at most its limit, deleted {n}");
         gone += n;
     }
-    assert_eq!(gone, 6);
+    assert_eq!(gone, 3);
     assert_eq!(s.prune_callback_attempts(7, later, 100).await.unwrap(), 0);
     assert!(s.list_callback_attempts(7, None, 10).await.unwrap().is_empty());
     assert!(s.list_callback_attempts(7, Some(CallbackOutcome::Failed), 10).await.unwrap().is_empty());
@@ -241,6 +245,11 @@ pub(crate) async fn outbox_is_read_on_from_a_row(s: SharedStore) {
     done.outcome = CallbackOutcome::Delivered;
     s.settle_callback(&a, &done, None).await.unwrap();
     assert_eq!(ids(s.due_callbacks(9, None, 30, 10).await.unwrap()), ["b", "c", "d"]);
+    // The attempts: each once, under its outcome; the newest (delivered) first in the listing of all.
+    let listed = s.list_callback_attempts(9, None, 100).await.unwrap();
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    assert_eq!((listed[0].event_id.as_str(), listed[0].outcome), ("a", CallbackOutcome::Delivered));
+    assert_eq!(s.list_callback_attempts(9, Some(CallbackOutcome::Pending), 100).await.unwrap().len(), 5);
 }
 
 /// `GET /api/v1/whatsapp-messages` on the store: WhatsApp messages only, newest first across

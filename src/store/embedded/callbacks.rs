@@ -3,8 +3,10 @@
 //! `callback_outbox`: key (association id, next_at, event id), value the [`OutboxEntry`]; the
 //! status path writes it (through [`outbox_put`]) in the same commit as the change it reports.
 //! `callback_attempts`: key (association id, outcome byte, inverted sequence), value the
-//! [`CallbackAttempt`]; outcome byte 0 is the partition of every attempt. Depends on the
-//! codec and the committer only.
+//! [`CallbackAttempt`]; an attempt is written once, under its outcome, and the listing of every
+//! outcome merges the three partitions newest first. (Outcome byte 0 held a copy of every
+//! attempt before; such rows are still pruned, no longer listed.) Depends on the codec and the
+//! committer only.
 
 use super::codec::{decode, encode, i64_from_key, i64_key};
 use super::committer::Mutation;
@@ -126,19 +128,33 @@ impl CallbackStore for EmbeddedStore {
         if let Some(n) = next {
             muts.push(outbox_put(&t, n));
         }
-        let seq = next_seq();
-        let row = encode(attempt);
-        for o in [None, Some(attempt.outcome)] {
-            muts.push(Mutation::Put { ks: t.callbacks.attempts.clone(), key: attempt_key(attempt.association_id, o, seq), value: row.clone() });
-        }
+        let key = attempt_key(attempt.association_id, Some(attempt.outcome), next_seq());
+        muts.push(Mutation::Put { ks: t.callbacks.attempts.clone(), key, value: encode(attempt) });
         self.committer.write(muts, vec![]).await
     }
 
     async fn list_callback_attempts(&self, association_id: i64, outcome: Option<CallbackOutcome>, limit: usize) -> StoreResult<Vec<CallbackAttempt>> {
         let t = self.t()?;
-        let mut prefix = i64_key(association_id).to_vec();
-        prefix.push(outcome_byte(outcome));
-        EmbeddedStore::scan(&t.callbacks.attempts, "callback_attempts", prefix.clone(), &prefix, limit)
+        let outcomes = match outcome {
+            Some(o) => vec![o],
+            None => vec![CallbackOutcome::Delivered, CallbackOutcome::Pending, CallbackOutcome::Failed],
+        };
+        // Each partition newest first (inverted sequence in the key); merged on that sequence.
+        let mut rows: Vec<([u8; 8], CallbackAttempt)> = Vec::new();
+        for o in outcomes {
+            let mut prefix = i64_key(association_id).to_vec();
+            prefix.push(outcome_byte(Some(o)));
+            for guard in t.callbacks.attempts.range(prefix.clone()..).take(limit) {
+                let (k, v) = guard.into_inner().map_err(io)?;
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                let inverted: [u8; 8] = k.get(9..17).and_then(|b| b.try_into().ok()).unwrap_or([0xff; 8]);
+                rows.push((inverted, decode("callback_attempts", &v)?));
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(rows.into_iter().take(limit).map(|(_, a)| a).collect())
     }
 
     async fn prune_callback_attempts(&self, association_id: i64, before_ms: i64, limit: usize) -> StoreResult<usize> {

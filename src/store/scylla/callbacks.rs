@@ -1,6 +1,6 @@
 //! The customer-callback tables on ScyllaDB: `callback_outbox` (per association, by due
 //! time), `outbox_associations` (which associations have rows), `callback_attempts` (newest
-//! first per association and outcome). Outbox rows are written by the status path in the
+//! first per association and outcome; an attempt is one row, under its outcome). Outbox rows are written by the status path in the
 //! batch beside the change they tell (`outbox_put`).
 
 use super::session::{decode, encode, next_seq, Writes};
@@ -74,18 +74,25 @@ impl CallbackStore for ScyllaStore {
         if let Some(n) = next {
             self.outbox_put(&mut w, n).await?;
         }
-        let seq = next_seq();
-        for o in [None, Some(attempt.outcome)] {
-            w.add(&self.db, "INSERT INTO {ks}.callback_attempts (association_id, outcome, seq, data) VALUES (?, ?, ?, ?)", (attempt.association_id, outcome_code(o), seq, encode(attempt)))
-                .await?;
-        }
+        // Once, under its outcome; the listing of every outcome merges the partitions.
+        let row = (attempt.association_id, outcome_code(Some(attempt.outcome)), next_seq(), encode(attempt));
+        w.add(&self.db, "INSERT INTO {ks}.callback_attempts (association_id, outcome, seq, data) VALUES (?, ?, ?, ?)", row).await?;
         self.db.batch(w).await
     }
 
     async fn list_callback_attempts(&self, association_id: i64, outcome: Option<CallbackOutcome>, limit: usize) -> StoreResult<Vec<CallbackAttempt>> {
-        let rows: Vec<(Option<Vec<u8>>,)> =
-            self.db.many("SELECT data FROM {ks}.callback_attempts WHERE association_id = ? AND outcome = ?", (association_id, outcome_code(outcome)), limit).await?;
-        rows.into_iter().map(|(d,)| decode("callback_attempts", &d.unwrap_or_default())).collect()
+        let outcomes = match outcome {
+            Some(o) => vec![o],
+            None => vec![CallbackOutcome::Delivered, CallbackOutcome::Pending, CallbackOutcome::Failed],
+        };
+        let mut rows: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
+        for o in outcomes {
+            let part: Vec<(i64, Option<Vec<u8>>)> =
+                self.db.many("SELECT seq, data FROM {ks}.callback_attempts WHERE association_id = ? AND outcome = ?", (association_id, outcome_code(Some(o))), limit).await?;
+            rows.extend(part);
+        }
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.into_iter().take(limit).map(|(_, d)| decode("callback_attempts", &d.unwrap_or_default())).collect()
     }
 
     async fn prune_callback_attempts(&self, association_id: i64, before_ms: i64, limit: usize) -> StoreResult<usize> {
