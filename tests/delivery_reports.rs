@@ -295,6 +295,17 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// An engine whose `server.public_url` is its own address, so the simulator's reports reach it.
+async fn self_reporting_engine() -> TestServer {
+    let port = free_port();
+    TestServer::start_with(move |c| {
+        c.dispatch.route_refresh_ms = 1;
+        c.server.http_addr = format!("127.0.0.1:{port}");
+        c.server.public_url = format!("http://127.0.0.1:{port}");
+    })
+    .await
+}
+
 /// Polls a notification until `want` (or 10 s pass).
 async fn wait_status(s: &TestServer, k: &Keys, id: i64, want: &str) -> Value {
     let started = std::time::Instant::now();
@@ -316,13 +327,7 @@ async fn simulator_reports_flow_back_through_the_engine() {
     let sim = Simulator::start("127.0.0.1:0", SimConfig { dlr_delay_ms: 10, dlr_jitter_ms: 20, dlr_duplicate_rate: 0.5, dlr_reorder_rate: 0.5, ..SimConfig::default() })
         .await
         .unwrap();
-    let port = free_port();
-    let s = TestServer::start_with(move |c| {
-        c.dispatch.route_refresh_ms = 1;
-        c.server.http_addr = format!("127.0.0.1:{port}");
-        c.server.public_url = format!("http://127.0.0.1:{port}");
-    })
-    .await;
+    let s = self_reporting_engine().await;
     let k = s.create_association(1, "A").await;
     s.add_credential(1, &k, twilio(&sim)).await;
     let texts: Vec<String> = (0..10).map(|i| format!("message {i}")).collect();
@@ -346,13 +351,7 @@ async fn simulator_reports_flow_back_through_the_engine() {
 async fn batched_infobip_reports_each_reach_their_message() {
     let cfg = SimConfig { dlr_delay_ms: 30, dlr_jitter_ms: 0, dlr_duplicate_rate: 0.5, dlr_batch_max: 6, dlr_batch_linger_ms: 50, ..SimConfig::default() };
     let sim = Simulator::start("127.0.0.1:0", cfg).await.unwrap();
-    let port = free_port();
-    let s = TestServer::start_with(move |c| {
-        c.dispatch.route_refresh_ms = 1;
-        c.server.http_addr = format!("127.0.0.1:{port}");
-        c.server.public_url = format!("http://127.0.0.1:{port}");
-    })
-    .await;
+    let s = self_reporting_engine().await;
     let k = s.create_association(1, "A").await;
     let ib = json!({"providerId": 6, "senderName": "JOOD", "credentials": {"apiKey": "ib-key"}, "apiUrl": sim.base_url(), "isDefault": true});
     s.add_credential(1, &k, ib).await;
