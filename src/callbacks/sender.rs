@@ -169,7 +169,7 @@ impl Sender {
     /// observer told of, each on from its cursor.
     async fn scan(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>, sweep: bool) -> crate::store::StoreResult<()> {
         let now = now_ms();
-        let batch = self.cfg.batch.max(self.cfg.per_association_concurrency * 2);
+        let batch = self.lane_batch();
         let mut associations: Vec<i64> = self.lanes.lock().keys().copied().collect();
         associations.extend(self.wake.take());
         if sweep {
@@ -227,10 +227,15 @@ impl Sender {
         Ok(())
     }
 
+    /// How many rows a lane is filled to (refilled below half of it).
+    fn lane_batch(&self) -> usize {
+        self.cfg.batch.max(self.cfg.per_association_concurrency * 2)
+    }
+
     /// Attempts a lane's rows one after another while it has any; asks for a scan when it
     /// runs low, so the next rows are read before the lane is dry.
     async fn work(self: Arc<Self>, lane: Arc<Lane>, _permit: OwnedSemaphorePermit) {
-        let low = self.cfg.batch.max(self.cfg.per_association_concurrency * 2) / 4;
+        let low = self.lane_batch() / 4;
         loop {
             let (next, left) = {
                 let mut q = lane.queue.lock();

@@ -163,16 +163,21 @@ impl Dlr {
         let done: u64 = batch.iter().map(|(_, w)| w).sum();
         let n = batch.len() as u64;
         let body = json!({"results": batch.into_iter().map(|(v, _)| v).collect::<Vec<_>>()});
-        match self.client.post(url).json(&body).send().await {
+        self.count(self.client.post(url).json(&body).send().await, n);
+        self.counters.pending.fetch_sub(done, Ordering::Relaxed);
+    }
+
+    /// Counts one POST of `reports` reports by its answer.
+    fn count(&self, answer: reqwest::Result<reqwest::Response>, reports: u64) {
+        match answer {
             Ok(resp) if resp.status().is_success() => {
                 self.counters.posted.fetch_add(1, Ordering::Relaxed);
-                self.counters.reports.fetch_add(n, Ordering::Relaxed);
+                self.counters.reports.fetch_add(reports, Ordering::Relaxed);
             }
             _ => {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.counters.pending.fetch_sub(done, Ordering::Relaxed);
     }
 
     async fn post(&self, a: &Accepted, r: Report) {
@@ -188,15 +193,7 @@ impl Dlr {
             }
             Report::InfobipJson(v) => self.client.post(&a.callback_url).json(&v),
         };
-        match req.send().await {
-            Ok(resp) if resp.status().is_success() => {
-                self.counters.posted.fetch_add(1, Ordering::Relaxed);
-                self.counters.reports.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {
-                self.counters.refused.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.count(req.send().await, 1);
     }
 }
 

@@ -47,6 +47,19 @@ pub enum CallbackOutcome {
 }
 
 impl CallbackOutcome {
+    /// Every outcome: the partitions the listing of all attempts merges.
+    pub const ALL: [Self; 3] = [Self::Delivered, Self::Pending, Self::Failed];
+
+    /// The outcomes a listing for `outcome` reads (`None`: all of them).
+    pub fn listed(outcome: Option<Self>) -> &'static [Self] {
+        match outcome {
+            Some(Self::Delivered) => &Self::ALL[0..1],
+            Some(Self::Pending) => &Self::ALL[1..2],
+            Some(Self::Failed) => &Self::ALL[2..3],
+            None => &Self::ALL,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",

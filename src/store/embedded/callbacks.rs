@@ -59,6 +59,12 @@ fn attempt_key(association_id: i64, outcome: Option<CallbackOutcome>, seq: i64) 
     k
 }
 
+/// The part of an [`attempt_key`] that sorts newest first (the inverted sequence after the
+/// association and outcome byte), for merging partitions.
+fn newest_first(key: &[u8]) -> [u8; 8] {
+    key.get(9..17).and_then(|b| b.try_into().ok()).unwrap_or([0xff; 8])
+}
+
 /// A sequence larger than every earlier one of this process (and, being microseconds since
 /// the epoch, of earlier runs): newest-first order of the attempts.
 fn next_seq() -> i64 {
@@ -135,13 +141,9 @@ impl CallbackStore for EmbeddedStore {
 
     async fn list_callback_attempts(&self, association_id: i64, outcome: Option<CallbackOutcome>, limit: usize) -> StoreResult<Vec<CallbackAttempt>> {
         let t = self.t()?;
-        let outcomes = match outcome {
-            Some(o) => vec![o],
-            None => vec![CallbackOutcome::Delivered, CallbackOutcome::Pending, CallbackOutcome::Failed],
-        };
         // Each partition newest first (inverted sequence in the key); merged on that sequence.
         let mut rows: Vec<([u8; 8], CallbackAttempt)> = Vec::new();
-        for o in outcomes {
+        for &o in CallbackOutcome::listed(outcome) {
             let mut prefix = i64_key(association_id).to_vec();
             prefix.push(outcome_byte(Some(o)));
             for guard in t.callbacks.attempts.range(prefix.clone()..).take(limit) {
@@ -149,8 +151,7 @@ impl CallbackStore for EmbeddedStore {
                 if !k.starts_with(&prefix) {
                     break;
                 }
-                let inverted: [u8; 8] = k.get(9..17).and_then(|b| b.try_into().ok()).unwrap_or([0xff; 8]);
-                rows.push((inverted, decode("callback_attempts", &v)?));
+                rows.push((newest_first(&k), decode("callback_attempts", &v)?));
             }
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));

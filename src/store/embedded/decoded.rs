@@ -5,7 +5,8 @@
 //! So a change committed a moment ago, a deactivation say, is seen at once, as with no cache.
 
 use super::codec::decode;
-use crate::store::{StoreError, StoreResult};
+use super::io;
+use crate::store::StoreResult;
 use fjall::{Keyspace, Slice};
 use rustc_hash::FxHashMap;
 
@@ -25,7 +26,7 @@ impl<T: serde::de::DeserializeOwned + Clone> DecodedRows<T> {
 
     /// The row at `key` as stored now.
     pub fn get(&self, ks: &Keyspace, table: &'static str, key: &[u8]) -> StoreResult<Option<T>> {
-        let Some(bytes) = ks.get(key).map_err(|e| StoreError::Io(e.to_string()))? else { return Ok(None) };
+        let Some(bytes) = ks.get(key).map_err(io)? else { return Ok(None) };
         if let Some((seen, value)) = self.rows.lock().get(key) {
             if *seen == bytes {
                 return Ok(Some(value.clone()));

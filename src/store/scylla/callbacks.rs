@@ -1,7 +1,7 @@
 //! The customer-callback tables on ScyllaDB: `callback_outbox` (per association, by due
 //! time), `outbox_associations` (which associations have rows), `callback_attempts` (newest
-//! first per association and outcome; an attempt is one row, under its outcome). Outbox rows are written by the status path in the
-//! batch beside the change they tell (`outbox_put`).
+//! first per association and outcome; an attempt is one row, under its outcome). Outbox rows
+//! are written by the status path in the batch beside the change they tell (`outbox_put`).
 
 use super::session::{decode, encode, next_seq, Writes};
 use super::ScyllaStore;
@@ -81,12 +81,8 @@ impl CallbackStore for ScyllaStore {
     }
 
     async fn list_callback_attempts(&self, association_id: i64, outcome: Option<CallbackOutcome>, limit: usize) -> StoreResult<Vec<CallbackAttempt>> {
-        let outcomes = match outcome {
-            Some(o) => vec![o],
-            None => vec![CallbackOutcome::Delivered, CallbackOutcome::Pending, CallbackOutcome::Failed],
-        };
         let mut rows: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
-        for o in outcomes {
+        for &o in CallbackOutcome::listed(outcome) {
             let part: Vec<(i64, Option<Vec<u8>>)> =
                 self.db.many("SELECT seq, data FROM {ks}.callback_attempts WHERE association_id = ? AND outcome = ?", (association_id, outcome_code(Some(o))), limit).await?;
             rows.extend(part);
