@@ -23,6 +23,7 @@
 //! * [`inbound`]: receivers of provider callbacks (delivery reports): verify, parse, normalise.
 //! * [`status`]: the one status-update path every receiver calls (precedence, metrics).
 //! * [`callbacks`]: customer status callbacks: the outbox observer, the signed sender.
+//! * [`net`]: the outbound HTTP client of the per-message calls (provider sends, callbacks).
 //! * [`sim`]: the provider simulator (every provider's wire format on one loopback port).
 //! * [`config`], [`telemetry`], [`app`] (the composition root).
 
@@ -42,6 +43,7 @@ pub mod inbound;
 pub mod ingress;
 pub mod links;
 pub mod loadgen;
+pub mod net;
 pub mod providers;
 pub mod sim;
 pub mod status;

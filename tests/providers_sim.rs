@@ -77,7 +77,7 @@ fn message(kind: ProviderKind, message_id: i64, recipient: &str) -> OutboundMess
     }
 }
 
-fn client() -> reqwest::Client {
+fn client() -> jood::net::HttpClient {
     providers::http_client(Duration::from_secs(2)).unwrap()
 }
 

@@ -15,7 +15,8 @@
 //! stays the same). On start the sender simply reads the outbox again: nothing is lost.
 //! Depends on `store`, `directory` (the secret), `auth::webhook` (the signature), `telemetry`.
 
-use super::target::{GuardedResolver, TargetPolicy};
+use super::target::TargetPolicy;
+use crate::net::{CallError, ClientOptions, HttpClient};
 use crate::config::CallbacksConfig;
 use crate::coord::lease::Ownership;
 use crate::directory::{Directory, DirectoryError};
@@ -48,7 +49,7 @@ pub struct Sender {
     policy: TargetPolicy,
     store: SharedStore,
     directory: Arc<Directory>,
-    client: reqwest::Client,
+    client: HttpClient,
     /// Rung by the status observer when it adds a row (the commit is still under way).
     wake: Arc<super::Wake>,
     /// Rung by a lane that ran low while rows may be due: scan at once.
@@ -88,16 +89,11 @@ impl Sender {
     pub fn new(cfg: CallbacksConfig, store: SharedStore, directory: Arc<Directory>, wake: Arc<super::Wake>, owned: Arc<Ownership>) -> anyhow::Result<Self> {
         let policy = TargetPolicy { allow_private: cfg.allow_private_targets };
         let timeout = Duration::from_millis(cfg.timeout_ms);
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("jood-callbacks/", env!("CARGO_PKG_VERSION")));
-        if !policy.allow_private {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
-        }
-        let client = builder.build()?;
+        let client = HttpClient::new(ClientOptions {
+            connect_timeout: timeout,
+            user_agent: concat!("jood-callbacks/", env!("CARGO_PKG_VERSION")),
+            resolver: (!policy.allow_private).then(super::target::guarded_resolver),
+        })?;
         Ok(Self { cfg, policy, store, directory, client, wake, refill: Notify::new(), in_flight: Mutex::default(), lanes: Mutex::default(), owned })
     }
 
@@ -319,24 +315,24 @@ impl Sender {
         };
         let ts = now_ms().to_string();
         let signature = crate::auth::webhook::sign(&identity.secret, &ts, &entry.payload);
-        let sent = self
-            .client
-            .post(&entry.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("X-Webhook-Timestamp", &ts)
+        let request = http::Request::post(entry.url.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("X-Webhook-Timestamp", ts)
             .header("X-Webhook-Signature", signature)
-            .header("X-Jood-Event-Id", &entry.event_id)
-            .body(entry.payload.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(resp) => {
-                let retry_after_ms = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after_ms);
-                Answer::Status { code: resp.status().as_u16(), retry_after_ms }
-            }
-            Err(e) if e.is_timeout() => Answer::Unanswered("timed out".into()),
-            Err(e) if e.is_connect() => Answer::Unanswered(format!("could not connect: {}", root_cause(&e))),
-            Err(e) => Answer::Unanswered(format!("request failed: {}", root_cause(&e))),
+            .header("X-Jood-Event-Id", entry.event_id.as_str())
+            .body(bytes::Bytes::from(entry.payload.clone()));
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return Answer::Permanent(format!("callback URL refused: {e}")),
+        };
+        // The body is read (up to a bound) so the connection goes back to the pool; its
+        // content means nothing to the contract.
+        match self.client.call(request, Duration::from_millis(self.cfg.timeout_ms), ANSWER_BYTES_READ).await {
+            Ok(answer) => Answer::Status { code: answer.status.as_u16(), retry_after_ms: answer.retry_after.as_ref().and_then(|v| v.to_str().ok()).and_then(retry_after_ms) },
+            Err(CallError::TooLarge { status, .. }) => Answer::Status { code: status.as_u16(), retry_after_ms: None },
+            Err(CallError::Timeout(_)) => Answer::Unanswered("timed out".into()),
+            Err(CallError::Connect(e)) => Answer::Unanswered(format!("could not connect: {}", last_cause(&e))),
+            Err(e) => Answer::Unanswered(format!("request failed: {}", last_cause(&e.to_string()))),
         }
     }
 
@@ -360,13 +356,15 @@ fn retry_after_ms(v: &str) -> Option<u64> {
     Some(at.saturating_sub(now_ms()).max(0) as u64)
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
+/// The innermost cause of an error chain ("Connection refused (os error 111)"), which is
+/// what an attempt's listing shows.
+fn last_cause(chain: &str) -> String {
+    chain.rsplit(": ").next().unwrap_or(chain).to_owned()
 }
+
+/// How much of a customer's answer is read: enough for any sensible acknowledgement; a larger
+/// body is not read (its status still counts) and its connection is not reused.
+const ANSWER_BYTES_READ: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

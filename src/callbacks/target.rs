@@ -2,9 +2,9 @@
 //! credentials in the URL, and — unless `callbacks.allow_private_targets` — no host that is
 //! or resolves to a loopback, private, link-local, shared, unspecified, multicast or
 //! documentation address. Checked when a URL is set (literal addresses, and a resolution)
-//! and again at connect time by [`GuardedResolver`], the HTTP client's resolver, so a name
+//! and again at connect time by [`guarded_resolver`], the HTTP client's resolver, so a name
 //! that resolves to a public address at set time and to a private one later (DNS rebinding)
-//! is still refused. Redirects are never followed. Depends on nothing but `reqwest`.
+//! is still refused. Redirects are never followed. Depends on `net` (the resolver's type) and `reqwest`'s URL.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -150,17 +150,12 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
 
 /// The HTTP client's resolver when private targets are refused: a name is connected to only
 /// through the public addresses it resolves to at that moment (DNS rebinding gets nowhere).
-pub struct GuardedResolver;
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
+pub fn guarded_resolver() -> crate::net::ResolveFn {
+    std::sync::Arc::new(|host: String| {
         Box::pin(async move {
-            let addrs = resolve_public(&host, 0).await.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
-            let it: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(it)
+            resolve_public(&host, 0).await.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
         })
-    }
+    })
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub(super) fn spawn_poll(ctx: &Arc<DispatchContext>, provider: ProviderKind, cre
     tokio::spawn(async move {
         let client_id = cred.field("clientId").to_owned();
         loop {
-            let verdict = poll_once(&ctx.http, &cred, &client_id).await;
+            let verdict = poll_once(ctx.http.reqwest(), &cred, &client_id).await;
             if let Some(down) = verdict {
                 if me.cast(CredMsg::ClientHealth(down)).is_err() {
                     return;

@@ -6,7 +6,7 @@
 //!        routing, priorities, the association's window, failover, status writes
 //!        └─ CredentialActor (one per provider credential of that association)
 //!             token bucket, in-flight window, retries with backoff, circuit breaker
-//!             └─ providers::send (one adapter per provider, over reqwest)
+//!             └─ providers::send (one adapter per provider, over `net`)
 //! ```
 //!
 //! The store is the source of truth: an actor that fails is restarted by its supervisor and
@@ -45,7 +45,7 @@ pub struct DispatchContext {
     pub store: SharedStore,
     pub directory: Arc<Directory>,
     pub writer: StatusWriter,
-    pub http: reqwest::Client,
+    pub http: crate::net::HttpClient,
     /// Messages submitted and not yet terminal (the admission bound of ingress).
     pub in_memory: AtomicUsize,
     /// Running campaigns' live progress.

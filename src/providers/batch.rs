@@ -5,7 +5,7 @@
 //! messages go one per request. Transport only, as for single sends: the credential actor
 //! (`dispatch::batcher`) decides what to gather, and what each message's outcome means.
 
-use super::{error_chain, transport_outcome, BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
+use super::{BuildError, OutboundMessage, ProviderAdapter, ProviderCredential, SendOutcome};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ pub(super) fn same_text_and_sender(a: &OutboundMessage, b: &OutboundMessage) -> 
 /// format, goes through the single path.
 pub async fn send_batch(
     adapter: &dyn ProviderAdapter,
-    client: &reqwest::Client,
+    client: &crate::net::HttpClient,
     cred: &ProviderCredential,
     msgs: &[OutboundMessage],
     timeout: Duration,
@@ -76,30 +76,18 @@ pub async fn send_batch(
         let reason = BuildError::unsupported(adapter.kind(), m.payload.channel()).to_string();
         return (BatchOutcome::Request(SendOutcome::PermanentContent { reason }), started.elapsed());
     }
-    let request = match batcher.build_batch(client, cred, msgs) {
-        Ok(r) => r.timeout(timeout),
-        Err(BuildError::Credential(reason)) => return (BatchOutcome::Request(SendOutcome::PermanentConfig { reason }), started.elapsed()),
-        Err(BuildError::Payload(reason)) => return (BatchOutcome::Request(SendOutcome::PermanentContent { reason }), started.elapsed()),
+    let answer = match batcher.build_batch(client.reqwest(), cred, msgs).map_err(BuildError::into_outcome).and_then(super::http_request) {
+        Ok(request) => client.call(request, timeout, super::MAX_ANSWER_BYTES).await,
+        Err(outcome) => return (BatchOutcome::Request(outcome), started.elapsed()),
     };
-    let response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return (BatchOutcome::Request(transport_outcome(&e)), started.elapsed()),
-    };
-    let status = response.status();
-    let mut headers = HeaderMap::new();
-    if let Some(v) = response.headers().get(reqwest::header::RETRY_AFTER) {
-        headers.insert(reqwest::header::RETRY_AFTER, v.clone());
-    }
-    let outcome = match response.bytes().await {
-        Ok(body) => match batcher.classify_batch(status, &headers, &body, msgs) {
+    let outcome = match answer {
+        Ok(answer) => match batcher.classify_batch(answer.status, &super::answer_headers(&answer), &answer.body, msgs) {
             BatchOutcome::PerMessage(v) if v.len() != msgs.len() => BatchOutcome::Request(SendOutcome::Ambiguous {
                 reason: format!("{} answered {} statuses for {} messages", adapter.kind().code(), v.len(), msgs.len()),
             }),
             o => o,
         },
-        Err(e) => BatchOutcome::Request(SendOutcome::Ambiguous {
-            reason: format!("HTTP {status}, reading the body failed: {}", error_chain(&e)),
-        }),
+        Err(e) => BatchOutcome::Request(super::call_outcome(e)),
     };
     (outcome, started.elapsed())
 }

@@ -236,6 +236,7 @@ pub use unifonic::Unifonic;
 pub use waweb::WaWebGateway;
 pub use yamamah::Yamamah;
 
+use crate::net::{CallError, ClientOptions, HttpClient};
 use std::time::Instant;
 
 /// The adapter for a provider. Adapters are stateless, so one static instance each suffices.
@@ -257,17 +258,16 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
     }
 }
 
-/// A client suited to provider calls: a connect timeout shorter than any request timeout, so
-/// a peer that never accepts the connection surfaces as a connect error (Transient: nothing was
-/// sent) rather than as the request timeout (Ambiguous).
-pub fn http_client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .user_agent(concat!("jood/", env!("CARGO_PKG_VERSION")))
-        // Provider send endpoints never redirect; following one could resend credentials elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+/// The client of provider calls (`net`): a connect timeout shorter than any request timeout,
+/// so a peer that never accepts the connection surfaces as a connect error (Transient:
+/// nothing was sent) rather than as the request timeout (Ambiguous).
+pub fn http_client(connect_timeout: Duration) -> anyhow::Result<HttpClient> {
+    HttpClient::new(ClientOptions { connect_timeout, user_agent: concat!("jood/", env!("CARGO_PKG_VERSION")), resolver: None })
 }
+
+/// The most of a provider's answer that is read: every documented answer is a few hundred
+/// bytes (a batch's, a few per message); a larger one is not a provider's.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// Performs one provider call and classifies it. Returns the outcome and the latency (from
 /// just before sending to the end of the body, or to the failure).
@@ -277,7 +277,7 @@ pub fn http_client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client
 /// dropped connection once the request may have been written means it may exist (Ambiguous).
 pub async fn send(
     adapter: &dyn ProviderAdapter,
-    client: &reqwest::Client,
+    client: &HttpClient,
     cred: &ProviderCredential,
     msg: &OutboundMessage,
     timeout: Duration,
@@ -293,30 +293,67 @@ pub async fn send(
         return (smtp::deliver(smtp, cred, msg, timeout).await, started.elapsed());
     }
     if let Transport::Slack(slack) = adapter.transport() {
-        return (slack::deliver(slack, client, cred, msg, timeout).await, started.elapsed());
+        return (slack::deliver(slack, client.reqwest(), cred, msg, timeout).await, started.elapsed());
     }
-    let request = match adapter.build_request(client, cred, msg) {
-        Ok(r) => r.timeout(timeout),
-        Err(BuildError::Credential(reason)) => return (SendOutcome::PermanentConfig { reason }, started.elapsed()),
-        Err(BuildError::Payload(reason)) => return (SendOutcome::PermanentContent { reason }, started.elapsed()),
+    let answer = match adapter.build_request(client.reqwest(), cred, msg).map_err(BuildError::into_outcome).and_then(http_request) {
+        Ok(request) => client.call(request, timeout, MAX_ANSWER_BYTES).await,
+        Err(outcome) => return (outcome, started.elapsed()),
     };
-    let response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return (transport_outcome(&e), started.elapsed()),
+    let outcome = match answer {
+        Ok(answer) => adapter.classify(answer.status, &answer_headers(&answer), &answer.body),
+        Err(e) => call_outcome(e),
     };
-    let status = response.status();
-    // Adapters read one header (Retry-After); copying it alone spares a map per call.
+    (outcome, started.elapsed())
+}
+
+impl BuildError {
+    /// What a request that cannot be built means for the message: a broken credential, or a
+    /// payload this provider does not take.
+    pub(crate) fn into_outcome(self) -> SendOutcome {
+        match self {
+            BuildError::Credential(reason) => SendOutcome::PermanentConfig { reason },
+            BuildError::Payload(reason) => SendOutcome::PermanentContent { reason },
+        }
+    }
+}
+
+/// An adapter's request as the client sends it. The adapters' builders hold the URL parsed
+/// once per credential (`wire::endpoint`); only its text is read again here, into a `Uri`.
+pub(crate) fn http_request(builder: reqwest::RequestBuilder) -> Result<http::Request<bytes::Bytes>, SendOutcome> {
+    let invalid = |reason: String| SendOutcome::PermanentConfig { reason: format!("invalid request: {reason}") };
+    let mut built = builder.build().map_err(|e| invalid(error_chain(&e)))?;
+    let uri: http::Uri = built.url().as_str().parse().map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+    let body = match built.body_mut().take() {
+        None => bytes::Bytes::new(),
+        Some(body) => match body.as_bytes() {
+            Some(b) => bytes::Bytes::copy_from_slice(b),
+            None => return Err(invalid("a streamed body".into())),
+        },
+    };
+    let mut request = http::Request::new(body);
+    *request.method_mut() = built.method().clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = std::mem::take(built.headers_mut());
+    Ok(request)
+}
+
+/// The headers adapters read of an answer: `Retry-After` only.
+pub(crate) fn answer_headers(answer: &crate::net::Answer) -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(v) = response.headers().get(reqwest::header::RETRY_AFTER) {
+    if let Some(v) = &answer.retry_after {
         headers.insert(reqwest::header::RETRY_AFTER, v.clone());
     }
-    // The request timeout covers the body too (reqwest applies it until the body is read).
-    match response.bytes().await {
-        Ok(body) => (adapter.classify(status, &headers, &body), started.elapsed()),
-        Err(e) => (
-            SendOutcome::Ambiguous { reason: format!("HTTP {status}, reading the body failed: {}", error_chain(&e)) },
-            started.elapsed(),
-        ),
+    headers
+}
+
+/// A call without an answer, as an outcome: never sent (Transient), or perhaps sent (Ambiguous).
+pub(crate) fn call_outcome(e: CallError) -> SendOutcome {
+    match e {
+        CallError::Invalid(reason) => SendOutcome::PermanentConfig { reason: format!("invalid request: {reason}") },
+        CallError::Connect(reason) => SendOutcome::Transient { reason: format!("connect failed: {reason}") },
+        CallError::Timeout(d) => SendOutcome::Ambiguous { reason: format!("timed out after sending: no complete answer within {d:?}") },
+        CallError::Failed(reason) => SendOutcome::Ambiguous { reason: format!("connection failed after sending: {reason}") },
+        CallError::TooLarge { limit, status } => SendOutcome::Ambiguous { reason: format!("HTTP {status}: the answer is larger than {limit} bytes, not read") },
     }
 }
 
@@ -418,7 +455,7 @@ mod send_tests {
             payload: Payload::WhatsApp(WhatsAppContent::Text { body: "hi".into(), preview_url: false }),
             ..OutboundMessage::sms(1, "+966500000001", "hi", "S")
         };
-        let client = reqwest::Client::new();
+        let client = http_client(Duration::from_secs(1)).unwrap();
         let (outcome, _) = send(adapter(ProviderKind::Infobip), &client, &cred, &msg, Duration::from_secs(1)).await;
         assert!(
             matches!(&outcome, SendOutcome::PermanentContent { reason } if reason == "infobip does not deliver the whatsapp channel"),
@@ -428,7 +465,7 @@ mod send_tests {
             let a = adapter(kind);
             assert_eq!(a.channels(), kind.channels());
             if !a.channels().contains(&Channel::Whatsapp) {
-                assert!(matches!(a.build_request(&client, &cred, &msg), Err(BuildError::Payload(_))), "{kind:?}");
+                assert!(matches!(a.build_request(client.reqwest(), &cred, &msg), Err(BuildError::Payload(_))), "{kind:?}");
             }
         }
     }
@@ -437,7 +474,7 @@ mod send_tests {
     async fn missing_credential_field_is_a_config_error() {
         let cred = ProviderCredential::new(1, Map::new(), String::new());
         let sms = OutboundMessage::sms(1, "+966500000001", "hi", "S");
-        let client = reqwest::Client::new();
+        let client = http_client(Duration::from_secs(1)).unwrap();
         let (outcome, _) = send(adapter(ProviderKind::Twilio), &client, &cred, &sms, Duration::from_secs(1)).await;
         assert!(matches!(&outcome, SendOutcome::PermanentConfig { reason } if reason.contains("accountSid")), "{outcome:?}");
     }
