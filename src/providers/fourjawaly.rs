@@ -79,7 +79,7 @@ fn post(adapter: &FourJawaly, client: &reqwest::Client, cred: &ProviderCredentia
     let base = base.strip_suffix("/api/v1").unwrap_or(&base);
     Ok(client
         .post(endpoint(cred, format!("{base}/api/v1/account/area/sms/send"))?)
-        .basic_auth(key, Some(secret))
+        .header(reqwest::header::AUTHORIZATION, super::wire::basic_auth(cred, key, secret))
         .header(ACCEPT, "application/json")
         // The samples blame 403s on a firewall that dislikes requests without a User-Agent.
         .header(USER_AGENT, concat!("jood/", env!("CARGO_PKG_VERSION")))

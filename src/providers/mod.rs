@@ -89,6 +89,8 @@ pub struct ProviderCredential {
     pub base_url: String,
     /// The first endpoint URL built with this credential, parsed (see `wire::endpoint`).
     endpoint: std::sync::OnceLock<(String, reqwest::Url)>,
+    /// The first Basic authorization built with this credential (see `wire::basic_auth`).
+    basic_auth: std::sync::OnceLock<(String, String, reqwest::header::HeaderValue)>,
     /// SMTP credentials: the relay's pooled connections, made on first use.
     pub(crate) mailer: std::sync::OnceLock<smtp::Mailer>,
     /// Slack credentials: the DMs opened and the `conversations.open` budget.
@@ -97,7 +99,7 @@ pub struct ProviderCredential {
 
 impl ProviderCredential {
     pub fn new(credential_id: i64, fields: Map<String, Value>, base_url: String) -> Self {
-        Self { credential_id, fields, base_url, endpoint: Default::default(), mailer: Default::default(), slack: Default::default() }
+        Self { credential_id, fields, base_url, endpoint: Default::default(), basic_auth: Default::default(), mailer: Default::default(), slack: Default::default() }
     }
 
     pub fn field(&self, name: &str) -> &str {

@@ -5,11 +5,11 @@
 //! as `Body`, media as `MediaUrl`, an approved template as `ContentSid` + `ContentVariables`
 //! (a JSON string of the positional parameters, `{"1":"Ahmed","2":"42"}`).
 
-use super::wire::{base_url, endpoint, e164_plus, http_level, json, required, snippet, top_level_id, unrecognised};
+use super::wire::{base_url, basic_auth, endpoint, e164_plus, http_level, json, required, snippet, top_level_id, unrecognised};
 use super::{BuildError, OutboundMessage, Payload, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::WhatsAppContent;
 use crate::domain::ProviderKind;
-use reqwest::header::{HeaderMap, ACCEPT};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 
 pub struct Twilio;
@@ -61,7 +61,7 @@ impl ProviderAdapter for Twilio {
         if let Some(secs) = msg.validity_secs.filter(|s| *s < TWILIO_MAX_VALIDITY_SECS) {
             form.push(("ValidityPeriod", secs.max(1).to_string()));
         }
-        Ok(client.post(endpoint(cred, url)?).basic_auth(sid, Some(token)).header(ACCEPT, "application/json").form(&form))
+        Ok(client.post(endpoint(cred, url)?).header(AUTHORIZATION, basic_auth(cred, sid, token)).header(ACCEPT, "application/json").form(&form))
     }
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
@@ -205,6 +205,26 @@ mod tests {
         let body = req.body().and_then(|b| b.as_bytes()).unwrap();
         let decode = |s: &str| urlencoding::decode(&s.replace('+', " ")).unwrap().into_owned();
         std::str::from_utf8(body).unwrap().split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
+    }
+
+    /// HTTP Basic `AccountSid:AuthToken`, built once per credential and the same on every call;
+    /// a credential with another token gets its own header, not the kept one.
+    #[test]
+    fn basic_auth_is_the_account_and_token_and_follows_the_credential() {
+        let auth_of = |cred: &ProviderCredential| {
+            let req = Twilio.build_request(&reqwest::Client::new(), cred, &OutboundMessage::sms(1, "+966500000001", "hi", "S")).unwrap().build().unwrap();
+            let value = req.headers().get(AUTHORIZATION).unwrap().clone();
+            assert!(value.is_sensitive());
+            value.to_str().unwrap().to_owned()
+        };
+        let fields = |token: &str| serde_json::json!({"accountSid": "AC1", "authToken": token}).as_object().unwrap().clone();
+        let cred = ProviderCredential::new(1, fields("secret"), "http://127.0.0.1:1".into());
+        // base64("AC1:secret")
+        assert_eq!(auth_of(&cred), "Basic QUMxOnNlY3JldA==");
+        assert_eq!(auth_of(&cred), "Basic QUMxOnNlY3JldA==");
+        let mut changed = cred.clone();
+        changed.fields = fields("other");
+        assert_eq!(auth_of(&changed), "Basic QUMxOm90aGVy");
     }
 
     #[test]

@@ -15,10 +15,10 @@
 //! like Twilio's message callbacks (`inbound::twilio_voice`). Errors share Twilio's shapes and
 //! codes, so the messaging adapter's classification is reused, plus the voice-only codes.
 
-use super::wire::{base_url, e164_plus, endpoint, json, required};
+use super::wire::{base_url, basic_auth, e164_plus, endpoint, json, required};
 use super::{BuildError, OutboundMessage, Payload, ProviderAdapter, ProviderCredential, SendOutcome};
 use crate::domain::ProviderKind;
-use reqwest::header::{HeaderMap, ACCEPT};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 
 pub struct TwilioVoice;
@@ -80,7 +80,7 @@ impl ProviderAdapter for TwilioVoice {
                 form.push(("StatusCallbackEvent", event.into()));
             }
         }
-        Ok(client.post(endpoint(cred, url)?).basic_auth(sid, Some(token)).header(ACCEPT, "application/json").form(&form))
+        Ok(client.post(endpoint(cred, url)?).header(AUTHORIZATION, basic_auth(cred, sid, token)).header(ACCEPT, "application/json").form(&form))
     }
 
     fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SendOutcome {
