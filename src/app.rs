@@ -84,6 +84,7 @@ impl App {
                 EmbeddedOptions {
                     cache_mib: config.store.cache_mib,
                     memtable_mib: config.store.memtable_mib,
+                    background_workers: config.store.background_workers,
                     max_batch: config.store.group_commit_max_batch,
                     queue: config.store.group_commit_queue,
                     fsync: !config.store.unsafe_no_fsync,

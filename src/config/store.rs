@@ -20,6 +20,9 @@ pub struct StoreConfig {
     /// Largest in-memory write buffer (memtable) of one table, in MiB; bounds the store's
     /// memory under heavy writes.
     pub memtable_mib: u64,
+    /// Threads of the embedded store's background work (memtable flushes, compactions);
+    /// 0 = one per core, at most 4 (fjall's default).
+    pub background_workers: usize,
     /// Do not fsync (tests and benchmarks of everything but durability only). Never in production.
     pub unsafe_no_fsync: bool,
     /// New messages are refused (503 with Retry-After) while the data directory's filesystem
@@ -38,6 +41,7 @@ impl Default for StoreConfig {
             group_commit_queue: 65_536,
             cache_mib: 32,
             memtable_mib: 8,
+            background_workers: 0,
             min_free_bytes: 256 * 1024 * 1024,
             unsafe_no_fsync: false,
             scylla: ScyllaConfig::default(),

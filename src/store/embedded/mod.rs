@@ -65,6 +65,8 @@ struct Tables {
 pub struct EmbeddedOptions {
     pub cache_mib: u64,
     pub memtable_mib: u64,
+    /// fjall's worker threads (flushes, compactions); 0 = its default.
+    pub background_workers: usize,
     pub max_batch: usize,
     pub queue: usize,
     pub fsync: bool,
@@ -74,7 +76,7 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { cache_mib: 32, memtable_mib: 8, max_batch: 8192, queue: 65_536, fsync: true, min_free_bytes: 0 }
+        Self { cache_mib: 32, memtable_mib: 8, background_workers: 0, max_batch: 8192, queue: 65_536, fsync: true, min_free_bytes: 0 }
     }
 }
 
@@ -98,10 +100,14 @@ pub const UNFINISHED_SHARDS: i64 = 16;
 impl EmbeddedStore {
     pub fn open(dir: &Path, opts: EmbeddedOptions) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("create {}: {e}", dir.display())))?;
-        let db = Database::builder(dir)
+        let mut builder = Database::builder(dir)
             .cache_size(opts.cache_mib * 1024 * 1024)
             // The committer decides when the journal is fsync'd.
-            .manual_journal_persist(true)
+            .manual_journal_persist(true);
+        if opts.background_workers > 0 {
+            builder = builder.worker_threads(opts.background_workers);
+        }
+        let db = builder
             .open()
             .map_err(|e| StoreError::Io(format!("open store at {}: {e}", dir.display())))?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(opts.memtable_mib * 1024 * 1024);
