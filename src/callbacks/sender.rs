@@ -93,6 +93,7 @@ impl Sender {
             connect_timeout: timeout,
             user_agent: concat!("jood-callbacks/", env!("CARGO_PKG_VERSION")),
             resolver: (!policy.allow_private).then(super::target::guarded_resolver),
+            extra_roots: Vec::new(),
         })?;
         Ok(Self { cfg, policy, store, directory, client, wake, refill: Notify::new(), in_flight: Mutex::default(), lanes: Mutex::default(), owned })
     }

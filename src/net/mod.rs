@@ -43,6 +43,8 @@ pub struct ClientOptions {
     pub user_agent: &'static str,
     /// `None`: the system resolver.
     pub resolver: Option<ResolveFn>,
+    /// Trust anchors beside the Mozilla roots (DER), for endpoints behind a private CA.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// A complete answer: the status, the one header callers read, and the body.
@@ -172,9 +174,13 @@ fn direct_client(options: &ClientOptions) -> anyhow::Result<Direct> {
     // The TLS connector below decides the scheme; plain HTTP stays allowed (the simulator,
     // providers' test endpoints).
     http.enforce_http(false);
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    for der in &options.extra_roots {
+        roots.add(der.clone())?;
+    }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
+        .with_root_certificates(roots)
         .with_no_client_auth();
     let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().enable_http2().wrap_connector(http);
     Ok(hyper_util::client::legacy::Client::builder(TokioExecutor::new())
@@ -249,3 +255,5 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -264,7 +264,7 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
 /// so a peer that never accepts the connection surfaces as a connect error (Transient:
 /// nothing was sent) rather than as the request timeout (Ambiguous).
 pub fn http_client(connect_timeout: Duration) -> anyhow::Result<HttpClient> {
-    HttpClient::new(ClientOptions { connect_timeout, user_agent: concat!("jood/", env!("CARGO_PKG_VERSION")), resolver: None })
+    HttpClient::new(ClientOptions { connect_timeout, user_agent: concat!("jood/", env!("CARGO_PKG_VERSION")), resolver: None, extra_roots: Vec::new() })
 }
 
 /// The most of a provider's answer that is read: every documented answer is a few hundred
