@@ -184,7 +184,7 @@ impl App {
         crate::inbound::sidobe_reconcile::spawn(
             inbound.clone(),
             dispatcher.awaiting(),
-            crate::providers::http_client(std::time::Duration::from_secs(5))?.reqwest().clone(),
+            dispatcher.http().reqwest().clone(),
             config.gateways.clone(),
             shutdown.child_token(),
         );

@@ -74,6 +74,9 @@ pub struct DispatchConfig {
     pub breaker_open_ms: u64,
     /// Timeout of one provider HTTP call (milliseconds); a timeout is an ambiguous failure.
     pub provider_timeout_ms: u64,
+    /// A PEM file of CA certificates trusted for provider calls beside the Mozilla roots
+    /// (a self-hosted gateway behind a private CA); empty = none.
+    pub provider_ca_file: std::path::PathBuf,
     /// Restarts of failed actors allowed per `restart_window_ms` before restarts are delayed.
     pub restart_max: u32,
     pub restart_window_ms: u64,
@@ -255,6 +258,7 @@ impl Default for DispatchConfig {
             breaker_failures: 5,
             breaker_open_ms: 10_000,
             provider_timeout_ms: 10_000,
+            provider_ca_file: std::path::PathBuf::new(),
             restart_max: 10,
             restart_window_ms: 60_000,
             dispatching_write_delay_ms: 1_000,

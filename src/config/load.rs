@@ -133,6 +133,11 @@ impl Config {
                 problems.push(format!("{key}: must be greater than 0"));
             }
         }
+        if !d.provider_ca_file.as_os_str().is_empty() {
+            if let Err(e) = crate::net::load_pem_certificates(&d.provider_ca_file) {
+                problems.push(format!("dispatch.provider_ca_file: {e}"));
+            }
+        }
         if d.max_attempts_per_credential == 0 {
             problems.push("dispatch.max_attempts_per_credential: must be at least 1".into());
         }
@@ -242,6 +247,24 @@ mod tests {
         ] {
             assert!(msg.contains(key), "{msg} lacks {key}");
         }
+    }
+
+    #[test]
+    fn a_provider_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::default();
+        c.dispatch.provider_ca_file = dir.path().join("missing.pem");
+        let msg = c.validate().unwrap_err().to_string();
+        assert!(msg.contains("dispatch.provider_ca_file") && msg.contains("missing.pem"), "{msg}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        c.dispatch.provider_ca_file = empty;
+        let msg = c.validate().unwrap_err().to_string();
+        assert!(msg.contains("no PEM certificate"), "{msg}");
+        let garbled = dir.path().join("garbled.pem");
+        std::fs::write(&garbled, "-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n").unwrap();
+        c.dispatch.provider_ca_file = garbled;
+        assert!(c.validate().unwrap_err().to_string().contains("is not base64"));
     }
 
     #[test]

@@ -96,7 +96,11 @@ impl Dispatcher {
         directory: Arc<Directory>,
         coord: Arc<Coordinator>,
     ) -> anyhow::Result<Self> {
-        let http = crate::providers::http_client(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)))?;
+        let roots = match config.provider_ca_file.as_os_str().is_empty() {
+            true => Vec::new(),
+            false => crate::net::load_pem_certificates(&config.provider_ca_file)?,
+        };
+        let http = crate::providers::http_client_trusting(std::time::Duration::from_millis(config.provider_timeout_ms.min(5_000)), roots)?;
         let writer = StatusWriter::spawn(store.clone(), std::time::Duration::from_millis(config.dispatching_write_delay_ms));
         let ctx = Arc::new(DispatchContext {
             config,
@@ -132,6 +136,12 @@ impl Dispatcher {
     }
 
     /// Why a gateway credential's client cannot send now, if it cannot (last poll).
+    /// The client of every provider call (sends, and the side calls of the WhatsApp service,
+    /// the gateways' checks and reconciliation), trusting `dispatch.provider_ca_file`.
+    pub fn http(&self) -> &crate::net::HttpClient {
+        &self.ctx.http
+    }
+
     pub fn client_down(&self, credential_id: i64) -> Option<String> {
         self.ctx.client_health.lock().get(&credential_id).cloned()
     }

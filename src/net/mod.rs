@@ -96,6 +96,9 @@ impl HttpClient {
         if let Some(resolve) = &options.resolver {
             builder = builder.dns_resolver(Arc::new(ReqwestResolver(resolve.clone())));
         }
+        for der in &options.extra_roots {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_der(der)?);
+        }
         let reqwest = builder.build()?;
         let direct = if proxy_configured() { None } else { Some(direct_client(&options)?) };
         Ok(Self(Arc::new(Inner { direct, reqwest, user_agent: HeaderValue::from_static(options.user_agent) })))
@@ -237,6 +240,27 @@ impl reqwest::dns::Resolve for ReqwestResolver {
     }
 }
 
+/// The certificates of a PEM file (`-----BEGIN CERTIFICATE-----` blocks), in DER: extra trust
+/// anchors for endpoints behind a private CA. A file without one is an error.
+pub fn load_pem_certificates(path: &std::path::Path) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut certs = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let body = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
+        let end = body.find("-----END CERTIFICATE-----").ok_or_else(|| anyhow::anyhow!("{}: a certificate without its END line", path.display()))?;
+        let b64: String = body[..end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| anyhow::anyhow!("{}: certificate {} is not base64: {e}", path.display(), certs.len() + 1))?;
+        certs.push(rustls::pki_types::CertificateDer::from(der));
+        rest = &body[end..];
+    }
+    anyhow::ensure!(!certs.is_empty(), "{}: no PEM certificate in the file", path.display());
+    Ok(certs)
+}
+
 /// An error with its causes ("client error (Connect): tcp connect error: Connection refused"):
 /// the top-level text alone rarely says what happened.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -256,4 +280,4 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tls_tests;
+pub(crate) mod tls_tests;

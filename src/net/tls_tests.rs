@@ -11,10 +11,10 @@ use std::process::Command;
 use tokio::net::TcpListener;
 
 /// A CA and a certificate it signed for `localhost`, in DER.
-struct Pki {
-    ca: Vec<u8>,
-    cert: Vec<u8>,
-    key: Vec<u8>,
+pub(crate) struct Pki {
+    pub ca: Vec<u8>,
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -22,7 +22,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn pki(dir: &Path) -> Pki {
+/// The CA is also written as `ca.pem` in `dir`.
+pub(crate) fn pki(dir: &Path) -> Pki {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=jood test CA", "-keyout", "ca.key", "-out", "ca.pem"];
     ca.extend(ec);
@@ -42,6 +43,12 @@ fn pki(dir: &Path) -> Pki {
 
 /// A TLS server on 127.0.0.1 offering `alpn`; answers with the request's HTTP version.
 async fn tls_server(pki: &Pki, alpn: &[&[u8]]) -> SocketAddr {
+    tls_server_answering(pki, alpn, StatusCode::OK, None).await
+}
+
+/// A TLS server answering every request with `status` and `body` (default: the request's HTTP
+/// version).
+pub(crate) async fn tls_server_answering(pki: &Pki, alpn: &[&[u8]], status: StatusCode, body: Option<&'static str>) -> SocketAddr {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -57,8 +64,11 @@ async fn tls_server(pki: &Pki, alpn: &[&[u8]]) -> SocketAddr {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(sock).await else { return };
-                let answer = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(format!("{:?}", req.version())))))
+                let answer = service_fn(move |req: hyper::Request<hyper::body::Incoming>| async move {
+                    let text = body.map(str::to_owned).unwrap_or_else(|| format!("{:?}", req.version()));
+                    let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
+                    *response.status_mut() = status;
+                    Ok::<_, std::convert::Infallible>(response)
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), answer).await;
             });

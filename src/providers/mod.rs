@@ -263,8 +263,15 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
 /// The client of provider calls (`net`): a connect timeout shorter than any request timeout,
 /// so a peer that never accepts the connection surfaces as a connect error (Transient:
 /// nothing was sent) rather than as the request timeout (Ambiguous).
+///
+/// `extra_roots`: trust anchors beside the Mozilla roots (`dispatch.provider_ca_file`).
+pub fn http_client_trusting(connect_timeout: Duration, extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> anyhow::Result<HttpClient> {
+    HttpClient::new(ClientOptions { connect_timeout, user_agent: concat!("jood/", env!("CARGO_PKG_VERSION")), resolver: None, extra_roots })
+}
+
+/// [`http_client_trusting`] the Mozilla roots only (tests, tools).
 pub fn http_client(connect_timeout: Duration) -> anyhow::Result<HttpClient> {
-    HttpClient::new(ClientOptions { connect_timeout, user_agent: concat!("jood/", env!("CARGO_PKG_VERSION")), resolver: None, extra_roots: Vec::new() })
+    http_client_trusting(connect_timeout, Vec::new())
 }
 
 /// The most of a provider's answer that is read: every documented answer is a few hundred
@@ -470,6 +477,28 @@ mod send_tests {
                 assert!(matches!(a.build_request(client.reqwest(), &cred, &msg), Err(BuildError::Payload(_))), "{kind:?}");
             }
         }
+    }
+
+    /// `dispatch.provider_ca_file`: a provider behind a private CA is reached once its CA is
+    /// trusted, by the send path and by reqwest's side calls alike, and refused without it.
+    #[tokio::test]
+    async fn a_provider_behind_a_private_ca_is_reached_with_its_ca_trusted() {
+        use crate::net::tls_tests::{pki, tls_server_answering};
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki(dir.path());
+        let server = tls_server_answering(&pki, &[b"h2", b"http/1.1"], reqwest::StatusCode::CREATED, Some(r#"{"sid":"SM77","status":"queued"}"#)).await;
+        let fields = serde_json::json!({"accountSid": "AC1", "authToken": "t"}).as_object().unwrap().clone();
+        // `localhost` is the certificate's name; the server listens on 127.0.0.1.
+        let cred = ProviderCredential::new(1, fields, format!("https://localhost:{}", server.port()));
+        let sms = OutboundMessage::sms(1, "+966500000001", "hi", "S");
+        let roots = crate::net::load_pem_certificates(&dir.path().join("ca.pem")).unwrap();
+        let trusting = http_client_trusting(Duration::from_secs(2), roots).unwrap();
+        let (outcome, _) = send(adapter(ProviderKind::Twilio), &trusting, &cred, &sms, Duration::from_secs(5)).await;
+        assert_eq!(outcome, SendOutcome::Accepted { provider_message_id: "SM77".into() });
+        let side = trusting.reqwest().get(format!("https://localhost:{}/clients", server.port())).send().await.unwrap();
+        assert_eq!(side.status(), reqwest::StatusCode::CREATED);
+        let (outcome, _) = send(adapter(ProviderKind::Twilio), &http_client(Duration::from_secs(2)).unwrap(), &cred, &sms, Duration::from_secs(5)).await;
+        assert!(matches!(&outcome, SendOutcome::Transient { reason } if reason.contains("certificate")), "{outcome:?}");
     }
 
     #[tokio::test]

@@ -93,7 +93,7 @@ impl WhatsApp {
         ids: Arc<IdGenerator>,
         provider_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let http = crate::providers::http_client(provider_timeout.min(Duration::from_secs(5)))?.reqwest().clone();
+        let http = dispatcher.http().reqwest().clone();
         Ok(Self {
             store,
             directory,

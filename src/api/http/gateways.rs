@@ -68,8 +68,7 @@ pub async fn check_number(State(s): State<AppState>, AnyKeyAuth(caller): AnyKeyA
     let fields = s.directory.credentials_of(&rec).map_err(|_| ApiError::Internal)?;
     let base = rec.api_url.clone().unwrap_or_else(|| Sidobe.default_base_url().to_owned());
     let cred = ProviderCredential::new(rec.id, fields, base.trim_end_matches('/').to_owned());
-    let client = crate::providers::http_client(std::time::Duration::from_secs(5)).map_err(|_| ApiError::Internal)?;
-    let req = check_number_request(client.reqwest(), &cred, &number.e164).map_err(|e| ApiError::BadRequest(format!("Invalid request: {e}")))?;
+    let req = check_number_request(s.dispatcher.http().reqwest(), &cred, &number.e164).map_err(|e| ApiError::BadRequest(format!("Invalid request: {e}")))?;
     let resp = req.timeout(std::time::Duration::from_secs(15)).send().await.map_err(|e| ApiError::BadGateway(format!("Sidobe did not answer: {e}")))?;
     let status = resp.status();
     let body = resp.bytes().await.map_err(|e| ApiError::BadGateway(format!("Sidobe's answer was cut: {e}")))?;
