@@ -94,6 +94,7 @@ impl Sender {
             user_agent: concat!("jood-callbacks/", env!("CARGO_PKG_VERSION")),
             resolver: (!policy.allow_private).then(super::target::guarded_resolver),
             extra_roots: Vec::new(),
+            env_proxy: false,
         })?;
         Ok(Self { cfg, policy, store, directory, client, wake, refill: Notify::new(), in_flight: Mutex::default(), lanes: Mutex::default(), owned })
     }

@@ -135,13 +135,13 @@ impl Dispatcher {
         *self.ctx.gateways.write() = g;
     }
 
-    /// Why a gateway credential's client cannot send now, if it cannot (last poll).
     /// The client of every provider call (sends, and the side calls of the WhatsApp service,
     /// the gateways' checks and reconciliation), trusting `dispatch.provider_ca_file`.
     pub fn http(&self) -> &crate::net::HttpClient {
         &self.ctx.http
     }
 
+    /// Why a gateway credential's client cannot send now, if it cannot (last poll).
     pub fn client_down(&self, credential_id: i64) -> Option<String> {
         self.ctx.client_health.lock().get(&credential_id).cloned()
     }

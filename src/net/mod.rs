@@ -10,7 +10,8 @@
 //! tenth of the engine's instructions per message.
 //!
 //! A proxy set in the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`) is honoured as
-//! before: the client then makes its calls through reqwest, which implements proxies.
+//! before where `ClientOptions::env_proxy` says so (provider calls): the client then makes its
+//! calls through reqwest, which implements proxies. Customer callbacks never use one.
 //!
 //! Depends on no other engine module.
 
@@ -45,6 +46,9 @@ pub struct ClientOptions {
     pub resolver: Option<ResolveFn>,
     /// Trust anchors beside the Mozilla roots (DER), for endpoints behind a private CA.
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Whether a proxy named in the environment is used. Off for customer callbacks: through
+    /// a proxy the resolver would check the proxy's address, not the target's (no SSRF guard).
+    pub env_proxy: bool,
 }
 
 /// A complete answer: the status, the one header callers read, and the body.
@@ -99,8 +103,11 @@ impl HttpClient {
         for der in &options.extra_roots {
             builder = builder.add_root_certificate(reqwest::Certificate::from_der(der)?);
         }
+        if !options.env_proxy {
+            builder = builder.no_proxy();
+        }
         let reqwest = builder.build()?;
-        let direct = if proxy_configured() { None } else { Some(direct_client(&options)?) };
+        let direct = if options.env_proxy && proxy_configured() { None } else { Some(direct_client(&options)?) };
         Ok(Self(Arc::new(Inner { direct, reqwest, user_agent: HeaderValue::from_static(options.user_agent) })))
     }
 
@@ -127,13 +134,7 @@ impl HttpClient {
 
     async fn call_reqwest(&self, request: Request<Bytes>, body_limit: usize) -> Result<Answer, CallError> {
         let request = reqwest::Request::try_from(request).map_err(|e| CallError::Invalid(error_chain(&e)))?;
-        let response = self.0.reqwest.execute(request).await.map_err(|e| {
-            if e.is_connect() {
-                CallError::Connect(error_chain(&e))
-            } else {
-                CallError::Failed(error_chain(&e))
-            }
-        })?;
+        let response = self.0.reqwest.execute(request).await.map_err(|e| transport_error(e.is_connect(), &e))?;
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).cloned();
         let too_large = CallError::TooLarge { limit: body_limit, status };
@@ -149,13 +150,7 @@ impl HttpClient {
 }
 
 async fn call_direct(client: &Direct, request: Request<Bytes>, body_limit: usize) -> Result<Answer, CallError> {
-    let response = client.request(request.map(Full::new)).await.map_err(|e| {
-        if e.is_connect() {
-            CallError::Connect(error_chain(&e))
-        } else {
-            CallError::Failed(error_chain(&e))
-        }
-    })?;
+    let response = client.request(request.map(Full::new)).await.map_err(|e| transport_error(e.is_connect(), &e))?;
     let (parts, body) = response.into_parts();
     let retry_after = parts.headers.get(RETRY_AFTER).cloned();
     // A declared length over the bound is refused before anything of the body is read.
@@ -168,6 +163,15 @@ async fn call_direct(client: &Direct, request: Request<Bytes>, body_limit: usize
         Err(e) => return Err(CallError::Failed(format!("reading the body failed: {}", error_chain(e.as_ref())))),
     };
     Ok(Answer { status: parts.status, retry_after, body })
+}
+
+/// A failed exchange: before the request went out (`connect`), or perhaps after.
+fn transport_error(connect: bool, e: &dyn std::error::Error) -> CallError {
+    if connect {
+        CallError::Connect(error_chain(e))
+    } else {
+        CallError::Failed(error_chain(e))
+    }
 }
 
 fn direct_client(options: &ClientOptions) -> anyhow::Result<Direct> {
@@ -262,16 +266,13 @@ pub fn load_pem_certificates(path: &std::path::Path) -> anyhow::Result<Vec<rustl
 }
 
 /// An error with its causes ("client error (Connect): tcp connect error: Connection refused"):
-/// the top-level text alone rarely says what happened.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// the top-level text alone rarely says what happened (reqwest's is "error sending request").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        let text = cause.to_string();
-        if !s.ends_with(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
         source = cause.source();
     }
     s

@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 fn client(resolver: Option<ResolveFn>) -> HttpClient {
-    HttpClient::new(ClientOptions { connect_timeout: Duration::from_secs(1), user_agent: "jood-test/1", resolver, extra_roots: Vec::new() }).unwrap()
+    HttpClient::new(ClientOptions { connect_timeout: Duration::from_secs(1), user_agent: "jood-test/1", resolver, extra_roots: Vec::new(), env_proxy: true }).unwrap()
 }
 
 /// Serves `answer` to every connection after reading a request head; sends what it read back

@@ -85,6 +85,7 @@ fn client(pki: Option<&Pki>, server: SocketAddr) -> HttpClient {
         user_agent: "jood-test/1",
         resolver: Some(resolve),
         extra_roots: pki.map(|p| vec![CertificateDer::from(p.ca.clone())]).unwrap_or_default(),
+        env_proxy: true,
     })
     .unwrap()
 }

@@ -266,7 +266,7 @@ pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
 ///
 /// `extra_roots`: trust anchors beside the Mozilla roots (`dispatch.provider_ca_file`).
 pub fn http_client_trusting(connect_timeout: Duration, extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> anyhow::Result<HttpClient> {
-    HttpClient::new(ClientOptions { connect_timeout, user_agent: concat!("jood/", env!("CARGO_PKG_VERSION")), resolver: None, extra_roots })
+    HttpClient::new(ClientOptions { connect_timeout, user_agent: concat!("jood/", env!("CARGO_PKG_VERSION")), resolver: None, extra_roots, env_proxy: true })
 }
 
 /// [`http_client_trusting`] the Mozilla roots only (tests, tools).
@@ -379,17 +379,7 @@ pub(crate) fn transport_outcome(e: &reqwest::Error) -> SendOutcome {
     }
 }
 
-/// reqwest's Display hides the cause ("error sending request"); the chain says what happened.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
-}
+pub(crate) use crate::net::error_chain;
 
 #[cfg(test)]
 mod send_tests;
