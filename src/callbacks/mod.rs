@@ -49,13 +49,21 @@ pub enum CallbacksError {
 pub struct Wake {
     notify: tokio::sync::Notify,
     associations: parking_lot::Mutex<std::collections::HashSet<i64>>,
+    /// Rows added since the sender last took the count (for its outbox depth gauge).
+    added: std::sync::atomic::AtomicI64,
 }
 
 impl Wake {
     /// Called on the store's writer thread for each row it adds: a set insert and a nudge.
     pub fn row_added(&self, association_id: i64) {
         self.associations.lock().insert(association_id);
+        self.added.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.notify.notify_one();
+    }
+
+    /// The rows added since the last call.
+    pub fn take_added(&self) -> i64 {
+        self.added.swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The associations told of since the last call.

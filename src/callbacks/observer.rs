@@ -13,6 +13,7 @@
 use crate::domain::Timestamp;
 use crate::store::{MessageEvent, MessageRecord, OutboxEntry, StatusObserver, Store};
 use parking_lot::RwLock;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -142,27 +143,54 @@ pub fn event_id(message_id: i64, seq: i64) -> String {
 /// The documented callback body.
 pub fn payload(id: &str, m: &MessageRecord, event: &MessageEvent) -> Vec<u8> {
     let error = match (&event.error_code, &event.error_text) {
-        (None, None) => m.error.clone(),
-        (Some(c), Some(t)) => Some(format!("{c}: {t}")),
-        (Some(c), None) => Some(c.clone()),
-        (None, Some(t)) => Some(t.clone()),
+        (None, None) => m.error.as_deref().map(Cow::Borrowed),
+        (Some(c), Some(t)) => Some(Cow::Owned(format!("{c}: {t}"))),
+        (Some(c), None) => Some(Cow::Borrowed(c.as_str())),
+        (None, Some(t)) => Some(Cow::Borrowed(t.as_str())),
     };
-    let body = serde_json::json!({
-        "event": "message.status",
-        "id": id,
-        "data": {
-            "queueId": m.id,
-            "campaignId": m.campaign_id,
-            "recipient": m.recipient,
-            "channel": m.channel,
-            "status": event.status.as_str(),
-            "provider": m.provider,
-            "providerMessageId": m.provider_message_id,
-            "error": error,
-            "at": Timestamp(event.at),
-        }
-    });
-    serde_json::to_vec(&body).unwrap_or_default()
+    let body = Body {
+        event: "message.status",
+        id,
+        data: Data {
+            queue_id: m.id,
+            campaign_id: m.campaign_id,
+            recipient: &m.recipient,
+            channel: &m.channel,
+            status: event.status.as_str(),
+            provider: m.provider.as_deref(),
+            provider_message_id: m.provider_message_id.as_deref(),
+            error,
+            at: Timestamp(event.at),
+        },
+    };
+    let mut out = Vec::with_capacity(320);
+    // Serialising borrowed fields cannot fail.
+    let _ = serde_json::to_writer(&mut out, &body);
+    out
+}
+
+/// The callback body, written straight from the borrowed record: it is built on the committer
+/// thread for every status change, where a `serde_json::Value` tree cost a map and an owned
+/// string per field.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    event: &'static str,
+    id: &'a str,
+    data: Data<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Data<'a> {
+    queue_id: i64,
+    campaign_id: Option<i64>,
+    recipient: &'a str,
+    channel: &'a str,
+    status: &'static str,
+    provider: Option<&'a str>,
+    provider_message_id: Option<&'a str>,
+    error: Option<Cow<'a, str>>,
+    at: Timestamp,
 }
 
 impl StatusObserver for Observer {
@@ -181,5 +209,62 @@ impl StatusObserver for Observer {
         };
         self.wake.row_added(entry.association_id);
         Some(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MessageStatus;
+
+    fn record() -> MessageRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": 42, "association_id": 1, "campaign_id": 9, "recipient": "+966501234567",
+            "body": "Hello \"there\"", "channel": "sms", "status": "delivered",
+            "provider": "infobip", "provider_message_id": "ib-1", "error": "old error",
+            "created_at": 1_700_000_000_000i64, "updated_at": 1_700_000_000_500i64,
+        }))
+        .unwrap()
+    }
+
+    fn event(code: Option<&str>, text: Option<&str>) -> MessageEvent {
+        MessageEvent {
+            message_id: 42,
+            seq: 3,
+            status: MessageStatus::Delivered,
+            at: 1_700_000_000_250,
+            source: "infobip".into(),
+            raw_status: None,
+            error_code: code.map(Into::into),
+            error_text: text.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn the_body_is_the_documented_one_in_its_order() {
+        let body = payload("42-3", &record(), &event(Some("EC_1"), Some("absent \"subscriber\"")));
+        let expected = serde_json::json!({
+            "event": "message.status",
+            "id": "42-3",
+            "data": {
+                "queueId": 42, "campaignId": 9, "recipient": "+966501234567", "channel": "sms",
+                "status": "delivered", "provider": "infobip", "providerMessageId": "ib-1",
+                "error": "EC_1: absent \"subscriber\"", "at": Timestamp(1_700_000_000_250),
+            }
+        });
+        // Byte for byte what the `Value` form (with its preserved key order) wrote.
+        assert_eq!(String::from_utf8(body).unwrap(), serde_json::to_string(&expected).unwrap());
+    }
+
+    #[test]
+    fn the_error_is_the_events_else_the_messages() {
+        let m = record();
+        let error = |ev: MessageEvent| serde_json::from_slice::<serde_json::Value>(&payload("42-3", &m, &ev)).unwrap()["data"]["error"].clone();
+        assert_eq!(error(event(None, None)), "old error");
+        assert_eq!(error(event(Some("EC_1"), None)), "EC_1");
+        assert_eq!(error(event(None, Some("absent"))), "absent");
+        let none = MessageRecord { error: None, campaign_id: None, provider_message_id: None, ..m.clone() };
+        let v: serde_json::Value = serde_json::from_slice(&payload("42-3", &none, &event(None, None))).unwrap();
+        assert!(v["data"]["error"].is_null() && v["data"]["campaignId"].is_null() && v["data"]["providerMessageId"].is_null());
     }
 }

@@ -21,7 +21,7 @@ pub struct StoreConfig {
     /// memory under heavy writes.
     pub memtable_mib: u64,
     /// Threads of the embedded store's background work (memtable flushes, compactions);
-    /// 0 = one per core, at most 4 (fjall's default).
+    /// 0 = one (see `store::embedded::background_workers` for why not one per core).
     pub background_workers: usize,
     /// Do not fsync (tests and benchmarks of everything but durability only). Never in production.
     pub unsafe_no_fsync: bool,

@@ -24,7 +24,10 @@ pub struct OutboxEntry {
     pub message_id: i64,
     /// Where it goes (the send's `callbackUrl`, else the association's `statusCallbackUrl`).
     pub url: String,
-    /// The exact JSON body posted (signed as it is).
+    /// The exact JSON body posted (signed as it is). Stored as one byte string: without
+    /// `serde_bytes` msgpack writes a byte vector as an array of integers, a call per byte
+    /// to encode and decode (rows written that way still decode).
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
     /// Attempts made so far.
     pub attempt: u32,

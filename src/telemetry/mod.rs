@@ -150,7 +150,7 @@ fn describe() {
     describe_counter!(LINK_CLICKS_FLUSHED_TOTAL, "Redirect-link clicks written to the store by the batched flusher");
     describe_counter!(CALLBACKS_TOTAL, "Customer status callback attempts, by result (delivered, pending: a retry is scheduled, failed: given up)");
     describe_histogram!(CALLBACKS_SECONDS, Unit::Seconds, "Customer status callback POST latency, until the answer or the failure");
-    describe_gauge!(CALLBACKS_OUTBOX_DEPTH, Unit::Count, "Customer status callbacks waiting in the outbox (due or scheduled for retry), sampled every 5 s");
+    describe_gauge!(CALLBACKS_OUTBOX_DEPTH, Unit::Count, "Customer status callbacks waiting in the outbox (due or scheduled for retry), refreshed every 5 s from the rows added and settled, counted exactly every 60 s");
     describe_counter!(MESSAGES_FINISHED_TOTAL, "Messages a provider's report moved to an outcome (delivered, undelivered, failed, expired, read), by status, channel and provider; dispatch's own ends are jood_dispatch_messages_total");
 }
 

@@ -112,4 +112,55 @@ mod tests {
             assert_eq!(i64_from_key(&i64_key(w[0])), Some(w[0]));
         }
     }
+
+    #[test]
+    fn outbox_payloads_are_byte_strings_and_old_integer_arrays_still_decode() {
+        use crate::store::OutboxEntry;
+        let entry = OutboxEntry {
+            event_id: "7-2".into(),
+            association_id: 1,
+            message_id: 7,
+            url: "https://example.com/status".into(),
+            payload: br#"{"event":"message.status","id":"7-2"}"#.to_vec(),
+            attempt: 0,
+            next_at: 1_700_000_000_000,
+            created_at: 1_700_000_000_000,
+        };
+        let bytes = encode(&entry);
+        // The body is one msgpack bin (marker 0xc4, a length byte, the bytes), not an array of
+        // one integer per byte.
+        let len = entry.payload.len() as u8;
+        let mut bin = vec![0xc4, len];
+        bin.extend_from_slice(&entry.payload);
+        assert!(bytes.windows(bin.len()).any(|w| w == bin.as_slice()));
+        assert_eq!(decode::<OutboxEntry>("callback_outbox", &bytes).unwrap(), entry);
+
+        // A row written before: the same fields, the body as an array of integers.
+        #[derive(Serialize)]
+        struct Before<'a> {
+            event_id: &'a str,
+            association_id: i64,
+            message_id: i64,
+            url: &'a str,
+            payload: &'a [u8],
+            attempt: u32,
+            next_at: i64,
+            created_at: i64,
+        }
+        let old = encode(&Before {
+            event_id: &entry.event_id,
+            association_id: 1,
+            message_id: 7,
+            url: &entry.url,
+            payload: &entry.payload,
+            attempt: 0,
+            next_at: entry.next_at,
+            created_at: entry.created_at,
+        });
+        // array 16 (0xdc) of `len` integers (ASCII bytes are their own positive fixints).
+        let mut array = vec![0xdc, 0, len];
+        array.extend_from_slice(&entry.payload);
+        assert!(old.windows(array.len()).any(|w| w == array.as_slice()));
+        assert_eq!(decode::<OutboxEntry>("callback_outbox", &old).unwrap(), entry);
+    }
 }

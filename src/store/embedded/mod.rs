@@ -104,9 +104,7 @@ impl EmbeddedStore {
             .cache_size(opts.cache_mib * 1024 * 1024)
             // The committer decides when the journal is fsync'd.
             .manual_journal_persist(true);
-        if opts.background_workers > 0 {
-            builder = builder.worker_threads(opts.background_workers);
-        }
+        builder = builder.worker_threads(background_workers(opts.background_workers));
         let db = builder
             .open()
             .map_err(|e| StoreError::Io(format!("open store at {}: {e}", dir.display())))?;
@@ -240,6 +238,17 @@ impl EmbeddedStore {
         }
         Ok(out)
     }
+}
+
+/// fjall's worker threads for `store.background_workers` (0 = the default: one).
+///
+/// One, not fjall's one per core: with two or more, fjall 3.1's first worker keeps itself free
+/// for flushes by putting every compaction request it receives back on the queue, and takes it
+/// straight off again while the others are busy compacting, a busy loop that was 9% of the
+/// engine's CPU samples under the return-path load (`perf`, `load-tests/reports.sh`). One
+/// worker flushes and compacts in turn and never spins.
+fn background_workers(configured: usize) -> usize {
+    configured.max(1)
 }
 
 fn io(e: fjall::Error) -> StoreError {
