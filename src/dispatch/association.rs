@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 pub enum AssocMsg {
     Submit(MessageRecord),
     Report(AttemptReport),
+    /// The reports of the messages of one batched call, in order.
+    Reports(Vec<AttemptReport>),
     Tick,
     /// Test hook for supervision: panics in the handler.
     Panic,
@@ -140,6 +142,11 @@ impl Actor for AssociationActor {
             AssocMsg::Report(r) => {
                 st.last_active = Instant::now();
                 st.on_report(&me, r).await;
+                st.pump(&me).await;
+            }
+            AssocMsg::Reports(reports) => {
+                st.last_active = Instant::now();
+                st.on_reports(&me, reports).await;
                 st.pump(&me).await;
             }
             AssocMsg::Tick => {
@@ -311,6 +318,22 @@ impl AssocState {
         self.apply_report(me, r).await;
         if let Some(slot) = slot {
             self.ctx.writer.after_commit(slot);
+        }
+    }
+
+    /// A batched call's reports: each applied as [`Self::on_report`] applies one, the call's
+    /// slot (one, shared by the messages of the request) handed to the writer once, behind
+    /// every row they wrote.
+    async fn on_reports(&mut self, me: &ActorRef<AssocMsg>, reports: Vec<AttemptReport>) {
+        let mut slots = Vec::new();
+        for mut r in reports {
+            if let Some(slot) = r.call.as_mut().and_then(|c| c.take_slot()) {
+                slots.push(slot);
+            }
+            self.apply_report(me, r).await;
+        }
+        if !slots.is_empty() {
+            self.ctx.writer.after_commit(slots);
         }
     }
 

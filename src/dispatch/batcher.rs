@@ -155,6 +155,15 @@ impl CredState {
             .record(d.latency.as_secs_f64());
         // One provider call, whatever it carried: the console's per-credential latency.
         self.calls.record(d.latency.as_secs_f64() * 1000.0, matches!(request, SendOutcome::Accepted { .. }));
+        if let Some((job, _, _)) = d.items.first() {
+            self.gather_reports(&job.reply, n);
+        }
+        self.on_batch_answer(me, d, request, now);
+        self.send_gathered();
+    }
+
+    fn on_batch_answer(&mut self, me: &ActorRef<CredMsg>, d: BatchDone, request: SendOutcome, now: Instant) {
+        let n = d.items.len();
         match d.outcome {
             BatchOutcome::Request(o @ (SendOutcome::PermanentRecipient { .. } | SendOutcome::PermanentContent { .. })) if n > 1 => {
                 self.request_effects(&o, now);

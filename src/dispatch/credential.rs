@@ -164,6 +164,9 @@ pub struct CredState {
     pub(super) linger_pending: bool,
     /// This credential's recent calls, readable by the console (`dispatch::latency`).
     pub(super) calls: Arc<super::latency::CallRing>,
+    /// Reports being gathered for one message to their association (a batched call's
+    /// answer: one actor message per request instead of one per message carried).
+    pub(super) gathered: Option<(ActorRef<AssocMsg>, Vec<AttemptReport>)>,
 }
 
 impl Actor for CredentialActor {
@@ -203,6 +206,7 @@ impl Actor for CredentialActor {
             linger_since: None,
             linger_pending: false,
             calls: a.ctx.latency.ring(a.record.id),
+            gathered: None,
             ctx: a.ctx,
         })
     }
@@ -446,16 +450,44 @@ impl CredState {
         self.settle(me, d.job, d.tries, d.outcome, d.latency, Some(d.guard), now);
     }
 
-    pub(super) fn report(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict) {
+    pub(super) fn report(&mut self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict) {
         self.report_call(job, attempt, verdict, None)
     }
 
-    pub(super) fn report_call(&self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict, call: Option<super::drain::CallGuard>) {
+    pub(super) fn report_call(&mut self, job: &Job, attempt: Option<AttemptRecord>, verdict: Verdict, call: Option<super::drain::CallGuard>) {
         if matches!(verdict, Verdict::Failover { .. }) {
             let channel = crate::telemetry::channel_label(&job.record.channel);
             metrics::counter!(crate::telemetry::DISPATCH_FAILOVERS_TOTAL, "provider" => self.provider.code(), "channel" => channel).increment(1);
         }
-        let _ = job.reply.cast(AssocMsg::Report(AttemptReport { message_id: job.record.id, credential_id: self.credential_id, attempt, verdict, call }));
+        let report = AttemptReport { message_id: job.record.id, credential_id: self.credential_id, attempt, verdict, call };
+        match self.gathered.as_mut() {
+            Some((to, reports)) if to.get_id() == job.reply.get_id() => reports.push(report),
+            Some(_) => {
+                // Another association's message (never the case today): what is gathered
+                // goes first, in order.
+                self.send_gathered();
+                self.gathered = Some((job.reply.clone(), vec![report]));
+            }
+            None => {
+                let _ = job.reply.cast(AssocMsg::Report(report));
+            }
+        }
+    }
+
+    /// From now on reports are gathered (the answer of a batched call), to go to the
+    /// association as one message by [`Self::send_gathered`].
+    pub(super) fn gather_reports(&mut self, reply: &ActorRef<AssocMsg>, capacity: usize) {
+        self.send_gathered();
+        self.gathered = Some((reply.clone(), Vec::with_capacity(capacity)));
+    }
+
+    /// Sends the gathered reports, in the order they were made; reports go one by one again.
+    pub(super) fn send_gathered(&mut self) {
+        if let Some((to, reports)) = self.gathered.take() {
+            if !reports.is_empty() {
+                let _ = to.cast(AssocMsg::Reports(reports));
+            }
+        }
     }
 
     pub(super) fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {

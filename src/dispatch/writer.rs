@@ -17,7 +17,8 @@
 //! repeat. It never waits for a held-back `dispatching`, which is not an outcome.
 
 use crate::store::{MessageStatus, MessageUpdate, SharedStore};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;

@@ -39,18 +39,33 @@ pub struct EngineDecision {
 /// recorded (a report came first) is kept, and only what that row lacks is taken from the
 /// late write: the provider and its id, the credential, the attempt count.
 pub fn engine_update(before: Option<&MessageRecord>, new: &MessageRecord) -> EngineDecision {
+    engine_update_owned(before, new.clone())
+}
+
+/// [`engine_update`] taking dispatch's write by value: the row it becomes when it stands
+/// (the usual case) is that value, not a copy of it.
+pub fn engine_update_owned(before: Option<&MessageRecord>, new: MessageRecord) -> EngineDecision {
+    let mut d = engine_update_rows(before, new);
+    d.deltas.extend(change_deltas(before, &d.after));
+    d
+}
+
+/// [`engine_update_owned`] without the change's own counters (`change_deltas(before,
+/// &after)`), for a caller that works them out once per [`DeltaKey`]: `deltas` holds only
+/// the provider back-fill of a late write.
+pub fn engine_update_rows(before: Option<&MessageRecord>, new: MessageRecord) -> EngineDecision {
     let index_provider = match (&new.provider, &new.provider_message_id) {
         (Some(p), Some(pid)) => !pid.is_empty() && !before.is_some_and(|b| b.provider.as_ref() == Some(p) && b.provider_message_id.as_ref() == Some(pid)),
         _ => false,
     };
     let mut deltas = Vec::new();
-    let as_written = before.is_none_or(|b| MessageStatus::engine_row_supersedes(new, b));
+    let as_written = before.is_none_or(|b| MessageStatus::engine_row_supersedes(&new, b));
     let after = match before {
-        Some(b) if !MessageStatus::engine_row_supersedes(new, b) => {
+        Some(b) if !as_written => {
             let mut kept = b.clone();
             if kept.provider_message_id.is_none() {
-                kept.provider = new.provider.clone();
-                kept.provider_message_id = new.provider_message_id.clone();
+                kept.provider = new.provider;
+                kept.provider_message_id = new.provider_message_id;
                 kept.credential_id = kept.credential_id.or(new.credential_id);
                 if b.provider.is_none() {
                     deltas.extend(provider_backfill_deltas(&kept));
@@ -59,7 +74,7 @@ pub fn engine_update(before: Option<&MessageRecord>, new: &MessageRecord) -> Eng
             kept.attempts = kept.attempts.max(new.attempts);
             kept
         }
-        _ => new.clone(),
+        _ => new,
     };
     let row_changed = as_written || before != Some(&after);
     let event = match (before, after.status) {
@@ -76,7 +91,6 @@ pub fn engine_update(before: Option<&MessageRecord>, new: &MessageRecord) -> Eng
             error_text: after.error.clone(),
         }),
     };
-    deltas.extend(change_deltas(before, &after));
     let watch_expiry = expiry_watch(before, &after);
     EngineDecision { after, row_changed, as_written, event, deltas, index_provider, watch_expiry }
 }
@@ -117,6 +131,32 @@ pub fn change_deltas(before: Option<&MessageRecord>, after: &MessageRecord) -> V
         }
     }
     deltas
+}
+
+/// Everything [`change_deltas`] reads of a change, and nothing more: two changes with the
+/// same key move the same counters, so a batch of updates (most of them `dispatching` →
+/// `sent` of one campaign through one provider on one day) works them out once per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeltaKey {
+    before: Option<MessageStatus>,
+    status: MessageStatus,
+    provider: Option<String>,
+    association_id: i64,
+    campaign_id: Option<i64>,
+    day: i64,
+    segments: u32,
+}
+
+pub fn delta_key(before: Option<&MessageRecord>, after: &MessageRecord) -> DeltaKey {
+    DeltaKey {
+        before: before.map(|b| b.status),
+        status: after.status,
+        provider: after.provider.clone(),
+        association_id: after.association_id,
+        campaign_id: after.campaign_id,
+        day: super::stats::day_of(after.updated_at),
+        segments: after.segments,
+    }
 }
 
 /// The validity end to start watching: a message the provider has just accepted is watched
@@ -244,5 +284,53 @@ mod tests {
         assert_eq!(engine_update(Some(&msg(Dispatching)), &sent_by("a")).watch_expiry, None, "no validity");
         assert_eq!(engine_update(Some(&with_validity(msg(Delivered))), &sent).watch_expiry, None, "a report came first");
         assert_eq!(expiry_watch(Some(&msg(Sent)), &with_validity(msg(Delivered))), None);
+    }
+
+    /// `change_deltas` reads nothing of a change beyond its `DeltaKey`: changes that differ
+    /// in everything else move the same counters, and the key tells apart those that differ.
+    #[test]
+    fn change_deltas_depend_on_the_delta_key_only() {
+        let statuses = [Queued, Dispatching, Sent, Delivered, Undelivered, Read, Failed, Expired, Cancelled];
+        let variant = |m: &MessageRecord| MessageRecord {
+            id: m.id + 1000,
+            recipient: "+966500000999".into(),
+            country: None,
+            body: "other".into(),
+            priority: 5,
+            credential_id: Some(99),
+            provider_message_id: Some("other".into()),
+            error: Some("e".into()),
+            attempts: 7,
+            created_at: m.created_at - 5,
+            updated_at: m.updated_at + 1000,
+            ..m.clone()
+        };
+        let mut keys = std::collections::HashMap::new();
+        for b in statuses {
+            for a in statuses {
+                for provider in [None, Some("infobip"), Some("twilio")] {
+                    for campaign in [None, Some(3)] {
+                        for segments in [0, 2] {
+                            let before = msg(b);
+                            let mut after = MessageRecord { status: a, campaign_id: campaign, segments, updated_at: 86_400_000 * 20_000, ..msg(a) };
+                            after.provider = provider.map(str::to_owned);
+                            for before in [None, Some(&before)] {
+                                let deltas = change_deltas(before, &after);
+                                let (vb, va) = (before.map(variant), variant(&after));
+                                assert_eq!(change_deltas(vb.as_ref(), &va), deltas, "{b:?} -> {a:?} {provider:?} {campaign:?}");
+                                assert_eq!(delta_key(vb.as_ref(), &va), delta_key(before, &after));
+                                let mut sorted = deltas.iter().map(|d| (d.scope.association_id, d.scope.day, d.name.clone(), d.delta)).collect::<Vec<_>>();
+                                sorted.sort();
+                                if let Some(other) = keys.insert(delta_key(before, &after), sorted.clone()) {
+                                    assert_eq!(other, sorted);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let sent = |day: i64| MessageRecord { status: Sent, updated_at: 86_400_000 * day, ..msg(Sent) };
+        assert_ne!(delta_key(None, &sent(20_000)), delta_key(None, &sent(20_001)), "another day, other day counters");
     }
 }

@@ -10,10 +10,12 @@
 //! row. Depends on the store's model, `stats` rules and the embedded plumbing only.
 
 use super::codec::{decode, encode_compact_into, i64_from_key, i64_key, pair_key};
+use super::keys::counter_key;
 use super::committer::{GroupView, Mutation};
 use super::{io, EmbeddedStore, Tables};
 use crate::store::status_rules;
-use crate::store::{CounterDelta, MessageEvent, MessageRecord, MessageStatus, MessageUpdate, StatusObserver, StatusOutcome, StoreResult};
+use crate::store::{CounterDelta, CounterScope, MessageEvent, MessageRecord, MessageStatus, MessageUpdate, StatusObserver, StatusOutcome, StoreResult};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 
@@ -51,6 +53,50 @@ struct Change<'a> {
     deltas: Vec<CounterDelta>,
 }
 
+/// The counter changes of the decisions of one write, summed per counter: a batch of
+/// dispatch's updates moves the same few counters (`sent`, `sent:<provider>`, `segments`…,
+/// in the same scopes) for every message, so it writes one addition per counter instead of
+/// one per message and counter. The committer sums additions within a group anyway; this
+/// only spares it the keys and the entries.
+///
+/// The counters of a status change follow from a few of its fields
+/// ([`status_rules::DeltaKey`]): they are worked out once per key and counted.
+#[derive(Default)]
+struct Counters {
+    sums: FxHashMap<(CounterScope, String), i64>,
+    changes: FxHashMap<status_rules::DeltaKey, (Vec<CounterDelta>, i64)>,
+}
+
+impl Counters {
+    fn add(&mut self, deltas: Vec<CounterDelta>) {
+        for d in deltas {
+            if d.delta != 0 {
+                *self.sums.entry((d.scope, d.name)).or_insert(0) += d.delta;
+            }
+        }
+    }
+
+    /// The counters of the change from `before` to `after` (`status_rules::change_deltas`).
+    fn add_change(&mut self, before: Option<&MessageRecord>, after: &MessageRecord) {
+        let entry = self.changes.entry(status_rules::delta_key(before, after)).or_insert_with(|| (status_rules::change_deltas(before, after), 0));
+        entry.1 += 1;
+    }
+
+    fn into_mutations(mut self, t: &Tables, muts: &mut Vec<Mutation>) {
+        for (deltas, times) in std::mem::take(&mut self.changes).into_values() {
+            for d in deltas {
+                if d.delta != 0 {
+                    *self.sums.entry((d.scope, d.name)).or_insert(0) += d.delta * times;
+                }
+            }
+        }
+        let mut sums: Vec<_> = self.sums.into_iter().filter(|(_, delta)| *delta != 0).collect();
+        // A stable order: the same batch writes the same mutations.
+        sums.sort_unstable_by(|a, b| (a.0 .0.association_id, a.0 .0.day, &a.0 .1).cmp(&(b.0 .0.association_id, b.0 .0.day, &b.0 .1)));
+        muts.extend(sums.into_iter().map(|((scope, name), delta)| Mutation::Add { ks: t.stats.clone(), key: counter_key(scope, &name), delta }));
+    }
+}
+
 impl EmbeddedStore {
     /// The row of `id` as the group sees it (a row that does not decode counts as absent).
     fn current(t: &Tables, view: &GroupView<'_>, id: i64) -> Option<MessageRecord> {
@@ -70,10 +116,17 @@ impl EmbeddedStore {
         }
     }
 
-    /// Counters, index rows, the history event and the outbox row of a change.
-    fn change_mutations(t: &Tables, view: &mut GroupView<'_>, observer: Option<&Arc<dyn StatusObserver>>, c: Change<'_>, muts: &mut Vec<Mutation>) {
+    /// Counters (into `counters`), index rows, the history event and the outbox row of a change.
+    fn change_mutations(
+        t: &Tables,
+        view: &mut GroupView<'_>,
+        observer: Option<&Arc<dyn StatusObserver>>,
+        c: Change<'_>,
+        muts: &mut Vec<Mutation>,
+        counters: &mut Counters,
+    ) {
         let m = c.after;
-        Self::counter_mutations(t, &c.deltas, muts);
+        counters.add(c.deltas);
         Self::wa_message_mutations(t, c.before, m, muts);
         // `sent` after `queued` leaves the index rows as they are: rewriting them identically
         // would cost a journal entry and a memtable insert each.
@@ -96,26 +149,78 @@ impl EmbeddedStore {
 
     /// One dispatch update, decided against the current row.
     fn engine_update(t: &Tables, view: &mut GroupView<'_>, observer: Option<&Arc<dyn StatusObserver>>, u: MessageUpdate, encoded: Vec<u8>) -> Vec<Mutation> {
-        let MessageUpdate { message: new, attempt } = u;
-        let before = Self::current(t, view, new.id);
+        let before = Self::current(t, view, u.message.id);
         let mut muts = Vec::with_capacity(6);
+        let mut counters = Counters::default();
+        Self::engine_decide(t, view, observer, before, u, encoded, &mut muts, &mut counters);
+        counters.into_mutations(t, &mut muts);
+        muts
+    }
+
+    /// Dispatch's update `u` decided against `before` (the row as the group sees it): its
+    /// mutations go to `muts`, its counter changes to `counters`. Returns the row as it
+    /// stands afterwards (`None`: there is none).
+    #[allow(clippy::too_many_arguments)]
+    fn engine_decide(
+        t: &Tables,
+        view: &mut GroupView<'_>,
+        observer: Option<&Arc<dyn StatusObserver>>,
+        before: Option<MessageRecord>,
+        u: MessageUpdate,
+        encoded: Vec<u8>,
+        muts: &mut Vec<Mutation>,
+        counters: &mut Counters,
+    ) -> Option<MessageRecord> {
+        let MessageUpdate { message: new, attempt } = u;
         if let Some(a) = &attempt {
             muts.push(Self::put(&t.attempts, pair_key(a.message_id, i64::from(a.attempt)).to_vec(), a));
         }
-        let d = status_rules::engine_update(before.as_ref(), &new);
-        if d.index_provider {
-            if let (Some(p), Some(pid)) = (&new.provider, &new.provider_message_id) {
-                muts.push(Mutation::Put { ks: t.provider_index.clone(), key: provider_index_key(p, pid), value: i64_key(new.id).to_vec() });
-            }
+        let id = new.id;
+        let index_key = match (&new.provider, &new.provider_message_id) {
+            (Some(p), Some(pid)) => Some(provider_index_key(p, pid)),
+            _ => None,
+        };
+        // Its own counters are counted by `Counters::add_change` once the row is known to change.
+        let d = status_rules::engine_update_rows(before.as_ref(), new);
+        if let Some(key) = index_key.filter(|_| d.index_provider) {
+            muts.push(Mutation::Put { ks: t.provider_index.clone(), key, value: i64_key(id).to_vec() });
         }
         if !d.row_changed {
-            return muts;
+            return before;
         }
         // The encoding made off the committer thread stands when dispatch's write does.
         let bytes = if d.as_written { encoded } else { encode_row(&d.after) };
         let after = d.after;
         muts.push(Mutation::Put { ks: t.messages.clone(), key: i64_key(after.id).to_vec(), value: bytes });
-        Self::change_mutations(t, view, observer, Change { before: before.as_ref(), after: &after, event: d.event, deltas: d.deltas }, &mut muts);
+        counters.add_change(before.as_ref(), &after);
+        let change = Change { before: before.as_ref(), after: &after, event: d.event, deltas: d.deltas };
+        Self::change_mutations(t, view, observer, change, muts, counters);
+        Some(after)
+    }
+
+    /// A batch of dispatch's updates, decided in order as one read-modify-write: each is
+    /// decided against the row as the previous ones of the batch left it (kept here, not
+    /// read back and decoded), and the batch's counter changes are summed.
+    fn engine_updates(t: &Tables, view: &mut GroupView<'_>, observer: Option<&Arc<dyn StatusObserver>>, updates: Vec<(MessageUpdate, Vec<u8>)>) -> Vec<Mutation> {
+        let mut muts = Vec::with_capacity(updates.len() * 5 + 16);
+        let mut counters = Counters::default();
+        // Messages with more than one update in the batch (a `dispatching` and its outcome):
+        // only their rows are kept between decisions.
+        let mut seen = FxHashSet::default();
+        let repeated: FxHashSet<i64> = updates.iter().map(|(u, _)| u.message.id).filter(|id| !seen.insert(*id)).collect();
+        let mut rows: FxHashMap<i64, Option<MessageRecord>> = FxHashMap::default();
+        for (u, encoded) in updates {
+            let id = u.message.id;
+            let before = match rows.remove(&id) {
+                Some(row) => row,
+                None => Self::current(t, view, id),
+            };
+            let now = Self::engine_decide(t, view, observer, before, u, encoded, &mut muts, &mut counters);
+            if repeated.contains(&id) {
+                rows.insert(id, now);
+            }
+        }
+        counters.into_mutations(t, &mut muts);
         muts
     }
 
@@ -130,7 +235,9 @@ impl EmbeddedStore {
             return Vec::new();
         };
         let mut muts = vec![Mutation::Put { ks: t.messages.clone(), key: i64_key(after.id).to_vec(), value: encode_row(&after) }];
-        Self::change_mutations(t, view, observer, Change { before: Some(&before), after: &after, event: Some(ev), deltas }, &mut muts);
+        let mut counters = Counters::default();
+        Self::change_mutations(t, view, observer, Change { before: Some(&before), after: &after, event: Some(ev), deltas }, &mut muts, &mut counters);
+        counters.into_mutations(t, &mut muts);
         *out = Some(StatusOutcome::Applied { before, after });
         muts
     }
@@ -139,15 +246,10 @@ impl EmbeddedStore {
         let t = self.t()?;
         let observer = self.observer.read().clone();
         // Encoded here, off the committer thread, for the usual case where the update stands.
-        let muts = updates
-            .iter()
-            .map(|u| {
-                let (t, observer, u, encoded) = (t.clone(), observer.clone(), u.clone(), encode_row(&u.message));
-                let reads = t.messages.clone();
-                Mutation::Compute { reads, f: Box::new(move |view: &mut GroupView<'_>| Self::engine_update(&t, view, observer.as_ref(), u, encoded)) }
-            })
-            .collect();
-        self.committer.write(muts, vec![]).await
+        let updates: Vec<(MessageUpdate, Vec<u8>)> = updates.iter().map(|u| (u.clone(), encode_row(&u.message))).collect();
+        let reads = t.messages.clone();
+        let f = Box::new(move |view: &mut GroupView<'_>| Self::engine_updates(&t, view, observer.as_ref(), updates));
+        self.committer.write(vec![Mutation::Compute { reads, f }], vec![]).await
     }
 
     /// [`Store::transition_message`](crate::store::Store::transition_message): the status is
@@ -206,5 +308,100 @@ impl EmbeddedStore {
         let t = self.t()?;
         let prefix = i64_key(message_id);
         Self::scan(&t.message_events, "message_events", prefix.to_vec(), &prefix, 1_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
+    use crate::store::stats::day_of;
+    use crate::store::{AttemptRecord, CounterScope, MessageRecord, MessageStatus, MessageUpdate, Store};
+
+    const AT: i64 = 1_700_000_000_000;
+
+    fn message(id: i64, campaign: Option<i64>) -> MessageRecord {
+        let recipient = crate::domain::phone::normalise("+966501234567").unwrap();
+        let mut m = MessageRecord::accepted(id, 1, recipient, "hi".into(), "sms".into(), None, AT);
+        m.campaign_id = campaign;
+        m.segments = 1;
+        m
+    }
+
+    fn update(m: &MessageRecord, status: MessageStatus, pmid: Option<&str>) -> MessageUpdate {
+        let mut message = MessageRecord { status, updated_at: AT + 5, ..m.clone() };
+        let attempt = pmid.map(|p| {
+            message.provider = Some("infobip".into());
+            message.provider_message_id = Some(p.into());
+            message.credential_id = Some(3);
+            message.attempts = 1;
+            AttemptRecord {
+                message_id: m.id,
+                attempt: 1,
+                credential_id: 3,
+                provider: "infobip".into(),
+                result: "sent".into(),
+                provider_message_id: Some(p.into()),
+                error: None,
+                latency_ms: 4,
+                at: AT + 5,
+            }
+        });
+        MessageUpdate { message, attempt }
+    }
+
+    /// Everything a status write leaves behind for `ids`: rows, history (sequence numbers
+    /// apart), attempts, provider index, and every counter scope the writes touch.
+    async fn state(store: &EmbeddedStore, ids: &[i64]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &id in ids {
+            out.push(format!("{:?}", store.get_message(id).await.unwrap()));
+            let events: Vec<_> = store.list_events(id).await.unwrap().into_iter().map(|e| (e.status, e.at, e.source, e.error_text)).collect();
+            out.push(format!("{events:?}"));
+            out.push(format!("{:?}", store.list_attempts(id).await.unwrap()));
+            out.push(format!("{:?}", store.find_by_provider_id("infobip", &format!("p{id}")).await.unwrap()));
+        }
+        let day = day_of(AT + 5);
+        for scope in [(1, 0), (1, day), (0, 0), (0, day), (7, CounterScope::CAMPAIGN)] {
+            let scope = CounterScope { association_id: scope.0, day: scope.1 };
+            out.push(format!("{scope:?} {:?}", store.get_counters(scope).await.unwrap()));
+        }
+        out
+    }
+
+    /// A batch of dispatch's updates, decided as one read-modify-write with its counters
+    /// summed, leaves exactly what the same updates written one at a time leave: a message
+    /// updated twice in the batch, a late `dispatching` after its `sent`, a repeat.
+    #[tokio::test]
+    async fn a_batch_of_updates_writes_what_the_updates_one_by_one_write() {
+        let msgs = [message(1, Some(7)), message(2, Some(7)), message(3, None), message(4, Some(7))];
+        let updates = vec![
+            update(&msgs[0], MessageStatus::Dispatching, None),
+            update(&msgs[1], MessageStatus::Dispatching, None),
+            update(&msgs[0], MessageStatus::Sent, Some("p1")),
+            update(&msgs[2], MessageStatus::Sent, Some("p3")),
+            update(&msgs[3], MessageStatus::Sent, Some("p4")),
+            update(&msgs[3], MessageStatus::Dispatching, None),
+            update(&msgs[1], MessageStatus::Sent, Some("p2")),
+            update(&msgs[1], MessageStatus::Sent, Some("p2")),
+        ];
+        let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
+        let one_by_one = {
+            let dir = tempfile::tempdir().unwrap();
+            let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+            store.insert_messages(&msgs).await.unwrap();
+            for u in &updates {
+                store.update_messages(std::slice::from_ref(u)).await.unwrap();
+            }
+            state(&store, &ids).await
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+        store.insert_messages(&msgs).await.unwrap();
+        store.update_messages(&updates).await.unwrap();
+        let batched = state(&store, &ids).await;
+        assert_eq!(batched, one_by_one);
+        assert!(batched[0].contains("Sent") && batched[1].contains("Sent"), "{batched:?}");
+        let sent = batched.iter().find(|l| l.starts_with("CounterScope { association_id: 0, day: 0 }")).unwrap();
+        assert!(sent.contains("\"sent\": 4") && sent.contains("\"sent:infobip\": 4") && sent.contains("\"segments\": 4"), "{sent}");
     }
 }
