@@ -39,7 +39,7 @@ impl Default for CallbacksConfig {
             max_age_ms: 86_400_000,
             backoff_base_ms: 1_000,
             backoff_max_ms: 3_600_000,
-            per_association_concurrency: 4,
+            per_association_concurrency: 16,
             batch: 64,
             attempts_retention_ms: 604_800_000,
         }
