@@ -9,7 +9,7 @@
 //! Size and linger: `dispatch.batch` per provider, a credential's `batchSize` /
 //! `batchLingerMs` fields over it, capped by what the provider takes.
 
-use super::association::Verdict;
+use super::association::{AssocMsg, Verdict};
 use super::credential::{outbound, CredMsg, CredState, CredentialArgs, Job, Pending};
 use super::drain::{CallGuard, CallSlot};
 use crate::domain::Channel;
@@ -195,6 +195,22 @@ impl CredState {
             let next = Job { record: job.record.clone(), attempts_before: job.attempts_before, defers: job.defers + 1, reply: job.reply.clone() };
             let _ = me.cast(CredMsg::Split(Box::new(next), tries - 1));
             self.report_call(&job, Some(attempt), Verdict::Retrying, Some(guard));
+        }
+    }
+
+    /// From now on reports are gathered (the answer of a batched call), to go to the
+    /// association as one message by [`Self::send_gathered`].
+    pub(super) fn gather_reports(&mut self, reply: &ActorRef<AssocMsg>, capacity: usize) {
+        self.send_gathered();
+        self.gathered = Some((reply.clone(), Vec::with_capacity(capacity)));
+    }
+
+    /// Sends the gathered reports, in the order they were made; reports go one by one again.
+    pub(super) fn send_gathered(&mut self) {
+        if let Some((to, reports)) = self.gathered.take() {
+            if !reports.is_empty() {
+                let _ = to.cast(AssocMsg::Reports(reports));
+            }
         }
     }
 }

@@ -474,22 +474,6 @@ impl CredState {
         }
     }
 
-    /// From now on reports are gathered (the answer of a batched call), to go to the
-    /// association as one message by [`Self::send_gathered`].
-    pub(super) fn gather_reports(&mut self, reply: &ActorRef<AssocMsg>, capacity: usize) {
-        self.send_gathered();
-        self.gathered = Some((reply.clone(), Vec::with_capacity(capacity)));
-    }
-
-    /// Sends the gathered reports, in the order they were made; reports go one by one again.
-    pub(super) fn send_gathered(&mut self) {
-        if let Some((to, reports)) = self.gathered.take() {
-            if !reports.is_empty() {
-                let _ = to.cast(AssocMsg::Reports(reports));
-            }
-        }
-    }
-
     pub(super) fn retry_later(&self, me: &ActorRef<CredMsg>, job: &Job, tries: u32, delay: Duration) {
         let job = Job { record: job.record.clone(), attempts_before: job.attempts_before, defers: job.defers, reply: job.reply.clone() };
         me.send_after(delay, move || CredMsg::Retry(Box::new(job), tries));

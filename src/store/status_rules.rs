@@ -39,20 +39,15 @@ pub struct EngineDecision {
 /// recorded (a report came first) is kept, and only what that row lacks is taken from the
 /// late write: the provider and its id, the credential, the attempt count.
 pub fn engine_update(before: Option<&MessageRecord>, new: &MessageRecord) -> EngineDecision {
-    engine_update_owned(before, new.clone())
-}
-
-/// [`engine_update`] taking dispatch's write by value: the row it becomes when it stands
-/// (the usual case) is that value, not a copy of it.
-pub fn engine_update_owned(before: Option<&MessageRecord>, new: MessageRecord) -> EngineDecision {
-    let mut d = engine_update_rows(before, new);
+    let mut d = engine_update_rows(before, new.clone());
     d.deltas.extend(change_deltas(before, &d.after));
     d
 }
 
-/// [`engine_update_owned`] without the change's own counters (`change_deltas(before,
-/// &after)`), for a caller that works them out once per [`DeltaKey`]: `deltas` holds only
-/// the provider back-fill of a late write.
+/// [`engine_update`] taking dispatch's write by value (the row it becomes when it stands, the
+/// usual case, is that value, not a copy) and without the change's own counters
+/// (`change_deltas(before, &after)`), for a caller that works them out once per
+/// [`DeltaKey`]: `deltas` holds only the provider back-fill of a late write.
 pub fn engine_update_rows(before: Option<&MessageRecord>, new: MessageRecord) -> EngineDecision {
     let index_provider = match (&new.provider, &new.provider_message_id) {
         (Some(p), Some(pid)) => !pid.is_empty() && !before.is_some_and(|b| b.provider.as_ref() == Some(p) && b.provider_message_id.as_ref() == Some(pid)),

@@ -65,7 +65,7 @@ struct Tables {
 pub struct EmbeddedOptions {
     pub cache_mib: u64,
     pub memtable_mib: u64,
-    /// fjall's worker threads (flushes, compactions); 0 = its default.
+    /// fjall's worker threads (flushes, compactions); 0 = one ([`background_workers`]).
     pub background_workers: usize,
     pub max_batch: usize,
     pub queue: usize,
@@ -100,12 +100,11 @@ pub const UNFINISHED_SHARDS: i64 = 16;
 impl EmbeddedStore {
     pub fn open(dir: &Path, opts: EmbeddedOptions) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("create {}: {e}", dir.display())))?;
-        let mut builder = Database::builder(dir)
+        let db = Database::builder(dir)
             .cache_size(opts.cache_mib * 1024 * 1024)
             // The committer decides when the journal is fsync'd.
-            .manual_journal_persist(true);
-        builder = builder.worker_threads(background_workers(opts.background_workers));
-        let db = builder
+            .manual_journal_persist(true)
+            .worker_threads(background_workers(opts.background_workers))
             .open()
             .map_err(|e| StoreError::Io(format!("open store at {}: {e}", dir.display())))?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(opts.memtable_mib * 1024 * 1024);
